@@ -1,0 +1,183 @@
+/*
+ * context.c: the current span of each coroutine, kept in C.
+ *
+ * Each coroutine gets a small l_ctx userdata (weak-keyed table thread -> ctx)
+ * holding an intrusive stack of raw span pointers: weak by construction, so a
+ * current span that nobody else references can still be collected (its __gc
+ * unlinks it). The lookup is cached in the last (lua_State*, ctx) pair, and
+ * the ctx pointer is also stamped into the thread's extra space: a new thread
+ * at a recycled address carries the main thread's stamp, so a stale cache
+ * entry can never match.
+ */
+#include <string.h>
+
+#include "ltracer.h"
+
+static l_ctx *ctx_new(lua_State *L, l_state *st, lua_State *co)
+{
+    l_ctx *ctx = (l_ctx *)lua_newuserdatauv(L, sizeof(l_ctx), 1);
+    memset(ctx, 0, sizeof *ctx);
+    ctx->L = co;
+    ctx->st = st;
+    ctx->lane = lua_pushthread(co) ? 1u : ++st->next_lane;
+    lua_pop(co, 1);
+    lua_pushvalue(L, lua_upvalueindex(UV_CTX_MT));
+    lua_setmetatable(L, -2);
+    /* ctxs[thread] = ctx (the ctx userdata is on the top of L) */
+    lua_pushthread(co);
+    if (co != L) lua_xmove(co, L, 1);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, lua_upvalueindex(UV_CTXS));
+    *(void **)lua_getextraspace(co) = ctx;
+    return ctx;
+}
+
+l_ctx *sl_lctx_get_slow(lua_State *L, l_state *st)
+{
+    lua_pushthread(L);
+    lua_rawget(L, lua_upvalueindex(UV_CTXS));
+    l_ctx *ctx = (l_ctx *)lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (ctx == NULL) {
+        ctx = ctx_new(L, st, L);
+        lua_pop(L, 1);
+    } else {
+        *(void **)lua_getextraspace(L) = ctx;
+    }
+    st->last_L = L;
+    st->last_ctx = ctx;
+    return ctx;
+}
+
+void sl_lctx_push(l_ctx *ctx, l_span *sp)
+{
+    sp->ctx = ctx;
+    sp->below = ctx->top;
+    sp->above = NULL;
+    if (ctx->top) ctx->top->above = sp;
+    ctx->top = sp;
+    /* Unsampled spans current below a recorded one belong to it now: they
+     * come back when it ends. */
+    sp->saved_noop = ctx->noop;
+    ctx->noop = 0;
+}
+
+/* Removes sp from wherever it is in its stack: ending a span that is not on
+ * top leaves the spans above it current, now over its parent. */
+void sl_lctx_unlink(l_span *sp)
+{
+    l_ctx *ctx = sp->ctx;
+    if (ctx == NULL) return;
+    if (sp->above) {
+        sp->above->below = sp->below;
+        sp->above->saved_noop += sp->saved_noop;
+    } else {
+        ctx->top = sp->below;
+        ctx->noop = sp->saved_noop;
+    }
+    if (sp->below) sp->below->above = sp->above;
+    sp->ctx = NULL;
+    sp->above = sp->below = NULL;
+}
+
+void sl_lctx_push_current(lua_State *L, l_ctx *ctx)
+{
+    if (ctx->noop > 0) {
+        lua_pushvalue(L, lua_upvalueindex(UV_NOOP));
+    } else if (ctx->top) {
+        lua_rawgeti(L, lua_upvalueindex(UV_WEAK), ctx->top->slot);
+    } else if (ctx->inherit == CTX_INHERIT_UNSAMPLED) {
+        lua_pushvalue(L, lua_upvalueindex(UV_NOOP));
+    } else if (ctx->inherit == CTX_INHERIT_SPAN) {
+        /* the creator's span, while it lives (uservalue: a weak table) */
+        lua_pushthread(L);
+        lua_rawget(L, lua_upvalueindex(UV_CTXS));
+        if (lua_getiuservalue(L, -1, 1) == LUA_TTABLE) {
+            lua_rawgeti(L, -1, 1);
+            lua_replace(L, -3);
+            lua_pop(L, 1);
+        } else {
+            lua_pop(L, 2);
+            lua_pushnil(L);
+        }
+    } else {
+        lua_pushnil(L);
+    }
+}
+
+static int l_current(lua_State *L)
+{
+    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    sl_lctx_push_current(L, sl_lctx_get(L, st));
+    return 1;
+}
+
+/* core.lane(): the lane number of the running coroutine (main: 1). */
+static int l_lane(lua_State *L)
+{
+    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    lua_pushinteger(L, sl_lctx_get(L, st)->lane);
+    return 1;
+}
+
+/* core.coroutine_create(fn): coroutine.create, and the new coroutine's
+ * spans have the current span of the running coroutine as their parent. */
+static int l_coroutine_create(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    l_ctx *cur = sl_lctx_get(L, st);
+    lua_State *co = lua_newthread(L);           /* 2: thread */
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    l_ctx *ctx = ctx_new(L, st, co);            /* 3: ctx */
+    if (cur->noop > 0 || (cur->top == NULL && cur->inherit == CTX_INHERIT_UNSAMPLED)) {
+        ctx->inherit = CTX_INHERIT_UNSAMPLED;
+    } else if (cur->top || cur->inherit == CTX_INHERIT_SPAN) {
+        ctx->inherit = CTX_INHERIT_SPAN;
+        if (cur->top) sl_span_context(&cur->top->s, &ctx->parent);
+        else ctx->parent = cur->parent;
+        lua_createtable(L, 1, 0);                 /* weak {span} */
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "v");
+        lua_setfield(L, -2, "__mode");
+        lua_setmetatable(L, -2);
+        sl_lctx_push_current(L, cur);
+        lua_rawseti(L, -2, 1);
+        lua_setiuservalue(L, 3, 1);
+    }
+    lua_pop(L, 1);
+    return 1;
+}
+
+/* A collected coroutine leaves its open spans open but current nowhere. */
+static int l_ctx_gc(lua_State *L)
+{
+    l_ctx *ctx = (l_ctx *)lua_touserdata(L, 1);
+    l_state *st = ctx->st;
+    if (st->last_ctx == ctx) {
+        st->last_ctx = NULL;
+        st->last_L = NULL;
+    }
+    l_span *sp = ctx->top;
+    while (sp) {
+        l_span *below = sp->below;
+        sp->ctx = NULL;
+        sp->above = sp->below = NULL;
+        sp = below;
+    }
+    ctx->top = NULL;
+    return 0;
+}
+
+const luaL_Reg sl_lctx_module[] = {
+    {"current", l_current},
+    {"lane", l_lane},
+    {"coroutine_create", l_coroutine_create},
+    {NULL, NULL}
+};
+
+const luaL_Reg sl_lctx_meta[] = {
+    {"__gc", l_ctx_gc},
+    {NULL, NULL}
+};

@@ -1,0 +1,147 @@
+/*
+ * ltracer.h: what tracer.c, span.c and context.c (the tracer half of
+ * spanline.core) share.
+ *
+ * Key idea: a span userdata embeds its sl_span (memory that never moves) and
+ * is linked by raw C pointers into the stack of the coroutine it is current
+ * in, so the stack never keeps a span alive; a span's __gc unlinks it and
+ * ends it as abandoned. Every function of this half shares the same upvalues
+ * (UV_*), so the hot path reaches its tables without a registry lookup.
+ */
+#ifndef SL_LTRACER_H
+#define SL_LTRACER_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "binding.h"
+
+/* Upvalues shared by every function of the tracer half (luaL_setfuncs). */
+enum {
+    UV_STATE = 1,   /* l_state userdata */
+    UV_WEAK,        /* slot -> open span userdata, weak values */
+    UV_CTXS,        /* thread -> l_ctx userdata, weak keys */
+    UV_SPAN_MT,     /* metatable of open spans (with __gc) */
+    UV_DONE_MT,     /* metatable of finished spans (no __gc: nothing left to do) */
+    UV_TRACER_MT,
+    UV_CTX_MT,
+    UV_NOOP,        /* the shared no-op span */
+    UV_COUNT = UV_NOOP
+};
+
+typedef struct l_state l_state;
+typedef struct l_tracer l_tracer;
+typedef struct l_span l_span;
+typedef struct l_ctx l_ctx;
+
+#define LS_OPEN 1u      /* started, not ended */
+#define LS_NOOP 2u      /* the shared no-op span */
+#define LS_CLOSED 4u    /* ended as abandoned by tracer:close() */
+
+struct l_span {
+    sl_span s;
+    l_tracer *tr;           /* while open; the tracer userdata is uservalue 1 */
+    l_ctx *ctx;             /* the context stack holding it, or NULL */
+    l_span *below, *above;  /* links in ctx's stack */
+    l_span *tprev, *tnext;  /* links in tr's list of open spans */
+    uint32_t state;         /* LS_* */
+    uint32_t saved_noop;    /* ctx->noop when it was pushed */
+    int slot;               /* index in UV_WEAK while open, 0 otherwise */
+    size_t name_len;
+    char name[1];           /* name_len bytes + NUL follow */
+};
+
+/* The context of one coroutine: its stack of current spans. */
+struct l_ctx {
+    lua_State *L;
+    l_state *st;
+    l_span *top;
+    uint32_t lane;
+    uint32_t noop;           /* unsampled spans current above `top` */
+    int inherit;             /* CTX_INHERIT_* */
+    sl_context parent;       /* CTX_INHERIT_SPAN: the creator's current span */
+};
+
+enum { CTX_INHERIT_NONE = 0, CTX_INHERIT_SPAN = 1, CTX_INHERIT_UNSAMPLED = 2 };
+
+struct l_state {
+    lua_State *last_L;      /* one-entry cache of the context lookup */
+    l_ctx *last_ctx;
+    uint32_t next_lane;
+    int *free_slots;        /* released UV_WEAK slots */
+    size_t nfree, capfree;
+    int max_slot;
+};
+
+enum { HOOK_START = 0, HOOK_EVENT = 1, HOOK_END = 2, HOOK_KINDS = 3 };
+
+struct l_tracer {
+    sl_tracer *t;           /* NULL once closed */
+    l_state *st;
+    lua_State *L;           /* the thread of the current call (clock callback) */
+    l_span *open;           /* open spans started by this tracer */
+    sl_sink_kind sink;
+    int clock_ref, write_ref;  /* registry refs of Lua clock / output functions */
+    char *pending;          /* callback sink: bytes not yet handed to Lua */
+    size_t pending_len, pending_cap;
+    char *final;            /* memory sink: the whole output, kept at close */
+    size_t final_len;
+    int delivering;
+    int sampling;           /* sample < 1 */
+    double sample;
+    uint64_t rng[2];        /* xorshift128+ for the sampling decision */
+    uint32_t nhooks[HOOK_KINDS];
+    uint64_t hook_errors, unsampled, output_errors;
+    int hook_reported, output_reported;
+    pthread_t owner;        /* the thread that opened it (Lua clock calls) */
+    sl_stats final_stats;   /* counters at close */
+    l_tracer *gprev, *gnext;  /* process-wide list, closed at exit */
+};
+
+/* context.c */
+l_ctx *sl_lctx_get_slow(lua_State *L, l_state *st);
+static inline l_ctx *sl_lctx_get(lua_State *L, l_state *st)
+{
+    void **extra = (void **)lua_getextraspace(L);
+    if (st->last_L == L && *extra == (void *)st->last_ctx)
+        return st->last_ctx;
+    return sl_lctx_get_slow(L, st);
+}
+void sl_lctx_push(l_ctx *ctx, l_span *sp);
+void sl_lctx_unlink(l_span *sp);
+/* Pushes the current span of the running coroutine (or nil). */
+void sl_lctx_push_current(lua_State *L, l_ctx *ctx);
+extern const luaL_Reg sl_lctx_module[];
+extern const luaL_Reg sl_lctx_meta[];
+
+/* span.c */
+l_span *sl_lspan_test(lua_State *L, int idx);
+l_span *sl_lspan_check(lua_State *L, int idx);
+/* Starts a span of tr (userdata at tr_idx) and pushes it (or the no-op
+ * span). attrs_idx/opts_idx: 0 when absent. fname names the Lua function for
+ * error messages. */
+void sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, size_t len,
+                   int attrs_idx, int opts_idx, const char *fname);
+/* Ends sp (not the no-op span): hooks, context, end record. */
+void sl_lspan_end(lua_State *L, l_span *sp, sl_span_status status, const char *err, size_t errlen);
+/* Ends every open span of tr as abandoned (tracer close). */
+void sl_lspan_abandon_all(lua_State *L, l_tracer *tr);
+int sl_lspan_with(lua_State *L);
+int sl_lspan_traced(lua_State *L);
+extern const luaL_Reg sl_lspan_methods[];
+extern const luaL_Reg sl_lspan_meta[];
+
+/* tracer.c */
+l_tracer *sl_ltracer_check(lua_State *L, int idx);
+void sl_ltracer_deliver(lua_State *L, l_tracer *tr);
+/* Calls the hooks of one kind with the span (and nargs more values) on top. */
+void sl_ltracer_run_hooks(lua_State *L, l_tracer *tr, int tr_idx, int kind, int nargs);
+
+/* Converts the attribute table at idx into a scratch array (valid until the
+ * next call); raises an error naming the key and fname on a bad value. */
+const sl_attr *sl_lattrs_from_table(lua_State *L, int idx, size_t *n, const char *fname);
+/* One key/value pair (value at vidx). */
+const sl_attr *sl_lattrs_from_pair(lua_State *L, const char *key, size_t klen, int vidx,
+                                   const char *fname);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * module.c: luaopen_spanline_core, the one door between Lua and libspanline.
+ *
+ * Each concept's file registers its own functions; this file only builds the
+ * module table and holds the shared error helpers (nil, message, code).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "binding.h"
+
+int sl_lua_fail(lua_State *L, const char *message, const char *code)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, message);
+    lua_pushstring(L, code);
+    return 3;
+}
+
+static const char *code_name(const sl_error *err)
+{
+    if (err->code == SL_EIO && err->sys_errno != 0) {
+        switch (err->sys_errno) {
+        case ENOENT: return "ENOENT";
+        case EACCES: return "EACCES";
+        case EISDIR: return "EISDIR";
+        case ENOSPC: return "ENOSPC";
+        case EPIPE: return "EPIPE";
+        case EBADF: return "EBADF";
+        default: return "EIO";
+        }
+    }
+    switch (err->code) {
+    case SL_EINVAL: return "EINVAL";
+    case SL_ENOMEM: return "ENOMEM";
+    case SL_ECLOSED: return "ECLOSED";
+    case SL_ESTATE: return "ESTATE";
+    case SL_EPARSE: return "EPARSE";
+    default: return "EIO";
+    }
+}
+
+int sl_lua_fail_error(lua_State *L, const sl_error *err)
+{
+    return sl_lua_fail(L, err->message, code_name(err));
+}
+
+int luaopen_spanline_core(lua_State *L);
+
+int luaopen_spanline_core(lua_State *L)
+{
+    lua_newtable(L);
+    sl_lua_open_util(L);
+    sl_lua_open_tracer(L);
+    sl_lua_open_reader(L);
+    lua_pushliteral(L, SL_VERSION);
+    lua_setfield(L, -2, "version");
+    return 1;
+}

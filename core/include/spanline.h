@@ -1,0 +1,317 @@
+/*
+ * spanline.h: the whole public C API of libspanline, a span tracer core.
+ *
+ * Key idea: the calling thread only copies fixed-layout binary records into
+ * its own ring buffer (no malloc, no lock shared with other threads, no
+ * encoding); a writer (a background thread, or the caller at flush points)
+ * encodes them as JSONL or MessagePack and writes whole lines in batches.
+ *
+ * Conventions: functions return SL_OK (0) or a negative sl_code; functions
+ * that return a pointer return NULL and fill an sl_error when one is given.
+ * Nothing in the library aborts or exits the host process. Strings are
+ * (pointer, length) pairs unless the name says _cstr; they need not be
+ * NUL-terminated and may hold any bytes (invalid UTF-8 is replaced on output).
+ */
+#ifndef SPANLINE_H
+#define SPANLINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SL_VERSION "0.1.0"
+#define SL_FORMAT_NAME "spanline/1"
+
+/* ===== ERRORS ===== */
+
+typedef enum sl_code {
+    SL_OK = 0,
+    SL_EINVAL = -1,   /* bad argument */
+    SL_ENOMEM = -2,   /* allocation failed */
+    SL_EIO = -3,      /* a system call failed; see sl_error.sys_errno */
+    SL_ECLOSED = -4,  /* the tracer is closed */
+    SL_ESTATE = -5,   /* the span already ended */
+    SL_EPARSE = -6,   /* input could not be parsed */
+    SL_EOF = -7,      /* reader: end of input */
+    SL_EAGAIN = -8    /* reader in follow mode: no complete record yet */
+} sl_code;
+
+typedef struct sl_error {
+    int code;           /* an sl_code */
+    int sys_errno;      /* errno when code == SL_EIO, else 0 */
+    char message[256];  /* human-readable reason, NUL-terminated */
+} sl_error;
+
+/* Static description of a code ("invalid argument", ...). */
+const char *sl_strerror(int code);
+
+/* ===== IDS ===== */
+
+/* A 128-bit id in UUIDv7 layout: 48-bit Unix ms, version 7, 12-bit sub-ms
+ * fraction (bumped to stay monotonic), variant 0b10, 62 random bits. */
+typedef struct sl_id {
+    uint8_t bytes[16];
+} sl_id;
+
+int sl_id_is_zero(const sl_id *id);
+/* 32 lowercase hex digits + NUL. */
+void sl_id_to_hex(const sl_id *id, char out[33]);
+/* Parses 32 hex digits (a full id) or 16 hex digits (a W3C span-id: stored
+ * in bytes 8..15, bytes 0..7 zero). Returns SL_OK or SL_EPARSE. */
+int sl_id_from_hex(const char *hex, size_t len, sl_id *out);
+
+/* An id generator. Not thread-safe: the tracer keeps one per thread. */
+typedef struct sl_idgen {
+    uint64_t last_time60;   /* last (ms << 12 | sub-ms) handed out */
+    uint64_t rng[4];        /* xoshiro256** state */
+    uint64_t fork_epoch;    /* reseed when the process forked since */
+    int deterministic;      /* seeded by the caller: never reseeded */
+} sl_idgen;
+
+/* seed == 0: seed from getrandom() (reseeded after fork); otherwise a
+ * deterministic stream (fuzzing, tests). */
+void sl_idgen_init(sl_idgen *gen, uint64_t seed);
+/* A new id for the Unix time now_ns. Ids from one generator sort in creation
+ * order even if now_ns stands still or goes back: the 60-bit time field is
+ * bumped, the random tail is always fresh. */
+void sl_idgen_next(sl_idgen *gen, uint64_t now_ns, sl_id *out);
+
+/* ===== CLOCK ===== */
+
+/* Nanoseconds since the Unix epoch: a realtime anchor read once plus a
+ * monotonic delta (TSC where invariant, else CLOCK_MONOTONIC), so durations
+ * never go negative. Thread-safe. */
+uint64_t sl_clock_now(void);
+
+/* A clock the tracer calls instead of sl_clock_now (tests, fuzzing). */
+typedef uint64_t (*sl_clock_fn)(void *ud);
+
+/* ===== TRACE CONTEXT (W3C traceparent) ===== */
+
+/* A reference to a span, possibly in another process. */
+typedef struct sl_context {
+    sl_id trace;
+    sl_id span;         /* remote: only bytes 8..15 are known */
+    uint8_t flags;      /* W3C trace-flags (bit 0: sampled) */
+    uint8_t remote;     /* 1 when known only by a 16-hex W3C span-id */
+} sl_context;
+
+#define SL_TRACEPARENT_LEN 55 /* "00-" 32 "-" 16 "-" 2 */
+
+/* Parses a version-00 (or future-version) traceparent header value.
+ * Rejects all-zero ids, bad hex, uppercase, wrong lengths. */
+int sl_traceparent_parse(const char *s, size_t len, sl_context *out);
+/* Writes 55 characters + NUL. */
+void sl_traceparent_format(const sl_context *ctx, char out[SL_TRACEPARENT_LEN + 1]);
+
+/* ===== ATTRIBUTES ===== */
+
+typedef enum sl_attr_type {
+    SL_ATTR_STRING,
+    SL_ATTR_INT,
+    SL_ATTR_DOUBLE,   /* NaN/Inf are written as the strings "NaN", "Infinity", "-Infinity" */
+    SL_ATTR_BOOL,
+    SL_ATTR_ARRAY     /* a flat array: items are scalars (their keys are ignored) */
+} sl_attr_type;
+
+typedef struct sl_attr {
+    const char *key;
+    size_t key_len;
+    sl_attr_type type;
+    union {
+        struct { const char *ptr; size_t len; } s;
+        int64_t i;
+        double d;
+        int b;
+        struct { const struct sl_attr *items; size_t n; } a;
+    } v;
+} sl_attr;
+
+/* ===== TRACER ===== */
+
+typedef enum sl_format { SL_JSONL = 0, SL_MSGPACK = 1 } sl_format;
+typedef enum sl_flush_policy { SL_FLUSH_BATCH = 0, SL_FLUSH_ALWAYS = 1 } sl_flush_policy;
+typedef enum sl_sink_kind {
+    SL_SINK_PATH,      /* open(path, O_WRONLY|O_APPEND|O_CREAT, 0644) */
+    SL_SINK_FD,        /* an fd the caller owns (not closed by the tracer) */
+    SL_SINK_CALLBACK,  /* write(ud, bytes, len): whole records only */
+    SL_SINK_MEMORY     /* kept in memory: sl_tracer_memory() */
+} sl_sink_kind;
+
+/* Returns 0, or an errno value (counted as a write error). */
+typedef int (*sl_write_fn)(void *ud, const char *data, size_t len);
+
+typedef struct sl_limits {
+    uint32_t max_attrs;      /* per record; extra attributes are dropped and counted (default 64) */
+    uint32_t max_value_len;  /* bytes per string value; longer ones are cut and marked (default 4096) */
+    uint32_t max_name_len;   /* bytes per span/event name and key (default 256) */
+} sl_limits;
+
+typedef struct sl_config {
+    sl_sink_kind sink;
+    const char *path;          /* SL_SINK_PATH */
+    int fd;                    /* SL_SINK_FD */
+    sl_write_fn write;         /* SL_SINK_CALLBACK */
+    void *write_ud;
+    sl_format format;
+    sl_flush_policy flush;
+    uint32_t flush_interval_ms;  /* batch: max age of buffered records (default 100) */
+    size_t buffer_size;          /* per-thread ring, bytes (default 1 MiB) */
+    int background;              /* -1: auto (a writer thread for path/fd sinks), 0: no, 1: yes */
+    int block_when_full;         /* 1 (default): wait for the writer; 0: drop and count */
+    const char *service;         /* meta record; NULL: omitted */
+    const char *host;            /* meta record; NULL: gethostname() */
+    int write_meta;              /* 1 (default): first record is the meta record */
+    sl_limits limits;
+    sl_clock_fn clock;           /* NULL: sl_clock_now */
+    void *clock_ud;
+    uint64_t seed;               /* 0: random ids; else deterministic ids */
+} sl_config;
+
+typedef struct sl_tracer sl_tracer;
+
+/* Fills every field with its default (sink: SL_SINK_FD on fd 2). */
+void sl_config_init(sl_config *cfg);
+
+sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err);
+/* Writes every record recorded so far (by any thread) to the sink. */
+int sl_tracer_flush(sl_tracer *t);
+/* Ends every open span as "abandoned", flushes, closes the sink, frees the
+ * tracer. Safe to call once; the pointer is invalid afterwards. */
+int sl_tracer_close(sl_tracer *t);
+
+typedef struct sl_stats {
+    uint64_t records;        /* records written to the sink */
+    uint64_t bytes;          /* bytes written to the sink */
+    uint64_t dropped;        /* records lost (ring full with block_when_full = 0, or write errors) */
+    uint64_t write_errors;   /* failed writes */
+    int last_errno;          /* errno of the last failed write */
+    uint64_t spans_started;
+    uint64_t spans_ended;
+    uint64_t spans_open;
+    uint64_t abandoned;
+    uint64_t truncated;      /* values or names cut, attributes dropped by limits */
+} sl_stats;
+
+void sl_tracer_stats(sl_tracer *t, sl_stats *out);
+
+/* SL_SINK_MEMORY: the bytes written so far (valid until the next call that
+ * records or flushes). */
+const char *sl_tracer_memory(sl_tracer *t, size_t *len);
+void sl_tracer_memory_clear(sl_tracer *t);
+
+/* ===== SPANS ===== */
+
+typedef enum sl_span_status {
+    SL_STATUS_OK = 0,
+    SL_STATUS_ERROR = 1,
+    SL_STATUS_ABANDONED = 2
+} sl_span_status;
+
+/* A span. The storage is the caller's (stack, struct, Lua userdata) and must
+ * stay put until the span ends; the tracer links open spans through it so
+ * sl_tracer_close can end them. Fields are readable; write none of them. */
+typedef struct sl_span {
+    sl_tracer *tracer;
+    sl_id id;
+    sl_id trace;
+    sl_context parent;       /* parent.trace zero: a root span */
+    uint64_t start_ns;
+    uint32_t lane;
+    uint32_t flags;          /* SL_SPAN_* */
+    struct sl_span *open_prev, *open_next;  /* private */
+    void *owner;                            /* private */
+} sl_span;
+
+#define SL_SPAN_OPEN 1u
+#define SL_SPAN_HAS_PARENT 2u
+#define SL_SPAN_ALLOCATED 4u   /* from sl_span_start: freed by sl_span_end */
+
+typedef struct sl_start_opts {
+    const sl_context *parent;  /* NULL: a root span (a new trace) */
+    uint32_t lane;             /* 0: the calling thread's lane */
+    const sl_attr *attrs;
+    size_t nattrs;
+    uint64_t ts;               /* 0: now */
+} sl_start_opts;
+
+/* Starts a span in caller storage and writes its start record. */
+int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len,
+                  const sl_start_opts *opts);
+/* Convenience: a heap span (freed by sl_span_end); parent may be NULL. */
+sl_span *sl_span_start(sl_tracer *t, const char *name, const sl_span *parent);
+
+/* The context a child span or a traceparent header refers to. */
+void sl_span_context(const sl_span *span, sl_context *out);
+
+int sl_span_attrs(sl_span *span, const sl_attr *attrs, size_t n);
+int sl_span_attr_str(sl_span *span, const char *key, const char *value);
+int sl_span_attr_int(sl_span *span, const char *key, int64_t value);
+int sl_span_attr_double(sl_span *span, const char *key, double value);
+int sl_span_attr_bool(sl_span *span, const char *key, int value);
+int sl_span_event(sl_span *span, const char *name, size_t name_len,
+                  const sl_attr *attrs, size_t n);
+/* Ends the span: status, and an error message (may be NULL). Ending twice
+ * returns SL_ESTATE and writes nothing. */
+int sl_span_end(sl_span *span, sl_span_status status, const char *error, size_t error_len);
+
+/* ===== READER ===== */
+
+typedef enum sl_record_type {
+    SL_REC_META = 0,
+    SL_REC_START = 1,
+    SL_REC_EVENT = 2,
+    SL_REC_ATTR = 3,
+    SL_REC_END = 4
+} sl_record_type;
+
+/* One decoded record. Pointers stay valid until the next sl_reader_next. */
+typedef struct sl_record {
+    sl_record_type type;
+    sl_id id;
+    sl_id trace;               /* zero when absent */
+    sl_id parent;              /* zero when absent */
+    uint8_t has_trace, has_parent;
+    uint8_t parent_short;      /* parent given as 16 hex digits (remote W3C span-id) */
+    uint64_t ts;               /* 0 when absent */
+    int64_t lane;              /* 0 when absent */
+    const char *name; size_t name_len;       /* start/event */
+    const char *status; size_t status_len;   /* end: "ok" | "error" | "abandoned" */
+    const char *error; size_t error_len;     /* end, when status is error */
+    const char *attrs_json; size_t attrs_len; /* attrs as a JSON object text, or NULL */
+    const char *raw; size_t raw_len;         /* the record as read (JSONL line without '\n', or msgpack bytes) */
+    uint64_t line;             /* 1-based line (JSONL) or record number (msgpack) */
+    /* meta */
+    int64_t pid;
+    const char *service; size_t service_len;
+    const char *host; size_t host_len;
+    const char *format; size_t format_len;
+} sl_record;
+
+typedef struct sl_reader sl_reader;
+
+typedef struct sl_reader_opts {
+    int follow;                /* keep waiting for data at EOF (SL_EAGAIN), survive truncation/rotation */
+    size_t max_line;           /* longer lines are skipped and counted (default 16 MiB) */
+} sl_reader_opts;
+
+sl_reader *sl_reader_open_path(const char *path, const sl_reader_opts *opts, sl_error *err);
+sl_reader *sl_reader_open_fd(int fd, const sl_reader_opts *opts, sl_error *err);
+/* Reads from memory (the bytes are not copied: keep them alive). */
+sl_reader *sl_reader_open_mem(const char *data, size_t len, const sl_reader_opts *opts, sl_error *err);
+/* SL_OK with *out filled, SL_EOF, or SL_EAGAIN (follow mode), or SL_EIO. */
+int sl_reader_next(sl_reader *r, sl_record *out);
+/* Lines skipped so far, and the line numbers of the first ones (up to cap). */
+uint64_t sl_reader_bad_lines(const sl_reader *r, uint64_t *lines, size_t cap);
+/* Bytes consumed so far. */
+uint64_t sl_reader_offset(const sl_reader *r);
+void sl_reader_close(sl_reader *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPANLINE_H */

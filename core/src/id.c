@@ -1,0 +1,160 @@
+/*
+ * id.c: time-sortable 128-bit span ids in the UUIDv7 layout.
+ *
+ * Key idea: ids from one generator stay in creation order by bumping the
+ * 60-bit time field (ms << 12 | 1/4096 ms) when the clock stands still or
+ * steps back; the 62 random bits at the tail are never touched, so they stay
+ * random (W3C Level 2 wants random right-most bytes). A pthread_atfork child
+ * handler bumps a global epoch so a forked child reseeds instead of repeating
+ * its parent's random stream (no getpid per id).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+_Atomic uint64_t sl_fork_epoch;
+
+static pthread_once_t id_once = PTHREAD_ONCE_INIT;
+
+static void id_after_fork_child(void)
+{
+    atomic_fetch_add_explicit(&sl_fork_epoch, 1, memory_order_relaxed);
+}
+
+static void id_init_once(void)
+{
+    pthread_atfork(NULL, NULL, id_after_fork_child);
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static inline uint64_t xoshiro_next(uint64_t s[4])
+{
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+static void seed_random(sl_idgen *gen)
+{
+    uint64_t seed[4] = {0, 0, 0, 0};
+    size_t got = 0;
+    while (got < sizeof seed) {
+        ssize_t n = getrandom((char *)seed + got, sizeof seed - got, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        got += (size_t)n;
+    }
+    if (got < sizeof seed) {
+        /* no getrandom: mix whatever differs between processes and calls */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+                     ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)gen;
+        for (int i = 0; i < 4; i++) seed[i] ^= splitmix64(&x);
+    }
+    uint64_t x = seed[0] ^ seed[1] ^ seed[2] ^ seed[3];
+    for (int i = 0; i < 4; i++) {
+        gen->rng[i] = seed[i];
+        if (!gen->rng[i]) gen->rng[i] = splitmix64(&x);
+    }
+    gen->fork_epoch = atomic_load_explicit(&sl_fork_epoch, memory_order_relaxed);
+}
+
+void sl_idgen_init(sl_idgen *gen, uint64_t seed)
+{
+    pthread_once(&id_once, id_init_once);
+    gen->last_time60 = 0;
+    if (seed) {
+        uint64_t x = seed;
+        for (int i = 0; i < 4; i++) gen->rng[i] = splitmix64(&x);
+        gen->deterministic = 1;
+        gen->fork_epoch = 0;
+    } else {
+        gen->deterministic = 0;
+        seed_random(gen);
+    }
+}
+
+void sl_idgen_next(sl_idgen *gen, uint64_t now_ns, sl_id *out)
+{
+    if (!gen->deterministic &&
+        gen->fork_epoch != atomic_load_explicit(&sl_fork_epoch, memory_order_relaxed))
+        seed_random(gen);
+    uint64_t ms = now_ns / 1000000u;
+    uint64_t sub = ((now_ns % 1000000u) << 12) / 1000000u;
+    uint64_t t60 = ((ms & 0xFFFFFFFFFFFFull) << 12) | sub;
+    if (t60 <= gen->last_time60) t60 = gen->last_time60 + 1;
+    gen->last_time60 = t60;
+    uint64_t hi = ((t60 >> 12) << 16) | 0x7000u | (t60 & 0xFFFu);
+    uint64_t lo = (xoshiro_next(gen->rng) >> 2) | 0x8000000000000000ull;
+    for (int i = 0; i < 8; i++) {
+        out->bytes[i] = (uint8_t)(hi >> (56 - 8 * i));
+        out->bytes[8 + i] = (uint8_t)(lo >> (56 - 8 * i));
+    }
+}
+
+int sl_id_is_zero(const sl_id *id)
+{
+    uint64_t a, b;
+    memcpy(&a, id->bytes, 8);
+    memcpy(&b, id->bytes + 8, 8);
+    return (a | b) == 0;
+}
+
+static const char hexdigits[] = "0123456789abcdef";
+
+void sl_id_to_hex(const sl_id *id, char out[33])
+{
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hexdigits[id->bytes[i] >> 4];
+        out[2 * i + 1] = hexdigits[id->bytes[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+int sl_id_from_hex(const char *hex, size_t len, sl_id *out)
+{
+    sl_id id;
+    memset(&id, 0, sizeof id);
+    if (!hex || (len != 32 && len != 16)) return SL_EPARSE;
+    int start = len == 32 ? 0 : 8;
+    for (size_t i = 0; i < len / 2; i++) {
+        int h = hexval(hex[2 * i]), l = hexval(hex[2 * i + 1]);
+        if (h < 0 || l < 0) return SL_EPARSE;
+        id.bytes[start + i] = (uint8_t)(h << 4 | l);
+    }
+    *out = id;
+    return SL_OK;
+}

@@ -1,0 +1,229 @@
+/*
+ * internal.h: what the core's files share and the public header does not say:
+ * the growable output buffer, the sink, the binary record layout kept in the
+ * per-thread rings, and the encoders' entry points.
+ *
+ * Key idea: a record in a ring is a fixed header followed by raw (already
+ * length-limited) bytes; the encoders only ever see an sl_rview over it, so
+ * the calling thread never escapes, validates or formats anything.
+ */
+#ifndef SL_INTERNAL_H
+#define SL_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "spanline.h"
+
+/* ===== BUFFER (buffer.c) ===== */
+
+typedef struct sl_buf {
+    char *p;
+    size_t len, cap;
+} sl_buf;
+
+/* Makes room for n more bytes; 0 or -1 (out of memory, buffer unchanged). */
+int sl_buf_reserve(sl_buf *b, size_t n);
+int sl_buf_append(sl_buf *b, const void *data, size_t n);
+void sl_buf_free(sl_buf *b);
+
+static inline int sl_buf_putc(sl_buf *b, char c)
+{
+    if (b->len == b->cap && sl_buf_reserve(b, 1) != 0) return -1;
+    b->p[b->len++] = c;
+    return 0;
+}
+
+/* ===== RING (single producer, single consumer at a time) ===== */
+
+typedef struct sl_ring {
+    char *mem;
+    uint64_t cap, mask;            /* cap: a power of two */
+    _Atomic uint64_t head;         /* written by the producer */
+    _Atomic uint64_t tail;         /* written by the consumer (drain mutex) */
+    uint64_t head_local;           /* producer's copy of head */
+    uint64_t tail_cache;           /* producer's last view of tail */
+    uint64_t reserved_at;          /* producer: where the reserved record starts */
+} sl_ring;
+
+int sl_ring_init(sl_ring *r, size_t bytes);
+void sl_ring_free(sl_ring *r);
+
+#define SL_REC_PAD 255
+
+/* Returns room for n bytes (n a multiple of 8, n <= cap/2) or NULL if full. */
+static inline char *sl_ring_reserve(sl_ring *r, uint32_t n)
+{
+    uint64_t head = r->head_local;
+    uint64_t off = head & r->mask;
+    uint64_t till_end = r->cap - off;
+    uint64_t need = n <= till_end ? n : n + till_end;
+    if (head + need - r->tail_cache > r->cap) {
+        r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (head + need - r->tail_cache > r->cap) return NULL;
+    }
+    if (n > till_end) {
+        /* the record must be contiguous: pad to the end and wrap */
+        uint32_t pad = (uint32_t)till_end;
+        memcpy(r->mem + off, &pad, 4);
+        r->mem[off + 4] = (char)SL_REC_PAD;
+        head += till_end;
+        off = 0;
+    }
+    r->reserved_at = head;
+    return r->mem + off;
+}
+
+/* Publishes the record reserved last; returns the bytes now in use. */
+static inline uint64_t sl_ring_commit(sl_ring *r, uint32_t n)
+{
+    uint64_t head = r->reserved_at + n;
+    r->head_local = head;
+    atomic_store_explicit(&r->head, head, memory_order_release);
+    return head - r->tail_cache;
+}
+
+/* ===== RECORDS IN A RING ===== */
+
+#define SL_RF_HAS_PARENT 1u
+#define SL_RF_PARENT_REMOTE 2u
+#define SL_RF_TEXT_TRUNC 4u
+
+/* A record: this header, then for START the trace and parent ids (32 bytes),
+ * then text (name, or error for END), then nattrs attributes. Total size is
+ * a multiple of 8. */
+typedef struct sl_rhdr {
+    uint32_t size;
+    uint8_t type;      /* sl_record_type or SL_REC_PAD */
+    uint8_t status;    /* END */
+    uint8_t flags;     /* SL_RF_* */
+    uint8_t pad0;
+    uint32_t lane;
+    uint32_t nattrs;
+    uint32_t text_len;
+    uint32_t pad1;
+    uint64_t ts;
+    sl_id id;
+} sl_rhdr;
+
+/* An attribute in a ring: this header, the key, then the value: string bytes
+ * (len), 8 bytes of int64/double, nothing for a bool (len is the value), or
+ * for an array len items, each with its own header and an empty key. */
+typedef struct sl_ahdr {
+    uint8_t type;
+    uint8_t trunc;     /* string value was cut: the encoder marks it */
+    uint16_t key_len;
+    uint32_t len;
+} sl_ahdr;
+
+/* A decoded attribute (pointers into the ring). */
+typedef struct sl_aview {
+    int type;
+    int trunc;
+    const char *key;
+    size_t key_len;
+    const char *s;
+    size_t len;        /* string length, bool value or array item count */
+    int64_t i;
+    double d;
+} sl_aview;
+
+/* Reads the attribute at p; returns the position after its header and value
+ * (for an array: the position of its first item). */
+static inline const char *sl_attr_read(const char *p, sl_aview *a)
+{
+    sl_ahdr h;
+    memcpy(&h, p, sizeof h);
+    p += sizeof h;
+    a->type = h.type;
+    a->trunc = h.trunc;
+    a->key = p;
+    a->key_len = h.key_len;
+    p += h.key_len;
+    a->len = h.len;
+    a->s = p;
+    switch (h.type) {
+    case SL_ATTR_STRING: p += h.len; break;
+    case SL_ATTR_INT: memcpy(&a->i, p, 8); p += 8; break;
+    case SL_ATTR_DOUBLE: memcpy(&a->d, p, 8); p += 8; break;
+    default: break;
+    }
+    return p;
+}
+
+/* A decoded record (pointers into the ring). */
+typedef struct sl_rview {
+    int type;
+    int status;
+    unsigned flags;
+    uint32_t lane;
+    uint64_t ts;
+    sl_id id, trace, parent;
+    const char *text;
+    size_t text_len;
+    const char *attrs;
+    uint32_t nattrs;
+} sl_rview;
+
+void sl_rview_decode(const char *rec, sl_rview *v);
+
+typedef struct sl_meta {
+    int64_t pid;
+    const char *service;   /* may be NULL */
+    const char *host;
+    uint64_t ts;
+} sl_meta;
+
+/* ===== ENCODERS (jsonl.c, msgpack.c) ===== */
+
+/* Append one record (with its trailing '\n' for JSONL); 0 or -1 (no memory:
+ * the buffer is left as it was). */
+int sl_jsonl_encode(sl_buf *b, const sl_rview *v);
+int sl_jsonl_meta(sl_buf *b, const sl_meta *m);
+int sl_msgpack_encode(sl_buf *b, const sl_rview *v);
+int sl_msgpack_meta(sl_buf *b, const sl_meta *m);
+
+/* Appends s as a JSON string body (no quotes): escapes, replaces invalid
+ * UTF-8 with U+FFFD. */
+int sl_json_escape(sl_buf *b, const char *s, size_t n);
+/* Appends s with invalid UTF-8 replaced by U+FFFD (no escaping). */
+int sl_utf8_sanitize(sl_buf *b, const char *s, size_t n);
+/* Longest prefix of s no longer than max that does not split a UTF-8
+ * sequence. */
+size_t sl_utf8_cut(const char *s, size_t n, size_t max);
+
+/* ===== SINK (sink.c) ===== */
+
+typedef struct sl_sink {
+    sl_sink_kind kind;
+    int fd;
+    int owns_fd;
+    sl_write_fn write;
+    void *ud;
+    sl_buf mem;
+} sl_sink;
+
+int sl_sink_open(sl_sink *s, const sl_config *cfg, sl_error *err);
+/* Writes all of data; 0 or an errno value. Never raises SIGPIPE. */
+int sl_sink_write(sl_sink *s, const char *data, size_t len);
+void sl_sink_close(sl_sink *s);
+/* Set on the writer thread, which blocks SIGPIPE for good. */
+extern _Thread_local int sl_sink_sigpipe_blocked;
+
+/* ===== CLOCK AND IDS (clock.c, id.c) ===== */
+
+/* Re-calibrates the TSC mapping (cheap unless ~0.5 s passed since the last
+ * time); called from flush paths. */
+void sl_clock_refine(void);
+/* 1 when sl_clock_now reads the TSC. */
+int sl_clock_uses_tsc(void);
+/* Bumped in every forked child. */
+extern _Atomic uint64_t sl_fork_epoch;
+
+/* ===== ERRORS ===== */
+
+void sl_set_error(sl_error *err, int code, int sys_errno, const char *fmt, ...);
+
+#endif

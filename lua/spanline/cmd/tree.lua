@@ -1,0 +1,62 @@
+-- cmd/tree.lua: `spanline tree FILE`: span trees as plain text.
+local args = require("spanline.cmd.args")
+local spanfile = require("spanline.cmd.spanfile")
+local tree_text = require("spanline.tree_text")
+local report = require("spanline.report")
+
+local USAGE = [[
+usage: spanline tree FILE [--trace ID] [--depth N]
+
+Prints every trace (or the one whose id starts with ID) as a tree of spans,
+children in start order, with durations, errors, open and orphan spans
+marked. FILE "-" reads stdin. Holds the whole file in memory.
+]]
+
+local function run(argv)
+  local opts, pos = args.parse(argv, { ["--trace"] = "value", ["--depth"] = "value" })
+  if not opts then
+    io.stderr:write("spanline tree: ", pos, "\n")
+    return 2
+  end
+  if #pos ~= 1 then
+    io.stderr:write("spanline tree: expected one FILE\n", USAGE)
+    return 2
+  end
+  local depth = opts.depth and math.tointeger(tonumber(opts.depth))
+  if opts.depth and (not depth or depth < 0) then
+    io.stderr:write("spanline tree: --depth needs a non-negative integer\n")
+    return 2
+  end
+  local q, msg = spanfile.open(pos[1])
+  if not q then
+    io.stderr:write("spanline tree: ", msg, "\n")
+    return 1
+  end
+  local traces = q:traces()
+  local problem = spanfile.check(q)
+  if problem then
+    io.stderr:write("spanline tree: ", problem, "\n")
+    return 1
+  end
+  local note = spanfile.bad_note(q)
+  if note then io.stderr:write("spanline tree: ", note, "\n") end
+  local out, shown = {}, 0
+  for _, t in ipairs(traces) do
+    if not opts.trace or t.trace:sub(1, #opts.trace) == opts.trace then
+      shown = shown + 1
+      out[#out + 1] = string.format("trace %s  %d span%s  %s%s%s\n", t.trace, t.spans,
+        t.spans == 1 and "" or "s", report.duration(t.dur),
+        t.errors > 0 and string.format("  %d error%s", t.errors, t.errors == 1 and "" or "s") or "",
+        t.open > 0 and string.format("  %d open", t.open) or "")
+      out[#out + 1] = tree_text.render(t.roots, { max_depth = depth })
+    end
+  end
+  if opts.trace and shown == 0 then
+    io.stderr:write("spanline tree: no trace starting with '", opts.trace, "'\n")
+    return 1
+  end
+  io.stdout:write(table.concat(out, "\n"))
+  return 0
+end
+
+return { summary = "print the span trees as text", usage = USAGE, run = run }

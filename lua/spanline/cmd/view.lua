@@ -1,0 +1,86 @@
+-- view.lua: `spanline view FILE`: the terminal viewer (lua/spanline/view/).
+--
+-- Interactive on a terminal; with --plain, or when stdout is not a terminal,
+-- the chosen view is printed once as text.
+
+local args = require("spanline.cmd.args")
+
+local view = {
+  summary = "browse spans in the terminal: logical tree or time buckets, live",
+  usage = [[
+usage: spanline view FILE [--sample logical|DURATION] [--follow] [--plain] [--trace ID]
+
+  --sample logical   the span trees (default)
+  --sample 100ms     time mode: spans by start time in buckets of DURATION
+                     (units ns us ms s m h); `t` toggles the mode
+  --follow           keep reading as the file grows (`f` toggles)
+  --plain            print the view once as text (the default when stdout is
+                     not a terminal); --width N sets its width (default 100)
+  --trace ID         only the trace whose id starts with ID
+
+keys: arrows/j/k/g/G move, Enter/Space fold, [ ] collapse/expand all,
+      / search, n/N next/previous match, t mode, f follow, ? help, q quit
+]],
+}
+
+local SPEC = {
+  ["--sample"] = "value", ["--follow"] = "flag", ["--plain"] = "flag",
+  ["--trace"] = "value", ["--width"] = "value",
+}
+
+local function fail(msg, code)
+  io.stderr:write("spanline view: ", msg, "\n")
+  return code or 1
+end
+
+function view.run(argv)
+  local opts, pos = args.parse(argv, SPEC)
+  if not opts then return fail(pos, 2) end
+  if #pos ~= 1 then return fail("expected one FILE (see spanline view --help)", 2) end
+  local path = pos[1]
+  local mode, interval = "logical", nil
+  if opts.sample and opts.sample ~= "logical" then
+    local ns, err = args.duration(opts.sample)
+    if not ns then return fail(err, 2) end
+    if ns <= 0 then return fail("--sample must be longer than 0", 2) end
+    mode, interval = "time", ns
+  end
+  local width = 100
+  if opts.width then
+    width = tonumber(opts.width)
+    if not width or width < 20 or width ~= math.floor(width) then
+      return fail("--width must be an integer of at least 20", 2)
+    end
+  end
+  local uv = require("luv")
+  local plain = opts.plain or uv.guess_handle(1) ~= "tty" or uv.guess_handle(0) ~= "tty"
+
+  local store = require("spanline.view.store").new(require("spanline.query").assembler())
+  store.trace_filter = opts.trace
+  -- interactive: the reader always runs in follow mode so `f` can start
+  -- following at any time; without --follow the app stops polling at the end
+  local src, msg = require("spanline.view.source").open(path, { store = store, follow = not plain })
+  if not src then return fail("cannot open " .. path .. ": " .. tostring(msg)) end
+
+  if plain then
+    local state
+    repeat state = src:read(nil) until state ~= "more"
+    src:close()
+    if state == "error" then return fail(path .. ": " .. tostring(src.error_text)) end
+    if store.records == 0 and store.bad > 0 then
+      return fail(path .. ": no spanline records (" .. store.bad .. " lines could not be read)")
+    end
+    require("spanline.view.plain").render(store, { mode = mode, interval = interval, width = width })
+    return 0
+  end
+
+  local a = require("spanline.view.app").new({
+    store = store, source = src, mode = mode, interval = interval, follow = opts.follow,
+  })
+  local ok, err = a:run()
+  src:close()
+  if not ok then return fail(err) end
+  return 0
+end
+
+return view

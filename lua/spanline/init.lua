@@ -1,0 +1,123 @@
+-- spanline: the Lua tracer API.
+--
+--   local spanline = require("spanline")
+--   local tracer = spanline.tracer{ output = "spans.jsonl", service = "api" }
+--   local span = tracer:start("load", { file = path })   -- parent: the current span
+--   span:event("cache miss", { key = k }); span:set("rows", 10); span:finish()
+--   local fetch = tracer:traced("fetch", function(url) ... end)
+--   tracer:with("batch", function() ... end)
+--
+-- Tracers and spans are userdata of spanline.core (bindings/lua/): their
+-- methods are C functions, so the hot path runs no Lua. This file adds the
+-- pieces that are not on the hot path: the default tracer, coroutine
+-- helpers (spanline.context), tracer:records() for ":memory:" tracers, and
+-- the instrumentation entry points (spanline.instrument).
+--
+-- Errors: misuse (wrong argument types, bad options) raises an error naming
+-- the argument or option; run-time failures (a path that cannot be opened)
+-- return nil, message, code.
+
+local core = require("spanline.core")
+local context = require("spanline.context")
+
+local spanline = {
+  version = core.version,
+  core = core,
+  noop = core.noop,            -- the shared span of unsampled traces
+}
+
+-- spanline.tracer{output=, format=, flush=, service=, host=, limits=,
+-- interval=, sample=, seed=, clock=} -> tracer | nil, message, code
+spanline.tracer = core.tracer
+
+spanline.current = context.current
+spanline.coroutine = { create = context.create, wrap = context.wrap }
+spanline.patch_coroutines = context.patch
+spanline.unpatch_coroutines = context.unpatch
+spanline.now = core.now
+
+-- ===== the default tracer =====
+
+local default_tracer
+
+-- The process-wide default tracer (used by `spanline run` and by
+-- instrumentation without an explicit tracer). Created on first use when
+-- none was set: output to $SPANLINE_OUTPUT if set, else stderr.
+function spanline.default()
+  if default_tracer == nil then
+    local path = os.getenv("SPANLINE_OUTPUT")
+    local t, err
+    if path and path ~= "" then t, err = core.tracer{ output = path } else t = core.tracer{ output = io.stderr } end
+    if not t then error("spanline.default: " .. tostring(err), 2) end
+    default_tracer = t
+  end
+  return default_tracer
+end
+
+-- Sets (or with nil, forgets) the default tracer; returns the previous one.
+function spanline.set_default(tracer)
+  if tracer ~= nil and getmetatable(tracer) ~= getmetatable(core.tracer{ output = ":memory:", meta = false }) then
+    error("bad argument #1 to 'set_default' (spanline.tracer expected, got " .. type(tracer) .. ")", 2)
+  end
+  local previous = default_tracer
+  default_tracer = tracer
+  return previous
+end
+
+-- ===== methods written in Lua (not on the hot path) =====
+
+local methods = core.tracer_methods
+
+local cjson_ok, cjson = pcall(require, "cjson")
+
+-- Decodes JSONL text into records. cjson turns numbers into doubles, which
+-- cannot hold a nanosecond timestamp: `ts` and `lane` are re-read from the
+-- line as integers.
+local function decode_jsonl(text)
+  if not cjson_ok then error("tracer:records() needs lua-cjson", 3) end
+  local out = {}
+  for line in text:gmatch("[^\n]+") do
+    local rec = cjson.decode(line)
+    local ts = line:match('"ts":(%d+)')
+    if ts then rec.ts = math.tointeger(tonumber(ts)) end
+    local lane = line:match('"lane":(%d+)')
+    if lane then rec.lane = math.tointeger(tonumber(lane)) end
+    out[#out + 1] = rec
+  end
+  return out
+end
+spanline.decode_jsonl = decode_jsonl
+
+-- tracer:records() -> array of records written so far (":memory:" tracers
+-- with format "jsonl"; msgpack needs the stream reader).
+function methods.records(tracer)
+  local text, err, code = tracer:output()
+  if not text then return nil, err, code end
+  if text:sub(1, 1) ~= "{" and text ~= "" then
+    local ok, reader = pcall(require, "spanline.reader")
+    if ok and type(reader) == "table" and reader.decode then return reader.decode(text) end
+    return nil, "records() reads JSONL only", "EINVAL"
+  end
+  return decode_jsonl(text)
+end
+
+local function instrument()
+  return require("spanline.instrument")
+end
+
+-- tracer:instrument(target, opts) -> undo (see spanline.instrument)
+function methods.instrument(tracer, target, opts)
+  return instrument().instrument(tracer, target, opts)
+end
+
+-- tracer:lifecycle(class_or_object, opts) -> undo
+function methods.lifecycle(tracer, target, opts)
+  return instrument().lifecycle(tracer, target, opts)
+end
+
+-- spanline.instrument_require(pattern, tracer?) -> undo
+function spanline.instrument_require(pattern, tracer)
+  return instrument().instrument_require(pattern, tracer)
+end
+
+return spanline

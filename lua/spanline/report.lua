@@ -1,0 +1,132 @@
+-- report.lua: query results (stats rows) as an aligned text table, CSV or JSON.
+--
+-- Rows are what query's stats() returns; durations are integer nanoseconds
+-- shown human-readable in tables (950ns, 12.3us, 4.50ms, 1.25s) and as raw
+-- integers in CSV/JSON so other tools can compute with them.
+
+local report = {}
+
+-- Three significant digits, fixed suffix (ns/us/ms/s; minutes past 60s).
+function report.duration(ns)
+  if ns == nil then return "-" end
+  if ns < 0 then return "-" .. report.duration(-ns) end
+  if ns < 1000 then return string.format("%dns", math.floor(ns + 0.5)) end
+  local function sig(v, unit)
+    if v < 9.995 then return string.format("%.2f%s", v, unit) end
+    if v < 99.95 then return string.format("%.1f%s", v, unit) end
+    return string.format("%.0f%s", v, unit)
+  end
+  if ns < 999500 then return sig(ns / 1e3, "us") end
+  if ns < 999500000 then return sig(ns / 1e6, "ms") end
+  if ns < 60e9 then return sig(ns / 1e9, "s") end
+  local s = math.floor(ns / 1e9)
+  if s < 3600 then return string.format("%dm%02ds", s // 60, s % 60) end
+  return string.format("%dh%02dm", s // 3600, (s % 3600) // 60)
+end
+
+-- The columns, in order: { field, title, kind } (kind "dur" or "int" or "str").
+report.COLUMNS = {
+  { "key", "group", "str" }, { "count", "count", "int" }, { "errors", "errors", "int" },
+  { "open", "open", "int" }, { "total", "total", "dur" }, { "min", "min", "dur" },
+  { "mean", "mean", "dur" }, { "stdev", "stdev", "dur" }, { "p50", "p50", "dur" },
+  { "p90", "p90", "dur" }, { "p95", "p95", "dur" }, { "p99", "p99", "dur" },
+  { "max", "max", "dur" }, { "self_total", "self", "dur" }, { "self_mean", "self mean", "dur" },
+}
+
+local function cells(row, cols)
+  local out = {}
+  for i, c in ipairs(cols) do
+    local v = row[c[1]]
+    if c[3] == "dur" then out[i] = report.duration(v)
+    elseif v == nil then out[i] = "-"
+    else out[i] = tostring(v) end
+  end
+  return out
+end
+
+-- Display width in code points (names may be UTF-8).
+local function width(s)
+  return utf8.len(s) or #s
+end
+
+-- opts.title: the first column's title (e.g. "name").
+function report.table(rows, opts)
+  opts = opts or {}
+  local cols = {}
+  for i, c in ipairs(report.COLUMNS) do cols[i] = c end
+  if opts.title then cols[1] = { "key", opts.title, "str" } end
+  local grid = { {} }
+  for i, c in ipairs(cols) do grid[1][i] = c[2] end
+  for _, row in ipairs(rows) do grid[#grid + 1] = cells(row, cols) end
+  local w = {}
+  for _, line in ipairs(grid) do
+    for i, cell in ipairs(line) do
+      if not w[i] or width(cell) > w[i] then w[i] = width(cell) end
+    end
+  end
+  local out = {}
+  for _, line in ipairs(grid) do
+    local parts = {}
+    for i, cell in ipairs(line) do
+      local pad = string.rep(" ", w[i] - width(cell))
+      parts[i] = i == 1 and cell .. pad or pad .. cell  -- names left, numbers right
+    end
+    out[#out + 1] = (table.concat(parts, "  "):gsub("%s+$", ""))
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+local function csv_cell(v)
+  if v == nil then return "" end
+  if math.type(v) == "float" then v = string.format("%.1f", v) end
+  v = tostring(v)
+  if v:find('[,"\r\n]') then v = '"' .. v:gsub('"', '""') .. '"' end
+  return v
+end
+
+function report.csv(rows, opts)
+  opts = opts or {}
+  local head = {}
+  for i, c in ipairs(report.COLUMNS) do head[i] = c[1] end
+  if opts.title then head[1] = opts.title end
+  local out = { table.concat(head, ",") }
+  for _, row in ipairs(rows) do
+    local line = {}
+    for i, c in ipairs(report.COLUMNS) do line[i] = csv_cell(row[c[1]]) end
+    out[#out + 1] = table.concat(line, ",")
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+-- A JSON array of objects; integer nanoseconds stay exact (lua-cjson prints
+-- integers above 1e14 with 14 digits, so those are formatted here).
+function report.json(rows, opts)
+  opts = opts or {}
+  local cjson = require("cjson")
+  local out = {}
+  for _, row in ipairs(rows) do
+    local fields = {}
+    for _, c in ipairs(report.COLUMNS) do
+      local v = row[c[1]]
+      local name = c[1] == "key" and (opts.title or "key") or c[1]
+      local text
+      if v == nil then text = "null"
+      elseif math.type(v) == "integer" then text = string.format("%d", v)
+      elseif math.type(v) == "float" then text = string.format("%.3f", v)
+      else text = cjson.encode(v) end
+      fields[#fields + 1] = cjson.encode(name) .. ":" .. text
+    end
+    out[#out + 1] = "{" .. table.concat(fields, ",") .. "}"
+  end
+  return "[" .. table.concat(out, ",\n") .. "]\n"
+end
+
+function report.render(rows, format, opts)
+  local f = report[format or "table"]
+  if format == "render" or format == "duration" or type(f) ~= "function" then
+    return nil, "unknown format '" .. tostring(format) .. "' (table, csv or json)"
+  end
+  return f(rows, opts)
+end
+
+return report

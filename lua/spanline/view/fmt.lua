@@ -1,0 +1,170 @@
+-- fmt.lua: the viewer's text helpers: durations, clock times, bars, and
+-- UTF-8 aware cutting and padding.
+--
+-- Every cell of the viewer holds one code point and counts as one column
+-- (names with wide characters are cut a little early, never overflow), so
+-- width here means code points, never bytes.
+
+local fmt = {}
+
+-- Human-readable duration from integer nanoseconds: 950ns, 12.3us, 4.50ms,
+-- 1.25s, 3m05s; three significant digits, fixed suffix, so columns align.
+function fmt.duration(ns)
+  if ns == nil then return "" end
+  if ns < 0 then ns = 0 end
+  if ns < 1000 then return string.format("%dns", ns) end
+  local function sig(v, unit)
+    if v < 10 then return string.format("%.2f%s", v, unit) end
+    if v < 100 then return string.format("%.1f%s", v, unit) end
+    return string.format("%.0f%s", v, unit)
+  end
+  if ns < 999500 then return sig(ns / 1e3, "us") end
+  if ns < 999500000 then return sig(ns / 1e6, "ms") end
+  if ns < 60e9 then return sig(ns / 1e9, "s") end
+  local s = ns // 1000000000
+  if s < 3600 then return string.format("%dm%02ds", s // 60, s % 60) end
+  return string.format("%dh%02dm", s // 3600, (s % 3600) // 60)
+end
+
+-- UTC wall-clock time of day with milliseconds: 09:00:01.250.
+function fmt.clock(ns)
+  if ns == nil then return "?" end
+  local s = ns // 1000000000
+  local ms = (ns % 1000000000) // 1000000
+  return string.format("%s.%03d", os.date("!%H:%M:%S", s), ms)
+end
+
+-- Full UTC timestamp with nanoseconds: 2025-11-24T09:00:01.250000000Z.
+function fmt.timestamp(ns)
+  if ns == nil then return "?" end
+  local s = ns // 1000000000
+  return string.format("%s.%09dZ", os.date("!%Y-%m-%dT%H:%M:%S", s), ns % 1000000000)
+end
+
+-- Offset from a base as seconds with microseconds: +1.234567s.
+function fmt.offset(ns)
+  if ns < 0 then return string.format("-%d.%06ds", (-ns) // 1000000000, ((-ns) % 1000000000) // 1000) end
+  return string.format("+%d.%06ds", ns // 1000000000, (ns % 1000000000) // 1000)
+end
+
+-- Splits a string into code points (invalid bytes become '?').
+function fmt.chars(s)
+  local out = {}
+  local n = 0
+  local i, len = 1, #s
+  while i <= len do
+    local c = s:byte(i)
+    local size = c < 0x80 and 1 or c >= 0xF0 and 4 or c >= 0xE0 and 3 or c >= 0xC0 and 2 or 0
+    local ch = size > 0 and s:sub(i, i + size - 1) or nil
+    if ch and size > 1 and not utf8.len(ch) then ch = nil end
+    n = n + 1
+    if not ch then
+      out[n] = "?"
+      i = i + 1
+    else
+      -- control characters would move the cursor: show them as '?'
+      out[n] = (size == 1 and (c < 32 or c == 127)) and "?" or ch
+      i = i + size
+    end
+  end
+  return out, n
+end
+
+function fmt.width(s)
+  local _, n = fmt.chars(s)
+  return n
+end
+
+-- Cuts to at most w columns, marking a cut with '…'.
+function fmt.cut(s, w)
+  if w <= 0 then return "" end
+  if #s <= w and not s:find("[%z\1-\31\127-\255]") then return s end
+  local chars, n = fmt.chars(s)
+  if n <= w then return table.concat(chars) end
+  return table.concat(chars, "", 1, w - 1) .. "…"
+end
+
+-- Cuts or pads on the right to exactly w columns.
+function fmt.pad(s, w)
+  s = fmt.cut(s, w)
+  local n = fmt.width(s)
+  if n < w then s = s .. string.rep(" ", w - n) end
+  return s
+end
+
+-- Pads on the left (right-aligns) to exactly w columns.
+function fmt.rpad(s, w)
+  s = fmt.cut(s, w)
+  local n = fmt.width(s)
+  if n < w then s = string.rep(" ", w - n) .. s end
+  return s
+end
+
+-- A bar of w columns placing [a, b] inside the range [lo, hi]. `open` marks
+-- a span that has not ended: its bar runs to the right edge and ends in '▶'.
+-- `fill` is the body character. At least one column is drawn.
+function fmt.bar(w, lo, hi, a, b, open, fill)
+  if w <= 0 then return "" end
+  fill = fill or "█"
+  local span = hi - lo
+  if span <= 0 then span = 1 end
+  local function col(t)
+    local c = (t - lo) * w // span
+    if c < 0 then c = 0 elseif c > w then c = w end
+    return c
+  end
+  local from = col(a)
+  if from >= w then from = w - 1 end
+  local to = open and w or col(b or a)
+  if to <= from then to = from + 1 end
+  local parts = { string.rep(" ", from) }
+  if open then
+    parts[2] = string.rep(fill, to - from - 1) .. "▶"
+  else
+    parts[2] = string.rep(fill, to - from)
+    parts[3] = string.rep(" ", w - to)
+  end
+  return table.concat(parts)
+end
+
+-- One-line rendering of an attribute value (strings quoted, arrays bracketed).
+function fmt.value(v)
+  local t = type(v)
+  if t == "string" then return string.format("%q", v):gsub("\\\n", "\\n") end
+  if t == "table" then
+    local parts = {}
+    for i, x in ipairs(v) do parts[i] = fmt.value(x) end
+    if #parts == 0 and next(v) ~= nil then
+      local keys = {}
+      for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+      table.sort(keys)
+      for i, k in ipairs(keys) do parts[i] = k .. "=" .. fmt.value(v[k]) end
+      return "{" .. table.concat(parts, " ") .. "}"
+    end
+    return "[" .. table.concat(parts, ",") .. "]"
+  end
+  if math.type(v) == "float" and v == math.floor(v) and v > -1e15 and v < 1e15 then
+    return string.format("%d", v)
+  end
+  return tostring(v)
+end
+
+-- Attributes as "k=v k=v", keys sorted.
+function fmt.attrs(attrs)
+  if type(attrs) ~= "table" then return "" end
+  local keys = {}
+  for k in pairs(attrs) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  local parts = {}
+  for i, k in ipairs(keys) do parts[i] = k .. "=" .. fmt.value(attrs[k]) end
+  return table.concat(parts, " ")
+end
+
+-- Short form of an id for narrow columns.
+function fmt.short_id(id)
+  if type(id) ~= "string" then return "?" end
+  if #id > 16 then return id:sub(-16) end
+  return id
+end
+
+return fmt

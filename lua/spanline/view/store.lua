@@ -1,0 +1,132 @@
+-- store.lua: what the viewer knows so far: the query assembler's spans plus
+-- the little the views need on top (arrival order, per-trace time ranges,
+-- counts, the latest timestamp, which spans changed since the last frame).
+--
+-- Records go in one at a time (`add`), from the reader while loading or
+-- following; the views only read. Everything here is O(1) per record.
+
+local store = {}
+store.__index = store
+
+-- asm: an object with :add(record), :get(id), :roots() (query.assembler()).
+function store.new(asm)
+  local self = setmetatable({}, store)
+  self.asm = asm
+  self.list = {}          -- spans in the order they were first seen
+  self.ranges = {}        -- trace key -> { lo, hi, open }
+  self.max_ts = nil       -- latest timestamp seen
+  self.min_ts = nil
+  self.version = 0        -- bumped per batch of records
+  self.changed = {}       -- spans changed since the last drain
+  self.changed_set = {}
+  self.counts = { spans = 0, open = 0, errors = 0, abandoned = 0 }
+  self.records = 0
+  self.bad = 0            -- lines the reader skipped
+  self.clock = nil        -- function giving "now" for open spans (live views)
+  self.get = function(id) return asm:get(id) end
+  self.roots = function()
+    local roots = asm:roots()
+    if not self.trace_filter then return roots end
+    local out = {}
+    for _, s in ipairs(roots) do
+      if self:wanted(s) then out[#out + 1] = s end
+    end
+    return out
+  end
+  return self
+end
+
+-- With --trace ID only spans of traces whose id starts with ID count.
+function store:wanted(s)
+  local f = self.trace_filter
+  if not f then return true end
+  local t = s.trace or s.id or ""
+  return t:sub(1, #f) == f
+end
+
+local function trace_key(s)
+  return s.trace or s.id
+end
+
+-- Updates the bookkeeping for a span that was created or changed.
+function store:note(s)
+  if self.trace_filter and not self:wanted(s) then return end
+  local counts = self.counts
+  local prev = s._vs
+  if prev == nil then
+    self.list[#self.list + 1] = s
+    counts.spans = counts.spans + 1
+  end
+  local st = s.status or "open"
+  if st ~= prev then
+    if prev == "open" then counts.open = counts.open - 1
+    elseif prev == "error" then counts.errors = counts.errors - 1
+    elseif prev == "abandoned" then counts.abandoned = counts.abandoned - 1 end
+    if st == "open" then counts.open = counts.open + 1
+    elseif st == "error" then counts.errors = counts.errors + 1
+    elseif st == "abandoned" then counts.abandoned = counts.abandoned + 1 end
+  end
+  local key = trace_key(s)
+  local r = self.ranges[key]
+  if not r then
+    r = { open = 0 }
+    self.ranges[key] = r
+  end
+  if prev == "open" and st ~= "open" then r.open = r.open - 1 end
+  if st == "open" and prev ~= "open" then r.open = r.open + 1 end
+  s._vs = st
+  local a, b = s.start, s.finish or s.start
+  if a and (r.lo == nil or a < r.lo) then r.lo = a end
+  if b and (r.hi == nil or b > r.hi) then r.hi = b end
+  if b and (self.max_ts == nil or b > self.max_ts) then self.max_ts = b end
+  if a and (self.min_ts == nil or a < self.min_ts) then self.min_ts = a end
+  if not self.changed_set[s] then
+    self.changed_set[s] = true
+    self.changed[#self.changed + 1] = s
+  end
+end
+
+-- Feeds one reader record to the assembler and notes the span it touched.
+function store:add(rec)
+  self.records = self.records + 1
+  local ts = rec.ts
+  if ts and (self.max_ts == nil or ts > self.max_ts) then self.max_ts = ts end
+  local s = self.asm:add(rec)
+  if type(s) ~= "table" and rec.id then s = self.asm:get(rec.id) end
+  if s then self:note(s) end
+end
+
+-- The spans changed since the last call (and a new version number).
+function store:drain()
+  local changed = self.changed
+  if #changed == 0 then return changed end
+  self.changed, self.changed_set = {}, {}
+  self.version = self.version + 1
+  return changed
+end
+
+-- "now" for open spans: the live clock when following, else the last
+-- timestamp in the stream (so a finished file reads the same every time).
+function store:now()
+  local now = self.max_ts or 0
+  if self.clock then
+    local c = self.clock()
+    if c > now then now = c end
+  end
+  return now
+end
+
+-- The time range a span's bar is drawn in: its trace's first start to its
+-- last end (now, while a span of the trace is open).
+function store:range(s)
+  local r = self.ranges[trace_key(s)]
+  if not r or not r.lo then return s.start or 0, s.finish or s.start or 0 end
+  local hi = r.hi or r.lo
+  if r.open > 0 then
+    local now = self:now()
+    if now > hi then hi = now end
+  end
+  return r.lo, hi
+end
+
+return store

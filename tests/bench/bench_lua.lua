@@ -1,0 +1,140 @@
+-- bench_lua.lua: what the Lua tracer API costs, against a hand-written
+-- pure-Lua tracer (tables + lua-cjson) in the same run.
+--
+-- Prints `bench <name> key=value` lines (tests/bench/run collects them).
+-- Usage: lua5.4 tests/bench/bench_lua.lua [N]   (LUA_PATH/LUA_CPATH as for the tests)
+local spanline = require("spanline")
+local core = require("spanline.core")
+local cjson = require("cjson")
+
+local N = tonumber(arg and arg[1]) or 1000000
+local now = core.now
+local dir = os.getenv("TMPDIR") or "/tmp"
+local path = string.format("%s/spanline-bench-lua-%d.jsonl", dir, math.random(1, 1e9))
+
+local function best_of(runs, fn)
+  local best = math.huge
+  for _ = 1, runs do
+    collectgarbage("collect")
+    local t0 = now()
+    fn()
+    local dt = now() - t0
+    if dt < best then best = dt end
+  end
+  return best
+end
+
+local function report(name, key, value)
+  print(string.format("bench %s %s=%.1f", name, key, value))
+end
+
+-- 1. tracer:start(name) + span:finish() to a file (flush included).
+local start_finish
+do
+  os.remove(path)
+  local tracer = assert(spanline.tracer{ output = path })
+  local ns = best_of(3, function()
+    for _ = 1, N do
+      local span = tracer:start("work")
+      span:finish()
+    end
+    tracer:flush()
+  end)
+  start_finish = ns / N
+  report("lua.start_finish", "ns_per_span", start_finish)
+
+  local ns_attr = best_of(3, function()
+    local attrs = { n = 1 }
+    for i = 1, N do
+      attrs.n = i
+      local span = tracer:start("work", attrs)
+      span:finish()
+    end
+    tracer:flush()
+  end)
+  report("lua.start_finish_1attr", "ns_per_span", ns_attr / N)
+
+  -- nested: a child of the current span (context lookup + parent)
+  local outer = tracer:start("outer")
+  local ns_child = best_of(3, function()
+    for _ = 1, N do
+      tracer:start("child"):finish()
+    end
+    tracer:flush()
+  end)
+  outer:finish()
+  report("lua.start_finish_child", "ns_per_span", ns_child / N)
+  tracer:close()
+  os.remove(path)
+end
+
+-- 2. traced(fn) overhead against a plain call.
+do
+  local tracer = assert(spanline.tracer{ output = path })
+  local function f(x) return x end
+  local g = tracer:traced("f", f)
+  local plain = best_of(3, function()
+    local s = 0
+    for i = 1, N do s = s + f(i) end
+    return s
+  end)
+  local wrapped = best_of(3, function()
+    local s = 0
+    for i = 1, N do s = s + g(i) end
+    tracer:flush()
+    return s
+  end)
+  report("lua.traced_overhead", "ns_per_call", (wrapped - plain) / N)
+  tracer:close()
+  os.remove(path)
+end
+
+-- 3. unsampled spans (sample = 0): the cost of a span nobody records.
+do
+  local tracer = assert(spanline.tracer{ output = path, sample = 0 })
+  local ns = best_of(3, function()
+    for _ = 1, N do tracer:start("work"):finish() end
+  end)
+  report("lua.unsampled", "ns_per_span", ns / N)
+  tracer:close()
+  os.remove(path)
+end
+
+-- 4. Baseline: a hand-written tracer: spans as tables, random hex ids,
+-- os.clock timestamps, start and end records encoded with cjson.
+local baseline
+do
+  local f = assert(io.open(path, "w"))
+  f:setvbuf("full", 1 << 16)
+  local random, format, clock, encode = math.random, string.format, os.clock, cjson.encode
+  local function new_id()
+    return format("%08x%08x%08x%08x", random(0, 0x7fffffff), random(0, 0x7fffffff),
+                  random(0, 0x7fffffff), random(0, 0x7fffffff))
+  end
+  local stack = {}
+  local function start(name)
+    local parent = stack[#stack]
+    local span = { id = new_id(), name = name, ts = clock() * 1e9,
+                   trace = parent and parent.trace, parent = parent and parent.id }
+    span.trace = span.trace or span.id
+    f:write(encode({ type = "start", id = span.id, trace = span.trace, parent = span.parent,
+                     name = name, ts = span.ts, lane = 1 }), "\n")
+    stack[#stack + 1] = span
+    return span
+  end
+  local function finish(span)
+    stack[#stack] = nil
+    f:write(encode({ type = "end", id = span.id, ts = clock() * 1e9, status = "ok" }), "\n")
+  end
+  local n = N // 4
+  local ns = best_of(3, function()
+    for _ = 1, n do finish(start("work")) end
+    f:flush()
+  end)
+  f:close()
+  os.remove(path)
+  baseline = ns / n
+  report("lua.baseline_cjson", "ns_per_span", baseline)
+end
+
+print(string.format("bench lua.ratio_baseline_over_start_finish=%.1f", baseline / start_finish))

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# spanline view --plain: golden output of both modes on fixtures (nested,
+# open, error, abandoned, orphan and remote-parent spans; time buckets), the
+# fallback to plain when stdout is not a terminal, --trace, and bad input.
+set -euo pipefail
+BIN=${SPANLINE_BIN:-bin/spanline}
+FIX=${SPANLINE_FIXTURES:-tests/fixtures}
+view() { lua5.4 "$BIN" view "$@"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+golden() {  # golden NAME ARGS...
+  local name=$1; shift
+  view "$@" > "$tmp/$name.out" || fail "$name: exit $?"
+  diff -u "$FIX/$name.golden" "$tmp/$name.out" || fail "$name differs from its golden file"
+}
+golden view_basic_logical "$FIX/view_basic.jsonl" --plain
+golden view_basic_time "$FIX/view_basic.jsonl" --plain --sample 5ms
+golden view_buckets_time "$FIX/view_buckets.jsonl" --plain --sample 1s
+golden view_buckets_logical "$FIX/view_buckets.jsonl" --plain --width 80
+
+# not a terminal: plain without asking (stdout is a pipe here)
+view "$FIX/view_basic.jsonl" | cmp -s - "$FIX/view_basic_logical.golden" || fail "no plain fallback on a pipe"
+# --sample logical is the default mode
+view "$FIX/view_basic.jsonl" --sample logical | cmp -s - "$FIX/view_basic_logical.golden" || fail "--sample logical"
+
+# --trace keeps one trace (by id prefix)
+out=$(view "$FIX/view_basic.jsonl" --plain --trace b0000000)
+grep -q '^\[logical\] 2 spans, 1 trace' <<<"$out" || fail "--trace summary: $out"
+grep -q '^remote.handler' <<<"$out" || fail "--trace root"
+! grep -q 'checkout' <<<"$out" || fail "--trace let another trace through"
+
+# the js-logger streams this project grew from
+if [ -f "$FIX/../../../shared/fixtures/js-logger/js-quic.jsonl" ]; then
+  out=$(view "$FIX/../../../shared/fixtures/js-logger/polykey-cli-agent-start.jsonl" --plain)
+  grep -q '^\[logical\] 759 spans' <<<"$out" || fail "js-logger summary: $(head -1 <<<"$out")"
+  grep -q '^polykeyRoot' <<<"$out" || fail "js-logger root"
+fi
+
+# errors: one line on stderr, non-zero exit, no traceback
+set +e
+view "$tmp/missing.jsonl" --plain 2> "$tmp/err"; rc=$?
+set -e
+[ $rc -ne 0 ] || fail "missing file exit 0"
+grep -q "^spanline view: cannot open" "$tmp/err" || fail "missing file message: $(cat "$tmp/err")"
+! grep -q traceback "$tmp/err" || fail "traceback shown"
+set +e
+view "$FIX/view_basic.jsonl" --sample 5parsecs 2> "$tmp/err"; rc=$?
+set -e
+[ $rc -eq 2 ] || fail "bad --sample exit $rc"
+grep -q "bad duration unit" "$tmp/err" || fail "bad --sample message: $(cat "$tmp/err")"
+printf 'not json\n{garbage\n' > "$tmp/garbage.jsonl"
+set +e
+view "$tmp/garbage.jsonl" --plain 2> "$tmp/err"; rc=$?
+set -e
+[ $rc -eq 1 ] || fail "garbage file exit $rc"
+grep -q "no spanline records (2 lines could not be read)" "$tmp/err" || fail "garbage message: $(cat "$tmp/err")"
+echo "view_plain: ok"

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The interactive viewer in a real terminal (tmux): draws the tree, moves,
+# folds, searches, toggles the time mode, shows records appended while
+# following, quits, and leaves the terminal restored (also on SIGTERM).
+set -euo pipefail
+BIN=$(cd "$(dirname "${SPANLINE_BIN:-bin/spanline}")" && pwd)/$(basename "${SPANLINE_BIN:-bin/spanline}")
+command -v tmux >/dev/null || { echo "tmux not installed: skipped"; exit 0; }
+tmp=$(mktemp -d)
+sock="spanline-view-$$"
+cleanup() { tmux -L "$sock" kill-server 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  echo "---- screen ----" >&2
+  tmux -L "$sock" capture-pane -p -t "${target:-main}" >&2 || true
+  exit 1
+}
+
+# A live stream with timestamps from now, so running clocks stay small.
+now=$(date +%s%N)
+ms=1000000
+id() { printf '%032x' "$1"; }
+ts() { echo $((now + $1 * ms)); }
+{
+  echo "{\"type\":\"start\",\"id\":\"$(id 1)\",\"trace\":\"$(id 1)\",\"name\":\"request\",\"ts\":$(ts 0),\"lane\":1,\"attrs\":{\"path\":\"/buy\"}}"
+  echo "{\"type\":\"start\",\"id\":\"$(id 2)\",\"trace\":\"$(id 1)\",\"parent\":\"$(id 1)\",\"name\":\"auth\",\"ts\":$(ts 1),\"lane\":1}"
+  echo "{\"type\":\"end\",\"id\":\"$(id 2)\",\"ts\":$(ts 3),\"status\":\"ok\"}"
+  echo "{\"type\":\"start\",\"id\":\"$(id 3)\",\"trace\":\"$(id 1)\",\"parent\":\"$(id 1)\",\"name\":\"db.load\",\"ts\":$(ts 4),\"lane\":1}"
+  echo "{\"type\":\"start\",\"id\":\"$(id 4)\",\"trace\":\"$(id 1)\",\"parent\":\"$(id 3)\",\"name\":\"db.parse\",\"ts\":$(ts 5),\"lane\":1}"
+  echo "{\"type\":\"end\",\"id\":\"$(id 4)\",\"ts\":$(ts 6),\"status\":\"ok\"}"
+  echo "{\"type\":\"event\",\"id\":\"$(id 3)\",\"name\":\"retry\",\"ts\":$(ts 6),\"attrs\":{\"attempt\":2}}"
+  echo "{\"type\":\"end\",\"id\":\"$(id 3)\",\"ts\":$(ts 8),\"status\":\"error\",\"error\":\"timeout\"}"
+  for i in 10 11 12 13; do
+    echo "{\"type\":\"start\",\"id\":\"$(id $i)\",\"trace\":\"$(id 1)\",\"parent\":\"$(id 1)\",\"name\":\"cache.get\",\"ts\":$(ts $i),\"lane\":2}"
+    echo "{\"type\":\"end\",\"id\":\"$(id $i)\",\"ts\":$(ts $i),\"status\":\"ok\"}"
+  done
+} > "$tmp/live.jsonl"
+
+start_viewer() {  # start_viewer NAME ARGS...: the viewer in its own tmux session
+  local name=$1; shift
+  local cmd="cd '$tmp'; echo \$\$ > '$tmp/$name.pid'; env LUA_PATH='$LUA_PATH' LUA_CPATH='$LUA_CPATH' lua5.4 '$BIN' view $* 2> '$tmp/$name.err'; echo \"EXITED \$?\"; stty -a | tr ' ' '\n' | grep -x -- '-*icanon'; sleep 60"
+  if tmux -L "$sock" has-session 2>/dev/null; then
+    tmux -L "$sock" new-window -d -n "$name" "$cmd"
+  else
+    tmux -L "$sock" new-session -d -x 120 -y 40 -s main -n "$name" "$cmd"
+  fi
+}
+screen() { tmux -L "$sock" capture-pane -p -t "$target"; }
+keys() { tmux -L "$sock" send-keys -t "$target" "$@"; }
+# wait_for PATTERN [SECONDS]: until the screen shows PATTERN (extended regex)
+wait_for() {
+  local pattern=$1 limit=${2:-10} i=0
+  while [ $i -lt $((limit * 20)) ]; do
+    if screen | grep -Eq -- "$pattern"; then return 0; fi
+    sleep 0.05; i=$((i + 1))
+  done
+  fail "timed out waiting for: $pattern"
+}
+absent() { if screen | grep -Eq -- "$1"; then fail "still shown: $1"; fi; }
+
+start_viewer ui live.jsonl --follow
+target="main:ui"
+wait_for '^request +≥[0-9.]+m?s +\(did not end\) +█+▶'
+wait_for 'following'
+wait_for '^├─ auth +2\.00ms ok'
+wait_for '^├─ db\.load +4\.00ms error: timeout'
+wait_for '^│  └─ db\.parse'
+wait_for '^└─ ▸ cache\.get × 4'
+wait_for '^── request ─'                 # details pane of the first row
+wait_for 'attrs path="/buy"'
+wait_for 'q quit'
+
+# move: down twice -> db.load selected, its details shown
+keys j j
+wait_for '^── db\.load ─'
+wait_for 'events \+2\.00ms retry attempt=2'
+# fold: Enter hides db.parse
+keys Enter
+wait_for '^├─ ▸ db\.load \(\+1\)'
+absent 'db\.parse'
+keys Space
+wait_for '^│  └─ db\.parse'
+
+# search: /cache Enter opens the group and selects the first match
+keys / c a c h e
+wait_for '^/cache'
+keys Enter
+wait_for "match 1/4 for 'cache'"
+wait_for '^└─ ▾ cache\.get × 4'
+keys n
+wait_for "match 2/4 for 'cache'"
+keys N N
+wait_for "match 4/4 for 'cache'"
+keys Escape
+wait_for 'q quit'
+
+# mode toggle: time buckets and back
+keys t
+wait_for '^\[time / '
+wait_for '^▾ [0-9:.]+ \+0\.000000s +[0-9]+ spans?'
+wait_for 'L2 +cache\.get'
+keys t
+wait_for '^\[logical\]'
+
+# live: append a new trace while following; it shows up and the selection stays
+keys g j                               # auth
+wait_for '^── auth ─'
+printf '{"type":"start","id":"%s","trace":"%s","name":"appended.job","ts":%s,"lane":3}\n' \
+  "$(id 99)" "$(id 99)" "$(ts 20)" >> "$tmp/live.jsonl"
+wait_for '^appended\.job +≥[0-9.]+[mun]?s +\(did not end\) +█*▶' 5
+wait_for '^── auth ─'
+wait_for '17 spans|6 spans'
+printf '{"type":"end","id":"%s","ts":%s,"status":"error","error":"boom"}\n' "$(id 99)" "$(ts 25)" >> "$tmp/live.jsonl"
+wait_for '^appended\.job +5\.00ms error: boom' 5
+
+# help, then quit: the shell gets back a cooked terminal and the main screen
+keys '?'
+wait_for 'spanline view: keys'
+keys Escape
+absent 'spanline view: keys'
+keys q
+wait_for '^EXITED 0'
+wait_for '^icanon$'
+[ "$(tmux -L "$sock" display -p -t "$target" '#{alternate_on}')" = 0 ] || fail "still on the alternate screen"
+[ ! -s "$tmp/ui.err" ] || fail "stderr: $(cat "$tmp/ui.err")"
+
+# SIGTERM while running: terminal restored too
+start_viewer term live.jsonl
+target="main:term"
+wait_for '^request '
+kill -TERM "$(cat "$tmp/term.pid")"
+wait_for '^EXITED '
+wait_for '^icanon$'
+[ "$(tmux -L "$sock" display -p -t "$target" '#{alternate_on}')" = 0 ] || fail "SIGTERM left the alternate screen on"
+echo "view_tmux: ok"

@@ -1,0 +1,276 @@
+-- instrument_spec.lua: tracer:instrument / undo and instrument_require.
+local instrument = require("spanline.instrument")
+local helper = require("instrument_helper")
+
+local function names(records, kind)
+  local out = {}
+  for _, r in ipairs(records) do
+    if r.type == (kind or "start") then out[#out + 1] = r.name end
+  end
+  return out
+end
+
+describe("instrument", function()
+  local tracer, records
+  before_each(function() tracer, records = helper.new() end)
+
+  it("wraps every function of a table in a span named prefix..key", function()
+    local m = { a = function(x) return x + 1 end, b = function(...) return select("#", ...), ... end,
+                n = 42, s = "text" }
+    instrument.instrument(tracer, m, { prefix = "m." })
+    assert.equal(3, m.a(2))
+    local n, x, y, z = m.b(1, nil, 3)
+    assert.same({ 3, 1, nil, 3 }, { n, x, y, z })
+    assert.equal(42, m.n)
+    assert.equal("text", m.s)
+    assert.same({ "m.a", "m.b" }, names(records()))
+    local list = helper.spans(records())
+    assert.equal("ok", list[1].status)
+    assert.equal("ok", list[2].status)
+  end)
+
+  it("undo restores every original exactly", function()
+    local f, g = function() return 1 end, function() return 2 end
+    local m = { f = f, g = g }
+    local undo = instrument.instrument(tracer, m)
+    assert.not_equal(f, m.f)
+    assert.is_true(instrument.is_wrapper(m.f))
+    assert.equal(f, instrument.original(m.f))
+    undo()
+    assert.equal(f, m.f)
+    assert.equal(g, m.g)
+    m.f()
+    assert.same({}, names(records()))
+    undo()   -- idempotent
+    assert.equal(f, m.f)
+  end)
+
+  it("undo leaves alone a slot the program replaced meanwhile", function()
+    local m = { f = function() end }
+    local undo = instrument.instrument(tracer, m)
+    local mine = function() return "mine" end
+    m.f = mine
+    undo()
+    assert.equal(mine, m.f)
+  end)
+
+  it("does not double-wrap and the second undo is harmless", function()
+    local f = function() return "x" end
+    local m = { f = f }
+    local undo1 = instrument.instrument(tracer, m, { prefix = "one." })
+    local w = m.f
+    local undo2 = instrument.instrument(tracer, m, { prefix = "two." })
+    assert.equal(w, m.f)
+    assert.equal("x", m.f())
+    assert.same({ "one.f" }, names(records()))
+    undo2()
+    assert.equal(w, m.f)
+    undo1()
+    assert.equal(f, m.f)
+  end)
+
+  it("keeps self for methods called with ':'", function()
+    local Account = {}
+    Account.__index = Account
+    function Account.new(balance) return setmetatable({ balance = balance }, Account) end
+    function Account:deposit(n) self.balance = self.balance + n; return self end
+    function Account:get() return self.balance end
+    instrument.instrument(tracer, Account, { prefix = "Account:" })
+    local acc = Account.new(10)
+    assert.equal(acc, acc:deposit(5))
+    assert.equal(15, acc:get())
+    assert.same({ "Account:new", "Account:deposit", "Account:get" }, names(records()))
+  end)
+
+  it("leaves metamethods alone unless asked", function()
+    local C = {}
+    C.__index = C
+    C.__tostring = function() return "C" end
+    function C.m() end
+    instrument.instrument(tracer, C)
+    assert.is_false(instrument.is_wrapper(C.__tostring))
+    assert.is_true(instrument.is_wrapper(C.m))
+    local D = { __call = function() end }
+    instrument.instrument(tracer, D, { metamethods = true })
+    assert.is_true(instrument.is_wrapper(D.__call))
+  end)
+
+  it("selects with only/except by name or Lua pattern", function()
+    local m = { get_a = function() end, get_b = function() end, set_a = function() end,
+                forget = function() end, helper = function() end }
+    instrument.instrument(tracer, m, { only = { "^get_", "helper" }, except = "get_b" })
+    assert.is_true(instrument.is_wrapper(m.get_a))
+    assert.is_false(instrument.is_wrapper(m.get_b))
+    assert.is_false(instrument.is_wrapper(m.set_a))
+    assert.is_false(instrument.is_wrapper(m.forget))
+    assert.is_true(instrument.is_wrapper(m.helper))
+  end)
+
+  it("a plain name selects exactly, not as a substring", function()
+    local m = { get = function() end, forget = function() end }
+    instrument.instrument(tracer, m, { only = { "get" } })
+    assert.is_true(instrument.is_wrapper(m.get))
+    assert.is_false(instrument.is_wrapper(m.forget))
+  end)
+
+  it("enters nested tables only when recursive, each once, through cycles", function()
+    local m = { top = function() end, db = { query = function() return "rows" end } }
+    m.db.parent = m            -- cycle
+    m.db.self = m.db           -- self cycle
+    m.alias = m.db             -- same table twice
+    local undo0 = instrument.instrument(tracer, m, { prefix = "m." })
+    assert.is_false(instrument.is_wrapper(m.db.query))
+    undo0()
+    local q = m.db.query
+    local undo = instrument.instrument(tracer, m, { prefix = "m.", recursive = true })
+    assert.is_true(instrument.is_wrapper(m.top))
+    assert.is_true(instrument.is_wrapper(m.db.query))
+    assert.equal("rows", m.alias.query())
+    -- the first path in sorted key order names it: "alias" < "db"
+    assert.same({ "m.alias.query" }, names(records()))
+    undo()
+    assert.equal(q, m.db.query)
+  end)
+
+  it("except on a table key skips that subtree; only filters functions by path", function()
+    local m = { a = { f = function() end }, b = { f = function() end, g = function() end } }
+    instrument.instrument(tracer, m, { recursive = true, except = { "a" }, only = { "b.f" } })
+    assert.is_false(instrument.is_wrapper(m.a.f))
+    assert.is_true(instrument.is_wrapper(m.b.f))
+    assert.is_false(instrument.is_wrapper(m.b.g))
+  end)
+
+  it("never recurses into the standard library or other loaded modules", function()
+    local m = { str = string, tbl = table, loaded = package.loaded, f = function() end }
+    local undo = instrument.instrument(tracer, m, { recursive = true })
+    assert.is_false(instrument.is_wrapper(string.format))
+    assert.is_false(instrument.is_wrapper(table.insert))
+    assert.is_true(instrument.is_wrapper(m.f))
+    undo()
+  end)
+
+  it("records errors and re-raises the original error value", function()
+    local boom = setmetatable({}, { __tostring = function() return "boom object" end })
+    local m = { fail = function() error(boom) end, fails = function() error("plain", 0) end }
+    instrument.instrument(tracer, m, { prefix = "m." })
+    local ok, err = pcall(m.fail)
+    assert.is_false(ok)
+    assert.equal(boom, err)
+    ok, err = pcall(m.fails)
+    assert.equal("plain", err)
+    local _, by_name = helper.spans(records())
+    assert.equal("error", by_name["m.fail"][1].status)
+    assert.equal("error", by_name["m.fails"][1].status)
+    assert.equal("plain", by_name["m.fails"][1].error)
+  end)
+
+  it("nests spans of instrumented calls that call each other", function()
+    local m = {}
+    function m.outer() return m.inner() end
+    function m.inner() return "in" end
+    instrument.instrument(tracer, m)
+    assert.equal("in", m.outer())
+    local _, by_name = helper.spans(records())
+    assert.equal(by_name.outer[1].id, by_name.inner[1].parent)
+  end)
+
+  it("checks its arguments", function()
+    assert.has_error(function() instrument.instrument(tracer, nil) end,
+      "bad argument #1 to 'instrument' (table expected, got nil)")
+    assert.has_error(function() instrument.instrument(tracer, {}, { only = 3 }) end)
+    assert.has_error(function() instrument.instrument(tracer, {}, { prefix = 1 }) end)
+  end)
+end)
+
+describe("instrument_require", function()
+  local tracer, records, undo, dir
+  before_each(function()
+    tracer, records = helper.new()
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir .. "/irtest"))
+    local function write(path, text)
+      local f = assert(io.open(dir .. "/" .. path, "w"))
+      f:write(text)
+      f:close()
+    end
+    write("irtest/init.lua", [[
+      local M = { sub = require("irtest.sub") }
+      local Box = {}
+      Box.__index = Box
+      function Box.new(v) return setmetatable({ v = v }, Box) end
+      function Box:get() return self.v end
+      M.Box = Box
+      function M.twice(x) return M.sub.double(x) end
+      return M
+    ]])
+    write("irtest/sub.lua", "return { double = function(x) return 2 * x end }")
+    write("irtest_other.lua", "return { f = function() return 'other' end }")
+    write("irtest_fn.lua", "return function(x) return x * 10 end")
+    package.path = dir .. "/?.lua;" .. dir .. "/?/init.lua;" .. package.path
+  end)
+  after_each(function()
+    if undo then undo() end
+    undo = nil
+    for _, name in ipairs({ "irtest", "irtest.sub", "irtest_other", "irtest_fn" }) do package.loaded[name] = nil end
+    package.path = package.path:gsub("^[^;]*;[^;]*;", "")
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("instruments matching modules when they are required, recursively", function()
+    undo = instrument.instrument_require("irtest.*", tracer)
+    local m = require("irtest")
+    local other = require("irtest_other")
+    assert.equal(8, m.twice(4))
+    assert.equal(3, m.Box.new(3):get())
+    assert.equal("other", other.f())   -- "irtest.*" matches "irtest_other" too (Lua pattern)
+    assert.same({ "irtest.twice", "irtest.sub.double", "irtest.Box.new", "irtest.Box.get",
+                  "irtest_other.f" }, names(records()))
+    local _, by_name = helper.spans(records())
+    assert.equal(by_name["irtest.twice"][1].id, by_name["irtest.sub.double"][1].parent)
+  end)
+
+  it("leaves non-matching modules alone and undo restores", function()
+    undo = instrument.instrument_require("irtest%.sub", tracer)
+    local m = require("irtest")
+    assert.is_true(instrument.is_wrapper(m.sub.double))
+    assert.is_false(instrument.is_wrapper(m.twice))
+    local n = #package.searchers
+    undo()
+    undo = nil
+    assert.equal(n - 1, #package.searchers)
+    assert.is_false(instrument.is_wrapper(m.sub.double))
+  end)
+
+  it("wraps a module that is a function, and undo puts the original back", function()
+    undo = instrument.instrument_require("irtest_fn", tracer)
+    local fn = require("irtest_fn")
+    assert.equal(30, fn(3))
+    assert.same({ "irtest_fn" }, names(records()))
+    assert.equal(fn, package.loaded.irtest_fn)
+    undo()
+    undo = nil
+    assert.is_false(instrument.is_wrapper(package.loaded.irtest_fn))
+    assert.equal(instrument.original(fn), package.loaded.irtest_fn)
+  end)
+
+  it("instruments matching modules that were loaded before", function()
+    local m = require("irtest")
+    undo = instrument.instrument_require("irtest", tracer)
+    assert.is_true(instrument.is_wrapper(m.twice))
+    assert.is_false(instrument.is_wrapper(m.sub.double))  -- a module of its own, not matched
+  end)
+
+  it("keeps the usual error for a missing module", function()
+    undo = instrument.instrument_require("irtest.*", tracer)
+    local ok, err = pcall(require, "irtest_missing")
+    assert.is_false(ok)
+    assert.truthy(err:find("module 'irtest_missing' not found", 1, true))
+  end)
+
+  it("never instruments spanline's own modules", function()
+    undo = instrument.instrument_require("spanline.*", tracer)
+    assert.is_false(instrument.is_wrapper(instrument.instrument))
+    assert.is_false(instrument.is_wrapper(instrument.lifecycle))
+  end)
+end)

@@ -1,0 +1,157 @@
+-- The interactive viewer driven without a terminal: keys in, the drawn
+-- screen (what the terminal would show) out; plus the screen diff and the
+-- key decoder underneath.
+local fake = require("view_fake")
+local app = require("spanline.view.app")
+local screen = require("spanline.view.screen")
+local term = require("spanline.view.term")
+
+local function fake_term(w, h)
+  return { w = w, h = h, size = function(self) return self.w, self.h end, write = function() end }
+end
+
+local function start(store, opts)
+  opts = opts or {}
+  local a = app.new({ store = store, term = fake_term(opts.w or 100, opts.h or 30), mode = opts.mode })
+  a:absorb()
+  a:render()
+  return a
+end
+
+local function keys(a, ...)
+  for _, k in ipairs({ ... }) do a:key(k) end
+  a:absorb()
+  a:render()
+  return a.screen:shown()
+end
+
+local function find(lines, pattern)
+  for i, l in ipairs(lines) do
+    if l:find(pattern) then return i, l end
+  end
+  return nil
+end
+
+describe("view.app", function()
+  it("draws header, rows, details pane and footer", function()
+    local a = start(fake.shop())
+    local lines = a.screen:shown()
+    assert.matches("^%[logical%] 13 spans, 3 traces, 1 open, 1 error, 1 abandoned", lines[1])
+    assert.matches("^checkout ", lines[2])
+    assert.matches("^├─ db%.query", lines[3])
+    assert.truthy(find(lines, "^── checkout"))       -- details of the selection
+    assert.truthy(find(lines, "attrs user=\"bob\""))
+    assert.matches("q quit", lines[30])
+  end)
+
+  it("moves, folds and shows details of the selected span", function()
+    local a = start(fake.shop())
+    local lines = keys(a, "j", "j")
+    assert.equal("a3", a.sel.span.id)
+    assert.truthy(find(lines, "^── http%.get"))
+    assert.truthy(find(lines, "events %+1%.00ms retry attempt=2"))
+    assert.truthy(find(lines, "status error: timeout"))
+    lines = keys(a, "enter")
+    assert.truthy(find(lines, "^├─ ▸ http%.get %(%+1%)"))
+    assert.is_nil(find(lines, "parse"))
+    lines = keys(a, "space")
+    lines = keys(a, " ")
+    assert.truthy(find(lines, "│  └─ parse"))
+    lines = keys(a, "G")
+    assert.equal("o", a.sel.span.id)
+    lines = keys(a, "g", "[")
+    assert.is_nil(find(lines, "db%.query"))
+    lines = keys(a, "]")
+    assert.truthy(find(lines, "├─ ▾ cache%.get × 5"))
+  end)
+
+  it("searches, counts and highlights matches, n/N walk them", function()
+    local a = start(fake.shop())
+    local lines = keys(a, "/", "c", "a", "c", "h", "e")
+    assert.matches("^/cache", lines[30])
+    lines = keys(a, "enter")
+    assert.equal("r1", a.sel.span.id)                   -- revealed inside the group
+    assert.matches("match 1/5 for 'cache'", lines[30])
+    assert.truthy(find(lines, "├─ ▾ cache%.get × 5"))
+    keys(a, "n", "n")
+    assert.equal("r3", a.sel.span.id)
+    lines = keys(a, "N", "N", "N")
+    assert.equal("r5", a.sel.span.id)                   -- wraps around
+    assert.matches("match 5/5", lines[30])
+    -- matches are drawn in the "match" style
+    local y = find(lines, "cache%.get  ")
+    local x = a.screen.prev.chars[y]
+    local styles = a.screen.prev.styles[y]
+    local col
+    for i = 1, #x do if x[i] == "c" and x[i + 1] == "a" then col = i break end end
+    assert.matches("^match", styles[col])
+  end)
+
+  it("toggles to time mode and back, keeping the selection", function()
+    local a = start(fake.shop(), { mode = "logical" })
+    keys(a, "j", "j", "j")                              -- parse
+    assert.equal("a4", a.sel.span.id)
+    local lines = keys(a, "t")
+    assert.equal("time", a.mode)
+    assert.matches("^%[time / 1%.00ms%] ", lines[1])
+    assert.truthy(find(lines, "^▾ 16:00:00%.000 %+0%.000000s  1 span  slowest checkout 20%.0ms"))
+    assert.equal("a4", a.sel.span.id)
+    assert.matches("parse", lines[a.sel_row - a.top + 2])
+    keys(a, "t")
+    assert.equal("logical", a.mode)
+    assert.equal("a4", a.sel.span.id)
+  end)
+
+  it("keeps the selection on its span while new spans arrive above it", function()
+    local store, h = fake.shop()
+    local a = start(store, { h = 8 })                    -- 6 rows of list: it scrolls
+    keys(a, "j", "j", "j", "j", "j")                     -- worker
+    assert.equal("w", a.sel.span.id)
+    local y_before = a.sel_row - a.top
+    assert.equal(5, y_before)
+    h.start("n1", "a1", "early.child", 0.5)
+    h.start("n2", "a1", "another", 0.7)
+    local lines = keys(a)
+    assert.equal("w", a.sel.span.id)
+    assert.equal(y_before, a.sel_row - a.top)
+    assert.matches("^├─ worker", lines[a.sel_row - a.top + 2])
+    assert.matches("^├─ another", lines[2])              -- scrolled by the two new rows
+    assert.equal("early.child", a:view():row(2).span.name)
+  end)
+
+  it("quits on q and shows help on ?", function()
+    local a = start(fake.shop())
+    local lines = keys(a, "?")
+    assert.truthy(find(lines, "spanline view: keys"))
+    lines = keys(a, "x")
+    assert.is_nil(find(lines, "spanline view: keys"))
+    keys(a, "q")
+    assert.is_true(a.quit)
+  end)
+end)
+
+describe("view.screen", function()
+  it("writes only the cells that changed", function()
+    local s = screen.new(10, 3)
+    s:put(1, 1, { "hello", "n" })
+    local first = s:flush()
+    assert.matches("hello", first)
+    s:put(1, 1, { "hello", "n" })
+    assert.equal("", s:flush())
+    s:put(1, 1, { "help", "n" })
+    local out = s:flush()
+    assert.equal("\27[1;4H\27[0mp \27[0m", out)   -- "lo" became "p "
+    s:put(2, 1, { "x", "err" }, true)
+    out = s:flush()
+    assert.matches("\27%[2;1H", out)
+    assert.matches("%[0;1;31;7mx", out)                -- selected: reversed
+    assert.is_nil(out:find("help", 1, true))
+  end)
+end)
+
+describe("view.term keys", function()
+  it("decodes arrows, enter, escape and text", function()
+    assert.same({ "up", "down", "enter", "j", "esc", "pgdn", "ctrl-c", "é" },
+      term.keys("\27[A\27[B\rj\27\27[6~\3é"))
+  end)
+end)

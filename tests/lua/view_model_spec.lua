@@ -1,0 +1,188 @@
+-- The viewer's row models on spans built by hand: tree rows, folds, groups of
+-- repeated siblings, lookups both ways, and the time buckets.
+local fake = require("view_fake")
+local model = require("spanline.view.model")
+local timeline = require("spanline.view.timeline")
+local draw = require("spanline.view.draw")
+local fmt = require("spanline.view.fmt")
+
+local function names(view, ctxw)
+  local out = {}
+  for row in view:rows(1) do
+    if row.group then
+      out[#out + 1] = string.rep(" ", row.depth) .. row.group.name .. " x" .. #row.group.members
+    elseif row.span then
+      out[#out + 1] = string.rep(" ", row.depth) .. row.span.name
+    else
+      out[#out + 1] = "bucket " .. row.bucket.key
+    end
+  end
+  return out
+end
+
+describe("view.fmt", function()
+  it("formats durations with three significant digits", function()
+    assert.equal("950ns", fmt.duration(950))
+    assert.equal("12.3us", fmt.duration(12345))
+    assert.equal("4.50ms", fmt.duration(4500000))
+    assert.equal("1.25s", fmt.duration(1250000000))
+    assert.equal("3m05s", fmt.duration(185000000000))
+  end)
+  it("cuts and pads by code points", function()
+    assert.equal("ab…", fmt.cut("abcdef", 3))
+    assert.equal("├─ x  ", fmt.pad("├─ x", 6))
+    assert.equal(6, fmt.width(fmt.pad("├─ x", 6)))
+    assert.equal("?a", fmt.cut("\27a", 5))
+  end)
+  it("places bars in a range", function()
+    assert.equal("██        ", fmt.bar(10, 0, 100, 0, 20))
+    assert.equal("     █████", fmt.bar(10, 0, 100, 50, 100))
+    assert.equal("    █     ", fmt.bar(10, 0, 100, 40, 41))     -- at least one column
+    assert.equal("   ██████▶", fmt.bar(10, 0, 100, 30, nil, true)) -- open: to the edge
+  end)
+end)
+
+describe("view.model (logical)", function()
+  it("lists trees in start order with repeated siblings collapsed", function()
+    local store = fake.shop()
+    local m = model.new(store)
+    store:drain()
+    assert.same({
+      "checkout", " db.query", " http.get", "  parse", " cache.get x5", " worker", " gc'd",
+      "remote.handler", "orphan.job",
+    }, names(m))
+    assert.equal(9, m:count())
+  end)
+
+  it("draws tree lines, open, error, abandoned, orphan and remote markers", function()
+    local store = fake.shop()
+    local m = model.new(store)
+    local ctx = { width = 100, store = store, now = store:now(), view = m }
+    local lines = {}
+    for row in m:rows(1) do lines[#lines + 1] = draw.text(draw.logical(row, ctx)) end
+    assert.matches("^checkout%s+20%.0ms ok", lines[1])
+    assert.matches("^├─ db%.query%s+3%.00ms ok", lines[2])
+    assert.matches("^├─ http%.get%s+4%.00ms error: timeout", lines[3])
+    assert.matches("^│  └─ parse%s+1%.00ms ok", lines[4])
+    assert.matches("^├─ ▸ cache%.get × 5%s+Σ2%.50ms ok", lines[5])
+    -- open: running clock up to the last timestamp (20ms), marked, bar to the edge
+    assert.matches("^├─ worker%s+≥4%.00ms %(did not end%)%s+███▶$", lines[6])
+    assert.matches("^└─ gc'd%s+1%.00ms abandoned%s+▒$", lines[7])
+    assert.matches("remote%.handler  %[remote parent 00f067aa0ba902b7%]", lines[8])
+    assert.matches("orphan%.job  %[orphan: parent zz not seen%]", lines[9])
+  end)
+
+  it("folds and unfolds subtrees and groups", function()
+    local store = fake.shop()
+    local m = model.new(store)
+    local http = m:row(3)
+    assert.equal("http.get", http.span.name)
+    assert.is_true(m:toggle(http))
+    assert.equal(8, m:count())
+    assert.equal("cache.get", m:row(4).group.name)
+    assert.is_true(m:toggle(m:row(4)))          -- open the group
+    assert.equal(13, m:count())
+    assert.equal("cache.get", m:row(5).span.name)
+    assert.equal(2, m:row(5).depth)
+    assert.is_false(m:toggle(m:row(5)))         -- a leaf does not fold
+    m:collapse_all()
+    assert.same({ "checkout", "remote.handler", "orphan.job" }, names(m))
+    m:expand_all()
+    assert.equal(14, m:count())                 -- 13 spans and the open group's header
+  end)
+
+  it("finds the row of a span and reveals folded ones", function()
+    local store = fake.shop()
+    local m = model.new(store)
+    local parse = store.get("a4")
+    assert.equal(4, m:index_of(parse))
+    m:toggle(m:row(3))
+    assert.is_nil(m:index_of(parse))
+    local r3 = store.get("r3")
+    assert.is_nil(m:index_of(r3))               -- inside the collapsed group
+    assert.equal(4, m:index_of(r3, true) and 4)
+    local row = m:reveal(r3)
+    assert.equal(r3, m:row(row).span)
+    assert.equal(r3, m:row(m:index_of(r3)).span)
+    row = m:reveal(parse)
+    assert.equal(parse, m:row(row).span)
+  end)
+
+  it("takes in new spans, adopting orphans when their parent arrives", function()
+    local store, h = fake.shop()
+    local m = model.new(store)
+    store:drain()
+    assert.equal(9, m:count())
+    h.start("zz", nil, "late.parent", 2.5, { trace = "t2" })
+    for _, s in ipairs(store:drain()) do m:touch(s) end
+    m:touch(store.get("o"))
+    local n = names(m)
+    assert.equal("late.parent", n[9])
+    assert.equal(" orphan.job", n[10])
+  end)
+
+  it("walks every span in tree order for search", function()
+    local store = fake.shop()
+    local m = model.new(store)
+    local seen = {}
+    m:each_span(function(s) seen[#seen + 1] = s.id end)
+    assert.same({ "a1", "a2", "a3", "a4", "r1", "r2", "r3", "r4", "r5", "w", "g", "x", "o" }, seen)
+  end)
+end)
+
+describe("view.timeline (time mode)", function()
+  it("buckets spans by start time with counts, errors and the slowest", function()
+    local store = fake.shop()
+    local tl = timeline.new(store, 5 * fake.MS)
+    local n = names(tl)
+    -- buckets [0,5) [5,10) [10,15) [15,20)
+    local T = fake.T0 // (5 * fake.MS)
+    assert.same({
+      "bucket " .. T, "checkout", "db.query", "remote.handler", "orphan.job",
+      "bucket " .. T + 1, "http.get", "parse",
+      "bucket " .. T + 2, "cache.get", "cache.get", "cache.get", "cache.get",
+      "bucket " .. T + 3, "cache.get", "worker", "gc'd",
+    }, (function()
+      local out = {}
+      for _, x in ipairs(n) do out[#out + 1] = x:gsub("^%s+", "") end
+      return out
+    end)())
+    local st = tl:stats(tl:row(6).bucket)
+    assert.equal(2, st.count)
+    assert.equal(1, st.errors)
+    assert.equal("http.get", st.slowest.name)
+    st = tl:stats(tl:row(14).bucket)
+    assert.equal(1, st.open)
+  end)
+
+  it("folds buckets and finds spans", function()
+    local store = fake.shop()
+    local tl = timeline.new(store, 5 * fake.MS)
+    local worker = store.get("w")
+    assert.equal(16, tl:index_of(worker))
+    tl:toggle(tl:row(1))
+    assert.equal(13, tl:count())
+    assert.equal(12, tl:index_of(worker))
+    tl:collapse_all()
+    assert.equal(4, tl:count())
+    assert.is_nil(tl:index_of(worker))
+    assert.equal(6, tl:reveal(worker))          -- 4 headers, then cache.get, worker
+  end)
+
+  it("appends spans that arrive later and sorts late starters in", function()
+    local store, h = fake.shop()
+    local tl = timeline.new(store, 5 * fake.MS)
+    assert.equal(17, tl:count())
+    h.start("n1", nil, "new", 21)
+    assert.equal(19, tl:count())
+    h.start("n0", nil, "early", 0.5)
+    assert.equal(20, tl:count())
+    assert.equal("early", tl:row(3).span.name)
+  end)
+
+  it("picks a round interval for about 20 buckets", function()
+    assert.equal(1000000000, timeline.auto_interval(0, 20e9))
+    assert.equal(50000000, timeline.auto_interval(0, 1e9))
+    assert.equal(2000, timeline.auto_interval(0, 30000))
+  end)
+end)
