@@ -50,11 +50,6 @@ local function handle(order, worker)
   span:finish()
 end
 
--- A span that never ends: its start is in the trace at once, and closing the
--- tracer ends it as "abandoned".
-local warmup = tracer:start("cache.warmup", { entries = 1000 })
-warmup:event("started")
-
 local orders = {
   { id = 1, item = "apple", qty = 3 }, { id = 2, item = "plum", qty = 1 },
   { id = 3, item = "pear", qty = 5 }, { id = 4, item = "apple", qty = 2 },
@@ -80,6 +75,11 @@ tracer:with("batch", function()
     end
   end
 end)
+
+-- A span that never ends: its start is in the trace at once, and closing the
+-- tracer ends it as "abandoned".
+local warmup = tracer:start("cache.warmup", { entries = 1000 })
+warmup:event("started")
 
 tracer:close()
 io.stdout:write("shop: 4 orders handled, spans in ", output, "\n")

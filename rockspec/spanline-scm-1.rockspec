@@ -28,5 +28,6 @@ build = {
     SL_LUA_CMOD = "$(LIBDIR)",
     SL_BINDIR = "$(BINDIR)",
     SPANLINE_TESTS = "OFF",
+    SPANLINE_INSTALL_LIB = "OFF",
   },
 }

@@ -49,6 +49,23 @@ l_ctx *sl_lctx_get_slow(lua_State *L, l_state *st)
     return ctx;
 }
 
+void sl_lctx_set_noop(l_ctx *ctx, uint32_t n)
+{
+    l_state *st = ctx->st;
+    if (ctx->noop == 0 && n > 0) {
+        ctx->nprev = NULL;
+        ctx->nnext = st->noop_ctxs;
+        if (st->noop_ctxs) st->noop_ctxs->nprev = ctx;
+        st->noop_ctxs = ctx;
+    } else if (ctx->noop > 0 && n == 0) {
+        if (ctx->nprev) ctx->nprev->nnext = ctx->nnext;
+        else st->noop_ctxs = ctx->nnext;
+        if (ctx->nnext) ctx->nnext->nprev = ctx->nprev;
+        ctx->nprev = ctx->nnext = NULL;
+    }
+    ctx->noop = n;
+}
+
 void sl_lctx_push(l_ctx *ctx, l_span *sp)
 {
     sp->ctx = ctx;
@@ -59,7 +76,7 @@ void sl_lctx_push(l_ctx *ctx, l_span *sp)
     /* Unsampled spans current below a recorded one belong to it now: they
      * come back when it ends. */
     sp->saved_noop = ctx->noop;
-    ctx->noop = 0;
+    sl_lctx_set_noop(ctx, 0);
 }
 
 /* Removes sp from wherever it is in its stack: ending a span that is not on
@@ -73,7 +90,7 @@ void sl_lctx_unlink(l_span *sp)
         sp->above->saved_noop += sp->saved_noop;
     } else {
         ctx->top = sp->below;
-        ctx->noop = sp->saved_noop;
+        sl_lctx_set_noop(ctx, sp->saved_noop);
     }
     if (sp->below) sp->below->above = sp->above;
     sp->ctx = NULL;
@@ -159,6 +176,7 @@ static int l_ctx_gc(lua_State *L)
         st->last_ctx = NULL;
         st->last_L = NULL;
     }
+    sl_lctx_set_noop(ctx, 0);
     l_span *sp = ctx->top;
     while (sp) {
         l_span *below = sp->below;

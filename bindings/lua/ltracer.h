@@ -37,6 +37,7 @@ typedef struct l_ctx l_ctx;
 #define LS_OPEN 1u      /* started, not ended */
 #define LS_NOOP 2u      /* the shared no-op span */
 #define LS_CLOSED 4u    /* ended as abandoned by tracer:close() */
+#define LS_ENDING 8u    /* its end hooks are running */
 
 struct l_span {
     sl_span s;
@@ -60,6 +61,7 @@ struct l_ctx {
     uint32_t noop;           /* unsampled spans current above `top` */
     int inherit;             /* CTX_INHERIT_* */
     sl_context parent;       /* CTX_INHERIT_SPAN: the creator's current span */
+    l_ctx *nprev, *nnext;    /* in l_state.noop_ctxs while noop > 0 */
 };
 
 enum { CTX_INHERIT_NONE = 0, CTX_INHERIT_SPAN = 1, CTX_INHERIT_UNSAMPLED = 2 };
@@ -67,10 +69,13 @@ enum { CTX_INHERIT_NONE = 0, CTX_INHERIT_SPAN = 1, CTX_INHERIT_UNSAMPLED = 2 };
 struct l_state {
     lua_State *last_L;      /* one-entry cache of the context lookup */
     l_ctx *last_ctx;
+    l_ctx *noop_ctxs;       /* contexts with unsampled spans current, newest first */
     uint32_t next_lane;
     int *free_slots;        /* released UV_WEAK slots */
     size_t nfree, capfree;
     int max_slot;
+    sl_attr *attrs, *items;  /* scratch for converting attribute tables */
+    size_t cap_attrs, cap_items;
 };
 
 enum { HOOK_START = 0, HOOK_EVENT = 1, HOOK_END = 2, HOOK_KINDS = 3 };
@@ -108,6 +113,8 @@ static inline l_ctx *sl_lctx_get(lua_State *L, l_state *st)
     return sl_lctx_get_slow(L, st);
 }
 void sl_lctx_push(l_ctx *ctx, l_span *sp);
+/* Sets ctx->noop, keeping l_state.noop_ctxs up to date. */
+void sl_lctx_set_noop(l_ctx *ctx, uint32_t n);
 void sl_lctx_unlink(l_span *sp);
 /* Pushes the current span of the running coroutine (or nil). */
 void sl_lctx_push_current(lua_State *L, l_ctx *ctx);

@@ -15,22 +15,20 @@
 
 /* ===== ATTRIBUTES ===== */
 
-static _Thread_local sl_attr *scratch;
-static _Thread_local size_t scratch_cap;
-
-static sl_attr *scratch_get(lua_State *L, size_t n)
+/* Grows one of the state's scratch arrays to hold n attributes. */
+static sl_attr *grow(lua_State *L, sl_attr **arr, size_t *cap, size_t n)
 {
-    if (n > scratch_cap) {
-        size_t cap = scratch_cap ? scratch_cap : 16;
-        while (cap < n) cap *= 2;
+    if (n > *cap) {
+        size_t c = *cap ? *cap : 16;
+        while (c < n) c *= 2;
         void *ud;
         lua_Alloc f = lua_getallocf(L, &ud);
-        sl_attr *p = (sl_attr *)f(ud, scratch, scratch_cap * sizeof(sl_attr), cap * sizeof(sl_attr));
+        sl_attr *p = (sl_attr *)f(ud, *arr, *cap * sizeof(sl_attr), c * sizeof(sl_attr));
         if (p == NULL) luaL_error(L, "not enough memory");
-        scratch = p;
-        scratch_cap = cap;
+        *arr = p;
+        *cap = c;
     }
-    return scratch;
+    return *arr;
 }
 
 static int scalar_ok(lua_State *L, int idx)
@@ -68,58 +66,51 @@ static void bad_value(lua_State *L, const char *key, const char *fname, int vidx
                key, fname, luaL_typename(L, vidx));
 }
 
-/* Number of items if the table at idx is a flat array of scalars; raises
- * otherwise. */
-static size_t array_items(lua_State *L, int idx, const char *key, const char *fname)
+/* The value at vidx into *a; a flat array's items go to the state's item
+ * scratch from *m on, and a->v.a.items holds their index until fix_items. */
+static void set_value(lua_State *L, l_state *st, int vidx, sl_attr *a, size_t *m,
+                      const char *key, const char *fname)
 {
-    size_t n = (size_t)lua_rawlen(L, idx);
-    size_t count = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) < 1 ||
-            (size_t)lua_tointeger(L, -2) > n || !scalar_ok(L, -1)) {
-            lua_pop(L, 2);
-            luaL_error(L, "bad attribute '%s' to '%s' (string, number, boolean or flat array expected, got table)",
-                       key, fname);
-        }
-        count++;
-        lua_pop(L, 1);
-    }
-    if (count != n)
-        luaL_error(L, "bad attribute '%s' to '%s' (array with holes)", key, fname);
-    return n;
-}
-
-static size_t value_items(lua_State *L, int vidx, const char *key, const char *fname)
-{
-    if (scalar_ok(L, vidx)) return 0;
-    if (lua_type(L, vidx) == LUA_TTABLE) return array_items(L, vidx, key, fname);
-    bad_value(L, key, fname, vidx);
-    return 0;
-}
-
-static void fill_value(lua_State *L, int vidx, sl_attr *a, sl_attr **items)
-{
-    if (lua_type(L, vidx) != LUA_TTABLE) {
+    if (scalar_ok(L, vidx)) {
         set_scalar(L, vidx, a);
         return;
     }
+    if (lua_type(L, vidx) != LUA_TTABLE) bad_value(L, key, fname, vidx);
     size_t n = (size_t)lua_rawlen(L, vidx);
-    a->type = SL_ATTR_ARRAY;
-    a->v.a.items = *items;
-    a->v.a.n = n;
-    for (size_t i = 0; i < n; i++) {
-        lua_rawgeti(L, vidx, (lua_Integer)i + 1);
-        (*items)[i].key = NULL;
-        (*items)[i].key_len = 0;
-        set_scalar(L, -1, &(*items)[i]);  /* strings stay referenced by the table */
+    size_t count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, vidx)) {
+        count++;
+        if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) < 1 ||
+            (size_t)lua_tointeger(L, -2) > n || !scalar_ok(L, -1))
+            luaL_error(L, "bad attribute '%s' to '%s' (string, number, boolean or flat array expected, got table)",
+                       key, fname);
         lua_pop(L, 1);
     }
-    *items += n;
+    if (count != n) luaL_error(L, "bad attribute '%s' to '%s' (array with holes)", key, fname);
+    sl_attr *items = grow(L, &st->items, &st->cap_items, *m + n) + *m;
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, vidx, (lua_Integer)i + 1);
+        items[i].key = NULL;
+        items[i].key_len = 0;
+        set_scalar(L, -1, &items[i]);  /* strings stay referenced by the table */
+        lua_pop(L, 1);
+    }
+    a->type = SL_ATTR_ARRAY;
+    a->v.a.items = (const sl_attr *)(uintptr_t)*m;
+    a->v.a.n = n;
+    *m += n;
+}
+
+static void fix_items(l_state *st, sl_attr *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i].type == SL_ATTR_ARRAY) a[i].v.a.items = st->items + (uintptr_t)a[i].v.a.items;
 }
 
 const sl_attr *sl_lattrs_from_table(lua_State *L, int idx, size_t *nout, const char *fname)
 {
+    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
     idx = lua_absindex(L, idx);
     size_t n = 0, m = 0;
     lua_pushnil(L);
@@ -127,38 +118,28 @@ const sl_attr *sl_lattrs_from_table(lua_State *L, int idx, size_t *nout, const c
         if (lua_type(L, -2) != LUA_TSTRING)
             luaL_error(L, "bad attribute key to '%s' (string expected, got %s)", fname,
                        luaL_typename(L, -2));
-        m += value_items(L, lua_gettop(L), lua_tostring(L, -2), fname);
+        sl_attr *a = grow(L, &st->attrs, &st->cap_attrs, n + 1) + n;
+        a->key = lua_tolstring(L, -2, &a->key_len);
+        set_value(L, st, lua_gettop(L), a, &m, a->key, fname);
         n++;
         lua_pop(L, 1);
     }
-    sl_attr *a = scratch_get(L, n + m);
-    sl_attr *items = a + n;
-    size_t i = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        if (i == n) {  /* cannot happen: the table did not change */
-            lua_pop(L, 2);
-            break;
-        }
-        a[i].key = lua_tolstring(L, -2, &a[i].key_len);
-        fill_value(L, lua_gettop(L), &a[i], &items);
-        i++;
-        lua_pop(L, 1);
-    }
-    *nout = i;
-    return a;
+    fix_items(st, st->attrs, n);
+    *nout = n;
+    return st->attrs;
 }
 
 const sl_attr *sl_lattrs_from_pair(lua_State *L, const char *key, size_t klen, int vidx,
                                    const char *fname)
 {
+    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
     vidx = lua_absindex(L, vidx);
-    size_t m = value_items(L, vidx, key, fname);
-    sl_attr *a = scratch_get(L, 1 + m);
-    sl_attr *items = a + 1;
-    a[0].key = key;
-    a[0].key_len = klen;
-    fill_value(L, vidx, &a[0], &items);
+    size_t m = 0;
+    sl_attr *a = grow(L, &st->attrs, &st->cap_attrs, 1);
+    a->key = key;
+    a->key_len = klen;
+    set_value(L, st, vidx, a, &m, key, fname);
+    fix_items(st, a, 1);
     return a;
 }
 
@@ -240,7 +221,7 @@ static int sample_trace(l_tracer *tr)
 
 static void push_noop(lua_State *L, l_ctx *ctx, int current)
 {
-    if (current) ctx->noop++;
+    if (current) sl_lctx_set_noop(ctx, ctx->noop + 1);
     lua_pushvalue(L, lua_upvalueindex(UV_NOOP));
 }
 
@@ -397,6 +378,8 @@ static void span_finish(lua_State *L, int idx, l_span *sp, sl_span_status status
 {
     l_tracer *tr = sp->tr;
     if (tr->nhooks[HOOK_END]) {
+        if (sp->state & LS_ENDING) return;   /* finish() from its own end hook */
+        sp->state |= LS_ENDING;
         lua_getiuservalue(L, idx, 1);
         int tr_idx = lua_gettop(L);
         lua_pushvalue(L, idx);
@@ -405,6 +388,7 @@ static void span_finish(lua_State *L, int idx, l_span *sp, sl_span_status status
         else lua_pushnil(L);
         sl_ltracer_run_hooks(L, tr, tr_idx, HOOK_END, 2);
         lua_pop(L, 1);
+        sp->state &= ~LS_ENDING;
         if (!(sp->state & LS_OPEN)) return;  /* a hook ended it */
     }
     sl_lspan_end(L, sp, status, err, errlen);
@@ -413,11 +397,17 @@ static void span_finish(lua_State *L, int idx, l_span *sp, sl_span_status status
     if (tr->pending_len) sl_ltracer_deliver(L, tr);
 }
 
-static void noop_finish(lua_State *L)
+/* The shared no-op span cannot know where it was made current. Finished
+ * in a coroutine where no unsampled span is current, it is taken to be the
+ * one most recently made current elsewhere (a span started in one coroutine
+ * and finished in another), rather than leave that coroutine unsampled
+ * for good. */
+static void noop_finish(lua_State *L, int anywhere)
 {
     l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
     l_ctx *ctx = sl_lctx_get(L, st);
-    if (ctx->noop > 0) ctx->noop--;
+    if (ctx->noop > 0) sl_lctx_set_noop(ctx, ctx->noop - 1);
+    else if (anywhere && st->noop_ctxs) sl_lctx_set_noop(st->noop_ctxs, st->noop_ctxs->noop - 1);
 }
 
 static int l_span_finish(lua_State *L)
@@ -432,7 +422,7 @@ static int l_span_finish(lua_State *L)
         if (!lua_isnoneornil(L, 3)) err = luaL_tolstring(L, 3, &errlen);
     }
     if (sp->state & LS_NOOP) {
-        noop_finish(L);
+        noop_finish(L, 1);
         return 0;
     }
     if (!(sp->state & LS_OPEN)) {
@@ -633,12 +623,12 @@ static int traced_k(lua_State *L, int status, lua_KContext kctx)
     (void)kctx;
     l_span *sp = (l_span *)lua_touserdata(L, 1);
     if (status == LUA_OK || status == LUA_YIELD) {
-        if (sp->state & LS_NOOP) noop_finish(L);
+        if (sp->state & LS_NOOP) noop_finish(L, 0);
         else if (sp->state & LS_OPEN) span_finish(L, 1, sp, SL_STATUS_OK, NULL, 0);
         return lua_gettop(L) - 1;
     }
     if (sp->state & LS_NOOP) {
-        noop_finish(L);
+        noop_finish(L, 0);
     } else if (sp->state & LS_OPEN) {
         int e = lua_gettop(L);
         size_t len;

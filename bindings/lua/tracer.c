@@ -622,6 +622,21 @@ static const luaL_Reg module_funcs[] = {
 
 /* ===== REGISTRATION ===== */
 
+/* Created before any span or tracer, so finalized after all of them. */
+static int l_state_gc(lua_State *L)
+{
+    l_state *st = (l_state *)lua_touserdata(L, 1);
+    void *ud;
+    lua_Alloc f = lua_getallocf(L, &ud);
+    f(ud, st->free_slots, st->capfree * sizeof(int), 0);
+    f(ud, st->attrs, st->cap_attrs * sizeof(sl_attr), 0);
+    f(ud, st->items, st->cap_items * sizeof(sl_attr), 0);
+    st->free_slots = NULL;
+    st->attrs = st->items = NULL;
+    st->nfree = st->capfree = st->cap_attrs = st->cap_items = 0;
+    return 0;
+}
+
 /* Adds r to the table on the top, every function sharing the UV_* upvalues
  * that start at stack index first. */
 static void setfuncs(lua_State *L, int first, const luaL_Reg *r)
@@ -645,6 +660,10 @@ void sl_lua_open_tracer(lua_State *L)
     l_state *st = (l_state *)lua_newuserdatauv(L, sizeof(l_state), 0);   /* UV_STATE */
     memset(st, 0, sizeof *st);
     st->next_lane = 1;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, l_state_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
     weak_table(L, "v");                      /* UV_WEAK */
     weak_table(L, "k");                      /* UV_CTXS */
     luaL_newmetatable(L, "spanline.span");   /* UV_SPAN_MT */

@@ -30,9 +30,14 @@ static pthread_mutex_t refine_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t anchor_ns;       /* realtime - monotonic, read once */
 static int use_tsc;
 
-/* the seqlock'ed mapping */
-static _Atomic uint32_t seq;
-static _Atomic uint64_t base_tsc, base_ns, mult;
+/* the seqlock'ed mapping (read inline by sl_clock_fast) */
+_Atomic uint32_t sl_clk_seq;
+_Atomic uint64_t sl_clk_base_tsc, sl_clk_base_ns, sl_clk_mult;
+_Atomic int sl_clk_tsc_ready;
+#define seq sl_clk_seq
+#define base_tsc sl_clk_base_tsc
+#define base_ns sl_clk_base_ns
+#define mult sl_clk_mult
 
 /* calibration origin and last refinement (refine_mu) */
 static uint64_t cal_tsc0, cal_mono0, last_refine_mono;
@@ -114,6 +119,7 @@ static void clock_init_once(void)
     atomic_store(&mult, m);
     pthread_atfork(clock_prepare_fork, clock_after_fork, clock_after_fork);
     use_tsc = 1;
+    atomic_store(&sl_clk_tsc_ready, 1);
 #endif
 }
 

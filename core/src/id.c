@@ -38,25 +38,7 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static inline uint64_t xoshiro_next(uint64_t s[4])
-{
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-static void seed_random(sl_idgen *gen)
+void sl_idgen_reseed(sl_idgen *gen)
 {
     uint64_t seed[4] = {0, 0, 0, 0};
     size_t got = 0;
@@ -95,26 +77,13 @@ void sl_idgen_init(sl_idgen *gen, uint64_t seed)
         gen->fork_epoch = 0;
     } else {
         gen->deterministic = 0;
-        seed_random(gen);
+        sl_idgen_reseed(gen);
     }
 }
 
 void sl_idgen_next(sl_idgen *gen, uint64_t now_ns, sl_id *out)
 {
-    if (!gen->deterministic &&
-        gen->fork_epoch != atomic_load_explicit(&sl_fork_epoch, memory_order_relaxed))
-        seed_random(gen);
-    uint64_t ms = now_ns / 1000000u;
-    uint64_t sub = ((now_ns % 1000000u) << 12) / 1000000u;
-    uint64_t t60 = ((ms & 0xFFFFFFFFFFFFull) << 12) | sub;
-    if (t60 <= gen->last_time60) t60 = gen->last_time60 + 1;
-    gen->last_time60 = t60;
-    uint64_t hi = ((t60 >> 12) << 16) | 0x7000u | (t60 & 0xFFFu);
-    uint64_t lo = (xoshiro_next(gen->rng) >> 2) | 0x8000000000000000ull;
-    for (int i = 0; i < 8; i++) {
-        out->bytes[i] = (uint8_t)(hi >> (56 - 8 * i));
-        out->bytes[8 + i] = (uint8_t)(lo >> (56 - 8 * i));
-    }
+    sl_idgen_next_fast(gen, now_ns, out);
 }
 
 int sl_id_is_zero(const sl_id *id)

@@ -17,6 +17,10 @@
 
 #include "spanline.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <x86intrin.h>
+#endif
+
 /* ===== BUFFER (buffer.c) ===== */
 
 typedef struct sl_buf {
@@ -219,8 +223,87 @@ extern _Thread_local int sl_sink_sigpipe_blocked;
 void sl_clock_refine(void);
 /* 1 when sl_clock_now reads the TSC. */
 int sl_clock_uses_tsc(void);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+extern _Atomic uint32_t sl_clk_seq;
+extern _Atomic uint64_t sl_clk_base_tsc, sl_clk_base_ns, sl_clk_mult;
+extern _Atomic int sl_clk_tsc_ready;
+
+/* sl_clock_now with its TSC path inlined (the tracer's hot path). */
+static inline uint64_t sl_clock_fast(void)
+{
+    if (__builtin_expect(atomic_load_explicit(&sl_clk_tsc_ready, memory_order_acquire), 1)) {
+        uint64_t tsc = __rdtsc();
+        for (;;) {
+            uint32_t s1 = atomic_load_explicit(&sl_clk_seq, memory_order_acquire);
+            uint64_t bt = atomic_load_explicit(&sl_clk_base_tsc, memory_order_relaxed);
+            uint64_t bn = atomic_load_explicit(&sl_clk_base_ns, memory_order_relaxed);
+            uint64_t m = atomic_load_explicit(&sl_clk_mult, memory_order_relaxed);
+            atomic_thread_fence(memory_order_acquire);
+            if (s1 == atomic_load_explicit(&sl_clk_seq, memory_order_relaxed) && !(s1 & 1)) {
+                if (tsc < bt) return bn;
+                __extension__ unsigned __int128 p = (unsigned __int128)(tsc - bt) * m;
+                return bn + (uint64_t)(p >> 32);
+            }
+        }
+    }
+    return sl_clock_now();
+}
+#else
+static inline uint64_t sl_clock_fast(void)
+{
+    return sl_clock_now();
+}
+#endif
+
 /* Bumped in every forked child. */
 extern _Atomic uint64_t sl_fork_epoch;
+
+/* Seeds gen from getrandom (id.c). */
+void sl_idgen_reseed(sl_idgen *gen);
+
+static inline uint64_t sl_rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+/* xoshiro256** */
+static inline uint64_t sl_xoshiro_next(uint64_t s[4])
+{
+    uint64_t result = sl_rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = sl_rotl(s[3], 45);
+    return result;
+}
+
+/* sl_idgen_next, inlined into the tracer's hot path. */
+static inline void sl_idgen_next_fast(sl_idgen *gen, uint64_t now_ns, sl_id *out)
+{
+    if (!gen->deterministic &&
+        gen->fork_epoch != atomic_load_explicit(&sl_fork_epoch, memory_order_relaxed))
+        sl_idgen_reseed(gen);
+    uint64_t ms = now_ns / 1000000u;
+    uint64_t sub = ((now_ns - ms * 1000000u) << 12) / 1000000u;
+    uint64_t t60 = ((ms & 0xFFFFFFFFFFFFull) << 12) | sub;
+    if (t60 <= gen->last_time60) t60 = gen->last_time60 + 1;
+    gen->last_time60 = t60;
+    uint64_t hi = ((t60 >> 12) << 16) | 0x7000u | (t60 & 0xFFFu);
+    uint64_t lo = (sl_xoshiro_next(gen->rng) >> 2) | 0x8000000000000000ull;
+    /* big-endian, written whole: byte stores would stall the 16-byte load
+     * that copies the id into the record right after */
+    hi = __builtin_bswap64(hi);
+    lo = __builtin_bswap64(lo);
+#if defined(__SSE2__)
+    _mm_storeu_si128((__m128i *)(void *)out->bytes, _mm_set_epi64x((long long)lo, (long long)hi));
+#else
+    memcpy(out->bytes, &hi, 8);
+    memcpy(out->bytes + 8, &lo, 8);
+#endif
+}
 
 /* ===== ERRORS ===== */
 

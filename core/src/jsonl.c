@@ -136,22 +136,75 @@ int sl_json_escape(sl_buf *b, const char *s, size_t n)
     return 0;
 }
 
-static int put_str(sl_buf *b, const char *s, size_t n, int trunc)
+/* ===== RECORDS =====
+ * A record is sized first (a bound: 6 output bytes per input byte at worst,
+ * \u00XX), the buffer grown once, then written through a bare cursor. */
+
+static size_t str_bound(size_t n)
 {
-    if (sl_buf_putc(b, '"') != 0) return -1;
-    if (sl_json_escape(b, s, n) != 0) return -1;
-    if (trunc && sl_buf_append(b, "\xE2\x80\xA6", 3) != 0) return -1;   /* U+2026 */
-    return sl_buf_putc(b, '"');
+    return 6 * n + 8;
 }
 
-static int put_lit(sl_buf *b, const char *s)
+/* escaped s at o; returns the new cursor */
+static char *esc(char *o, const char *s, size_t n)
 {
-    return sl_buf_append(b, s, strlen(s));
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        unsigned c = *p;
+        if (plain[c]) {
+            *o++ = (char)c;
+            p++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t bad = 0, k = utf8_seq(p, (size_t)(end - p), &bad);
+            if (k) {
+                memcpy(o, p, k);
+                o += k;
+                p += k;
+            } else {
+                memcpy(o, "\xEF\xBF\xBD", 3);
+                o += 3;
+                p += bad;
+            }
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\t': *o++ = 't'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hexd[c >> 4];
+            *o++ = hexd[c & 15];
+        }
+        p++;
+    }
+    return o;
 }
 
-/* ===== NUMBERS ===== */
+static char *str(char *o, const char *s, size_t n, int trunc)
+{
+    *o++ = '"';
+    o = esc(o, s, n);
+    if (trunc) {
+        memcpy(o, "\xE2\x80\xA6", 3);   /* U+2026: cut here */
+        o += 3;
+    }
+    *o++ = '"';
+    return o;
+}
 
-static int put_u64(sl_buf *b, uint64_t v)
+#define LIT(o, s) (memcpy((o), (s), sizeof(s) - 1), (o) + sizeof(s) - 1)
+
+static char *u64(char *o, uint64_t v)
 {
     char tmp[24];
     int i = 24;
@@ -159,149 +212,178 @@ static int put_u64(sl_buf *b, uint64_t v)
         tmp[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    return sl_buf_append(b, tmp + i, (size_t)(24 - i));
+    memcpy(o, tmp + i, (size_t)(24 - i));
+    return o + (24 - i);
 }
 
-static int put_i64(sl_buf *b, int64_t v)
+static char *i64(char *o, int64_t v)
 {
     if (v < 0) {
-        if (sl_buf_putc(b, '-') != 0) return -1;
-        return put_u64(b, (uint64_t)0 - (uint64_t)v);
+        *o++ = '-';
+        return u64(o, (uint64_t)0 - (uint64_t)v);
     }
-    return put_u64(b, (uint64_t)v);
+    return u64(o, (uint64_t)v);
 }
 
-static int put_double(sl_buf *b, double d)
+static char *dbl(char *o, double d)
 {
-    if (isnan(d)) return put_lit(b, "\"NaN\"");
-    if (isinf(d)) return put_lit(b, d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+    if (isnan(d)) return LIT(o, "\"NaN\"");
+    if (isinf(d)) return d > 0 ? LIT(o, "\"Infinity\"") : LIT(o, "\"-Infinity\"");
     char tmp[40];
     int n = snprintf(tmp, sizeof tmp, "%.15g", d);
     if (strtod(tmp, NULL) != d) n = snprintf(tmp, sizeof tmp, "%.17g", d);
-    if (n < 0 || n >= (int)sizeof tmp) return -1;
+    if (n < 0 || n >= (int)sizeof tmp) return LIT(o, "null");
     /* a locale may have set ',' as the decimal point: JSON wants '.' */
     for (int i = 0; i < n; i++)
         if (!((tmp[i] >= '0' && tmp[i] <= '9') || tmp[i] == '-' || tmp[i] == '+' ||
               tmp[i] == 'e' || tmp[i] == 'E'))
             tmp[i] = '.';
-    return sl_buf_append(b, tmp, (size_t)n);
+    memcpy(o, tmp, (size_t)n);
+    return o + n;
 }
 
-static int put_id(sl_buf *b, const sl_id *id, int from, int to)
+static char *hexid(char *o, const sl_id *id, int from)
 {
-    if (sl_buf_reserve(b, 34) != 0) return -1;
-    char *o = b->p + b->len;
     *o++ = '"';
-    for (int i = from; i < to; i++) {
+    for (int i = from; i < 16; i++) {
         *o++ = hexd[id->bytes[i] >> 4];
         *o++ = hexd[id->bytes[i] & 15];
     }
     *o++ = '"';
-    b->len = (size_t)(o - b->p);
-    return 0;
+    return o;
 }
 
-/* ===== RECORDS ===== */
-
-static int put_scalar(sl_buf *b, const sl_aview *a)
+static size_t scalar_bound(const sl_aview *a)
 {
-    switch (a->type) {
-    case SL_ATTR_STRING: return put_str(b, a->s, a->len, a->trunc);
-    case SL_ATTR_INT: return put_i64(b, a->i);
-    case SL_ATTR_DOUBLE: return put_double(b, a->d);
-    case SL_ATTR_BOOL: return put_lit(b, a->len ? "true" : "false");
-    default: return put_lit(b, "null");
-    }
+    return a->type == SL_ATTR_STRING ? str_bound(a->len) + 3 : 48;
 }
 
-static int put_attrs(sl_buf *b, const char *p, uint32_t n)
+static size_t attrs_bound(const char *p, uint32_t n)
 {
-    if (put_lit(b, ",\"attrs\":{") != 0) return -1;
+    size_t b = 16;
     for (uint32_t i = 0; i < n; i++) {
         sl_aview a;
         p = sl_attr_read(p, &a);
-        if (i && sl_buf_putc(b, ',') != 0) return -1;
-        if (put_str(b, a.key, a.key_len, 0) != 0 || sl_buf_putc(b, ':') != 0) return -1;
+        b += str_bound(a.key_len) + 2;
         if (a.type == SL_ATTR_ARRAY) {
-            if (sl_buf_putc(b, '[') != 0) return -1;
+            b += 2;
             for (size_t j = 0; j < a.len; j++) {
                 sl_aview it;
                 p = sl_attr_read(p, &it);
-                if (j && sl_buf_putc(b, ',') != 0) return -1;
-                if (put_scalar(b, &it) != 0) return -1;
+                b += scalar_bound(&it) + 1;
             }
-            if (sl_buf_putc(b, ']') != 0) return -1;
-        } else if (put_scalar(b, &a) != 0) {
-            return -1;
+        } else {
+            b += scalar_bound(&a);
         }
     }
-    return sl_buf_putc(b, '}');
+    return b;
 }
 
-static const char *status_name(int s)
+static char *scalar(char *o, const sl_aview *a)
 {
-    return s == SL_STATUS_OK ? "ok" : s == SL_STATUS_ERROR ? "error" : "abandoned";
+    switch (a->type) {
+    case SL_ATTR_STRING: return str(o, a->s, a->len, a->trunc);
+    case SL_ATTR_INT: return i64(o, a->i);
+    case SL_ATTR_DOUBLE: return dbl(o, a->d);
+    case SL_ATTR_BOOL: return a->len ? LIT(o, "true") : LIT(o, "false");
+    default: return LIT(o, "null");
+    }
 }
 
-static int encode(sl_buf *b, const sl_rview *v)
+static char *attrs(char *o, const char *p, uint32_t n)
 {
-    static const char *types[] = {"meta", "start", "event", "attr", "end"};
-    if (v->type < SL_REC_START || v->type > SL_REC_END) return -1;
-    if (put_lit(b, "{\"type\":\"") != 0 || put_lit(b, types[v->type]) != 0 ||
-        put_lit(b, "\",\"id\":") != 0 || put_id(b, &v->id, 0, 16) != 0)
-        return -1;
-    if (v->type == SL_REC_START) {
-        if (put_lit(b, ",\"trace\":") != 0 || put_id(b, &v->trace, 0, 16) != 0) return -1;
-        if (v->flags & SL_RF_HAS_PARENT) {
-            int remote = (v->flags & SL_RF_PARENT_REMOTE) != 0;
-            if (put_lit(b, ",\"parent\":") != 0 || put_id(b, &v->parent, remote ? 8 : 0, 16) != 0)
-                return -1;
+    o = LIT(o, ",\"attrs\":{");
+    for (uint32_t i = 0; i < n; i++) {
+        sl_aview a;
+        p = sl_attr_read(p, &a);
+        if (i) *o++ = ',';
+        o = str(o, a.key, a.key_len, 0);
+        *o++ = ':';
+        if (a.type == SL_ATTR_ARRAY) {
+            *o++ = '[';
+            for (size_t j = 0; j < a.len; j++) {
+                sl_aview it;
+                p = sl_attr_read(p, &it);
+                if (j) *o++ = ',';
+                o = scalar(o, &it);
+            }
+            *o++ = ']';
+        } else {
+            o = scalar(o, &a);
         }
     }
-    if (v->type == SL_REC_START || v->type == SL_REC_EVENT) {
-        if (put_lit(b, ",\"name\":") != 0 ||
-            put_str(b, v->text, v->text_len, (v->flags & SL_RF_TEXT_TRUNC) != 0) != 0)
-            return -1;
-    }
-    if (put_lit(b, ",\"ts\":") != 0 || put_u64(b, v->ts) != 0) return -1;
-    if (v->type == SL_REC_START && (put_lit(b, ",\"lane\":") != 0 || put_u64(b, v->lane) != 0))
-        return -1;
-    if (v->type == SL_REC_END) {
-        if (put_lit(b, ",\"status\":\"") != 0 || put_lit(b, status_name(v->status)) != 0 ||
-            sl_buf_putc(b, '"') != 0)
-            return -1;
-        if (v->status == SL_STATUS_ERROR &&
-            (put_lit(b, ",\"error\":") != 0 ||
-             put_str(b, v->text, v->text_len, (v->flags & SL_RF_TEXT_TRUNC) != 0) != 0))
-            return -1;
-    } else if (v->nattrs && put_attrs(b, v->attrs, v->nattrs) != 0) {
-        return -1;
-    }
-    return put_lit(b, "}\n");
+    *o++ = '}';
+    return o;
 }
 
 int sl_jsonl_encode(sl_buf *b, const sl_rview *v)
 {
-    size_t mark = b->len;
-    if (encode(b, v) != 0) {
-        b->len = mark;
-        return -1;
+    static const char *statuses[] = {"\"ok\"", "\"error\"", "\"abandoned\""};
+    if (v->type < SL_REC_START || v->type > SL_REC_END || v->status > 2) return -1;
+    int is_end = v->type == SL_REC_END;
+    size_t bound = 256 + str_bound(v->text_len) + (is_end ? 0 : attrs_bound(v->attrs, v->nattrs));
+    if (sl_buf_reserve(b, bound) != 0) return -1;
+    char *o = b->p + b->len;
+    switch (v->type) {
+    case SL_REC_START: o = LIT(o, "{\"type\":\"start\",\"id\":"); break;
+    case SL_REC_EVENT: o = LIT(o, "{\"type\":\"event\",\"id\":"); break;
+    case SL_REC_ATTR: o = LIT(o, "{\"type\":\"attr\",\"id\":"); break;
+    default: o = LIT(o, "{\"type\":\"end\",\"id\":"); break;
     }
+    o = hexid(o, &v->id, 0);
+    if (v->type == SL_REC_START) {
+        o = LIT(o, ",\"trace\":");
+        o = hexid(o, &v->trace, 0);
+        if (v->flags & SL_RF_HAS_PARENT) {
+            o = LIT(o, ",\"parent\":");
+            o = hexid(o, &v->parent, (v->flags & SL_RF_PARENT_REMOTE) ? 8 : 0);
+        }
+    }
+    if (v->type == SL_REC_START || v->type == SL_REC_EVENT) {
+        o = LIT(o, ",\"name\":");
+        o = str(o, v->text, v->text_len, (v->flags & SL_RF_TEXT_TRUNC) != 0);
+    }
+    o = LIT(o, ",\"ts\":");
+    o = u64(o, v->ts);
+    if (v->type == SL_REC_START) {
+        o = LIT(o, ",\"lane\":");
+        o = u64(o, v->lane);
+    }
+    if (is_end) {
+        o = LIT(o, ",\"status\":");
+        size_t sl = strlen(statuses[v->status]);
+        memcpy(o, statuses[v->status], sl);
+        o += sl;
+        if (v->status == SL_STATUS_ERROR) {
+            o = LIT(o, ",\"error\":");
+            o = str(o, v->text, v->text_len, (v->flags & SL_RF_TEXT_TRUNC) != 0);
+        }
+    } else if (v->nattrs) {
+        o = attrs(o, v->attrs, v->nattrs);
+    }
+    o = LIT(o, "}\n");
+    b->len = (size_t)(o - b->p);
     return 0;
 }
 
 int sl_jsonl_meta(sl_buf *b, const sl_meta *m)
 {
-    size_t mark = b->len;
-    int bad = put_lit(b, "{\"type\":\"meta\",\"format\":\"" SL_FORMAT_NAME "\",\"pid\":") ||
-              put_i64(b, m->pid);
-    if (!bad && m->service)
-        bad = put_lit(b, ",\"service\":") || put_str(b, m->service, strlen(m->service), 0);
-    if (!bad && m->host) bad = put_lit(b, ",\"host\":") || put_str(b, m->host, strlen(m->host), 0);
-    if (!bad) bad = put_lit(b, ",\"ts\":") || put_u64(b, m->ts) || put_lit(b, "}\n");
-    if (bad) {
-        b->len = mark;
-        return -1;
+    size_t sn = m->service ? strlen(m->service) : 0, hn = m->host ? strlen(m->host) : 0;
+    if (sl_buf_reserve(b, 160 + str_bound(sn) + str_bound(hn)) != 0) return -1;
+    char *o = b->p + b->len;
+    o = LIT(o, "{\"type\":\"meta\",\"format\":\"" SL_FORMAT_NAME "\",\"pid\":");
+    o = i64(o, m->pid);
+    if (m->service) {
+        o = LIT(o, ",\"service\":");
+        o = str(o, m->service, sn, 0);
     }
+    if (m->host) {
+        o = LIT(o, ",\"host\":");
+        o = str(o, m->host, hn, 0);
+    }
+    o = LIT(o, ",\"ts\":");
+    o = u64(o, m->ts);
+    o = LIT(o, "}\n");
+    b->len = (size_t)(o - b->p);
     return 0;
 }

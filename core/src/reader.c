@@ -332,6 +332,73 @@ static int is_map_start(unsigned char c)
     return (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf;
 }
 
+static uint64_t be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = (v << 8) | p[i];
+    return v;
+}
+
+/* Walks one msgpack object without allocating: its length in bytes, 0 when
+ * more bytes are needed, -1 when it is garbage (a reserved byte, or
+ * containers announcing more items than a record may hold). msgpack-c
+ * allocates a container's items up front, so a garbage array32 header must
+ * never reach it. */
+static long long msgpack_extent(const unsigned char *p, size_t n, size_t max)
+{
+    size_t pos = 0;
+    uint64_t pending = 1;
+    while (pending > 0) {
+        if (pending > max || pos + pending > max) return -1;
+        if (pos >= n) return 0;
+        unsigned b = p[pos++];
+        pending--;
+        uint64_t skip = 0, items = 0;
+        int lenb = 0;
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) skip = 0;
+        else if (b <= 0x8f) items = 2u * (b & 15);
+        else if (b <= 0x9f) items = b & 15;
+        else if (b <= 0xbf) skip = b & 31;
+        else switch (b) {
+        case 0xc4: case 0xd9: lenb = 1; break;
+        case 0xc5: case 0xda: lenb = 2; break;
+        case 0xc6: case 0xdb: lenb = 4; break;
+        case 0xc7: lenb = 1; skip = 1; break;
+        case 0xc8: lenb = 2; skip = 1; break;
+        case 0xc9: lenb = 4; skip = 1; break;
+        case 0xca: case 0xce: case 0xd2: skip = 4; break;
+        case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+        case 0xcc: case 0xd0: skip = 1; break;
+        case 0xcd: case 0xd1: skip = 2; break;
+        case 0xd4: skip = 2; break;
+        case 0xd5: skip = 3; break;
+        case 0xd6: skip = 5; break;
+        case 0xd7: skip = 9; break;
+        case 0xd8: skip = 17; break;
+        case 0xdc: case 0xdd: case 0xde: case 0xdf: {
+            int w = (b == 0xdc || b == 0xde) ? 2 : 4;
+            if (pos + (size_t)w > n) return pos + (size_t)w > max ? -1 : 0;
+            items = be(p + pos, w);
+            if (b >= 0xde) items *= 2;
+            pos += (size_t)w;
+            break;
+        }
+        default: return -1;  /* 0xc1: never used */
+        }
+        if (lenb) {
+            if (pos + (size_t)lenb > n) return pos + (size_t)lenb > max ? -1 : 0;
+            skip += be(p + pos, lenb);
+            pos += (size_t)lenb;
+        }
+        if (skip > max || pos + skip > max) return -1;
+        pos += (size_t)skip;
+        if (items > max) return -1;
+        pending += items;
+    }
+    if (pos > n) return 0;
+    return (long long)pos;
+}
+
 static int next_msgpack(sl_reader *r, sl_record *out)
 {
     for (;;) {
@@ -347,7 +414,11 @@ static int next_msgpack(sl_reader *r, sl_record *out)
         }
         size_t off = 0;
         const char *base = r->buf + r->start;
-        msgpack_unpack_return ret = msgpack_unpack_next(&r->unpacked, base, avail, &off);
+        long long extent = msgpack_extent((const unsigned char *)base, avail, r->max_line);
+        msgpack_unpack_return ret;
+        if (extent < 0) ret = MSGPACK_UNPACK_PARSE_ERROR;
+        else if (extent == 0) ret = MSGPACK_UNPACK_CONTINUE;
+        else ret = msgpack_unpack_next(&r->unpacked, base, (size_t)extent, &off);
         if (ret == MSGPACK_UNPACK_SUCCESS || ret == MSGPACK_UNPACK_EXTRA_BYTES) {
             r->start += off;
             r->consumed += off;

@@ -30,18 +30,34 @@ void sl_reader_hex(const uint8_t *bytes, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+/* Hex digit values, 0x10 marks a non-digit: errors are OR-ed and checked
+ * once per id instead of a branch per character. */
+static const uint8_t HEXV[256] = {
+#define X16 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10
+    X16, X16, X16,
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10,
+    X16, X16,
+    0x10, 10, 11, 12, 13, 14, 15, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10,
+    X16,
+    X16, X16, X16, X16, X16, X16, X16, X16,
+#undef X16
+};
+
 int sl_reader_parse_hex_id(const char *s, size_t len, sl_id *out, int *is_short)
 {
     size_t off;
     if (len == 32) off = 0;
     else if (len == 16) off = 8;
     else return SL_EPARSE;
-    memset(out->bytes, 0, sizeof out->bytes);
+    memset(out->bytes, 0, off);
+    unsigned bad = 0;
+    const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < len; i += 2) {
-        int hi = HEX[(unsigned char)s[i]], lo = HEX[(unsigned char)s[i + 1]];
-        if (!hi || !lo) return SL_EPARSE;
-        out->bytes[off + i / 2] = (uint8_t)(((hi - 1) << 4) | (lo - 1));
+        unsigned hi = HEXV[u[i]], lo = HEXV[u[i + 1]];
+        bad |= hi | lo;
+        out->bytes[off + i / 2] = (uint8_t)((hi << 4) | (lo & 15));
     }
+    if (bad & 0x10) return SL_EPARSE;
     if (is_short) *is_short = len == 16;
     return SL_OK;
 }
@@ -131,11 +147,30 @@ static int hex4(const char *p, unsigned *out)
     return 0;
 }
 
+/* The first '"' or '\\' in [p, e), or e: eight bytes at a time (the
+ * has-zero-byte trick on the XORed word; the lowest hit is exact). */
+static const char *scan_string(const char *p, const char *e)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__GNUC__)
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    while (e - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t q = w ^ 0x2222222222222222ull, b = w ^ 0x5c5c5c5c5c5c5c5cull;
+        uint64_t t = (((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+        if (t) return p + (__builtin_ctzll(t) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < e && *p != '"' && *p != '\\') p++;
+    return p;
+}
+
 /* At the opening quote. Escape-free strings point into the line. */
 static int parse_string(cursor *c, const char **out, size_t *out_len)
 {
     const char *p = ++c->p, *e = c->e;
-    while (p < e && *p != '"' && *p != '\\') p++;
+    p = scan_string(p, e);
     if (p >= e) return -1;
     if (*p == '"') {
         *out = c->p;
@@ -201,9 +236,10 @@ static int skip_string(cursor *c)
 {
     const char *p = c->p + 1, *e = c->e;
     while (p < e) {
+        p = scan_string(p, e);
+        if (p >= e) break;
         if (*p == '"') { c->p = p + 1; return 0; }
-        if (*p == '\\') p += 2;
-        else p++;
+        p += 2;  /* an escape: skip the escaped byte */
     }
     return -1;
 }

@@ -28,6 +28,7 @@ typedef struct sl_tstate {
     sl_idgen gen;
     uint32_t lane;
     pthread_t thread;
+    int dead;                      /* its thread exited: another may adopt it (reg_mu) */
     _Atomic int spin;              /* guards the open list */
     sl_span *open_head;
     /* written only by the owning thread */
@@ -82,6 +83,15 @@ static sl_tracer *g_tracers;
 static _Atomic uint64_t g_serial;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
+/* Which thread states a thread holds, so its exit can hand them on. */
+typedef struct tl_node {
+    uint64_t serial;
+    sl_tstate *st;
+    struct tl_node *next;
+} tl_node;
+static pthread_key_t g_key;
+static int g_key_ok;
+
 static inline void bump(_Atomic uint64_t *c, uint64_t n)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
@@ -111,7 +121,7 @@ static inline void spin_unlock(_Atomic int *l)
 
 static inline uint64_t tracer_now(const sl_tracer *t)
 {
-    return t->clock ? t->clock(t->clock_ud) : sl_clock_now();
+    return t->clock ? t->clock(t->clock_ud) : sl_clock_fast();
 }
 
 /* ===== ERRORS ===== */
@@ -145,13 +155,45 @@ void sl_set_error(sl_error *err, int code, int sys_errno, const char *fmt, ...)
 
 /* ===== THREAD STATES ===== */
 
+/* A thread ends: its states (of tracers still open) become adoptable, so
+ * short-lived threads reuse rings instead of piling them up. */
+static void thread_exit(void *p)
+{
+    pthread_mutex_lock(&g_mu);
+    for (tl_node *n = p, *next; n; n = next) {
+        next = n->next;
+        for (sl_tracer *t = g_tracers; t; t = t->gnext) {
+            if (t->serial != n->serial) continue;
+            pthread_mutex_lock(&t->reg_mu);
+            n->st->dead = 1;
+            pthread_mutex_unlock(&t->reg_mu);
+            break;
+        }
+        free(n);
+    }
+    pthread_mutex_unlock(&g_mu);
+}
+
 static sl_tstate *tstate_slow(sl_tracer *t)
 {
     pthread_t self = pthread_self();
     sl_tstate *st;
+    int bound = 0;
     pthread_mutex_lock(&t->reg_mu);
     for (st = atomic_load(&t->states); st; st = st->next)
-        if (pthread_equal(st->thread, self)) break;
+        if (!st->dead && pthread_equal(st->thread, self)) break;
+    if (!st) {
+        /* adopt the state of a thread that is gone: its ring, lane and id
+         * stream carry on (reg_mu orders its last writes before ours) */
+        for (st = atomic_load(&t->states); st; st = st->next) {
+            if (st->dead) {
+                st->dead = 0;
+                st->thread = self;
+                bound = 1;
+                break;
+            }
+        }
+    }
     if (!st) {
         st = calloc(1, sizeof *st);
         if (st && sl_ring_init(&st->ring, t->ring_bytes) != 0) {
@@ -166,9 +208,19 @@ static sl_tstate *tstate_slow(sl_tracer *t)
             if (t->seed && !st->gen.deterministic) st->gen.deterministic = 1;
             st->next = atomic_load(&t->states);
             atomic_store(&t->states, st);
+            bound = 1;
         }
     }
     pthread_mutex_unlock(&t->reg_mu);
+    if (st && bound && g_key_ok) {
+        tl_node *n = malloc(sizeof *n);
+        if (n) {
+            n->serial = t->serial;
+            n->st = st;
+            n->next = pthread_getspecific(g_key);
+            pthread_setspecific(g_key, n);
+        }
+    }
     if (st) {
         tl_serial = t->serial;
         tl_state = st;
@@ -348,107 +400,141 @@ typedef struct rec_in {
 #define MAX_ARRAY_ITEMS 1024u
 #define SL_ATTR_NULL 7   /* what a bad or nested item becomes: JSON null */
 
-/* Lays out one attribute at dst (or only measures it when dst is NULL);
- * returns its size. Truncations are counted into *trunc when writing. */
-static size_t put_attr(char *dst, const sl_limits *L, const sl_attr *a, int item, uint64_t *trunc)
+static inline size_t key_fit(const sl_limits *L, const sl_attr *a)
 {
-    sl_ahdr h = {0, 0, 0, 0};
-    size_t klen = 0, vlen = 0, size = sizeof h;
-    const char *vs = NULL;
-    uint64_t tr = 0;
-    if (!item && a->key) {
-        klen = sl_utf8_cut(a->key, a->key_len, L->max_name_len);
-        if (klen < a->key_len) tr++;
+    if (!a->key) return 0;
+    return a->key_len <= L->max_name_len ? a->key_len : sl_utf8_cut(a->key, a->key_len, L->max_name_len);
+}
+
+static inline size_t str_fit(const char *s, size_t n, size_t max)
+{
+    if (!s) return 0;
+    return n <= max ? n : sl_utf8_cut(s, n, max);
+}
+
+/* The ring size of one attribute (items of an array have no key). */
+static size_t attr_size(const sl_limits *L, const sl_attr *a, int item)
+{
+    size_t size = sizeof(sl_ahdr) + (item ? 0 : key_fit(L, a));
+    switch (a->type) {
+    case SL_ATTR_STRING: return size + str_fit(a->v.s.ptr, a->v.s.len, L->max_value_len);
+    case SL_ATTR_INT:
+    case SL_ATTR_DOUBLE: return size + 8;
+    case SL_ATTR_ARRAY:
+        if (item || (!a->v.a.items && a->v.a.n)) return size;
+        for (size_t j = 0; j < a->v.a.n && j < MAX_ARRAY_ITEMS; j++)
+            size += attr_size(L, &a->v.a.items[j], 1);
+        return size;
+    default: return size;
     }
-    size += klen;
-    h.type = (uint8_t)a->type;
+}
+
+/* Writes one attribute at o; returns the cursor after it. Truncations are
+ * counted into *trunc. */
+static char *attr_write(char *o, const sl_limits *L, const sl_attr *a, int item, uint64_t *trunc)
+{
+    sl_ahdr h = {(uint8_t)a->type, 0, 0, 0};
+    size_t klen = item ? 0 : key_fit(L, a);
+    if (!item && a->key && klen < a->key_len) ++*trunc;
+    h.key_len = (uint16_t)klen;
+    const char *vs = NULL;
+    size_t vlen = 0;
     switch (a->type) {
     case SL_ATTR_STRING:
         vs = a->v.s.ptr;
-        vlen = vs ? sl_utf8_cut(vs, a->v.s.len, L->max_value_len) : 0;
+        vlen = str_fit(vs, a->v.s.len, L->max_value_len);
         if (vs && vlen < a->v.s.len) {
             h.trunc = 1;
-            tr++;
+            ++*trunc;
         }
         h.len = (uint32_t)vlen;
-        size += vlen;
         break;
     case SL_ATTR_INT:
     case SL_ATTR_DOUBLE:
-        size += 8;
         break;
     case SL_ATTR_BOOL:
         h.len = a->v.b != 0;
         break;
     case SL_ATTR_ARRAY:
         if (item || (!a->v.a.items && a->v.a.n)) {
-            h.type = SL_ATTR_NULL;
-            tr++;
+            h.type = SL_ATTR_NULL;   /* nested arrays are not allowed */
+            ++*trunc;
             break;
         }
         h.len = (uint32_t)(a->v.a.n > MAX_ARRAY_ITEMS ? MAX_ARRAY_ITEMS : a->v.a.n);
-        if (h.len < a->v.a.n) tr++;
+        if (h.len < a->v.a.n) ++*trunc;
         break;
     default:
         h.type = SL_ATTR_NULL;
         break;
     }
-    h.key_len = (uint16_t)klen;
-    if (dst) {
-        memcpy(dst, &h, sizeof h);
-        if (klen) memcpy(dst + sizeof h, a->key, klen);
-        char *v = dst + sizeof h + klen;
-        if (h.type == SL_ATTR_STRING && vlen) memcpy(v, vs, vlen);
-        else if (h.type == SL_ATTR_INT) memcpy(v, &a->v.i, 8);
-        else if (h.type == SL_ATTR_DOUBLE) memcpy(v, &a->v.d, 8);
-        *trunc += tr;
+    memcpy(o, &h, sizeof h);
+    o += sizeof h;
+    if (klen) {
+        memcpy(o, a->key, klen);
+        o += klen;
     }
-    if (h.type == SL_ATTR_ARRAY) {
-        for (uint32_t j = 0; j < h.len; j++)
-            size += put_attr(dst ? dst + size : NULL, L, &a->v.a.items[j], 1, trunc);
+    switch (h.type) {
+    case SL_ATTR_STRING:
+        if (vlen) memcpy(o, vs, vlen);
+        o += vlen;
+        break;
+    case SL_ATTR_INT: memcpy(o, &a->v.i, 8); o += 8; break;
+    case SL_ATTR_DOUBLE: memcpy(o, &a->v.d, 8); o += 8; break;
+    case SL_ATTR_ARRAY:
+        for (uint32_t j = 0; j < h.len; j++) o = attr_write(o, L, &a->v.a.items[j], 1, trunc);
+        break;
+    default: break;
     }
-    return size;
+    return o;
 }
 
-/* Lays out a record at dst (or measures it); returns its size, a multiple
- * of 8. */
-static size_t rec_layout(const sl_tracer *t, const rec_in *r, char *dst, size_t total, uint64_t *trunc)
+static inline size_t rec_nattrs(const sl_tracer *t, const rec_in *r)
 {
-    size_t text = 0;
-    int text_trunc = 0;
-    if (r->text) {
-        text = sl_utf8_cut(r->text, r->text_len, r->text_max);
-        text_trunc = text < r->text_len;
+    if (!r->attrs) return 0;
+    return r->nattrs > t->lim.max_attrs ? t->lim.max_attrs : r->nattrs;
+}
+
+/* The ring size of a record, a multiple of 8. */
+static inline size_t rec_size(const sl_tracer *t, const rec_in *r)
+{
+    size_t size = sizeof(sl_rhdr) + (r->type == SL_REC_START ? 32 : 0) +
+                  str_fit(r->text, r->text_len, r->text_max);
+    size_t n = rec_nattrs(t, r);
+    for (size_t i = 0; i < n; i++) size += attr_size(&t->lim, &r->attrs[i], 0);
+    return (size + 7) & ~(size_t)7;
+}
+
+/* Writes a record of the given size at dst. */
+static inline void rec_write(const sl_tracer *t, const rec_in *r, char *dst, size_t size, uint64_t *trunc)
+{
+    size_t text = str_fit(r->text, r->text_len, r->text_max);
+    int text_trunc = r->text && text < r->text_len;
+    size_t n = rec_nattrs(t, r);
+    /* fields stored straight into the ring: a header built on the stack and
+     * copied whole would stall on store forwarding */
+    sl_rhdr *h = (sl_rhdr *)(void *)dst;
+    h->size = (uint32_t)size;
+    h->type = r->type;
+    h->status = r->status;
+    h->flags = (uint8_t)(r->flags | (text_trunc ? SL_RF_TEXT_TRUNC : 0));
+    h->pad0 = 0;
+    h->lane = r->lane;
+    h->nattrs = (uint32_t)n;
+    h->text_len = (uint32_t)text;
+    h->pad1 = 0;
+    h->ts = r->ts;
+    memcpy(&h->id, r->id, 16);
+    char *o = dst + sizeof *h;
+    if (r->type == SL_REC_START) {
+        memcpy(o, r->trace, 16);
+        memcpy(o + 16, r->parent, 16);
+        o += 32;
     }
-    size_t n = r->nattrs > t->lim.max_attrs ? t->lim.max_attrs : r->nattrs;
-    if (!r->attrs) n = 0;
-    size_t size = sizeof(sl_rhdr) + (r->type == SL_REC_START ? 32 : 0);
-    char *text_at = dst ? dst + size : NULL;
-    size += text;
-    for (size_t i = 0; i < n; i++)
-        size += put_attr(dst ? dst + size : NULL, &t->lim, &r->attrs[i], 0, trunc);
-    size = (size + 7) & ~(size_t)7;
-    if (dst) {
-        sl_rhdr h;
-        memset(&h, 0, sizeof h);
-        h.size = (uint32_t)total;
-        h.type = r->type;
-        h.status = r->status;
-        h.flags = (uint8_t)(r->flags | (text_trunc ? SL_RF_TEXT_TRUNC : 0));
-        h.lane = r->lane;
-        h.nattrs = (uint32_t)n;
-        h.text_len = (uint32_t)text;
-        h.ts = r->ts;
-        h.id = *r->id;
-        memcpy(dst, &h, sizeof h);
-        if (r->type == SL_REC_START) {
-            memcpy(dst + sizeof h, r->trace, 16);
-            memcpy(dst + sizeof h + 16, r->parent, 16);
-        }
-        if (text) memcpy(text_at, r->text, text);
-        *trunc += (uint64_t)text_trunc + (r->attrs ? r->nattrs - n : 0);
-    }
-    return size;
+    if (text) memcpy(o, r->text, text);
+    o += text;
+    for (size_t i = 0; i < n; i++) o = attr_write(o, &t->lim, &r->attrs[i], 0, trunc);
+    *trunc += (uint64_t)text_trunc + (r->attrs ? r->nattrs - n : 0);
 }
 
 /* A record too big for the ring: laid out on the heap and encoded in turn
@@ -461,7 +547,7 @@ static int emit_direct(sl_tracer *t, sl_tstate *st, const rec_in *r, size_t size
         return SL_ENOMEM;
     }
     uint64_t trunc = 0;
-    rec_layout(t, r, tmp, size, &trunc);
+    rec_write(t, r, tmp, size, &trunc);
     bump(&st->truncated, trunc);
     if (tl_draining == t) {
         /* re-entered from a callback sink: the batch being written is ours */
@@ -479,10 +565,10 @@ static int emit_direct(sl_tracer *t, sl_tstate *st, const rec_in *r, size_t size
     return SL_OK;
 }
 
-static int emit(sl_tracer *t, sl_tstate *st, const rec_in *r)
+static inline __attribute__((always_inline)) int emit(sl_tracer *t, sl_tstate *st, const rec_in *r)
 {
     uint64_t trunc = 0;
-    size_t size = rec_layout(t, r, NULL, 0, &trunc);
+    size_t size = rec_size(t, r);
     if (size > UINT32_MAX / 2) {
         bump(&st->dropped, 1);
         return SL_EINVAL;
@@ -502,7 +588,7 @@ static int emit(sl_tracer *t, sl_tstate *st, const rec_in *r)
             return SL_OK;
         }
     }
-    rec_layout(t, r, dst, size, &trunc);
+    rec_write(t, r, dst, size, &trunc);
     if (trunc) bump(&st->truncated, trunc);
     uint64_t used = sl_ring_commit(ring, (uint32_t)size);
     if (tl_draining == t) return SL_OK;
@@ -547,6 +633,12 @@ void sl_config_init(sl_config *cfg)
 static void at_exit_flush(void)
 {
     pthread_mutex_lock(&g_mu);
+    /* this also runs when a dlopen'ed copy of the library is unloaded: no
+     * thread may call our key destructor after that */
+    if (g_key_ok) {
+        g_key_ok = 0;
+        pthread_key_delete(g_key);
+    }
     for (sl_tracer *t = g_tracers; t; t = t->gnext) {
         /* never call a callback sink from exit: it may be a Lua function */
         if (t->sink.kind != SL_SINK_PATH && t->sink.kind != SL_SINK_FD) continue;
@@ -599,6 +691,7 @@ static void fork_child(void)
             atomic_store(&s->spin, 0);
             atomic_store(&s->ring.tail, atomic_load(&s->ring.head));
             if (!pthread_equal(s->thread, self)) {
+                s->dead = 1;   /* that thread does not exist here */
                 for (sl_span *sp = s->open_head; sp; sp = sp->open_next) sp->flags &= ~SL_SPAN_OPEN;
                 s->open_head = NULL;
             }
@@ -610,6 +703,7 @@ static void fork_child(void)
 
 static void global_init(void)
 {
+    g_key_ok = pthread_key_create(&g_key, thread_exit) == 0;
     atexit(at_exit_flush);
     pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
@@ -823,7 +917,7 @@ int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len
     uint32_t flags = SL_SPAN_OPEN;
     uint8_t rflags = 0;
     span->tracer = t;
-    sl_idgen_next(&st->gen, ts, &span->id);
+    sl_idgen_next_fast(&st->gen, ts, &span->id);
     if (p && !sl_id_is_zero(&p->trace)) {
         span->parent = *p;
         span->trace = p->trace;

@@ -13,6 +13,20 @@
 -- helpers (spanline.context), tracer:records() for ":memory:" tracers, and
 -- the instrumentation entry points (spanline.instrument).
 --
+-- Context: the current span is tracked per coroutine. tracer:start makes the
+-- new span current in the running coroutine until it finishes; finishing a
+-- span that is not on top of that stack removes it from wherever it is (the
+-- spans above it stay current). The stack holds spans weakly: a span nobody
+-- references is collected and ended as "abandoned". Coroutines made with
+-- spanline.coroutine.create/wrap (or any coroutine after
+-- spanline.patch_coroutines()) start under the creator's current span.
+--
+-- Sampling: spanline.tracer{sample = p} decides once per trace, at the root
+-- (a remote traceparent's sampled flag decides for it); an unsampled trace
+-- gets spanline.noop, a shared span whose methods do nothing, and so do its
+-- children. Hooks: tracer:on("start"|"event"|"end", fn) -> unsubscribe;
+-- attributes a start hook sets are written as an attr record.
+--
 -- Errors: misuse (wrong argument types, bad options) raises an error naming
 -- the argument or option; run-time failures (a path that cannot be opened)
 -- return nil, message, code.
@@ -30,6 +44,7 @@ local spanline = {
 -- interval=, sample=, seed=, clock=} -> tracer | nil, message, code
 spanline.tracer = core.tracer
 
+spanline.context = context
 spanline.current = context.current
 spanline.coroutine = { create = context.create, wrap = context.wrap }
 spanline.patch_coroutines = context.patch
@@ -56,7 +71,8 @@ end
 
 -- Sets (or with nil, forgets) the default tracer; returns the previous one.
 function spanline.set_default(tracer)
-  if tracer ~= nil and getmetatable(tracer) ~= getmetatable(core.tracer{ output = ":memory:", meta = false }) then
+  local mt = type(tracer) == "userdata" and getmetatable(tracer)
+  if tracer ~= nil and not (mt and mt.__index == core.tracer_methods) then
     error("bad argument #1 to 'set_default' (spanline.tracer expected, got " .. type(tracer) .. ")", 2)
   end
   local previous = default_tracer

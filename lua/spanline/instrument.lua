@@ -29,14 +29,58 @@ local function is_spanline_module(name)
   return name == "spanline" or name:sub(1, 9) == "spanline."
 end
 
--- true when `t` is the value of a loaded module other than `own` (those are
--- instrumented under their own name, or not at all) or belongs to spanline.
-local function foreign_module(t, own)
-  if FORBIDDEN[t] then return true end
-  for name, mod in pairs(package.loaded) do
-    if mod == t and t ~= own then return true, name end
+-- The set of tables that are loaded modules: recursion leaves them to be
+-- instrumented under their own name (or not at all).
+local function loaded_modules()
+  local set = {}
+  for _, mod in pairs(package.loaded) do
+    if type(mod) == "table" then set[mod] = true end
   end
-  return false
+  return set
+end
+
+-- Lua checks a pattern only as far as a match gets, so a bad one could
+-- fail much later, inside some require. This walks it the way lstrlib.c
+-- does and returns true, or nil and lstrlib's message.
+function instrument.check_pattern(p)
+  local i, n, depth = 1, #p, 0
+  while i <= n do
+    local c = p:sub(i, i)
+    if c == "%" then
+      local d = p:sub(i + 1, i + 1)
+      if d == "" then return nil, "malformed pattern (ends with '%')" end
+      if d == "b" then
+        if i + 3 > n then return nil, "malformed pattern (missing arguments to '%b')" end
+        i = i + 4
+      elseif d == "f" then
+        if p:sub(i + 2, i + 2) ~= "[" then return nil, "missing '[' after '%f' in pattern" end
+        i = i + 2
+      else
+        i = i + 2
+      end
+    elseif c == "[" then
+      local j = i + 1
+      if p:sub(j, j) == "^" then j = j + 1 end
+      repeat                       -- the first character may be a literal ']'
+        if j > n then return nil, "malformed pattern (missing ']')" end
+        local cj = p:sub(j, j)
+        j = j + 1
+        if cj == "%" and j <= n then j = j + 1 end
+      until p:sub(j, j) == "]"
+      i = j + 1
+    elseif c == "(" then
+      depth = depth + 1
+      i = i + 1
+    elseif c == ")" then
+      depth = depth - 1
+      if depth < 0 then return nil, "invalid pattern capture" end
+      i = i + 1
+    else
+      i = i + 1
+    end
+  end
+  if depth ~= 0 then return nil, "unfinished capture" end
+  return true
 end
 
 -- A selector entry without magic characters is a name compared exactly; one
@@ -58,7 +102,7 @@ end
 
 local function check_selector(list, what)
   if list == nil then return nil end
-  if type(list) == "string" then return { list } end
+  if type(list) == "string" then list = { list } end
   if type(list) ~= "table" then
     error("bad option '" .. what .. "' to 'instrument' (table or string expected, got "
       .. type(list) .. ")", 3)
@@ -67,6 +111,10 @@ local function check_selector(list, what)
     if type(v) ~= "string" then
       error("bad option '" .. what .. "[" .. i .. "]' to 'instrument' (string expected, got "
         .. type(v) .. ")", 3)
+    end
+    local valid, why = instrument.check_pattern(v)
+    if not valid then
+      error("bad option '" .. what .. "[" .. i .. "]' to 'instrument' (" .. why .. ")", 3)
     end
   end
   return list
@@ -110,7 +158,11 @@ local function make_undo(log)
   end
 end
 
-local function walk(tracer, t, prefix, path, opts, visited, log, root)
+local function enterable(v, tracer, opts, visited)
+  return not visited[v] and v ~= tracer and not FORBIDDEN[v] and not opts.modules[v]
+end
+
+local function walk(tracer, t, prefix, path, opts, visited, log)
   visited[t] = true
   -- Collect first: assigning existing fields during pairs() is allowed, but a
   -- stable key list keeps the order of wrapped names deterministic.
@@ -134,16 +186,26 @@ local function walk(tracer, t, prefix, path, opts, visited, log, root)
         rawset(t, key, wrapper)
         log[#log + 1] = { t, key, wrapper, v }
       end
-    elseif opts.recursive and type(v) == "table" and not visited[v] and v ~= tracer
-        and not foreign_module(v, root) then
-      walk(tracer, v, prefix, full, opts, visited, log, root)
+    elseif opts.recursive and enterable(v, tracer, opts, visited) then
+      walk(tracer, v, prefix, full, opts, visited, log)
+    end
+  end
+  -- A class that inherits (setmetatable(Dog, { __index = Animal })) gets
+  -- its inherited methods too, named as its own: the base class may be a
+  -- local of the module, reachable no other way.
+  if opts.recursive then
+    local mt = getmetatable(t)
+    local base = type(mt) == "table" and rawget(mt, "__index") or nil
+    if type(base) == "table" and enterable(base, tracer, opts, visited) then
+      walk(tracer, base, prefix, path, opts, visited, log)
     end
   end
 end
 
 -- instrument(tracer, target, opts) -> undo
 -- opts.prefix (string, default ""), opts.only / opts.except (names or
--- patterns), opts.recursive (enter nested tables, each once),
+-- patterns), opts.recursive (enter nested tables, each once, and the
+-- __index tables of their metatables: inherited methods),
 -- opts.metamethods (also wrap "__" keys; off by default).
 function instrument.instrument(tracer, target, opts)
   check_tracer(tracer, "instrument")
@@ -165,7 +227,11 @@ function instrument.instrument(tracer, target, opts)
     metamethods = opts.metamethods and true or false,
   }
   local log = {}
-  walk(tracer, target, prefix, "", conf, {}, log, target)
+  if conf.recursive then
+    conf.modules = loaded_modules()
+    conf.modules[target] = nil
+  end
+  walk(tracer, target, prefix, "", conf, {}, log)
   return make_undo(log)
 end
 
@@ -213,6 +279,8 @@ local function pack(...) return { n = select("#", ...), ... } end
 -- "start" / "stop"); or opts.create / opts.destroy: a constructor on the
 -- class whose first result is the object, and the method that ends it.
 -- opts.name: the span name (default: the class's __name, else "lifecycle").
+-- opts.attrs: function(object, ...open/create arguments) -> attributes of
+-- the span (errors in it are ignored).
 -- A span is held by the object only weakly (ephemeron table), so an object
 -- collected before close takes its span with it and the tracer ends it as
 -- "abandoned".
@@ -255,10 +323,22 @@ function instrument.lifecycle(tracer, target, opts)
     rawset(slot, key, wrapper)
   end
 
-  local function begin(obj)
+  local attrs_of = opts.attrs
+  if attrs_of ~= nil and type(attrs_of) ~= "function" then
+    error("bad option 'attrs' to 'lifecycle' (function expected, got " .. type(attrs_of) .. ")", 2)
+  end
+
+  local function begin(obj, ...)
     local old = spans[obj]
     if old then old:finish() end            -- reopened without close: end the old life
-    local span = open_detached(tracer, name)
+    local attrs
+    if attrs_of then
+      -- the program must not break because its tracing does: a failing or
+      -- odd attrs function only costs the attributes
+      local ok, t = pcall(attrs_of, obj, ...)
+      if ok and type(t) == "table" then attrs = t end
+    end
+    local span = open_detached(tracer, name, attrs)
     spans[obj] = span
     return span
   end
@@ -273,14 +353,14 @@ function instrument.lifecycle(tracer, target, opts)
         local r = pack(pcall(fn, ...))
         if not r[1] then error(r[2], 0) end
         local obj = r[2]
-        if type(obj) == "table" or type(obj) == "userdata" then begin(obj) end
+        if type(obj) == "table" or type(obj) == "userdata" then begin(obj, ...) end
         return table.unpack(r, 2, r.n)
       end
     end)
   else
     install(open_key, function(fn)
       return function(self, ...)
-        local span = begin(self)
+        local span = begin(self, ...)
         local r = pack(pcall(fn, self, ...))
         if not r[1] then
           spans[self] = nil
@@ -316,6 +396,52 @@ local function module_matches(pattern, name)
   return pattern == name or name:find("^" .. pattern .. "$") ~= nil
 end
 
+-- Every instrument_require registration shares one searcher, first in
+-- package.searchers, so two registrations never search through each other;
+-- it finds the loader with the other searchers and instruments its result.
+local registrations = {}   -- { pattern, apply = function(name, mod) -> mod }
+
+local function searcher(name)
+  if is_spanline_module(name) then return nil end
+  local matching = {}
+  for _, reg in ipairs(registrations) do
+    if module_matches(reg.pattern, name) then matching[#matching + 1] = reg end
+  end
+  if #matching == 0 then return nil end
+  local searchers = package.searchers
+  for i = 1, #searchers do
+    local s = searchers[i]
+    if s ~= searcher then
+      local loader, extra = s(name)
+      if type(loader) == "function" then
+        return function(...)
+          local mod = loader(...)
+          if mod == nil then mod = package.loaded[name] end
+          -- require stores what this returns in package.loaded (a function
+          -- module's wrapper); undo puts the original back there.
+          for _, reg in ipairs(matching) do mod = reg.apply(name, mod) end
+          return mod
+        end, extra
+      end
+    end
+  end
+  return nil   -- the ordinary searchers run next and report what they tried
+end
+
+local function install_searcher()
+  for _, s in ipairs(package.searchers) do
+    if s == searcher then return end
+  end
+  table.insert(package.searchers, 1, searcher)
+end
+
+local function remove_searcher()
+  local searchers = package.searchers
+  for i = #searchers, 1, -1 do
+    if searchers[i] == searcher then table.remove(searchers, i) end
+  end
+end
+
 -- instrument_require(pattern, tracer?) -> undo
 -- Modules whose names match `pattern` (a Lua pattern matched against the
 -- whole name, or the exact name) are instrumented recursively, with span
@@ -325,6 +451,10 @@ end
 function instrument.instrument_require(pattern, tracer)
   if type(pattern) ~= "string" then
     error("bad argument #1 to 'instrument_require' (string expected, got " .. type(pattern) .. ")", 2)
+  end
+  local valid, why = instrument.check_pattern(pattern)
+  if not valid then
+    error("bad argument #1 to 'instrument_require' (" .. why .. ")", 2)
   end
   if tracer == nil then
     tracer = require("spanline").default()
@@ -346,29 +476,9 @@ function instrument.instrument_require(pattern, tracer)
     return mod
   end
 
-  local searchers = package.searchers
-  local function searcher(name)
-    if not module_matches(pattern, name) or is_spanline_module(name) then return nil end
-    for i = 1, #searchers do
-      local s = searchers[i]
-      if s ~= searcher then
-        local loader, extra = s(name)
-        if type(loader) == "function" then
-          return function(...)
-            local mod = loader(...)
-            if mod == nil then mod = package.loaded[name] end
-            mod = instrument_module(name, mod)
-            -- require stores this in package.loaded; undo puts a function
-            -- module's original back there.
-            return mod
-          end, extra
-        end
-      end
-    end
-    return nil   -- the ordinary searchers run next and report what they tried
-  end
-  table.insert(searchers, 1, searcher)
-
+  local registration = { pattern = pattern, apply = instrument_module }
+  registrations[#registrations + 1] = registration
+  install_searcher()
   local loaded = {}
   for name in pairs(package.loaded) do
     if type(name) == "string" and module_matches(pattern, name) then loaded[#loaded + 1] = name end
@@ -382,9 +492,10 @@ function instrument.instrument_require(pattern, tracer)
   return function()
     if done then return end
     done = true
-    for i = #searchers, 1, -1 do
-      if searchers[i] == searcher then table.remove(searchers, i) end
+    for i = #registrations, 1, -1 do
+      if registrations[i] == registration then table.remove(registrations, i) end
     end
+    if #registrations == 0 then remove_searcher() end
     for i = #undos, 1, -1 do undos[i]() end
   end
 end

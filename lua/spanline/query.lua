@@ -380,6 +380,11 @@ function query.from_spans(list)
   return make(function() i = i + 1 return list[i] end, "spans")
 end
 
+-- A query over any span iterator (source.reader, when given, answers bad_lines).
+function query.from_iter(gen, source)
+  return make(gen, "spans", source or {})
+end
+
 -- Bad lines seen by the reader under this query: count, { line numbers }.
 function Q:bad_lines()
   local r = self.source and self.source.reader
@@ -877,6 +882,18 @@ local function sandbox()
     tostring = tostring, tonumber = tonumber, type = type, pairs = pairs, ipairs = ipairs,
     select = select, next = next,
   }
+end
+
+-- The span fields an expression names (identifiers that are field names).
+function query.expr_fields(expr)
+  local code, used, seen = query.rewrite_units(expr), {}, {}
+  for word in code:gmatch("[%a_][%w_]*") do
+    if FIELD_SET[word] and not seen[word] then
+      seen[word] = true
+      used[#used + 1] = word
+    end
+  end
+  return used
 end
 
 -- Compiles a Lua expression over span fields (`dur > 5ms and name:find("db")`)

@@ -180,7 +180,8 @@ static void test_numbers(void)
     /* doubles read back exactly */
     char buf[64];
     for (int i = 0; i < 1000; i++) {
-        double d = (double)rand() / RAND_MAX * pow(10, (i % 40) - 20);
+        double d = (double)rand() / RAND_MAX;
+        for (int k = 0; k < i % 20; k++) d *= (i & 1) ? 10.0 : 0.1;   /* no libm */
         sl_attr x = {"d", 1, SL_ATTR_DOUBLE, {.d = d}};
         sl_tracer_memory_clear(t);
         sl_span_begin(t, &s, "n", 1, NULL);
@@ -233,7 +234,7 @@ static void test_limits(void)
     char *out = jq("-j", "select(.type==\"start\") | .name", &n, &rc);
     CHECK_EQ_STR(out, "a-name-that-is-much-longer-than-\xE2\x80\xA6");
     free(out);
-    out = jq("-j", "select(.type==\"attr\") | .attrs.big | length", &n, &rc);
+    out = jq("-j", "select(.type==\"attr\") | .attrs.big // empty | length", &n, &rc);
     CHECK_EQ_STR(out, "101");   /* 100 characters + the mark */
     free(out);
     out = jq("-j", "select(.type==\"attr\") | .attrs.e // empty", &n, &rc);

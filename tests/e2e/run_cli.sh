@@ -13,29 +13,24 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 spanline() { lua5.4 "$bin" "$@"; }
 
-# check.lua FILE: reads a JSONL trace into spans (ids are strings, so cjson is
-# safe here; timestamps are not used), then runs the Lua assertions given on
-# stdin with `spans` (list in start order), `named(name)`, `parent_of(span)`;
-# start_seq / end_seq give each span's record positions among starts and ends.
+# check.lua FILE: reads a trace (JSONL or msgpack) with spanline.query into
+# spans, then runs the Lua assertions given on stdin with `spans` (in start
+# order), `named(name)` and `parent_of(span)`; a span has id, parent, name,
+# status, error, start, finish (integer ns).
 cat >"$tmp/check.lua" <<'EOF'
-local cjson = require("cjson")
-local spans, by_id, n_ends = {}, {}, 0
-for line in io.lines(arg[1]) do
-  local r = cjson.decode(line)
-  if r.type == "start" then
-    local s = { id = r.id, name = r.name, parent = r.parent ~= cjson.null and r.parent or nil,
-                start_seq = #spans + 1 + n_ends }
-    spans[#spans + 1] = s
-    by_id[s.id] = s
-  elseif r.type == "end" then
-    local s = assert(by_id[r.id], "end without start")
-    assert(s.status == nil, "two ends for one span")
-    n_ends = n_ends + 1
-    s.end_seq = #spans + n_ends
-    s.status = r.status
-    s.error = r.error ~= cjson.null and r.error or nil
-  end
+local query = require("spanline.query")
+local q = assert(query.open(arg[1]))
+local spans, by_id = {}, {}
+for s in q:spans():iter() do
+  assert(not by_id[s.id], "span assembled twice")
+  spans[#spans + 1] = s
+  by_id[s.id] = s
 end
+assert(q:bad_lines() == 0, "unreadable lines in the trace")
+table.sort(spans, function(a, b)
+  if a.start ~= b.start then return a.start < b.start end
+  return a.id < b.id
+end)
 local env = setmetatable({ spans = spans }, { __index = _G })
 function env.named(name)
   local out = {}
@@ -60,7 +55,7 @@ assert(count("inventory.Store.receive") == 3, "receive")
 assert(count("inventory.Store.ship") == 6, "ship: 5 orders + the failing one")
 assert(count("inventory.Store.report") == 1)
 for _, s in ipairs(spans) do
-  assert(s.status, "span without end: " .. s.name)
+  assert(s.status ~= "open", "span without end: " .. s.name)
   assert(s.status ~= "abandoned", "abandoned: " .. s.name)
 end
 -- every stock.add happens inside Store.receive, a root span
@@ -95,16 +90,18 @@ assert(take.error:find("out of stock: plum", 1, true), "error message kept")
 assert(failed[1].error:find("out of stock: plum", 1, true))
 EOF
 
-# the same trees through spanline's own reader, when it is there
-if lua5.4 -e 'require("spanline.query")' 2>/dev/null; then
-  tree=$(spanline tree "$tmp/inv.jsonl" 2>&1) || fail "spanline tree failed: $tree"
-  grep -q 'inventory.pricing.discount' <<<"$tree" || fail "tree lacks discount spans"
-fi
+# the same trees as `spanline tree` prints them
+tree=$(spanline tree "$tmp/inv.jsonl" 2>&1) || fail "spanline tree failed: $tree"
+grep -q '^inventory.Store.ship .*ERROR: out of stock: plum' <<<"$tree" || fail "tree: failed ship"
+grep -q '^└─ inventory.stock.add ' <<<"$tree" || fail "tree: stock.add under receive"
+grep -q '^   └─ inventory.pricing.discount ' <<<"$tree" || fail "tree: discount under quote"
 
 # --- 2. arg and ... are those lua5.4 gives the program ---------------------
 expected=$(lua5.4 "$fixtures/run_prog.lua" args 'a b' '' --flag c)
 actual=$(spanline run -o "$tmp/args.jsonl" "$fixtures/run_prog.lua" args 'a b' '' --flag c)
 [ "$expected" = "$actual" ] || fail "arg differs: $actual"
+out=$(cd "$tmp" && echo 'print(arg[0], ...)' | spanline run -o stdin.jsonl - x y)
+[ "$out" = "$(printf -- '-\tx\ty')" ] || fail "script from stdin: $out"
 cat >"$tmp/neg.lua" <<'EOF'
 io.write(arg[-1], " ", arg[-2], " ", arg[0], "\n")
 EOF
@@ -139,6 +136,38 @@ local work = named("run_mod.work")
 assert(#work == 1 and work[1].status == "abandoned", "open span ended by close at os.exit")
 EOF
 
+# --- 4a. Ctrl-C (SIGINT): lua5.4 raises "interrupted!"; the trace is closed --
+set +e
+out=$(timeout --preserve-status -s INT 1 lua5.4 "$bin" run --instrument run_mod -o "$tmp/int.jsonl" \
+  "$fixtures/run_prog.lua" spin 2>"$tmp/int.err"); rc=$?
+set -e
+[ "$rc" = 1 ] && [ "$out" = "spinning" ] || fail "SIGINT: status $rc, stdout $out"
+grep -q "interrupted!" "$tmp/int.err" || fail "SIGINT message: $(cat "$tmp/int.err")"
+check "$tmp/int.jsonl" <<'EOF'
+local work = named("run_mod.work")
+assert(#work == 1 and work[1].status == "error" and work[1].error:find("interrupted!", 1, true))
+EOF
+
+# --- 4b. coroutines made inside a span inherit it (patched coroutine.*) -----
+spanline run --instrument run_mod -o "$tmp/co.jsonl" "$fixtures/run_prog.lua" co
+check "$tmp/co.jsonl" <<'EOF'
+local work = named("run_mod.work")
+assert(#work == 2, "two work spans")
+assert(work[1].parent == nil and work[2].parent == work[1].id, "inner call under outer across coroutines")
+assert(work[1].status == "ok" and work[2].status == "ok")
+EOF
+
+# --- 4c. --sample: 0 keeps no trace, 1 keeps all, 0.5 some -----------------
+for p in 0 1 0.5; do
+  spanline run --sample "$p" --instrument run_mod -o "$tmp/s$p.jsonl" "$fixtures/run_prog.lua" many 400
+done
+n0=$(grep -c '"type":"start"' "$tmp/s0.jsonl" || true)
+n1=$(grep -c '"type":"start"' "$tmp/s1.jsonl" || true)
+nh=$(grep -c '"type":"start"' "$tmp/s0.5.jsonl" || true)
+[ "$n0" = 0 ] && [ "$n1" = 400 ] || fail "sample 0 / 1 kept $n0 / $n1 of 400"
+# 400 traces at p = 0.5: 200 +- 10 sigma (sigma = 10) never fails by chance
+[ "$nh" -gt 100 ] && [ "$nh" -lt 300 ] || fail "sample 0.5 kept $nh of 400"
+
 # --- 5. outputs: default name, stderr, fd:N, msgpack ------------------------
 (cd "$tmp" && spanline run "$fixtures/run_prog.lua" args >/dev/null)
 [ -e "$tmp/run_prog.spans.jsonl" ] || fail "default output file"
@@ -156,6 +185,10 @@ spanline run --format msgpack --instrument run_mod -o "$tmp/t.msgpack" "$fixture
 [ -s "$tmp/t.msgpack" ] || fail "msgpack output empty"
 first=$(head -c1 "$tmp/t.msgpack" | od -An -tx1 | tr -d ' ')
 [ "$first" != "7b" ] || fail "msgpack output looks like JSON"
+check "$tmp/t.msgpack" <<'EOF'
+local f = named("run_mod.fail")
+assert(#f == 1 and f[1].status == "error" and parent_of(f[1]).name == "run_mod.work", "msgpack trace")
+EOF
 
 # --- 6. misuse: one line, status 2; a missing script: status 1 --------------
 set +e
@@ -165,8 +198,13 @@ msg=$(spanline run --bogus x.lua 2>&1); rc=$?
 [ "$rc" = 2 ] || fail "unknown option: $rc $msg"
 msg=$(spanline run --sample 2 x.lua 2>&1); rc=$?
 [ "$rc" = 2 ] || fail "bad sample: $rc $msg"
+msg=$(spanline run --instrument 'inv[' x.lua 2>&1); rc=$?
+[ "$rc" = 2 ] || fail "bad pattern: $rc $msg"
 msg=$(spanline run -o fd:x x.lua 2>&1); rc=$?
 [ "$rc" = 2 ] || fail "bad fd: $rc $msg"
+msg=$(spanline run -o "$tmp/no/such/dir/t.jsonl" "$fixtures/run_prog.lua" args 2>&1); rc=$?
+[ "$rc" = 1 ] && [ "$(wc -l <<<"$msg")" = 1 ] && grep -q '^spanline run: ' <<<"$msg" \
+  || fail "unwritable output: $rc $msg"
 msg=$(cd "$tmp" && spanline run no_such_script.lua 2>&1); rc=$?
 [ "$rc" = 1 ] && grep -q "cannot open no_such_script.lua" <<<"$msg" || fail "missing script: $rc $msg"
 set -e
@@ -203,7 +241,7 @@ for _, r in ipairs(reserves) do assert(parent_of(r).name == "order") end
 local warm = named("cache.warmup")
 assert(#warm == 1 and warm[1].status == "abandoned", "the span that never ends")
 -- the workers interleave: order 2 (worker 2) starts before order 1 (worker 1) ends
-assert(orders[1].start_seq < orders[2].start_seq and orders[2].start_seq < orders[1].end_seq,
+assert(orders[1].start < orders[2].start and orders[2].start < orders[1].finish,
   "workers interleave")
 EOF2
 

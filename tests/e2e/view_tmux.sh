@@ -12,7 +12,7 @@ trap cleanup EXIT
 fail() {
   echo "FAIL: $*" >&2
   echo "---- screen ----" >&2
-  tmux -L "$sock" capture-pane -p -t "${target:-main}" >&2 || true
+  [ -n "${target:-}" ] && tmux -L "$sock" capture-pane -p -t "$target" >&2 || true
   exit 1
 }
 
@@ -36,13 +36,14 @@ ts() { echo $((now + $1 * ms)); }
   done
 } > "$tmp/live.jsonl"
 
-start_viewer() {  # start_viewer NAME ARGS...: the viewer in its own tmux session
+start_viewer() {  # start_viewer NAME ARGS...: the viewer in a new tmux window; sets $target
   local name=$1; shift
-  local cmd="cd '$tmp'; echo \$\$ > '$tmp/$name.pid'; env LUA_PATH='$LUA_PATH' LUA_CPATH='$LUA_CPATH' lua5.4 '$BIN' view $* 2> '$tmp/$name.err'; echo \"EXITED \$?\"; stty -a | tr ' ' '\n' | grep -x -- '-*icanon'; sleep 60"
+  # the inner sh execs the viewer, so the pid it writes is the viewer's
+  local cmd="cd '$tmp'; LUA_PATH='$LUA_PATH' LUA_CPATH='$LUA_CPATH' sh -c 'echo \$\$ > $name.pid; exec lua5.4 $BIN view $*' 2> '$tmp/$name.err'; echo \"EXITED \$?\"; stty -a | tr ' ' '\n' | grep -x -- '-*icanon'; sleep 60"
   if tmux -L "$sock" has-session 2>/dev/null; then
-    tmux -L "$sock" new-window -d -n "$name" "$cmd"
+    target=$(tmux -L "$sock" new-window -d -P -F '#{window_id}' "$cmd")
   else
-    tmux -L "$sock" new-session -d -x 120 -y 40 -s main -n "$name" "$cmd"
+    target=$(tmux -L "$sock" new-session -d -x 120 -y 40 -P -F '#{window_id}' "$cmd")
   fi
 }
 screen() { tmux -L "$sock" capture-pane -p -t "$target"; }
@@ -56,10 +57,16 @@ wait_for() {
   done
   fail "timed out waiting for: $pattern"
 }
-absent() { if screen | grep -Eq -- "$1"; then fail "still shown: $1"; fi; }
+# absent PATTERN: until the screen no longer shows PATTERN
+absent() {
+  local i=0
+  while screen | grep -Eq -- "$1"; do
+    [ $i -lt 200 ] || fail "still shown: $1"
+    sleep 0.05; i=$((i + 1))
+  done
+}
 
 start_viewer ui live.jsonl --follow
-target="main:ui"
 wait_for '^request +≥[0-9.]+m?s +\(did not end\) +█+▶'
 wait_for 'following'
 wait_for '^├─ auth +2\.00ms ok'
@@ -109,9 +116,24 @@ printf '{"type":"start","id":"%s","trace":"%s","name":"appended.job","ts":%s,"la
   "$(id 99)" "$(id 99)" "$(ts 20)" >> "$tmp/live.jsonl"
 wait_for '^appended\.job +≥[0-9.]+[mun]?s +\(did not end\) +█*▶' 5
 wait_for '^── auth ─'
-wait_for '17 spans|6 spans'
+wait_for '^\[logical\] 9 spans, 2 traces, 2 open'
 printf '{"type":"end","id":"%s","ts":%s,"status":"error","error":"boom"}\n' "$(id 99)" "$(ts 25)" >> "$tmp/live.jsonl"
 wait_for '^appended\.job +5\.00ms error: boom' 5
+
+# follow toggle: f stops following (header says so), f again resumes
+keys f
+absent 'following'
+keys f
+wait_for 'following'
+
+# resize: the layout follows the window (footer on the new last line)
+tmux -L "$sock" resize-window -t "$target" -x 90 -y 30
+wait_for '^↑↓ move .*q quit'
+[ "$(screen | wc -l)" -eq 30 ] || fail "pane is not 30 lines"
+screen | sed -n 30p | grep -q 'q quit' || fail "footer not on line 30 after resize"
+[ "$(screen | sed -n 2p | sed 's/ *$//' | wc -m)" -le 91 ] || fail "row wider than 90 columns"
+tmux -L "$sock" resize-window -t "$target" -x 120 -y 40
+wait_for '^── auth ─'
 
 # help, then quit: the shell gets back a cooked terminal and the main screen
 keys '?'
@@ -126,10 +148,9 @@ wait_for '^icanon$'
 
 # SIGTERM while running: terminal restored too
 start_viewer term live.jsonl
-target="main:term"
 wait_for '^request '
 kill -TERM "$(cat "$tmp/term.pid")"
-wait_for '^EXITED '
+wait_for '^EXITED 143'
 wait_for '^icanon$'
 [ "$(tmux -L "$sock" display -p -t "$target" '#{alternate_on}')" = 0 ] || fail "SIGTERM left the alternate screen on"
 echo "view_tmux: ok"

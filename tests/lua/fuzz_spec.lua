@@ -5,7 +5,6 @@ local fuzz = require("spanline.fuzz")
 local gen = fuzz.gen
 local program = fuzz.program
 
-local quiet = { print = false }
 local function opts(t)
   local o = { print = false }
   for k, v in pairs(t) do o[k] = v end
@@ -181,6 +180,14 @@ describe("fuzz.check", function()
     assert.equal(-50, f.value)
   end)
 
+  it("shrinks through filters and binary-searches numbers", function()
+    local big = gen.integer(0, 1000):filter(function(n) return n > 500 end)
+    local _, f = fuzz.check(gen.list(big), function(l) return #l < 3 end, opts{ seed = 1 })
+    assert.same({ 501, 501, 501 }, f.value)
+    local _, f2 = fuzz.check(gen.integer(0, 1 << 40), function(n) return n < 123456789 end, opts{ seed = 2 })
+    assert.equal(123456789, f2.value)
+  end)
+
   it("replays a failure from its seed and run number", function()
     local prop = function(l) return #l < 5 end
     local _, f1 = fuzz.check(gen.list(gen.integer(0, 9)), prop, opts{ seed = 77 })
@@ -302,5 +309,3 @@ describe("span programs", function()
     assert.equal('{ 1, "a\\xff", b = true, c = { x = 0/0 } }', fuzz.show({ 1, "a\xff", c = { x = 0 / 0 }, b = true }))
   end)
 end)
-
-return quiet

@@ -2,9 +2,9 @@
 --
 -- new() gives a tracer and a function returning the records written so far
 -- as plain tables {type, id, parent, name, status, error}. It uses the real
--- spanline tracer with a function output when spanline loads, and a small
--- fake with the same surface (start/finish/traced) otherwise, so the specs
--- test instrument.lua itself either way.
+-- spanline tracer with a function output; SPANLINE_FAKE_TRACER=1 swaps in a
+-- small fake with the same surface (start/finish/traced), to test
+-- instrument.lua alone.
 
 local helper = {}
 
@@ -33,7 +33,7 @@ local function fake_tracer()
     local parent = stack[#stack]
     local span = setmetatable({ sid = tostring(next_id), name = name }, span_mt)
     log[#log + 1] = { type = "start", id = span.sid, parent = parent and parent.sid,
-                      name = name }
+                      name = name, attrs = attrs }
     if not (opts and opts.current == false) then stack[#stack + 1] = span end
     return span
   end
@@ -63,7 +63,7 @@ local function real_tracer(spanline)
       local r = cjson.decode(line)   -- ids are strings; timestamps are not used here
       if r.type == "start" or r.type == "end" then
         out[#out + 1] = { type = r.type, id = r.id, parent = r.parent ~= cjson.null and r.parent or nil,
-                          name = r.name, status = r.status, error = r.error }
+                          name = r.name, status = r.status, error = r.error, attrs = r.attrs }
       end
     end
     return out
@@ -71,13 +71,9 @@ local function real_tracer(spanline)
 end
 
 function helper.new()
-  if os.getenv("SPANLINE_FAKE_TRACER") ~= "1" then
-    local ok, spanline = pcall(require, "spanline")
-    if ok and type(spanline) == "table" and spanline.tracer then
-      return real_tracer(spanline)
-    end
-  end
-  return fake_tracer()
+  if os.getenv("SPANLINE_FAKE_TRACER") == "1" then return fake_tracer() end
+  helper.real = true
+  return real_tracer(require("spanline"))
 end
 
 -- Spans assembled from records: list in start order, each
@@ -86,7 +82,7 @@ function helper.spans(records)
   local list, by_id, by_name = {}, {}, {}
   for _, r in ipairs(records) do
     if r.type == "start" then
-      local s = { name = r.name, id = r.id, parent = r.parent }
+      local s = { name = r.name, id = r.id, parent = r.parent, attrs = r.attrs }
       list[#list + 1] = s
       by_id[r.id] = s
       by_name[r.name] = by_name[r.name] or {}

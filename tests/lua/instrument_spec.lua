@@ -31,14 +31,16 @@ describe("instrument", function()
 
   it("undo restores every original exactly", function()
     local f, g = function() return 1 end, function() return 2 end
-    local m = { f = f, g = g }
+    local m = { f = f, g = g, same_f = f }
     local undo = instrument.instrument(tracer, m)
     assert.not_equal(f, m.f)
+    assert.not_equal(f, m.same_f)
     assert.is_true(instrument.is_wrapper(m.f))
     assert.equal(f, instrument.original(m.f))
     undo()
     assert.equal(f, m.f)
     assert.equal(g, m.g)
+    assert.equal(f, m.same_f)
     m.f()
     assert.same({}, names(records()))
     undo()   -- idempotent
@@ -132,6 +134,22 @@ describe("instrument", function()
     assert.equal(q, m.db.query)
   end)
 
+  it("recursion reaches the methods a class inherits from a hidden base", function()
+    local Animal = {}
+    Animal.__index = Animal
+    function Animal:speak() return self.sound end
+    local Dog = setmetatable({}, { __index = Animal })
+    Dog.__index = Dog
+    function Dog.new() return setmetatable({ sound = "woof" }, Dog) end
+    local m = { Dog = Dog }
+    local speak = Animal.speak
+    local undo = instrument.instrument(tracer, m, { prefix = "zoo.", recursive = true })
+    assert.equal("woof", m.Dog.new():speak())
+    assert.same({ "zoo.Dog.new", "zoo.Dog.speak" }, names(records()))
+    undo()
+    assert.equal(speak, Animal.speak)
+  end)
+
   it("except on a table key skips that subtree; only filters functions by path", function()
     local m = { a = { f = function() end }, b = { f = function() end, g = function() end } }
     instrument.instrument(tracer, m, { recursive = true, except = { "a" }, only = { "b.f" } })
@@ -141,10 +159,14 @@ describe("instrument", function()
   end)
 
   it("never recurses into the standard library or other loaded modules", function()
-    local m = { str = string, tbl = table, loaded = package.loaded, f = function() end }
+    local dep = { g = function() end }
+    package.loaded.instrument_spec_dep = dep
+    local m = { str = string, tbl = table, loaded = package.loaded, f = function() end, dep = dep }
     local undo = instrument.instrument(tracer, m, { recursive = true })
+    package.loaded.instrument_spec_dep = nil
     assert.is_false(instrument.is_wrapper(string.format))
     assert.is_false(instrument.is_wrapper(table.insert))
+    assert.is_false(instrument.is_wrapper(dep.g))
     assert.is_true(instrument.is_wrapper(m.f))
     undo()
   end)
@@ -174,11 +196,53 @@ describe("instrument", function()
     assert.equal(by_name.outer[1].id, by_name.inner[1].parent)
   end)
 
+  it("keeps each coroutine's parents across yields inside instrumented calls", function()
+    if not helper.real then pending("needs the real tracer's per-coroutine context") return end
+    local m = {}
+    function m.step(n) coroutine.yield(n); return m.leaf(n) end
+    function m.leaf(n) return n * 2 end
+    instrument.instrument(tracer, m)
+    local co1 = coroutine.create(function() return m.step(1) end)
+    local co2 = coroutine.create(function() return m.step(2) end)
+    assert(coroutine.resume(co1)); assert(coroutine.resume(co2))
+    local _, r2 = coroutine.resume(co2)
+    local _, r1 = coroutine.resume(co1)
+    assert.same({ 2, 4 }, { r1, r2 })
+    local _, by_name = helper.spans(records())
+    local step1, step2 = by_name.step[1], by_name.step[2]
+    local leaf2, leaf1 = by_name.leaf[1], by_name.leaf[2]
+    assert.equal(step2.id, leaf2.parent)
+    assert.equal(step1.id, leaf1.parent)
+    assert.is_nil(step2.parent)
+    assert.equal("ok", step1.status)
+  end)
+
+  it("is reachable as tracer:instrument and tracer:lifecycle", function()
+    if not helper.real then pending("needs the real tracer") return end
+    local f = function() return 1 end
+    local m = { f = f }
+    local undo = tracer:instrument(m, { prefix = "via." })
+    assert.equal(1, m.f())
+    undo()
+    assert.equal(f, m.f)
+    local C = { start = function() end, stop = function() end }
+    local undo_lc = tracer:lifecycle(C, { name = "life" })
+    local obj = setmetatable({}, { __index = C })
+    obj:start(); obj:stop()
+    undo_lc()
+    assert.same({ "via.f", "life" }, names(records()))
+    local ok, err = pcall(tracer.instrument, tracer, nil)
+    assert.is_false(ok)
+    assert.truthy(err:find("bad argument #1 to 'instrument' (table expected, got nil)", 1, true))
+    assert.is_function(require("spanline").instrument_require)
+  end)
+
   it("checks its arguments", function()
     assert.has_error(function() instrument.instrument(tracer, nil) end,
       "bad argument #1 to 'instrument' (table expected, got nil)")
     assert.has_error(function() instrument.instrument(tracer, {}, { only = 3 }) end)
     assert.has_error(function() instrument.instrument(tracer, {}, { prefix = 1 }) end)
+    assert.has_error(function() instrument.instrument(tracer, {}, { except = { "get[" } }) end)
   end)
 end)
 
@@ -254,6 +318,23 @@ describe("instrument_require", function()
     assert.equal(instrument.original(fn), package.loaded.irtest_fn)
   end)
 
+  it("two registrations share one searcher and do not double-wrap", function()
+    local n = #package.searchers
+    local undo2 = instrument.instrument_require("irtest%.sub", tracer)
+    undo = instrument.instrument_require("irtest.*", tracer)
+    assert.equal(n + 1, #package.searchers)
+    local m = require("irtest")
+    assert.equal(6, m.twice(3))
+    assert.same({ "irtest.twice", "irtest.sub.double" }, names(records()))
+    undo2()
+    assert.equal(n + 1, #package.searchers)   -- still needed by the other one
+    undo()
+    undo = nil
+    assert.equal(n, #package.searchers)
+    assert.is_false(instrument.is_wrapper(m.twice))
+    assert.is_false(instrument.is_wrapper(m.sub.double))
+  end)
+
   it("instruments matching modules that were loaded before", function()
     local m = require("irtest")
     undo = instrument.instrument_require("irtest", tracer)
@@ -266,6 +347,36 @@ describe("instrument_require", function()
     local ok, err = pcall(require, "irtest_missing")
     assert.is_false(ok)
     assert.truthy(err:find("module 'irtest_missing' not found", 1, true))
+  end)
+
+  it("check_pattern agrees with Lua on which patterns are malformed", function()
+    local cases = { "inv.*", "a[", "a[]", "a[]]", "[^]]x", "%", "a%", "%b()", "%b(", "%f[%w]x",
+                    "%fx", "(a)", "(a", "a)", "((a)b)", "[%]]", "[a%", "%d+%.%d*", "()", "x%]" }
+    for _, pat in ipairs(cases) do
+      -- Lua only reports what its matcher reaches: gsub over a mixed subject
+      -- walks most of a pattern, find also returns (so checks) the captures
+      local subject = string.rep("ab]()[x1.%", 3)
+      local lua_ok = pcall(string.gsub, subject, pat, "") and pcall(string.find, subject, pat)
+      local ours = instrument.check_pattern(pat) == true
+      assert.equal(lua_ok, ours, "pattern " .. pat)
+    end
+  end)
+
+  it("rejects a malformed pattern at once", function()
+    assert.has_error(function() instrument.instrument_require("irtest[", tracer) end)
+    local ok, err = pcall(instrument.instrument_require, "(", tracer)
+    assert.is_false(ok)
+    assert.truthy(err:find("bad argument #1 to 'instrument_require'", 1, true))
+  end)
+
+  it("spanline.instrument_require uses the default tracer", function()
+    if not helper.real then pending("needs the real tracer") return end
+    local spanline = require("spanline")
+    local previous = spanline.set_default(tracer)
+    undo = spanline.instrument_require("irtest_other")
+    spanline.set_default(previous)
+    assert.equal("other", require("irtest_other").f())
+    assert.same({ "irtest_other.f" }, names(records()))
   end)
 
   it("never instruments spanline's own modules", function()

@@ -167,6 +167,21 @@ describe("lifecycle", function()
     assert.equal("ok", list[2].status)
   end)
 
+  it("takes span attributes from opts.attrs, and survives a failing one", function()
+    local C = Conn()
+    instrument.lifecycle(tracer, C, { create = "new", destroy = "destroy",
+      attrs = function(obj, host) return { host = host, same = obj.host == host } end })
+    C.new("db7"):destroy()
+    local list = helper.spans(records())
+    assert.same({ host = "db7", same = true }, list[1].attrs)
+    local D = Conn()
+    instrument.lifecycle(tracer, D, { attrs = function() error("oops") end })
+    local d = D.new("x")
+    d:start()
+    d:stop()
+    assert.equal("ok", helper.spans(records())[2].status)
+  end)
+
   it("complains about a missing method", function()
     assert.has_error(function() instrument.lifecycle(tracer, {}, { open = "go", close = "halt" }) end,
       "bad argument #1 to 'lifecycle' (no method 'go')")

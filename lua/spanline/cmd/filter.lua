@@ -6,6 +6,7 @@
 -- inputs (msgpack, js-logger) are re-encoded. Memory: the open spans.
 local args = require("spanline.cmd.args")
 local core = require("spanline.core")
+local query = require("spanline.query")
 local spanfile = require("spanline.cmd.spanfile")
 
 local USAGE = [[
@@ -38,19 +39,29 @@ local function run(argv)
     io.stderr:write("spanline filter: ", state, "\n")
     return 2
   end
-  local q, msg = spanfile.open(pos[1], { raw = true })
+  local out = io.stdout
+  out:setvbuf("full", 1 << 16)
+  local fields = query.expr_fields(opts.where)
+  local fast = spanfile.fast_ok(fields) and not os.getenv("SPANLINE_NO_FAST")
+  local q, msg
+  if fast then
+    q, msg = spanfile.fast(pos[1], fields, { raw = true })
+  else
+    q, msg = spanfile.open(pos[1], { raw = true })
+  end
   if not q then
     io.stderr:write("spanline filter: ", msg, "\n")
     return 1
   end
-  local out = io.stdout
-  out:setvbuf("full", 1 << 16)
   local source = q.source
   local meta_done = false
   local function write_meta()
     meta_done = true
     local m = source.meta
-    if m and not m.foreign and m.raw then
+    if fast then
+      local line = source.stream:meta()
+      out:write(line or '{"type":"meta","format":"spanline/1"}', "\n")
+    elseif m and not m.foreign and m.raw then
       out:write(m.raw, "\n")
     elseif m then
       out:write(core.record_jsonl(m))
@@ -59,14 +70,20 @@ local function run(argv)
     end
   end
   local n = 0
-  for s in q:spans().gen do
+  local spans = fast and q or q:spans()
+  local stream = source.stream
+  for s in spans.gen do
     if pred(s) then
       if not meta_done then write_meta() end
-      local recs = s.records
-      if recs then
-        for i = 1, #recs do
-          local line = recs[i]
-          if line:sub(-1) == "\n" then out:write(line) else out:write(line, "\n") end
+      if fast then
+        stream:write_raw(out)
+      else
+        local recs = s.records
+        if recs then
+          for i = 1, #recs do
+            local line = recs[i]
+            if line:sub(-1) == "\n" then out:write(line) else out:write(line, "\n") end
+          end
         end
       end
       n = n + 1

@@ -9,7 +9,7 @@ local args = require("spanline.cmd.args")
 
 local USAGE = [[
 usage: spanline fuzz [--seed N] [--runs N] [--property NAME] [--size N] [--file PROPS.lua]
-                     [--list] [--timing]
+                     [--list] [--timing] [--dump FILE]
 
 Runs seeded property-based tests of the tracer: random span programs (start,
 event, set, finish, error, abandon, spawn/resume/yield across coroutines) are
@@ -24,6 +24,10 @@ checked. A failure is shrunk to a minimal program; the seed reproduces it.
                   { name = "...", check = function(ops) ... end, gen = generator? }
                   or a table name -> check function (gen: span programs)
   --timing        also print runs per second for each property
+  --dump FILE     write the JSONL every run wrote to FILE (ids from the seed,
+                  a counter clock: the same seed gives the same bytes, apart
+                  from the pid in meta records); programs then pass at most one
+                  attribute per table, as Lua's table order differs per process
 exit status: 0 all passed, 1 a property failed, 2 usage error
 ]]
 
@@ -72,6 +76,7 @@ end
 local function run(argv)
   local opts, pos = args.parse(argv, { ["--seed"] = "value", ["--runs"] = "value", ["--size"] = "value",
     ["--property"] = "list", ["--file"] = "value", ["--list"] = "flag", ["--timing"] = "flag",
+    ["--dump"] = "value",
     aliases = { ["-s"] = "--seed", ["-n"] = "--runs", ["-p"] = "--property" } })
   if not opts then return fail_usage(pos) end
   if #pos > 0 then return fail_usage("unexpected argument '" .. pos[1] .. "'") end
@@ -83,7 +88,7 @@ local function run(argv)
   if err3 then return fail_usage(err3) end
 
   local fuzz = require("spanline.fuzz")
-  local gen = fuzz.properties.generator()
+  local gen = fuzz.properties.generator{ max_attrs = opts.dump and 1 or nil }
   local props
   if opts.file then
     local perr
@@ -95,7 +100,13 @@ local function run(argv)
   else
     props = {}
     for _, p in ipairs(fuzz.properties.list) do
-      props[#props + 1] = { name = p.name, check = p.check, gen = gen, description = p.description }
+      local g = gen
+      if p.gen_opts then
+        local o = { max_attrs = opts.dump and 1 or nil }
+        for k, v in pairs(p.gen_opts) do o[k] = v end
+        g = fuzz.properties.generator(o)
+      end
+      props[#props + 1] = { name = p.name, check = p.check, gen = g, description = p.description }
     end
   end
   if opts.list then
@@ -113,6 +124,19 @@ local function run(argv)
       chosen[#chosen + 1] = found
     end
     props = chosen
+  end
+
+  local dump
+  if opts.dump then
+    local derr
+    dump, derr = io.open(opts.dump, "wb")
+    if not dump then
+      io.stderr:write("spanline fuzz: cannot open ", opts.dump, ": ", tostring(derr), "\n")
+      return 1
+    end
+    fuzz.properties.on_output = function(bytes, format)
+      if format == "jsonl" then dump:write(bytes) end
+    end
   end
 
   seed = seed or fuzz.default_seed()
@@ -139,6 +163,10 @@ local function run(argv)
       out:write("  counterexample: ", (fuzz.show(res.value):gsub("\n", "\n  ")), "\n")
     end
     out:flush()
+  end
+  if dump then
+    fuzz.properties.on_output = nil
+    dump:close()
   end
   out:write(string.format("%d properties, %d passed, %d failed, %d runs (seed %d; replay with --seed %d)\n",
     #props, #props - failed, failed, total_runs, seed, seed))

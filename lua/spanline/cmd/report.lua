@@ -1,6 +1,7 @@
 -- cmd/report.lua: `spanline report FILE`: the latency table per group.
 local args = require("spanline.cmd.args")
 local report = require("spanline.report")
+local query = require("spanline.query")
 local spanfile = require("spanline.cmd.spanfile")
 
 local USAGE = [[
@@ -49,7 +50,17 @@ local function run(argv)
       return 2
     end
   end
-  local q, msg = spanfile.open(pos[1])
+  -- The C span stream when the fields allow (fast, small); else Lua spans.
+  local fields = { "dur", "status", "self" }
+  local attr = by:match("^attrs?%.(.+)$")
+  fields[#fields + 1] = attr and "attrs" or by
+  for _, f in ipairs(opts.where and query.expr_fields(opts.where) or {}) do fields[#fields + 1] = f end
+  local q, msg
+  if spanfile.fast_ok(fields) and not os.getenv("SPANLINE_NO_FAST") then
+    q, msg = spanfile.fast(pos[1], fields)
+  else
+    q, msg = spanfile.open(pos[1])
+  end
   if not q then
     io.stderr:write("spanline report: ", msg, "\n")
     return 1

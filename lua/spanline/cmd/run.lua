@@ -9,7 +9,7 @@
 local args = require("spanline.cmd.args")
 
 local USAGE = [[
-usage: spanline run [options] SCRIPT.lua [ARGS...]
+usage: spanline run [options] SCRIPT.lua [ARGS...]     (SCRIPT `-`: stdin)
 
 Runs a Lua program with a tracer installed as spanline.default(). The
 program's output, `arg` and exit status are those of `lua5.4 SCRIPT.lua ARGS...`;
@@ -51,7 +51,8 @@ local function parse_output(text)
 end
 
 local function basename(path)
-  return (path:match("([^/]+)$") or path):gsub("%.lua$", "")
+  if path == "-" then return "stdin" end
+  return ((path:match("([^/]+)$") or path):gsub("%.lua$", ""))
 end
 
 -- The program's `arg`: arg[0] = script, arg[1..] = its arguments, negative
@@ -117,11 +118,15 @@ function run.run(argv)
       return usage_error("bad --sample '" .. opts.sample .. "' (a number from 0 to 1 expected)")
     end
   end
+  local instrument = require("spanline.instrument")
+  for _, pattern in ipairs(opts.instrument or {}) do
+    local valid, why = instrument.check_pattern(pattern)
+    if not valid then return usage_error("bad --instrument '" .. pattern .. "': " .. why) end
+  end
   local output, oerr = parse_output(opts.output or (basename(script) .. ".spans." .. format))
   if not output then return usage_error(oerr) end
 
   local spanline = require("spanline")
-  local instrument = require("spanline.instrument")
   local config = { output = output, format = format, service = opts.service or basename(script),
                    flush = opts.flush }
   if sample then config.sample = sample end
@@ -131,9 +136,11 @@ function run.run(argv)
     return 1
   end
 
-  local previous_default = spanline.default and spanline.default() or nil
-  spanline.set_default(tracer)
-  if spanline.patch_coroutines then spanline.patch_coroutines() end
+  local previous_default = spanline.set_default(tracer)
+  -- An unmodified program makes its coroutines with coroutine.create/wrap:
+  -- patched, they start under the span current where they were made.
+  local patched = spanline.patch_coroutines ~= nil
+  if patched then spanline.patch_coroutines() end
   local undos = {}
   for _, pattern in ipairs(opts.instrument or {}) do
     undos[#undos + 1] = instrument.instrument_require(pattern, tracer)
@@ -147,7 +154,9 @@ function run.run(argv)
   end
 
   local real_exit = os.exit
-  os.exit = function(...)   -- luacheck: ignore (the program's os.exit must close the trace)
+  -- os.exit skips Lua's finalizers (unless its second argument is true), so
+  -- the program's call must close the trace first.
+  os.exit = function(...)
     close_tracer()
     return real_exit(...)
   end
@@ -156,7 +165,7 @@ function run.run(argv)
   rawset(_G, "arg", program_arg(argv, script_pos))
 
   local status = 0
-  local chunk, lerr = loadfile(script)
+  local chunk, lerr = loadfile(script ~= "-" and script or nil)   -- "-": stdin, as lua5.4
   if not chunk then
     io.stderr:write("lua5.4: ", lerr, "\n")
     status = 1
@@ -174,7 +183,8 @@ function run.run(argv)
   os.exit = real_exit
   rawset(_G, "arg", saved_arg)
   for i = #undos, 1, -1 do undos[i]() end
-  if previous_default and previous_default ~= tracer then spanline.set_default(previous_default) end
+  if patched and spanline.unpatch_coroutines then spanline.unpatch_coroutines() end
+  spanline.set_default(previous_default)
   return status
 end
 

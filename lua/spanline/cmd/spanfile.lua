@@ -2,6 +2,7 @@
 -- a command with one-line errors, counting records, the --where expression,
 -- and the note about skipped lines. (Not a command itself: no `run`.)
 
+local core = require("spanline.core")
 local query = require("spanline.query")
 
 local spanfile = {}
@@ -25,6 +26,45 @@ function spanfile.open(path, opts)
     if rec then source.records = source.records + 1 end
     return rec
   end
+  return q
+end
+
+-- Fields the C span stream fills (core.span_stream); events and children
+-- need the Lua assembler.
+local FAST = { id = true, trace = true, parent = true, name = true, start = true, finish = true,
+  dur = true, status = true, error = true, attrs = true, lane = true, depth = true, self = true,
+  orphan = true, remote_parent = true, line = true }
+
+function spanfile.fast_ok(fields)
+  for _, f in ipairs(fields) do
+    if not FAST[f] then return false end
+  end
+  return true
+end
+
+-- Spans assembled in C, as a query whose items are ONE reused table (fine
+-- for streaming consumers: where, stats, writing; never collect them).
+-- Returns q, or nil and a one-line message. q.source.stream writes raw.
+function spanfile.fast(path, fields, opts)
+  opts = opts or {}
+  local reader, msg = core.reader(path, { max_line = opts.max_line })
+  if not reader then
+    msg = tostring(msg)
+    if not msg:find(path, 1, true) then msg = path .. ": " .. msg end
+    return nil, "cannot read " .. msg
+  end
+  local stream = core.span_stream(reader, { fields = fields, raw = opts.raw })
+  local source = { reader = reader, stream = stream, records = 0, path = path }
+  local q = query.from_iter(function()
+    local s, err = stream:next()
+    if s == nil and err then error(err, 0) end
+    if not s then
+      if stream:meta() then source.records = source.records + 1 end
+      return nil
+    end
+    source.records = source.records + 1
+    return s
+  end, source)
   return q
 end
 

@@ -44,11 +44,11 @@ local function run(argv)
   for _, t in ipairs(traces) do
     if not opts.trace or t.trace:sub(1, #opts.trace) == opts.trace then
       shown = shown + 1
-      out[#out + 1] = string.format("trace %s  %d span%s  %s%s%s\n", t.trace, t.spans,
-        t.spans == 1 and "" or "s", report.duration(t.dur),
+      out[#out + 1] = string.format("trace %s  %d span%s  %s%s%s\n%s", t.trace, t.spans,
+        t.spans == 1 and "" or "s", (t.open > 0 and ">=" or "") .. report.duration(t.dur),
         t.errors > 0 and string.format("  %d error%s", t.errors, t.errors == 1 and "" or "s") or "",
-        t.open > 0 and string.format("  %d open", t.open) or "")
-      out[#out + 1] = tree_text.render(t.roots, { max_depth = depth })
+        t.open > 0 and string.format("  %d open", t.open) or "",
+        tree_text.render(t.roots, { max_depth = depth }))
     end
   end
   if opts.trace and shown == 0 then

@@ -80,7 +80,9 @@ function view.run(argv)
   local ok, err = a:run()
   src:close()
   if not ok then return fail(err) end
-  return 0
+  -- ended by a signal: the shell convention 128 + signal number
+  local SIGNALS = { sighup = 129, sigint = 130, sigterm = 143 }
+  return SIGNALS[err] or 0
 end
 
 return view

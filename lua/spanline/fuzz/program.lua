@@ -201,11 +201,17 @@ program.api = {
 -- Runs ops against tracer: coroutine 1 runs the program, `spawn` creates a
 -- coroutine, `resume k` resumes it, `yield` yields back to the resumer. The
 -- parent of each span is given explicitly (the model's), so the tree does
--- not depend on context rules; opts.api overrides calls. Returns the span
+-- not depend on context rules; opts.api overrides calls. With opts.context,
+-- spans are started without a parent (the tracer's current span of the
+-- running coroutine must be the model's parent) and coroutines are created
+-- with opts.create (spanline.coroutine.create: they inherit the creator's
+-- current span); `abandon` does not fit that mode. Returns the span
 -- handles in creation order (abandoned spans stay referenced until the
 -- tracer closes, so no collection timing leaks into the output).
 function program.run(ops, tracer, opts)
   local api = (opts and opts.api) or program.api
+  local in_context = opts and opts.context
+  local create = (opts and opts.create) or coroutine.create
   local state = program.new_state()
   local handles = {}
   local cos = {}
@@ -220,7 +226,11 @@ function program.run(ops, tracer, opts)
         local kind = op.op
         local i, parent = program.step(state, op)
         if kind == "start" then
-          handles[i] = api.start(tracer, op.name, op.attrs, parent and handles[parent])
+          if in_context then
+            handles[i] = tracer:start(op.name, op.attrs)
+          else
+            handles[i] = api.start(tracer, op.name, op.attrs, parent and handles[parent])
+          end
         elseif kind == "event" then
           api.event(handles[i], op.name, op.attrs)
         elseif kind == "set" then
@@ -230,7 +240,7 @@ function program.run(ops, tracer, opts)
         elseif kind == "error" then
           api.error(handles[i], op.message)
         elseif kind == "spawn" then
-          cos[#state.cos] = coroutine.create(body)
+          cos[#state.cos] = create(body)
         elseif kind == "resume" then
           local ok, err = coroutine.resume(cos[op.co])
           if not ok then error(err, 0) end
@@ -241,7 +251,7 @@ function program.run(ops, tracer, opts)
     end
   end
 
-  cos[1] = coroutine.create(body)
+  cos[1] = create(body)
   local ok, err = coroutine.resume(cos[1])
   if not ok then error(err, 0) end
   return handles, state

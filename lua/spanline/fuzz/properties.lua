@@ -50,6 +50,7 @@ local function mp_decode(s, pos)
   if b >= 0xe0 then return b - 256, pos + 1 end
   if b >= 0xa0 and b <= 0xbf then
     local n = b - 0xa0
+    if pos + n > #s then error("msgpack: truncated string", 0) end
     return s:sub(pos + 1, pos + n), pos + 1 + n
   end
   if b >= 0x90 and b <= 0x9f then return seq(b - 0x90, pos + 1, false) end
@@ -130,10 +131,12 @@ function properties.execute(ops, opts)
     clock = function() now = now + CLOCK_STEP return now end,
     service = "fuzz", host = "fuzz",
   })
-  local handles = program.run(ops, tracer)
+  local handles = program.run(ops, tracer, { api = properties.api, context = opts.context,
+    create = opts.context and spanline.coroutine.create or nil })
   tracer:close()
   local stats = tracer.stats and tracer:stats() or nil
   local bytes = table.concat(chunks)
+  if properties.on_output then properties.on_output(bytes, opts.format or "jsonl") end
   local recs, err
   if (opts.format or "jsonl") == "msgpack" then
     local ok, r = pcall(properties.decode_msgpack, bytes)
@@ -203,8 +206,9 @@ end
 
 local list = {}
 
-local function define(name, description, check)
-  list[#list + 1] = { name = name, description = description, check = check }
+-- gen_opts: options for the program generator this property needs.
+local function define(name, description, check, gen_opts)
+  list[#list + 1] = { name = name, description = description, check = check, gen_opts = gen_opts }
 end
 
 define("ends_have_starts", "every end record follows the start of the same id, once", function(ops)
@@ -389,14 +393,39 @@ define("query_tree", "spanline.query reassembles exactly the program's tree", fu
     if s.status ~= m.status then return false, where .. ": status " .. tostring(s.status) .. ", expected " .. m.status end
     if #(s.children or {}) ~= #m.children then return false, where .. ": " .. #(s.children or {}) .. " children" end
     if #(s.events or {}) ~= #m.events then return false, where .. ": " .. #(s.events or {}) .. " events" end
-    for k, v in pairs(m.attrs) do
-      if comparable(k) and comparable(v) and not same(s.attrs and s.attrs[k], v) then
+    -- a key with invalid UTF-8 is written with U+FFFD and may collide with
+    -- another key: compare attrs only when every key is written as is
+    local clean = true
+    for k in pairs(m.attrs) do if not comparable(k) then clean = false end end
+    for k, v in pairs(clean and m.attrs or {}) do
+      if comparable(v) and not same(s.attrs and s.attrs[k], v) then
         return false, where .. ": attr " .. k .. " = " .. tostring(s.attrs and s.attrs[k]) .. ", expected " .. tostring(v)
       end
     end
   end
   return true
 end)
+
+define("context", "with no explicit parent, the current span of each coroutine (inherited by "
+  .. "spawned coroutines, kept across yield/resume) is the parent", function(ops)
+  local run, err = properties.execute(ops, { context = true })
+  if not run then return false, err end
+  local model = program.model(ops)
+  local _, e, order = by_type(run.records)
+  if not _ then return false, e end
+  if #order ~= #model then return false, "expected " .. #model .. " spans, got " .. #order end
+  local lane_of = {}
+  for i, s in ipairs(model) do
+    local want = s.parent and order[s.parent].id or nil
+    if order[i].parent ~= want then
+      return false, "span " .. i .. ": parent " .. tostring(order[i].parent) .. ", expected " .. tostring(want)
+    end
+    local lane = order[i].lane
+    if lane_of[s.co] == nil then lane_of[s.co] = lane end
+    if lane_of[s.co] ~= lane then return false, "span " .. i .. ": lane " .. tostring(lane) .. " for coroutine " .. s.co end
+  end
+  return true
+end, { kinds = { "start", "event", "set", "finish", "error", "spawn", "resume", "yield" } })
 
 properties.list = list
 
@@ -405,8 +434,27 @@ function properties.get(name)
   return nil
 end
 
--- The generator the built-in properties run on.
+-- The calls programs make (fuzz/program.lua's program.api); a test may swap
+-- in a broken one to see the properties catch it.
+properties.api = nil
+
+-- Called with (bytes, format) after every run (the CLI's --dump).
+properties.on_output = nil
+
+-- The generator the built-in properties run on: span programs whose
+-- attribute values include long strings (past the 4096-byte value limit).
+-- opts.max_attrs: most keys per attrs table (1 makes output byte-identical
+-- across processes: Lua's table order is randomized per process).
 function properties.generator(opts)
+  opts = opts or {}
+  if opts.max_attrs and not opts.attrs then
+    opts.attrs = gen.table(opts.key or gen.string{ min = 1, max = 8 },
+      gen.one_of{ gen.integer(), gen.string(), gen.boolean(), gen.float() }, { max = opts.max_attrs })
+  end
+  if not opts.value then
+    opts.value = gen.one_of{ gen.integer(), gen.string(), gen.boolean(), gen.float(),
+      gen.integer(math.mininteger, math.maxinteger), gen.string{ min = 1, max = 4, long = 6000 } }
+  end
   return program.generator(opts)
 end
 

@@ -4,7 +4,7 @@
 -- and lexicographically smaller (shortlex), so every accepted step makes
 -- progress and shrinking always ends. Passes, repeated until none helps:
 -- delete each marked sub-value (a list element, an operation), delete small
--- chunks, zero sub-values, then lower single choices by halving.
+-- chunks, zero sub-values, then lower single choices (binary search).
 
 local shrink = {}
 
@@ -111,24 +111,19 @@ function shrink.run(best, run, opts)
         if try(c) then
           improved = true
         else
-          -- halve while it keeps failing, then try one less
-          local cur = best.choices[i]
-          while cur and cur ~= 0 and attempts < budget do
+          -- binary search for the smallest value that still fails (values
+          -- are unsigned: lo + (hi - lo) >> 1 cannot overflow)
+          local lo, hi = 0, best.choices[i]
+          while hi and math.ult(lo + 1, hi) and attempts < budget do
+            local mid = lo + ((hi - lo) >> 1)
             c = table.move(best.choices, 1, #best.choices, 1, {})
-            local half = cur >> 1
-            c[i] = half
-            if half ~= cur and try(c) then
+            c[i] = mid
+            if try(c) then
               improved = true
-              cur = best.choices[i]
+              hi = best.choices[i]
             else
-              break
+              lo = mid
             end
-          end
-          cur = best.choices[i]
-          if cur and cur ~= 0 then
-            c = table.move(best.choices, 1, #best.choices, 1, {})
-            c[i] = cur - 1
-            if try(c) then improved = true end
           end
         end
       end

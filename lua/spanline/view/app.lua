@@ -86,8 +86,8 @@ function app:resolve(key)
     return b and view:index_of(b, true) or nil
   end
   local s, guard = key.span, 0
-  while s and s.parent and not s.orphan and guard < 10000 do
-    s = self.store.get(s.parent)
+  while s and guard < 10000 do
+    s = self.store:parent(s)
     if not s then break end
     r = view:index_of(s)
     if r then return r end
@@ -127,8 +127,16 @@ function app:compute_matches()
   local S = self.search
   local term = S.term:lower()
   local matches, pos = {}, {}
+  local by_name = {}   -- name -> matches? (names repeat: decide once each)
   self:view():each_span(function(s)
-    if s.name and s.name:lower():find(term, 1, true) then
+    local name = s.name
+    if name == nil then return end
+    local hit = by_name[name]
+    if hit == nil then
+      hit = name:lower():find(term, 1, true) ~= nil
+      by_name[name] = hit
+    end
+    if hit then
       matches[#matches + 1] = s
       pos[s] = #matches
     end
@@ -225,8 +233,8 @@ function app:key(k)
         or (row.span and row.span.children and #row.span.children > 0 and self.mode == "logical")
       if has_kids and not hidden then
         view:toggle(row)
-      elseif self.mode == "logical" and row.span and row.span.parent and not row.span.orphan then
-        local p = self.store.get(row.span.parent)
+      elseif self.mode == "logical" and row.span and self.store:parent(row.span) then
+        local p = self.store:parent(row.span)
         if row.span._vg and row.span._vg.parent then
           self.sel = { span = row.span._vg.first, group = true }
         elseif p then
@@ -329,6 +337,7 @@ function app:render()
   local flags = {}
   if self.loading then flags[#flags + 1] = "loading…" end
   if self.follow then flags[#flags + 1] = "following" end
+  if self.error_text then flags[#flags + 1] = "read error: " .. tostring(self.error_text) end
   if #flags > 0 then head = head .. "  " .. table.concat(flags, " ") end
   scr:put(1, 1, { fmt.pad(head, w), "head" })
 
@@ -457,7 +466,10 @@ function app:run()
       self.screen = nil
       self:render()
     end),
-    on_signal = guard(function() stop() end),
+    on_signal = guard(function(name)
+      self.signal = name
+      stop()
+    end),
   })
   if not term then return nil, err end
   self.term = term
@@ -468,9 +480,6 @@ function app:run()
   local follow_timer = uv.new_timer()
   timers[#timers + 1] = follow_timer
   self.follow_timer = follow_timer
-  local tick = uv.new_timer()
-  timers[#timers + 1] = tick
-
   local last_clock = 0
   follow_timer:start(100, 100, guard(function()
     if not self.follow or self.loading then return end
@@ -496,18 +505,13 @@ function app:run()
     if self.frames == 0 or since > 250 or not self.loading then self:render() end
     if not self.loading then load_timer:stop() end
   end))
-  tick:start(1000, 1000, guard(function()
-    if self.loading then return end
-    if self.error_text then self:render() end
-  end))
-
   local ok, rerr = pcall(uv.run)
   if not ok then failure = failure or rerr end
   stop()
   -- close handles that are still closing
   uv.run("nowait")
   if failure then error(failure, 0) end
-  return true
+  return true, self.signal
 end
 
 return app

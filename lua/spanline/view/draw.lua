@@ -172,7 +172,7 @@ function draw.time(row, ctx)
     local st = tl:stats(b)
     local folded = tl:is_folded(b)
     local parts = {
-      (folded and "▸ " or "▾ ") .. fmt.clock(b.lo) .. " " .. fmt.offset(b.lo - (ctx.base or b.lo)),
+      (folded and "▸ " or "▾ ") .. fmt.clock(b.lo) .. " " .. fmt.offset(b.lo - (tl.t0 or b.lo)),
       st.count .. (st.count == 1 and " span" or " spans"),
     }
     if st.errors > 0 then parts[#parts + 1] = st.errors .. (st.errors == 1 and " error" or " errors") end
@@ -186,8 +186,9 @@ function draw.time(row, ctx)
   end
   local s = row.span
   local name_w, bar_w = layout(ctx.width, OFFSET_W + LANE_W + 4)
-  push(out, "  " .. fmt.rpad(fmt.offset(s.start - (ctx.base or s.start)), OFFSET_W) .. " ", "dim")
-  push(out, fmt.pad(s.lane and ("L" .. tostring(s.lane)) or "", LANE_W) .. " ", "lane")
+  push(out, "  " .. fmt.rpad(fmt.offset(s.start - (tl.t0 or s.start)), OFFSET_W) .. " ", "dim")
+  local lane = s.lane and s.lane ~= 0 and ("L" .. tostring(s.lane)) or ""
+  push(out, fmt.pad(lane, LANE_W) .. " ", "lane")
   local indent = string.rep(" ", math.min(tonumber(s.depth) or 0, 8))
   local lo = row.bucket.lo
   span_cells(out, s, indent .. (s.name or "?") .. markers(s), name_w, bar_w, ctx, lo, lo + tl.interval)
@@ -203,8 +204,7 @@ end
 -- The one-line summary above the rows.
 function draw.summary(store, mode)
   local c = store.counts
-  local traces = 0
-  for _ in pairs(store.ranges) do traces = traces + 1 end
+  local traces = store.traces
   local parts = {
     c.spans .. (c.spans == 1 and " span" or " spans"),
     traces .. (traces == 1 and " trace" or " traces"),
@@ -229,7 +229,7 @@ function draw.details(s, store, width)
   add("id " .. tostring(s.id) .. "  trace " .. tostring(s.trace))
   local parent = s.parent and tostring(s.parent) or "(root)"
   if s.remote_parent then parent = parent .. " (remote)" elseif s.orphan then parent = parent .. " (not seen: orphan)" end
-  add("parent " .. parent .. (s.lane and ("  lane " .. tostring(s.lane)) or ""))
+  add("parent " .. parent .. ((s.lane and s.lane ~= 0) and ("  lane " .. tostring(s.lane)) or ""))
   local timing = "start " .. fmt.timestamp(s.start)
   if is_open(s) then
     timing = timing .. "  running " .. fmt.duration(store:now() - (s.start or 0)) .. " (did not end)"

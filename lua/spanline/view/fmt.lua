@@ -47,47 +47,56 @@ function fmt.offset(ns)
   return string.format("+%d.%06ds", ns // 1000000000, (ns % 1000000000) // 1000)
 end
 
--- Splits a string into code points (invalid bytes become '?').
-function fmt.chars(s)
-  local out = {}
-  local n = 0
-  local i, len = 1, #s
-  while i <= len do
-    local c = s:byte(i)
-    local size = c < 0x80 and 1 or c >= 0xF0 and 4 or c >= 0xE0 and 3 or c >= 0xC0 and 2 or 0
-    local ch = size > 0 and s:sub(i, i + size - 1) or nil
-    if ch and size > 1 and not utf8.len(ch) then ch = nil end
-    n = n + 1
-    if not ch then
-      out[n] = "?"
-      i = i + 1
-    else
-      -- control characters would move the cursor: show them as '?'
-      out[n] = (size == 1 and (c < 32 or c == 127)) and "?" or ch
-      i = i + size
+-- Makes text safe to draw: control characters (they would move the
+-- cursor) and bytes of invalid UTF-8 become '?'.
+function fmt.clean(s)
+  if s:find("%c") then s = s:gsub("%c", "?") end
+  if not utf8.len(s) then
+    -- keep the valid sequences, replace every other byte
+    local out, i, n = {}, 1, #s
+    while i <= n do
+      local a, b = s:find("^" .. utf8.charpattern, i)
+      local ch = a and s:sub(a, b)
+      if ch and utf8.len(ch) then
+        out[#out + 1] = ch
+        i = b + 1
+      else
+        out[#out + 1] = "?"
+        i = i + 1
+      end
     end
+    s = table.concat(out)
+  end
+  return s
+end
+
+-- Splits clean text into code points.
+function fmt.chars(s)
+  local out, n = {}, 0
+  for ch in s:gmatch(utf8.charpattern) do
+    n = n + 1
+    out[n] = ch
   end
   return out, n
 end
 
 function fmt.width(s)
-  local _, n = fmt.chars(s)
-  return n
+  return utf8.len(s) or #s
 end
 
--- Cuts to at most w columns, marking a cut with '…'.
+-- Cleans and cuts to at most w columns, marking a cut with '…'.
 function fmt.cut(s, w)
   if w <= 0 then return "" end
-  if #s <= w and not s:find("[%z\1-\31\127-\255]") then return s end
-  local chars, n = fmt.chars(s)
-  if n <= w then return table.concat(chars) end
-  return table.concat(chars, "", 1, w - 1) .. "…"
+  s = fmt.clean(s)
+  local n = utf8.len(s)
+  if n <= w then return s end
+  return s:sub(1, utf8.offset(s, w) - 1) .. "…"
 end
 
 -- Cuts or pads on the right to exactly w columns.
 function fmt.pad(s, w)
   s = fmt.cut(s, w)
-  local n = fmt.width(s)
+  local n = utf8.len(s)
   if n < w then s = s .. string.rep(" ", w - n) end
   return s
 end
@@ -95,7 +104,7 @@ end
 -- Pads on the left (right-aligns) to exactly w columns.
 function fmt.rpad(s, w)
   s = fmt.cut(s, w)
-  local n = fmt.width(s)
+  local n = utf8.len(s)
   if n < w then s = string.rep(" ", w - n) .. s end
   return s
 end

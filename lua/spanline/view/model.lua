@@ -31,14 +31,18 @@ local function by_start(a, b)
   return (a.id or "") < (b.id or "")
 end
 
-local function sorted_copy(list)
-  local out, n, ok = {}, #list, true
-  for i = 1, n do
-    out[i] = list[i]
-    if ok and i > 1 and by_start(out[i], out[i - 1]) then ok = false end
+-- The list itself when already in start order (the usual case: records are
+-- written as things happen), else a sorted copy; never sorts in place, the
+-- list belongs to the assembler.
+local function ordered(list)
+  for i = 2, #list do
+    if by_start(list[i], list[i - 1]) then
+      local out = table.move(list, 1, #list, 1, {})
+      table.sort(out, by_start)
+      return out
+    end
   end
-  if not ok then table.sort(out, by_start) end
-  return out
+  return list
 end
 
 function model:children_of(node)
@@ -79,27 +83,47 @@ local function cache(self, node)
   if node.group then
     items = node.members
   else
-    local kids = sorted_copy(self:children_of(node))
-    items = {}
-    local n, i, min = 0, 1, model.MIN_RUN
-    while i <= #kids do
-      local j = i
-      local name = kids[i].name
-      while j < #kids and kids[j + 1].name == name do j = j + 1 end
-      if j - i + 1 >= min then
-        local members = table.move(kids, i, j, 1, {})
-        n = n + 1
-        items[n] = { group = true, name = name, first = kids[i], members = members, parent = node }
-        for k, s in ipairs(members) do s._vg, s._vi = items[n], k end
-        items[n]._vi = n
-      else
-        for k = i, j do
-          n = n + 1
-          items[n] = kids[k]
-          kids[k]._vg, kids[k]._vi = nil, n
+    local kids = ordered(self:children_of(node))
+    -- traces (the top level) are never grouped: each is worth its own row
+    local min = node.is_top and math.huge or model.MIN_RUN
+    local runs = false
+    if #kids >= min then
+      local run = 1
+      for i = 2, #kids do
+        if kids[i].name == kids[i - 1].name then
+          run = run + 1
+          if run >= min then runs = true break end
+        else
+          run = 1
         end
       end
-      i = j + 1
+    end
+    if not runs then
+      -- no group: the children are the items (no copy)
+      items = kids
+      for k = 1, #kids do kids[k]._vg, kids[k]._vi = nil, k end
+    else
+      items = {}
+      local n, i = 0, 1
+      while i <= #kids do
+        local j = i
+        local name = kids[i].name
+        while j < #kids and kids[j + 1].name == name do j = j + 1 end
+        if j - i + 1 >= min then
+          local members = table.move(kids, i, j, 1, {})
+          n = n + 1
+          items[n] = { group = true, name = name, first = kids[i], members = members, parent = node }
+          for k, m in ipairs(members) do m._vg, m._vi = items[n], k end
+          items[n]._vi = n
+        else
+          for k = i, j do
+            n = n + 1
+            items[n] = kids[k]
+            kids[k]._vg, kids[k]._vi = nil, n
+          end
+        end
+        i = j + 1
+      end
     end
   end
   local cum, total = {}, 0
@@ -124,8 +148,7 @@ function model:touch(span)
   while s and guard < 10000 do
     s._vc = nil
     if s._vg then s._vg._vc = nil end
-    local p = s.parent and not s.orphan and store.get(s.parent) or nil
-    s, guard = p, guard + 1
+    s, guard = store:parent(s), guard + 1
   end
   self.top._vc = nil
 end
@@ -170,8 +193,7 @@ function model:rows(from)
 end
 
 local function parent_of(self, s)
-  if s.parent == nil or s.orphan then return nil end
-  return self.store.get(s.parent)
+  return self.store:parent(s)
 end
 
 -- The chain from a span up to its root: { span, parent, ..., root }.
@@ -272,7 +294,7 @@ end
 -- folds: the order n/N walk search matches in.
 function model:each_span(fn)
   local stack = { }
-  local roots = sorted_copy(self.store.roots())
+  local roots = ordered(self.store.roots())
   for i = #roots, 1, -1 do stack[#stack + 1] = roots[i] end
   while #stack > 0 do
     local s = stack[#stack]
@@ -280,7 +302,7 @@ function model:each_span(fn)
     fn(s)
     local kids = s.children
     if kids and #kids > 0 then
-      kids = sorted_copy(kids)
+      kids = ordered(kids)
       for i = #kids, 1, -1 do stack[#stack + 1] = kids[i] end
     end
   end

@@ -35,32 +35,37 @@ end
 function screen:resize(width, height)
   self.width, self.height = width, height
   self.prev = nil            -- unknown: the next flush repaints everything
+  self.chars, self.styles = {}, {}
   self:clear()
 end
 
+-- Blanks the grid (reusing its tables: a frame allocates almost nothing).
 function screen:clear()
-  local chars, styles = {}, {}
+  local chars, styles, w = self.chars, self.styles, self.width
   for y = 1, self.height do
-    local cr, sr = {}, {}
-    for x = 1, self.width do cr[x], sr[x] = " ", "n" end
-    chars[y], styles[y] = cr, sr
+    local cr, sr = chars[y], styles[y]
+    if not cr then
+      cr, sr = {}, {}
+      chars[y], styles[y] = cr, sr
+    end
+    for x = 1, w do cr[x], sr[x] = " ", "n" end
   end
-  self.chars, self.styles = chars, styles
 end
 
--- Writes styled pieces { text, style, ... } on row y from column x; `over`
--- turns every style into its selected form.
+-- Writes styled pieces { text, style, ... } on row y from column x;
+-- `selected` turns every style of the row into its selected form.
 function screen:put(y, x, pieces, selected)
   if y < 1 or y > self.height then return end
   local cr, sr = self.chars[y], self.styles[y]
   local w = self.width
+  local pattern = utf8.charpattern
   for i = 1, #pieces, 2 do
     local style = pieces[i + 1] or "n"
     if selected then style = style .. "!" end
-    local chars, n = fmt.chars(pieces[i])
-    for j = 1, n do
+    local text = fmt.clean(pieces[i])
+    for ch in text:gmatch(pattern) do
       if x > w then return end
-      if x >= 1 then cr[x], sr[x] = chars[j], style end
+      if x >= 1 then cr[x], sr[x] = ch, style end
       x = x + 1
     end
   end
@@ -97,7 +102,14 @@ function screen:flush()
     end
   end
   if cur_style then out[#out + 1] = "\27[0m" end
+  -- swap the grids: the frame just drawn becomes the one to compare against
+  local old = self.prev
   self.prev = { chars = self.chars, styles = self.styles }
+  if old then
+    self.chars, self.styles = old.chars, old.styles
+  else
+    self.chars, self.styles = {}, {}
+  end
   self:clear()
   return table.concat(out)
 end

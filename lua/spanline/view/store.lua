@@ -21,6 +21,7 @@ function store.new(asm)
   self.changed_set = {}
   self.counts = { spans = 0, open = 0, errors = 0, abandoned = 0 }
   self.records = 0
+  self.traces = 0         -- distinct trace ids
   self.bad = 0            -- lines the reader skipped
   self.clock = nil        -- function giving "now" for open spans (live views)
   self.get = function(id) return asm:get(id) end
@@ -34,6 +35,16 @@ function store.new(asm)
     return out
   end
   return self
+end
+
+-- The parent span object, or nil for a root or an orphan. The assembler's
+-- parent_span link is used when present: a remote (16-hex) parent id that
+-- matched a local span is not a key of get().
+function store:parent(s)
+  local p = s.parent_span
+  if p then return p end
+  if s.parent == nil or s.orphan then return nil end
+  return self.get(s.parent)
 end
 
 -- With --trace ID only spans of traces whose id starts with ID count.
@@ -71,6 +82,7 @@ function store:note(s)
   if not r then
     r = { open = 0 }
     self.ranges[key] = r
+    self.traces = self.traces + 1
   end
   if prev == "open" and st ~= "open" then r.open = r.open - 1 end
   if st == "open" and prev ~= "open" then r.open = r.open + 1 end

@@ -1,0 +1,69 @@
+-- view_open.lua: how fast `spanline view` opens a big file and stays usable.
+--
+-- usage: lua5.4 tests/bench/view_open.lua FILE.jsonl   (make one with gen_view.lua)
+-- Drives the real app (reader, assembler, store, views, screen diff) with a
+-- 120x40 terminal that only counts bytes, the same way app:run does: a
+-- first slice of reading, the first frame, then slices until the end.
+-- Prints the time to the first frame, to the fully loaded view, per-frame
+-- times for scrolling, folding, search and the mode switch, and VmHWM.
+
+local uv = require("luv")
+local path = arg[1] or error("usage: view_open.lua FILE.jsonl")
+
+local function ms(t0) return (uv.hrtime() - t0) / 1e6 end
+local function vm(key)
+  for line in io.lines("/proc/self/status") do
+    local v = line:match("^" .. key .. ":%s+(%d+)")
+    if v then return tonumber(v) // 1024 end
+  end
+end
+
+local bytes = 0
+local term = { size = function() return 120, 40 end, write = function(_, s) bytes = bytes + #s end }
+local t0 = uv.hrtime()
+local store = require("spanline.view.store").new(require("spanline.query").assembler())
+local src = assert(require("spanline.view.source").open(path, { store = store, follow = true }))
+local app = require("spanline.view.app").new({ store = store, source = src, term = term })
+
+app:pump(150)                   -- the first load tick of app:run
+app:render()
+local first = ms(t0)
+local first_spans = store.counts.spans
+local first_bytes = bytes
+local last = uv.hrtime()
+while app.loading do
+  app:pump(40)
+  if (uv.hrtime() - last) / 1e6 > 250 then app:render(); last = uv.hrtime() end
+end
+app:render()
+local full = ms(t0)
+
+local function timed(label, keys, reps)
+  reps = reps or 1
+  local t = uv.hrtime()
+  bytes = 0
+  for _ = 1, reps do
+    for _, k in ipairs(keys) do app:key(k) end
+    app:render()
+  end
+  local each = ms(t) / reps
+  print(string.format("  %-34s %8.2f ms per frame, %6d bytes written per frame", label, each, bytes // reps))
+end
+
+print(string.format("file: %s (%.0f MB), %d spans, %d records", path,
+  (src.size or 0) / 1e6, store.counts.spans, store.records))
+print(string.format("first frame:  %8.0f ms (%d spans read by then, %d bytes drawn)", first, first_spans, first_bytes))
+print(string.format("fully loaded: %8.0f ms", full))
+timed("scroll down one row (j)", { "j" }, 500)
+timed("page down", { "pgdn" }, 100)
+timed("jump to the end (G)", { "G" })
+timed("jump to the start (g)", { "g" })
+timed("fold/unfold the first trace", { "enter" }, 20)
+timed("collapse all ([)", { "[" })
+timed("expand all (])", { "]" })
+timed("search 'handler.2' (first match)", { "/", "h", "a", "n", "d", "l", "e", "r", ".", "2", "enter" })
+timed("next match (n)", { "n" }, 20)
+timed("switch to time mode (t), first time", { "esc", "t" })
+timed("scroll in time mode (j)", { "j" }, 500)
+timed("switch back to logical (t)", { "t" })
+print(string.format("VmHWM %d MB (peak resident), VmRSS %d MB", vm("VmHWM"), vm("VmRSS")))

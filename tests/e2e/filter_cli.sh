@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `spanline filter`: the records of matching spans as a valid spanline
+# stream (meta first, raw lines passed through), the C fast path and the
+# Lua path agree, js-logger input is re-encoded, errors are one line.
+set -euo pipefail
+bin=${SPANLINE_BIN:-bin/spanline}
+fix=${SPANLINE_FIXTURES:-tests/fixtures}
+run() { lua5.4 "$bin" "$@"; }
+fail() { echo "FAIL: $*"; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+run filter "$fix/query_basic.jsonl" --where 'name == "db.query" and dur >= 4ms' >"$tmp/out.jsonl"
+head -1 "$tmp/out.jsonl" | grep -q '"type":"meta","format":"spanline/1","pid":7' || fail "meta first: $(head -1 "$tmp/out.jsonl")"
+# spans 2, 3 and 7: a start and an end each, lines byte-identical to the input
+[ "$(wc -l <"$tmp/out.jsonl")" = 7 ] || fail "lines: $(cat "$tmp/out.jsonl")"
+tail -n +2 "$tmp/out.jsonl" | while IFS= read -r line; do
+  grep -qxF "$line" "$fix/query_basic.jsonl" || fail "line not passed through: $line"
+done
+ids=$(grep -o '"id":"[0-9a-f]*"' "$tmp/out.jsonl" | sort -u | tr -d '\n')
+[ "$ids" = '"id":"00000000000000000000000000000002""id":"00000000000000000000000000000003""id":"00000000000000000000000000000007"' ] || fail "ids: $ids"
+
+# the output is itself a readable stream with the same answer
+n=$(run report "$tmp/out.jsonl" --format json | jq '.[0].count')
+[ "$n" = 3 ] || fail "re-read count $n"
+
+# event and attr records travel with their span
+run filter "$fix/query_basic.jsonl" --where 'id == "00000000000000000000000000000006"' >"$tmp/six.jsonl"
+grep -q '"type":"event"' "$tmp/six.jsonl" && grep -q '"type":"attr"' "$tmp/six.jsonl" || fail "event/attr: $(cat "$tmp/six.jsonl")"
+
+# the Lua path (events/children need it) and the C path agree
+run filter "$fix/query_basic.jsonl" --where 'status ~= "ok"' | sort >"$tmp/fast"
+SPANLINE_NO_FAST=1 run filter "$fix/query_basic.jsonl" --where 'status ~= "ok"' | sort >"$tmp/slow"
+cmp "$tmp/fast" "$tmp/slow" || fail "fast and Lua paths differ"
+[ "$(grep -c '"type":"start"' "$tmp/fast")" = 3 ] || fail "error+abandoned+open: $(cat "$tmp/fast")"
+run filter "$fix/query_basic.jsonl" --where '#events > 0' | grep -c '"type":"start"' | grep -qx 1 || fail "events field"
+
+# js-logger input comes out as spanline/1 records
+run filter "$fix/js-logger/js-quic.jsonl" --where 'name:find("Stream")' >"$tmp/js.jsonl"
+[ "$(grep -c '"type":"start"' "$tmp/js.jsonl")" = 4 ] || fail "js-quic streams: $(cat "$tmp/js.jsonl")"
+grep -q '"startId"' "$tmp/js.jsonl" && fail "js-logger record passed raw"
+run report "$tmp/js.jsonl" --format csv | grep -q '^cd-QUICStream,4,' || fail "re-encoded stream unreadable"
+
+# units, sandbox, errors
+run filter "$fix/query_pct.jsonl" --where 'dur >= 9ms and dur < 0.011s' | grep -c '"type":"end"' | grep -qx 2 || fail "units"
+set +e
+e=$(run filter "$fix/query_basic.jsonl" --where 'os.exit(0)' 2>&1 >/dev/null); code=$?
+set -e
+[ "$code" = 0 ] && grep -q "counted as no match" <<<"$e" || fail "sandbox: $code $e"
+set +e
+e=$(run filter "$fix/query_basic.jsonl" --where 'name ==' 2>&1); code=$?
+set -e
+[ "$code" = 2 ] && grep -q "bad --where expression" <<<"$e" || fail "syntax: $code $e"
+set +e
+e=$(run filter "$fix/query_garbage.txt" --where 'true' 2>&1 >/dev/null); code=$?
+set -e
+[ "$code" = 1 ] && grep -q "no span records" <<<"$e" || fail "garbage: $code $e"
+if grep -q traceback <<<"$e"; then fail "traceback: $e"; fi
+echo "filter_cli ok"

@@ -1,0 +1,333 @@
+-- context_spec: the current span per coroutine, inheritance into child
+-- coroutines, yields inside spans, out-of-order finishing.
+local spanline = require("spanline")
+local h = require("tracer_helpers")
+
+local function parent_of(t, name)
+  local st = assert(h.start_of(t, name), "no span " .. name)
+  return st.parent
+end
+
+local function id_of(t, name)
+  return assert(h.start_of(t, name), "no span " .. name).id
+end
+
+describe("context", function()
+  local t
+  before_each(function() t = h.mem() end)
+  after_each(function() t:close() end)
+
+  it("makes a started span current until it finishes", function()
+    assert.is_nil(spanline.current())
+    local a = t:start("a")
+    assert.are.equal(a, spanline.current())
+    assert.are.equal(a, t:current())
+    local b = t:start("b")
+    assert.are.equal(b, spanline.current())
+    b:finish()
+    assert.are.equal(a, spanline.current())
+    a:finish()
+    assert.is_nil(spanline.current())
+  end)
+
+  it("finishing a span that is not on top removes it from the middle", function()
+    local a = t:start("a")
+    local b = t:start("b")
+    local c = t:start("c")
+    b:finish()
+    assert.are.equal(c, spanline.current())
+    local d = t:start("d")          -- child of c, the top
+    d:finish()
+    c:finish()
+    assert.are.equal(a, spanline.current())   -- b is gone: back to a
+    local e = t:start("e")
+    e:finish()
+    a:finish()
+    assert.is_nil(spanline.current())
+    assert.are.equal(id_of(t, "c"), parent_of(t, "d"))
+    assert.are.equal(id_of(t, "b"), parent_of(t, "c"))
+    assert.are.equal(id_of(t, "a"), parent_of(t, "e"))
+  end)
+
+  it("does not make a span current with current = false", function()
+    local a = t:start("a")
+    local detached = t:start("detached", nil, { current = false })
+    assert.are.equal(a, spanline.current())
+    local b = t:start("b")
+    b:finish(); detached:finish(); a:finish()
+    assert.are.equal(id_of(t, "a"), parent_of(t, "detached"))
+    assert.are.equal(id_of(t, "a"), parent_of(t, "b"))
+  end)
+
+  it("keeps a separate stack per coroutine", function()
+    local main = t:start("main")
+    local co = coroutine.create(function()
+      assert.is_nil(spanline.current())      -- plain coroutine: no inheritance
+      local s = t:start("in co")
+      assert.are.equal(s, spanline.current())
+      coroutine.yield()
+      assert.are.equal(s, spanline.current())
+      s:finish()
+      assert.is_nil(spanline.current())
+    end)
+    assert(coroutine.resume(co))
+    assert.are.equal(main, spanline.current())
+    assert(coroutine.resume(co))
+    assert.are.equal("dead", coroutine.status(co))
+    main:finish()
+    assert.is_nil(parent_of(t, "in co"))
+  end)
+
+  it("gives each coroutine its own lane; main is lane 1", function()
+    assert.are.equal(1, require("spanline.context").lane())
+    local lanes = {}
+    local cos = {}
+    for i = 1, 3 do
+      cos[i] = coroutine.create(function()
+        local s = t:start("lane" .. i)
+        lanes[i] = s:lane()
+        s:finish()
+      end)
+    end
+    for i = 1, 3 do assert(coroutine.resume(cos[i])) end
+    local m = t:start("main lane")
+    assert.are.equal(1, m:lane())
+    m:finish()
+    assert.are_not.equal(lanes[1], lanes[2])
+    assert.are_not.equal(lanes[2], lanes[3])
+    for i = 1, 3 do
+      assert.are_not.equal(1, lanes[i])
+      assert.are.equal(lanes[i], h.start_of(t, "lane" .. i).lane)
+    end
+  end)
+
+  it("spanline.coroutine.create starts the coroutine under the creator's span", function()
+    local parent = t:start("parent")
+    local co = spanline.coroutine.create(function()
+      assert.are.equal(parent, spanline.current())
+      local c1 = t:start("c1")
+      coroutine.yield()
+      local c2 = t:start("c2")     -- child of c1, still current here
+      c2:finish()
+      c1:finish()
+      local c3 = t:start("c3")     -- back to the inherited parent
+      c3:finish()
+    end)
+    assert(coroutine.resume(co))
+    local other = t:start("other")   -- resumed from under another span
+    assert(coroutine.resume(co))
+    other:finish()
+    parent:finish()
+    assert.are.equal(id_of(t, "parent"), parent_of(t, "c1"))
+    assert.are.equal(id_of(t, "c1"), parent_of(t, "c2"))
+    assert.are.equal(id_of(t, "parent"), parent_of(t, "c3"))
+    assert.are.equal(id_of(t, "parent"), parent_of(t, "other"))
+  end)
+
+  it("keeps the inherited parent after it finished (by value)", function()
+    local parent = t:start("parent")
+    local co = spanline.coroutine.wrap(function()
+      coroutine.yield()
+      t:start("late child"):finish()
+    end)
+    co()
+    parent:finish()
+    co()
+    assert.are.equal(id_of(t, "parent"), parent_of(t, "late child"))
+  end)
+
+  it("coroutines created in coroutines inherit transitively", function()
+    local root = t:start("root")
+    local inner_done = false
+    local outer = spanline.coroutine.wrap(function()
+      local mid = t:start("mid")
+      local inner = spanline.coroutine.wrap(function()
+        t:start("leaf"):finish()
+        inner_done = true
+      end)
+      mid:finish()
+      inner()
+      local co2 = spanline.coroutine.wrap(function() t:start("leaf2"):finish() end)
+      co2()
+    end)
+    outer()
+    root:finish()
+    assert.is_true(inner_done)
+    assert.are.equal(id_of(t, "mid"), parent_of(t, "leaf"))
+    assert.are.equal(id_of(t, "root"), parent_of(t, "leaf2"))
+    assert.are.equal(id_of(t, "root"), parent_of(t, "mid"))
+  end)
+
+  it("interleaves coroutines that yield inside spans", function()
+    local root = t:start("root")
+    local cos = {}
+    for i = 1, 3 do
+      cos[i] = spanline.coroutine.create(function()
+        local a = t:start("w" .. i)
+        coroutine.yield()
+        local b = t:start("w" .. i .. ".step")
+        coroutine.yield()
+        b:finish()
+        local c = t:start("w" .. i .. ".after")
+        coroutine.yield()
+        c:finish()
+        a:finish()
+      end)
+    end
+    root:finish()   -- the workers outlive the span they were created under
+    local noise = t:start("noise")
+    for _ = 1, 4 do
+      for i = 3, 1, -1 do coroutine.resume(cos[i]) end
+      assert.are.equal(noise, spanline.current())
+    end
+    noise:finish()
+    for i = 1, 3 do
+      assert.are.equal("dead", coroutine.status(cos[i]))
+      assert.are.equal(id_of(t, "root"), parent_of(t, "w" .. i))
+      assert.are.equal(id_of(t, "w" .. i), parent_of(t, "w" .. i .. ".step"))
+      assert.are.equal(id_of(t, "w" .. i), parent_of(t, "w" .. i .. ".after"))
+      assert.are.equal("ok", h.end_of(t, id_of(t, "w" .. i)).status)
+    end
+    assert.is_nil(parent_of(t, "noise"))
+  end)
+
+  it("nests traced calls across yields", function()
+    local inner = t:traced("inner", function(x)
+      coroutine.yield("in inner")
+      return x * 2
+    end)
+    local outer = t:traced("outer", function(x)
+      local y = inner(x)
+      coroutine.yield("in outer")
+      return inner(y) + 1
+    end)
+    local co = spanline.coroutine.wrap(function(x) return "done", outer(x) end)
+    local seen = {}
+    local r = { co(5) }
+    while r[1] ~= "done" do
+      seen[#seen + 1] = r[1]
+      local s = t:start("between")   -- the main coroutine's own span
+      s:finish()
+      r = { co() }
+    end
+    assert.are.same({ "in inner", "in outer", "in inner" }, seen)
+    assert.are.equal(21, r[2])
+    local outer_id
+    for _, st in ipairs(h.of(t, "start")) do
+      if st.name == "outer" then outer_id = st.id end
+    end
+    local inners = 0
+    for _, st in ipairs(h.of(t, "start")) do
+      if st.name == "inner" then
+        inners = inners + 1
+        assert.are.equal(outer_id, st.parent)
+        assert.are.equal("ok", h.end_of(t, st.id).status)
+      elseif st.name == "between" then
+        assert.is_nil(st.parent)
+      end
+    end
+    assert.are.equal(2, inners)
+    assert.is_nil(spanline.current())
+  end)
+
+  it("an error inside a coroutine ends traced spans and leaves other stacks alone", function()
+    local root = t:start("root")
+    local failing = t:traced("failing", function()
+      coroutine.yield()
+      error("broken", 0)
+    end)
+    local co = spanline.coroutine.create(function() failing() end)
+    assert(coroutine.resume(co))
+    local ok, err = coroutine.resume(co)
+    assert.is_false(ok)
+    assert.are.equal("broken", err)
+    assert.are.equal(root, spanline.current())
+    root:finish()
+    local st = h.start_of(t, "failing")
+    assert.are.equal(id_of(t, "root"), st.parent)
+    local en = h.end_of(t, st.id)
+    assert.are.equal("error", en.status)
+    assert.are.equal("broken", en.error)
+  end)
+
+  it("wrap re-raises a coroutine's error with the original value", function()
+    local obj = {}
+    local f = spanline.coroutine.wrap(function() error(obj) end)
+    local ok, err = pcall(f)
+    assert.is_false(ok)
+    assert.are.equal(obj, err)
+    local g = spanline.coroutine.wrap(function() error("plain") end)
+    ok, err = pcall(g)
+    assert.matches("plain$", err)
+  end)
+
+  it("a span left open in a dead coroutine is current nowhere else", function()
+    local co = coroutine.create(function() t:start("left open") end)
+    assert(coroutine.resume(co))
+    assert.is_nil(spanline.current())
+    local s = t:start("main")
+    s:finish()
+    assert.is_nil(parent_of(t, "main"))
+  end)
+
+  it("patch_coroutines makes coroutine.create/wrap inherit; unpatch restores them", function()
+    local create, wrap = coroutine.create, coroutine.wrap
+    assert.is_true(spanline.patch_coroutines())
+    assert.is_false(spanline.patch_coroutines())
+    local ok, err = pcall(function()
+      local p = t:start("p")
+      local co = coroutine.create(function() t:start("patched child"):finish() end)
+      assert(coroutine.resume(co))
+      coroutine.wrap(function() t:start("patched wrap"):finish() end)()
+      p:finish()
+    end)
+    assert.is_true(spanline.unpatch_coroutines())
+    assert.is_false(spanline.unpatch_coroutines())
+    assert(ok, err)
+    assert.are.equal(create, coroutine.create)
+    assert.are.equal(wrap, coroutine.wrap)
+    assert.are.equal(id_of(t, "p"), parent_of(t, "patched child"))
+    assert.are.equal(id_of(t, "p"), parent_of(t, "patched wrap"))
+    local p2 = t:start("p2")
+    local co = coroutine.create(function() t:start("unpatched"):finish() end)
+    assert(coroutine.resume(co))
+    p2:finish()
+    assert.is_nil(parent_of(t, "unpatched"))
+  end)
+
+  it("shares the context between tracers", function()
+    local t2 = h.mem()
+    local a = t:start("a")
+    local b = t2:start("b")
+    assert.are.equal(b, spanline.current())
+    b:finish()
+    a:finish()
+    assert.are.equal(a:id(), b:parent_id())
+    assert.are.equal(a:trace_id(), b:trace_id())
+    t2:close()
+  end)
+
+  it("survives many short-lived coroutines (contexts are collected)", function()
+    local root = t:start("root")
+    for i = 1, 2000 do
+      local co = spanline.coroutine.create(function()
+        local s = t:start("x")
+        coroutine.yield()
+        s:finish()
+      end)
+      coroutine.resume(co)
+      coroutine.resume(co)
+      if i % 500 == 0 then collectgarbage() end
+    end
+    assert.are.equal(root, spanline.current())
+    root:finish()
+    local n = 0
+    for _, st in ipairs(h.of(t, "start")) do
+      if st.name == "x" then
+        n = n + 1
+        assert.are.equal(root:id(), st.parent)
+      end
+    end
+    assert.are.equal(2000, n)
+  end)
+end)

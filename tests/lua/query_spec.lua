@@ -1,0 +1,319 @@
+-- spanline.query on hand-written fixtures whose answers were worked out by
+-- hand (tests/fixtures/query_basic.jsonl, query_pct.jsonl): assembly, self
+-- time with overlapping and outliving children, open/orphan/remote spans,
+-- arrival order, where/map/limit/top/sort_by, stats (nearest-rank
+-- percentiles), histogram, traces/tree, critical path, --where expressions.
+local query = require("spanline.query")
+
+local FIX = os.getenv("SPANLINE_FIXTURES") or "tests/fixtures"
+local MS = 1000000
+local T = 1764000000000000000
+
+local function id(n) return string.format("%032x", n) end
+
+local function by_id(list)
+  local t = {}
+  for _, s in ipairs(list) do t[s.id] = s end
+  return t
+end
+
+local function read_records(path)
+  local core = require("spanline.core")
+  local r = assert(core.reader(path))
+  local out = {}
+  while true do
+    local rec = r:next()
+    if not rec then break end
+    out[#out + 1] = rec
+  end
+  return out
+end
+
+describe("query.assembler (everything kept)", function()
+  local asm, S
+  setup(function()
+    asm = query.assembler()
+    for _, rec in ipairs(read_records(FIX .. "/query_basic.jsonl")) do asm:add(rec) end
+    S = by_id(asm:spans())
+  end)
+
+  it("builds every span with integer times", function()
+    local n = 0
+    for _ in pairs(S) do n = n + 1 end
+    assert.equal(12, n)
+    local root = S[id(1)]
+    assert.equal("request", root.name)
+    assert.equal(T, root.start)
+    assert.equal(T + 100 * MS, root.finish)
+    assert.equal(100 * MS, root.dur)
+    assert.equal("integer", math.type(root.dur))
+    assert.equal("ok", root.status)
+  end)
+
+  it("links children and depths", function()
+    local root = S[id(1)]
+    assert.equal(3, #root.children)
+    assert.equal(0, root.depth)
+    assert.equal(1, S[id(3)].depth)
+    assert.equal(2, S[id(4)].depth)
+    assert.equal(S[id(3)], S[id(4)].parent_span)
+    assert.equal(id(1), S[id(4)].trace)
+  end)
+
+  it("computes self time with overlapping and outliving children", function()
+    -- 100 - |[10,40] u [30,60] u [90,100 (render clipped)]| = 100 - 60
+    assert.equal(40 * MS, S[id(1)].self)
+    assert.equal(20 * MS, S[id(3)].self)   -- 30 - net.read 10
+    assert.equal(30 * MS, S[id(2)].self)
+    assert.equal(30 * MS, S[id(5)].self)   -- outlives its parent: its own self is whole
+    assert.equal(6 * MS, S[id(6)].self)    -- 10 - 4
+  end)
+
+  it("keeps error, attrs, events and attr records", function()
+    assert.equal("error", S[id(3)].status)
+    assert.equal("timeout", S[id(3)].error)
+    assert.same({ sql = "select 1", rows = 3 }, S[id(2)].attrs)
+    local r6 = S[id(6)]
+    assert.equal(1, #r6.events)
+    assert.equal("retry", r6.events[1].name)
+    assert.equal(T + 202 * MS, r6.events[1].ts)
+    assert.equal(2, r6.events[1].attrs.attempt)
+    assert.equal(200, r6.attrs["http.status"])
+  end)
+
+  it("has open, orphan and remote-parent spans", function()
+    local w = S[id(8)]
+    assert.equal("open", w.status)
+    assert.is_nil(w.finish)
+    assert.is_nil(w.dur)
+    assert.is_nil(w.self)
+    assert.is_true(S[id(9)].orphan)
+    assert.equal(id(255), S[id(9)].parent)
+    local h = S[id(10)]
+    assert.is_true(h.remote_parent)
+    assert.equal("00f067aa0ba902b7", h.parent)
+    assert.equal("4bf92f3577b34da6a3ce929d0e0e4736", h.trace)
+  end)
+
+  it("re-parents a child that arrived before its parent", function()
+    local child, parent = S[id(12)], S[id(11)]
+    assert.is_false(child.orphan)
+    assert.equal(parent, child.parent_span)
+    assert.equal(1, child.depth)
+    assert.equal(1, #parent.children)
+    assert.equal(8 * MS, parent.self)      -- 11 - 3
+    assert.equal("abandoned", parent.status)
+    local roots = {}
+    for _, r in ipairs(asm:roots()) do roots[#roots + 1] = r.id end
+    assert.same({ id(1), id(6), id(8), id(9), id(10), id(11) }, roots)
+  end)
+
+  it("gives the same trees for any arrival order", function()
+    local recs = read_records(FIX .. "/query_basic.jsonl")
+    local rev = query.assembler()
+    for i = #recs, 1, -1 do rev:add(recs[i]) end
+    local R = by_id(rev:spans())
+    for k, s in pairs(S) do
+      local r = R[k]
+      assert.equal(s.parent_span and s.parent_span.id, r.parent_span and r.parent_span.id)
+      assert.equal(s.depth, r.depth)
+      assert.equal(s.dur, r.dur)
+      assert.equal(s.self, r.self)
+      assert.equal(s.status, r.status)
+    end
+  end)
+
+  it("returns the span each add touched", function()
+    local a = query.assembler()
+    local s = a:add({ type = "start", id = id(1), name = "x", ts = 5 })
+    assert.equal(a:get(id(1)), s)
+    assert.is_nil(a:add({ type = "meta", format = "spanline/1" }))
+  end)
+end)
+
+describe("query streams", function()
+  it("yields spans in end order, open ones last", function()
+    local names = {}
+    for s in query.open(FIX .. "/query_basic.jsonl"):spans():iter() do names[#names + 1] = s.id end
+    assert.same({ id(2), id(4), id(3), id(1), id(5), id(7), id(6), id(9), id(10), id(12), id(11), id(8) }, names)
+  end)
+
+  it("where with a function and with a table", function()
+    local q = query.open(FIX .. "/query_basic.jsonl")
+    local ids = {}
+    for _, s in ipairs(q:where(function(s) return s.dur and s.dur >= 30 * MS end):collect()) do
+      ids[#ids + 1] = s.id
+    end
+    assert.same({ id(2), id(3), id(1), id(5) }, ids)
+    local errs = query.open(FIX .. "/query_basic.jsonl"):where({ name = "db.query", status = "error" }):collect()
+    assert.equal(1, #errs)
+    assert.equal(id(3), errs[1].id)
+  end)
+
+  it("map, limit, count, sort_by, top", function()
+    local q = query.open(FIX .. "/query_pct.jsonl")
+    assert.same({ 7 * MS, 3 * MS }, q:where({ name = "op" }):map(function(s) return s.dur end):limit(2):collect())
+    assert.equal(11, query.open(FIX .. "/query_pct.jsonl"):count())
+    local sorted = query.open(FIX .. "/query_pct.jsonl"):where({ name = "op" }):sort_by("dur"):collect()
+    for i = 1, 10 do assert.equal(i * MS, sorted[i].dur) end
+    local top = query.open(FIX .. "/query_pct.jsonl"):top(3, "dur")
+    assert.same({ 50 * MS, 10 * MS, 9 * MS }, { top[1].dur, top[2].dur, top[3].dur })
+  end)
+
+  it("stats: nearest-rank percentiles, mean, population stdev", function()
+    local rows = query.open(FIX .. "/query_pct.jsonl"):where({ name = "op" }):stats()
+    local r = rows[1]
+    assert.equal(10, r.count)
+    assert.equal(1, r.errors)
+    assert.equal(0, r.open)
+    assert.equal(55 * MS, r.total)
+    assert.equal(1 * MS, r.min)
+    assert.equal(10 * MS, r.max)
+    assert.equal(5.5 * MS, r.mean)
+    assert.near(math.sqrt(8.25) * MS, r.stdev, 1)
+    assert.equal(5 * MS, r.p50)   -- rank ceil(0.50 * 10) = 5
+    assert.equal(9 * MS, r.p90)   -- rank 9
+    assert.equal(10 * MS, r.p95)  -- rank ceil(9.5) = 10
+    assert.equal(10 * MS, r.p99)
+    assert.equal(55 * MS, r.self_total)
+  end)
+
+  it("group_by name: per-group stats, largest total first, iterable", function()
+    local rows = query.open(FIX .. "/query_basic.jsonl"):group_by("name"):stats()
+    local byk = {}
+    for row in rows do byk[row.key] = row end
+    assert.equal("request", rows[1].key)       -- 110ms total
+    local db = byk["db.query"]
+    assert.equal(4, db.count)
+    assert.equal(1, db.errors)
+    assert.equal(65 * MS, db.total)
+    assert.equal(1 * MS, db.min)
+    assert.equal(4 * MS, db.p50)   -- sorted 1,4,30,30: rank 2
+    assert.equal(30 * MS, db.p90)  -- rank ceil(3.6) = 4
+    assert.equal(30 * MS, db.max)
+    assert.equal(16.25 * MS, db.mean)
+    assert.equal(55 * MS, db.self_total)  -- 30 + 20 + 4 + 1
+    local req = byk.request
+    assert.equal(10 * MS, req.p50)
+    assert.equal(100 * MS, req.p90)
+    assert.equal(46 * MS, req.self_total)
+    local w = byk.worker
+    assert.equal(1, w.count)
+    assert.equal(1, w.open)
+    assert.is_nil(w.total)
+  end)
+
+  it("group_by status, attr and function", function()
+    local rows = query.open(FIX .. "/query_basic.jsonl"):group_by("status"):stats()
+    local byk = {}
+    for _, row in ipairs(rows) do byk[row.key] = row.count end
+    assert.same({ ok = 9, error = 1, abandoned = 1, open = 1 }, byk)
+    rows = query.open(FIX .. "/query_basic.jsonl"):where({ name = "db.query" }):group_by("attr.sql"):stats()
+    byk = {}
+    for _, row in ipairs(rows) do byk[row.key] = row.count end
+    assert.same({ ["select 1"] = 1, ["(none)"] = 3 }, byk)
+    -- Streaming: the early child (12) is still a provisional orphan (depth 0).
+    rows = query.open(FIX .. "/query_basic.jsonl"):group_by(function(s) return s.depth end):stats()
+    byk = {}
+    for _, row in ipairs(rows) do byk[row.key] = row.count end
+    assert.same({ ["0"] = 7, ["1"] = 4, ["2"] = 1 }, byk)
+  end)
+
+  it("histogram with edges and with equal-width buckets", function()
+    local h = query.open(FIX .. "/query_pct.jsonl"):where({ name = "op" })
+      :histogram("dur", { buckets = { 0, 5 * MS, 10 * MS + 1 } })
+    assert.same({ 4, 6 }, { h[1].count, h[2].count })
+    h = query.open(FIX .. "/query_pct.jsonl"):where({ name = "op" }):histogram("dur", { buckets = 3 })
+    assert.equal(1 * MS, h[1].lo)
+    assert.equal(10 * MS, h[3].hi)
+    assert.same({ 3, 3, 4 }, { h[1].count, h[2].count, h[3].count })
+  end)
+
+  it("traces: one per trace id, by start", function()
+    local ts = query.open(FIX .. "/query_basic.jsonl"):traces()
+    local keys = {}
+    for i, t in ipairs(ts) do keys[i] = t.trace end
+    assert.same({ id(1), id(6), id(8), id(254), "4bf92f3577b34da6a3ce929d0e0e4736", id(11) }, keys)
+    assert.equal(5, ts[1].spans)
+    assert.equal(1, ts[1].errors)
+    assert.equal(120 * MS, ts[1].dur)
+    assert.equal(2, ts[6].spans)  -- the late parent and its early child
+    assert.equal(1, ts[3].open)
+  end)
+
+  it("critical path (Jaeger): last-finishing child first, clipped", function()
+    local segs = query.open(FIX .. "/query_basic.jsonl"):critical_path(id(1))
+    local got = {}
+    for i, s in ipairs(segs) do
+      got[i] = string.format("%s %d-%d", s.span.id:sub(-1), (s.start - T) // MS, (s.finish - T) // MS)
+    end
+    assert.same({ "1 0-30", "3 30-35", "4 35-45", "3 45-60", "1 60-90", "5 90-100" }, got)
+  end)
+
+  it("streaming where releases ended spans (constant memory)", function()
+    -- 10^5 sequential two-level traces; the assembler must not keep them.
+    local n, i = 100000, 0
+    local function gen()
+      i = i + 1
+      if i > n * 4 then return nil end
+      local k = (i - 1) // 4
+      local step = (i - 1) % 4
+      local root, child = id(2 * k + 1), id(2 * k + 2)
+      if step == 0 then return { type = "start", id = root, name = "r", ts = k * 10 } end
+      if step == 1 then return { type = "start", id = child, parent = root, name = "c", ts = k * 10 + 1 } end
+      if step == 2 then return { type = "end", id = child, ts = k * 10 + 2, status = "ok" } end
+      return { type = "end", id = root, ts = k * 10 + 3, status = "ok" }
+    end
+    local q = query.open({})
+    q.gen = gen
+    local spans = q:spans()
+    local matched = 0
+    collectgarbage()
+    local before = collectgarbage("count")
+    for _ in spans:where({ name = "c" }).gen do matched = matched + 1 end
+    collectgarbage()
+    local after = collectgarbage("count")
+    assert.equal(n, matched)
+    local asm = spans.source.assembler
+    assert.is_nil(next(asm.by_id))
+    assert.is_true(after - before < 1024, "memory grew by " .. (after - before) .. " KB")
+  end)
+end)
+
+describe("--where expressions", function()
+  local span = { name = "db.query", dur = 30 * MS, status = "ok", attrs = { rows = 3 } }
+
+  it("rewrites duration literals outside strings", function()
+    assert.equal("dur > 5000000", query.rewrite_units("dur > 5ms"))
+    assert.equal("dur < 1500000000", query.rewrite_units("dur < 1.5s"))
+    assert.equal("x == '5ms' and y5ms", query.rewrite_units("x == '5ms' and y5ms"))
+    assert.equal("a > 250000 or b > 2", query.rewrite_units("a > 250us or b > 2"))
+    assert.equal("c == 0x10", query.rewrite_units("c == 0x10"))
+  end)
+
+  it("compiles expressions over span fields", function()
+    local f = assert(query.compile_where('dur > 5ms and name:find("db") ~= nil'))
+    assert.is_true(f(span))
+    assert.is_false(f({ name = "db.query", dur = 4 * MS }))
+    f = assert(query.compile_where("attrs.rows >= 3 and math.max(1, 2) == 2"))
+    assert.is_true(f(span))
+    assert.same({ "dur", "name" }, query.expr_fields('dur > 1ms and name == "x"'))
+  end)
+
+  it("reports syntax errors with a position", function()
+    local f, msg, col = query.compile_where("dur > > 5ms")
+    assert.is_nil(f)
+    assert.matches("near '>'", msg)
+    assert.equal(5, col)
+    f, msg, col = query.compile_where("dur >")
+    assert.is_nil(f)
+    assert.equal(6, col)
+  end)
+
+  it("runs in a sandbox without os, io, load, require", function()
+    for _, expr in ipairs({ "os.exit(3)", "io.open('/etc/passwd')", "load('return 1')()", "require('os')" }) do
+      local f = assert(query.compile_where(expr))
+      assert.has_error(function() f(span) end)
+    end
+  end)
+end)

@@ -1,0 +1,144 @@
+-- core.reader from Lua: record tables (integer ts, hex ids, lazy attrs),
+-- bad lines with numbers, js-logger streams, errors as nil/msg/code,
+-- follow mode, reading from a string, and the C span stream.
+local core = require("spanline.core")
+
+local FIX = os.getenv("SPANLINE_FIXTURES") or "tests/fixtures"
+
+local function all(r)
+  local out = {}
+  while true do
+    local rec = r:next()
+    if not rec then break end
+    out[#out + 1] = rec
+  end
+  return out
+end
+
+describe("core.reader", function()
+  it("reads records with integer timestamps and hex ids", function()
+    local recs = all(assert(core.reader(FIX .. "/query_basic.jsonl")))
+    assert.equal(26, #recs)
+    assert.equal("meta", recs[1].type)
+    assert.equal("fixture", recs[1].service)
+    assert.equal(7, recs[1].pid)
+    local s = recs[3]
+    assert.equal("start", s.type)
+    assert.equal("00000000000000000000000000000002", s.id)
+    assert.equal("00000000000000000000000000000001", s.parent)
+    assert.equal("db.query", s.name)
+    assert.equal(1764000000010000000, s.ts)
+    assert.equal("integer", math.type(s.ts))
+    assert.equal(1, s.lane)
+    assert.equal(3, s.line)
+    assert.equal('{"sql":"select 1","rows":3}', s.attrs_json)
+    assert.same({ sql = "select 1", rows = 3 }, s.attrs)  -- decoded on first access
+    assert.is_true(recs[21].parent_short)
+    assert.equal("00f067aa0ba902b7", recs[21].parent)
+  end)
+
+  it("skips and counts bad lines by number, never stopping", function()
+    local r = assert(core.reader(FIX .. "/query_bad.jsonl"))
+    local recs = all(r)
+    assert.equal(4, #recs)  -- meta, start a, end a, start b
+    local n, lines = r:bad_lines()
+    assert.equal(3, n)
+    assert.same({ 3, 5, 7 }, lines)
+  end)
+
+  it("skips lines over max_line", function()
+    local long = '{"type":"start","id":"' .. string.rep("0", 31) .. '1","name":"' .. string.rep("x", 500) .. '","ts":1}\n'
+    local ok = '{"type":"start","id":"' .. string.rep("0", 31) .. '2","name":"y","ts":2}\n'
+    local r = core.reader_string(long .. ok, { max_line = 200 })
+    local recs = all(r)
+    assert.equal(1, #recs)
+    assert.equal(2, recs[1].line)
+    assert.same({ 1, { 1 } }, { r:bad_lines() })
+  end)
+
+  it("reads js-logger streams: 759 matched spans", function()
+    local r = assert(core.reader(FIX .. "/js-logger/polykey-cli-agent-start.jsonl"))
+    local starts, ends, open = 0, 0, {}
+    for _, rec in ipairs(all(r)) do
+      if rec.type == "start" then
+        starts = starts + 1
+        open[rec.id] = rec.ts
+      else
+        assert.equal("end", rec.type)
+        assert.equal("ok", rec.status)
+        assert.is_true(rec.ts >= open[rec.id])
+        ends = ends + 1
+      end
+    end
+    assert.equal(759, starts)
+    assert.equal(759, ends)
+    assert.equal(0, (r:bad_lines()))
+  end)
+
+  it("returns nil, message, code for files it cannot open", function()
+    local r, msg, code = core.reader("/nonexistent/x.jsonl")
+    assert.is_nil(r)
+    assert.matches("No such file", msg)
+    assert.equal("ENOENT", code)
+    r, msg, code = core.reader("/tmp")
+    assert.is_nil(r)
+    assert.equal("EISDIR", code)
+  end)
+
+  it("raises on misuse", function()
+    assert.has_error(function() core.reader({}) end)
+    assert.has_error(function() core.reader("x", { max_line = -1 }) end)
+  end)
+
+  it("follows a growing file", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write('{"type":"start","id":"' .. string.rep("0", 31) .. '1","name":"a","ts":1}\n')
+    f:flush()
+    local r = assert(core.reader(path, { follow = true }))
+    assert.equal("a", r:next().name)
+    assert.is_false(r:next())
+    f:write('{"type":"end","id":"' .. string.rep("0", 31) .. '1","ts":5,"status":"ok"}\n')
+    f:flush()
+    local rec = r:next()
+    assert.equal("end", rec.type)
+    assert.equal(5, rec.ts)
+    assert.is_false(r:next())
+    f:close()
+    r:close()
+    os.remove(path)
+  end)
+
+  it("re-encodes records as spanline lines", function()
+    local r = core.reader_string('{"type":"stop","id":"v0q12tlpvrdo018r2u4batn15lo","startId":"v0q12tlpvrdo018r2u4batn15lk"}\n')
+    local rec = r:next()
+    local line = core.record_jsonl(rec)
+    local back = core.reader_string(line):next()
+    assert.equal(rec.id, back.id)
+    assert.equal(rec.ts, back.ts)
+    assert.equal("ok", back.status)
+  end)
+end)
+
+describe("core.span_stream", function()
+  it("assembles spans in C with only the fields asked for", function()
+    local r = assert(core.reader(FIX .. "/query_basic.jsonl"))
+    local st = core.span_stream(r, { fields = { "name", "dur", "self", "status" }, raw = true })
+    local s = st:next()
+    assert.equal("db.query", s.name)
+    assert.equal(30000000, s.dur)
+    assert.equal(30000000, s.self)
+    assert.is_nil(s.id)  -- not asked for
+    assert.matches('"id":"00000000000000000000000000000002"', st:raw())
+    local n, root = 1, nil
+    while true do
+      s = st:next()
+      if not s then break end
+      n = n + 1
+      if s.name == "request" and not root then root = s.self end
+    end
+    assert.equal(12, n)
+    assert.equal(40000000, root)
+    assert.matches('"format":"spanline/1"', st:meta())
+  end)
+end)

@@ -1,0 +1,168 @@
+-- sampling_spec: spanline.tracer{sample = p} decides per trace at the root;
+-- unsampled traces get the shared no-op span and cost no records.
+local spanline = require("spanline")
+local h = require("tracer_helpers")
+
+describe("sampling", function()
+  it("records about p of the traces (10^5 roots, 5 sigma bounds)", function()
+    local n, p = 100000, 0.1
+    local t = h.mem{ sample = p, seed = 12345, meta = false }
+    local recorded = 0
+    for _ = 1, n do
+      local s = t:start("root")
+      if s:is_recording() then recorded = recorded + 1 end
+      s:finish()
+      if _ % 10000 == 0 then t:clear() end
+    end
+    local sigma = math.sqrt(n * p * (1 - p))
+    assert.is_true(math.abs(recorded - n * p) < 5 * sigma,
+      "recorded " .. recorded .. " of " .. n)
+    local st = t:stats()
+    assert.are.equal(recorded, st.spans_started)
+    assert.are.equal(n - recorded, st.unsampled)
+    t:close()
+  end)
+
+  it("records everything with sample = 1 and nothing with sample = 0", function()
+    local all, none = h.mem{ sample = 1 }, h.mem{ sample = 0 }
+    for _ = 1, 100 do all:start("a"):finish(); none:start("n"):finish() end
+    assert.are.equal(100, #h.of(all, "start"))
+    assert.are.equal(0, #h.of(none, "start"))
+    all:close(); none:close()
+  end)
+
+  it("is reproducible with a seed", function()
+    local function decisions(seed)
+      local t = h.mem{ sample = 0.5, seed = seed }
+      local d = {}
+      for i = 1, 64 do
+        local s = t:start("r")
+        d[i] = s:is_recording() and "1" or "0"
+        s:finish()
+      end
+      t:close()
+      return table.concat(d, ",")
+    end
+    assert.are.equal(decisions(7), decisions(7))
+    assert.are_not.equal(decisions(7), decisions(8))
+  end)
+
+  it("children of an unsampled root inherit the decision via context", function()
+    local t = h.mem{ sample = 0 }
+    local root = t:start("root")
+    assert.are.equal(spanline.noop, root)
+    assert.are.equal(root, spanline.current())
+    local child = t:start("child")
+    assert.are.equal(spanline.noop, child)
+    local co = spanline.coroutine.wrap(function()
+      assert.are.equal(spanline.noop, spanline.current())
+      return t:start("in coroutine"):is_recording()
+    end)
+    assert.is_false(co())
+    local traced_span
+    t:traced("traced", function() traced_span = spanline.current() end)()
+    assert.are.equal(spanline.noop, traced_span)
+    child:finish()
+    root:finish()
+    assert.is_nil(spanline.current())
+    assert.are.equal(0, #h.of(t, "start"))
+    t:close()
+  end)
+
+  it("an unsampled span finished in another coroutine leaves no stale context", function()
+    local t = h.mem{ sample = 0 }
+    local root = t:start("request")
+    assert.are.equal(spanline.noop, spanline.current())
+    local co = coroutine.create(function(span)
+      local inner = t:start("inner")   -- balanced inside the coroutine
+      inner:finish()
+      span:finish()
+    end)
+    assert(coroutine.resume(co, root))
+    assert.is_nil(spanline.current())
+    local r = t:start("next", nil, { parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" })
+    assert.is_true(r:is_recording())
+    local child = t:start("child of next")
+    assert.is_true(child:is_recording())
+    child:finish()
+    r:finish()
+    t:close()
+  end)
+
+  it("children of a sampled root are recorded", function()
+    local t = h.mem{ sample = 0.5, seed = 3 }
+    local recorded_roots = 0
+    for _ = 1, 50 do
+      local root = t:start("root")
+      local child = t:start("child")
+      assert.are.equal(root:is_recording(), child:is_recording())
+      if root:is_recording() then
+        recorded_roots = recorded_roots + 1
+        assert.are.equal(root:id(), child:parent_id())
+      end
+      child:finish()
+      root:finish()
+    end
+    assert.is_true(recorded_roots > 0 and recorded_roots < 50)
+    t:close()
+  end)
+
+  it("a recorded root started explicitly inside an unsampled trace keeps its own stack", function()
+    local t = h.mem{ sample = 0 }
+    local u = t:start("unsampled")
+    local tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    local r = t:start("continued", nil, { parent = tp })
+    assert.is_true(r:is_recording())
+    assert.are.equal(r, spanline.current())
+    r:finish()
+    assert.are.equal(u, spanline.current())
+    u:finish()
+    assert.is_nil(spanline.current())
+    t:close()
+  end)
+
+  it("follows the sampled flag of a traceparent parent", function()
+    local t = h.mem{ sample = 1e-9 }
+    local yes = t:start("yes", nil, { parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" })
+    local no = t:start("no", nil, { parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00" })
+    assert.is_true(yes:is_recording())
+    assert.is_false(no:is_recording())
+    no:finish()
+    yes:finish()
+    t:close()
+  end)
+
+  it("the no-op span supports every span method", function()
+    local s = spanline.noop
+    assert.are.equal(s, s:set("k", 1))
+    assert.are.equal(s, s:set{ k = 1 })
+    assert.are.equal(s, s:event("e", { a = 1 }))
+    assert.is_nil(s:id())
+    assert.is_nil(s:trace_id())
+    assert.is_nil(s:parent_id())
+    assert.is_nil(s:traceparent())
+    assert.is_nil(s:name())
+    assert.is_false(s:is_open())
+    assert.is_false(s:is_recording())
+    s:finish()
+    s:finish()   -- shared: finishing it again is not an error
+    assert.matches("no%-op", tostring(s))
+  end)
+
+  it("an unsampled span allocates nothing", function()
+    local t = h.mem{ sample = 0 }
+    for _ = 1, 100 do t:start("warm"):finish() end
+    collectgarbage()
+    collectgarbage("stop")
+    local before = collectgarbage("count")
+    for _ = 1, 10000 do
+      local s = t:start("x")
+      s:set("k", 1)
+      s:finish()
+    end
+    local grown = collectgarbage("count") - before
+    collectgarbage("restart")
+    assert.is_true(grown < 1, "grew " .. grown .. " KiB")
+    t:close()
+  end)
+end)
