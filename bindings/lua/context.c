@@ -1,13 +1,10 @@
 /*
  * context.c: the current span of each coroutine, kept in C.
  *
- * Each coroutine gets a small l_ctx userdata (weak-keyed table thread -> ctx)
- * holding an intrusive stack of raw span pointers: weak by construction, so a
- * current span that nobody else references can still be collected (its __gc
- * unlinks it). The lookup is cached in the last (lua_State*, ctx) pair, and
- * the ctx pointer is also stamped into the thread's extra space: a new thread
- * at a recycled address carries the main thread's stamp, so a stale cache
- * entry can never match.
+ * Each coroutine has an l_ctx (weak-keyed table thread -> ctx) holding an
+ * intrusive stack of raw span pointers: weak by construction. Lookups hit a
+ * one-entry cache, validated by the ctx pointer stamped in the thread's extra
+ * space (a new thread at a recycled address carries another stamp).
  */
 #include <string.h>
 
@@ -49,23 +46,6 @@ l_ctx *sl_lctx_get_slow(lua_State *L, l_state *st)
     return ctx;
 }
 
-void sl_lctx_set_noop(l_ctx *ctx, uint32_t n)
-{
-    l_state *st = ctx->st;
-    if (ctx->noop == 0 && n > 0) {
-        ctx->nprev = NULL;
-        ctx->nnext = st->noop_ctxs;
-        if (st->noop_ctxs) st->noop_ctxs->nprev = ctx;
-        st->noop_ctxs = ctx;
-    } else if (ctx->noop > 0 && n == 0) {
-        if (ctx->nprev) ctx->nprev->nnext = ctx->nnext;
-        else st->noop_ctxs = ctx->nnext;
-        if (ctx->nnext) ctx->nnext->nprev = ctx->nprev;
-        ctx->nprev = ctx->nnext = NULL;
-    }
-    ctx->noop = n;
-}
-
 void sl_lctx_push(l_ctx *ctx, l_span *sp)
 {
     sp->ctx = ctx;
@@ -73,10 +53,6 @@ void sl_lctx_push(l_ctx *ctx, l_span *sp)
     sp->above = NULL;
     if (ctx->top) ctx->top->above = sp;
     ctx->top = sp;
-    /* Unsampled spans current below a recorded one belong to it now: they
-     * come back when it ends. */
-    sp->saved_noop = ctx->noop;
-    sl_lctx_set_noop(ctx, 0);
 }
 
 /* Removes sp from wherever it is in its stack: ending a span that is not on
@@ -85,13 +61,8 @@ void sl_lctx_unlink(l_span *sp)
 {
     l_ctx *ctx = sp->ctx;
     if (ctx == NULL) return;
-    if (sp->above) {
-        sp->above->below = sp->below;
-        sp->above->saved_noop += sp->saved_noop;
-    } else {
-        ctx->top = sp->below;
-        sl_lctx_set_noop(ctx, sp->saved_noop);
-    }
+    if (sp->above) sp->above->below = sp->below;
+    else ctx->top = sp->below;
     if (sp->below) sp->below->above = sp->above;
     sp->ctx = NULL;
     sp->above = sp->below = NULL;
@@ -99,9 +70,7 @@ void sl_lctx_unlink(l_span *sp)
 
 void sl_lctx_push_current(lua_State *L, l_ctx *ctx)
 {
-    if (ctx->noop > 0) {
-        lua_pushvalue(L, lua_upvalueindex(UV_NOOP));
-    } else if (ctx->top) {
+    if (ctx->top) {
         lua_rawgeti(L, lua_upvalueindex(UV_WEAK), ctx->top->slot);
     } else if (ctx->inherit == CTX_INHERIT_UNSAMPLED) {
         lua_pushvalue(L, lua_upvalueindex(UV_NOOP));
@@ -148,7 +117,8 @@ static int l_coroutine_create(lua_State *L)
     lua_pushvalue(L, 1);
     lua_xmove(L, co, 1);
     l_ctx *ctx = ctx_new(L, st, co);            /* 3: ctx */
-    if (cur->noop > 0 || (cur->top == NULL && cur->inherit == CTX_INHERIT_UNSAMPLED)) {
+    if ((cur->top && (cur->top->state & LS_NOOP)) ||
+        (cur->top == NULL && cur->inherit == CTX_INHERIT_UNSAMPLED)) {
         ctx->inherit = CTX_INHERIT_UNSAMPLED;
     } else if (cur->top || cur->inherit == CTX_INHERIT_SPAN) {
         ctx->inherit = CTX_INHERIT_SPAN;
@@ -176,7 +146,6 @@ static int l_ctx_gc(lua_State *L)
         st->last_ctx = NULL;
         st->last_L = NULL;
     }
-    sl_lctx_set_noop(ctx, 0);
     l_span *sp = ctx->top;
     while (sp) {
         l_span *below = sp->below;

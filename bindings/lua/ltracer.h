@@ -1,12 +1,10 @@
 /*
- * ltracer.h: what tracer.c, span.c and context.c (the tracer half of
- * spanline.core) share.
+ * ltracer.h: what tracer.c, span.c and context.c share.
  *
- * Key idea: a span userdata embeds its sl_span (memory that never moves) and
- * is linked by raw C pointers into the stack of the coroutine it is current
- * in, so the stack never keeps a span alive; a span's __gc unlinks it and
- * ends it as abandoned. Every function of this half shares the same upvalues
- * (UV_*), so the hot path reaches its tables without a registry lookup.
+ * Key idea: a span userdata embeds its sl_span and sits in its coroutine's
+ * context stack by raw pointer (never keeping it alive); every function of
+ * this half shares the same upvalues (UV_*), so the hot path needs no
+ * registry lookups.
  */
 #ifndef SL_LTRACER_H
 #define SL_LTRACER_H
@@ -38,6 +36,8 @@ typedef struct l_ctx l_ctx;
 #define LS_NOOP 2u      /* the shared no-op span */
 #define LS_CLOSED 4u    /* ended as abandoned by tracer:close() */
 #define LS_ENDING 8u    /* its end hooks are running */
+#define LS_UNSAMPLED 16u /* with LS_NOOP: the root of an unsampled trace, kept in
+                          * the context so its children inherit the decision */
 
 struct l_span {
     sl_span s;
@@ -46,7 +46,6 @@ struct l_span {
     l_span *below, *above;  /* links in ctx's stack */
     l_span *tprev, *tnext;  /* links in tr's list of open spans */
     uint32_t state;         /* LS_* */
-    uint32_t saved_noop;    /* ctx->noop when it was pushed */
     int slot;               /* index in UV_WEAK while open, 0 otherwise */
     size_t name_len;
     char name[1];           /* name_len bytes + NUL follow */
@@ -58,10 +57,8 @@ struct l_ctx {
     l_state *st;
     l_span *top;
     uint32_t lane;
-    uint32_t noop;           /* unsampled spans current above `top` */
     int inherit;             /* CTX_INHERIT_* */
     sl_context parent;       /* CTX_INHERIT_SPAN: the creator's current span */
-    l_ctx *nprev, *nnext;    /* in l_state.noop_ctxs while noop > 0 */
 };
 
 enum { CTX_INHERIT_NONE = 0, CTX_INHERIT_SPAN = 1, CTX_INHERIT_UNSAMPLED = 2 };
@@ -69,7 +66,6 @@ enum { CTX_INHERIT_NONE = 0, CTX_INHERIT_SPAN = 1, CTX_INHERIT_UNSAMPLED = 2 };
 struct l_state {
     lua_State *last_L;      /* one-entry cache of the context lookup */
     l_ctx *last_ctx;
-    l_ctx *noop_ctxs;       /* contexts with unsampled spans current, newest first */
     uint32_t next_lane;
     int *free_slots;        /* released UV_WEAK slots */
     size_t nfree, capfree;
@@ -103,7 +99,9 @@ struct l_tracer {
     l_tracer *gprev, *gnext;  /* process-wide list, closed at exit */
 };
 
-/* context.c */
+/* context.c. The running coroutine's context. Note: the ctx pointer is
+ * stamped into each thread's LUA_EXTRASPACE (only ever compared, never
+ * dereferenced), so a host that uses that space for itself conflicts. */
 l_ctx *sl_lctx_get_slow(lua_State *L, l_state *st);
 static inline l_ctx *sl_lctx_get(lua_State *L, l_state *st)
 {
@@ -113,8 +111,6 @@ static inline l_ctx *sl_lctx_get(lua_State *L, l_state *st)
     return sl_lctx_get_slow(L, st);
 }
 void sl_lctx_push(l_ctx *ctx, l_span *sp);
-/* Sets ctx->noop, keeping l_state.noop_ctxs up to date. */
-void sl_lctx_set_noop(l_ctx *ctx, uint32_t n);
 void sl_lctx_unlink(l_span *sp);
 /* Pushes the current span of the running coroutine (or nil). */
 void sl_lctx_push_current(lua_State *L, l_ctx *ctx);
@@ -139,12 +135,16 @@ extern const luaL_Reg sl_lspan_methods[];
 extern const luaL_Reg sl_lspan_meta[];
 
 /* tracer.c */
+int sl_ltracer_write_pending(void *ud, const char *data, size_t len);  /* function output */
+uint64_t sl_ltracer_clock(void *ud);                                   /* clock = fn */
+/* options.c: reads the options table at 1 into cfg and tr; raises on a bad one. */
+void sl_ltracer_options(lua_State *L, l_tracer *tr, sl_config *cfg);
 l_tracer *sl_ltracer_check(lua_State *L, int idx);
 void sl_ltracer_deliver(lua_State *L, l_tracer *tr);
 /* Calls the hooks of one kind with the span (and nargs more values) on top. */
 void sl_ltracer_run_hooks(lua_State *L, l_tracer *tr, int tr_idx, int kind, int nargs);
 
-/* Converts the attribute table at idx into a scratch array (valid until the
+/* attrs.c. Converts the attribute table at idx into a scratch array (valid until the
  * next call); raises an error naming the key and fname on a bad value. */
 const sl_attr *sl_lattrs_from_table(lua_State *L, int idx, size_t *n, const char *fname);
 /* One key/value pair (value at vidx). */

@@ -530,10 +530,17 @@ static void push_attrs(lua_State *L, const sl_aspan *a)
     lua_newtable(L);
     if (a->attrs.len == 0) return;
     int t = lua_gettop(L);
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "cjson.safe");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "decode");
+    /* cjson.safe.decode, looked up once and kept in the registry. */
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "spanline.cjson_decode") != LUA_TFUNCTION) {
+        lua_pop(L, 1);
+        lua_getglobal(L, "require");
+        lua_pushliteral(L, "cjson.safe");
+        lua_call(L, 1, 1);
+        lua_getfield(L, -1, "decode");
+        lua_remove(L, -2);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, "spanline.cjson_decode");
+    }
     int dec = lua_gettop(L);
     const char *p = a->attrs.ptr, *e = p + a->attrs.len;
     while (p < e) {
@@ -556,22 +563,9 @@ static void push_attrs(lua_State *L, const sl_aspan *a)
     lua_settop(L, t);
 }
 
-static int l_stream_next(lua_State *L)
+/* Pushes the reused span table filled from a. */
+static void push_span(lua_State *L, lstream *st, const sl_aspan *a)
 {
-    lstream *st = check_stream(L);
-    const sl_aspan *a;
-    int rc = sl_spanner_next(st->sp, &a);
-    st->cur = NULL;
-    if (rc == SL_EOF) {
-        lua_pushnil(L);
-        return 1;
-    }
-    if (rc == SL_EAGAIN) {
-        lua_pushboolean(L, 0);
-        return 1;
-    }
-    if (rc != SL_OK) return sl_lua_fail(L, rc == SL_ENOMEM ? "out of memory" : "read error", rc == SL_ENOMEM ? "ENOMEM" : "EIO");
-    st->cur = a;
     unsigned fl = st->fields;
     char hex[33];
     lua_rawgeti(L, LUA_REGISTRYINDEX, st->table_ref);
@@ -649,7 +643,91 @@ static int l_stream_next(lua_State *L)
         lua_setfield(L, -2, "nevents");
     }
 #undef WANT
+}
+
+static int stream_fail(lua_State *L, int rc)
+{
+    return sl_lua_fail(L, rc == SL_ENOMEM ? "out of memory" : "read error", rc == SL_ENOMEM ? "ENOMEM" : "EIO");
+}
+
+static int l_stream_next(lua_State *L)
+{
+    lstream *st = check_stream(L);
+    const sl_aspan *a;
+    int rc = sl_spanner_next(st->sp, &a);
+    st->cur = NULL;
+    if (rc == SL_EOF) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (rc == SL_EAGAIN) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    if (rc != SL_OK) return stream_fail(L, rc);
+    st->cur = a;
+    push_span(L, st, a);
     return 1;
+}
+
+/* stream:filter(pred, file [, limit]) -> matched, failures, first_failure, spans
+ * The filter loop in C: pred(span) for every span (a failing call counts as
+ * no match), the records of matching spans written to file, preceded by the
+ * stream's meta line (or a minimal one) before the first match. Stops at
+ * EOF, or when no data is left in follow mode. */
+static int l_stream_filter(lua_State *L)
+{
+    lstream *st = check_stream(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    luaL_Stream *f = luaL_checkudata(L, 3, LUA_FILEHANDLE);
+    if (!f->closef) return luaL_argerror(L, 3, "file is closed");
+    lua_Integer limit = luaL_optinteger(L, 4, -1);
+    lua_Integer matched = 0, failures = 0, seen = 0;
+    int first_failure = 0;
+    lua_settop(L, 3);
+    lua_pushnil(L);  /* 4: the first failure message */
+    while (limit < 0 || matched < limit) {
+        const sl_aspan *a;
+        int rc = sl_spanner_next(st->sp, &a);
+        st->cur = NULL;
+        if (rc == SL_EOF || rc == SL_EAGAIN) break;
+        if (rc != SL_OK) return stream_fail(L, rc);
+        st->cur = a;
+        seen++;
+        lua_pushvalue(L, 2);
+        push_span(L, st, a);
+        if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+            failures++;
+            if (!first_failure) {
+                first_failure = 1;
+                lua_replace(L, 4);
+            } else {
+                lua_pop(L, 1);
+            }
+            continue;
+        }
+        int yes = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        if (yes) {
+            if (matched++ == 0) {
+                size_t n;
+                const char *m = sl_spanner_meta(st->sp, &n);
+                if (!m) {
+                    m = "{\"type\":\"meta\",\"format\":\"" SL_FORMAT_NAME "\"}";
+                    n = strlen(m);
+                }
+                if (fwrite(m, 1, n, f->f) != n || fputc('\n', f->f) == EOF)
+                    return sl_lua_fail(L, "write error", "EIO");
+            }
+            if (a->raw.len && fwrite(a->raw.ptr, 1, a->raw.len, f->f) != a->raw.len)
+                return sl_lua_fail(L, "write error", "EIO");
+        }
+    }
+    lua_pushinteger(L, matched);
+    lua_pushinteger(L, failures);
+    lua_pushvalue(L, 4);
+    lua_pushinteger(L, seen);
+    return 4;
 }
 
 /* stream:write_raw(file): the records of the span last returned, as
@@ -701,6 +779,7 @@ static int l_stream_close(lua_State *L)
 static const luaL_Reg stream_methods[] = {
     { "next", l_stream_next },
     { "write_raw", l_stream_write_raw },
+    { "filter", l_stream_filter },
     { "raw", l_stream_raw },
     { "meta", l_stream_meta },
     { "close", l_stream_close },

@@ -2,146 +2,13 @@
  * span.c: span userdata (start, attributes, events, finish, abandon) and
  * traced/with.
  *
- * Key idea: the userdata embeds the sl_span the core writes through, so a
- * span costs one Lua allocation and no malloc. While open it sits in a weak
- * slot table (so current()/active() can hand the object back) and in the
- * coroutine's context stack by raw pointer; finishing swaps in a metatable
- * without __gc, so a finished span is collected like any plain userdata.
+ * Key idea: the userdata embeds the sl_span the core writes through (one Lua
+ * allocation, no malloc); while open it has a weak slot so current()/active()
+ * can hand it back, and finishing swaps in a metatable without __gc.
  */
-#include <math.h>
 #include <string.h>
 
 #include "ltracer.h"
-
-/* ===== ATTRIBUTES ===== */
-
-/* Grows one of the state's scratch arrays to hold n attributes. */
-static sl_attr *grow(lua_State *L, sl_attr **arr, size_t *cap, size_t n)
-{
-    if (n > *cap) {
-        size_t c = *cap ? *cap : 16;
-        while (c < n) c *= 2;
-        void *ud;
-        lua_Alloc f = lua_getallocf(L, &ud);
-        sl_attr *p = (sl_attr *)f(ud, *arr, *cap * sizeof(sl_attr), c * sizeof(sl_attr));
-        if (p == NULL) luaL_error(L, "not enough memory");
-        *arr = p;
-        *cap = c;
-    }
-    return *arr;
-}
-
-static int scalar_ok(lua_State *L, int idx)
-{
-    int t = lua_type(L, idx);
-    return t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN;
-}
-
-static void set_scalar(lua_State *L, int idx, sl_attr *a)
-{
-    switch (lua_type(L, idx)) {
-    case LUA_TSTRING:
-        a->type = SL_ATTR_STRING;
-        a->v.s.ptr = lua_tolstring(L, idx, &a->v.s.len);
-        break;
-    case LUA_TNUMBER:
-        if (lua_isinteger(L, idx)) {
-            a->type = SL_ATTR_INT;
-            a->v.i = (int64_t)lua_tointeger(L, idx);
-        } else {
-            a->type = SL_ATTR_DOUBLE;
-            a->v.d = (double)lua_tonumber(L, idx);
-        }
-        break;
-    default:
-        a->type = SL_ATTR_BOOL;
-        a->v.b = lua_toboolean(L, idx);
-        break;
-    }
-}
-
-static void bad_value(lua_State *L, const char *key, const char *fname, int vidx)
-{
-    luaL_error(L, "bad attribute '%s' to '%s' (string, number, boolean or flat array expected, got %s)",
-               key, fname, luaL_typename(L, vidx));
-}
-
-/* The value at vidx into *a; a flat array's items go to the state's item
- * scratch from *m on, and a->v.a.items holds their index until fix_items. */
-static void set_value(lua_State *L, l_state *st, int vidx, sl_attr *a, size_t *m,
-                      const char *key, const char *fname)
-{
-    if (scalar_ok(L, vidx)) {
-        set_scalar(L, vidx, a);
-        return;
-    }
-    if (lua_type(L, vidx) != LUA_TTABLE) bad_value(L, key, fname, vidx);
-    size_t n = (size_t)lua_rawlen(L, vidx);
-    size_t count = 0;
-    lua_pushnil(L);
-    while (lua_next(L, vidx)) {
-        count++;
-        if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) < 1 ||
-            (size_t)lua_tointeger(L, -2) > n || !scalar_ok(L, -1))
-            luaL_error(L, "bad attribute '%s' to '%s' (string, number, boolean or flat array expected, got table)",
-                       key, fname);
-        lua_pop(L, 1);
-    }
-    if (count != n) luaL_error(L, "bad attribute '%s' to '%s' (array with holes)", key, fname);
-    sl_attr *items = grow(L, &st->items, &st->cap_items, *m + n) + *m;
-    for (size_t i = 0; i < n; i++) {
-        lua_rawgeti(L, vidx, (lua_Integer)i + 1);
-        items[i].key = NULL;
-        items[i].key_len = 0;
-        set_scalar(L, -1, &items[i]);  /* strings stay referenced by the table */
-        lua_pop(L, 1);
-    }
-    a->type = SL_ATTR_ARRAY;
-    a->v.a.items = (const sl_attr *)(uintptr_t)*m;
-    a->v.a.n = n;
-    *m += n;
-}
-
-static void fix_items(l_state *st, sl_attr *a, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (a[i].type == SL_ATTR_ARRAY) a[i].v.a.items = st->items + (uintptr_t)a[i].v.a.items;
-}
-
-const sl_attr *sl_lattrs_from_table(lua_State *L, int idx, size_t *nout, const char *fname)
-{
-    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
-    idx = lua_absindex(L, idx);
-    size_t n = 0, m = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        if (lua_type(L, -2) != LUA_TSTRING)
-            luaL_error(L, "bad attribute key to '%s' (string expected, got %s)", fname,
-                       luaL_typename(L, -2));
-        sl_attr *a = grow(L, &st->attrs, &st->cap_attrs, n + 1) + n;
-        a->key = lua_tolstring(L, -2, &a->key_len);
-        set_value(L, st, lua_gettop(L), a, &m, a->key, fname);
-        n++;
-        lua_pop(L, 1);
-    }
-    fix_items(st, st->attrs, n);
-    *nout = n;
-    return st->attrs;
-}
-
-const sl_attr *sl_lattrs_from_pair(lua_State *L, const char *key, size_t klen, int vidx,
-                                   const char *fname)
-{
-    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
-    vidx = lua_absindex(L, vidx);
-    size_t m = 0;
-    sl_attr *a = grow(L, &st->attrs, &st->cap_attrs, 1);
-    a->key = key;
-    a->key_len = klen;
-    set_value(L, st, vidx, a, &m, key, fname);
-    fix_items(st, a, 1);
-    return a;
-}
 
 /* ===== SLOTS (open span -> its userdata, weakly) ===== */
 
@@ -219,10 +86,30 @@ static int sample_trace(l_tracer *tr)
     return (double)(r >> 11) < tr->sample * 9007199254740992.0;  /* 2^53 */
 }
 
-static void push_noop(lua_State *L, l_ctx *ctx, int current)
+static void push_noop(lua_State *L)
 {
-    if (current) sl_lctx_set_noop(ctx, ctx->noop + 1);
     lua_pushvalue(L, lua_upvalueindex(UV_NOOP));
+}
+
+/* The root of an unsampled trace. Made current, it is a small span object
+ * of its own (no sl_span, no record) on the context stack, so its children
+ * get the shared no-op span for free and the decision ends when it ends or
+ * is collected; otherwise it is the shared no-op span too. */
+static void push_unsampled_root(lua_State *L, l_ctx *ctx, int current)
+{
+    if (!current) {
+        push_noop(L);
+        return;
+    }
+    l_span *sp = (l_span *)lua_newuserdatauv(L, sizeof(l_span), 0);
+    memset(sp, 0, sizeof *sp);
+    sp->state = LS_NOOP | LS_UNSAMPLED | LS_OPEN;
+    lua_pushvalue(L, lua_upvalueindex(UV_SPAN_MT));
+    lua_setmetatable(L, -2);
+    sp->slot = slot_take(L, ctx->st);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, lua_upvalueindex(UV_WEAK), sp->slot);
+    sl_lctx_push(ctx, sp);
 }
 
 void sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, size_t len,
@@ -248,7 +135,7 @@ void sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, siz
             explicit_parent = 1;
             if (tr->sampling && !(pctx.flags & 1)) {
                 lua_pop(L, 1);
-                push_noop(L, ctx, current);
+                push_unsampled_root(L, ctx, current);
                 return;
             }
             parent = &pctx;
@@ -260,7 +147,7 @@ void sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, siz
             explicit_parent = 1;
             if (ps->state & LS_NOOP) {
                 lua_pop(L, 1);
-                push_noop(L, ctx, current);
+                push_noop(L);
                 return;
             }
             sl_span_context(&ps->s, &pctx);
@@ -269,8 +156,8 @@ void sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, siz
         lua_pop(L, 1);
     }
     if (!explicit_parent) {
-        if (ctx->noop > 0) {
-            push_noop(L, ctx, current);
+        if (ctx->top && (ctx->top->state & LS_NOOP)) {
+            push_noop(L);   /* inside an unsampled trace */
             return;
         }
         if (ctx->top) {
@@ -279,30 +166,27 @@ void sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, siz
         } else if (ctx->inherit == CTX_INHERIT_SPAN) {
             parent = &ctx->parent;
         } else if (ctx->inherit == CTX_INHERIT_UNSAMPLED) {
-            push_noop(L, ctx, current);
+            push_noop(L);
             return;
         }
     }
-    if (tr->t == NULL) {   /* closed: tracing never breaks the program */
-        push_noop(L, ctx, current);
+    if (tr->t == NULL) {
+        /* closed: tracing never breaks the program. Not made current: this
+         * is no sampling decision for the children (other tracers) */
+        push_noop(L);
         return;
     }
     if (parent == NULL && tr->sampling && !sample_trace(tr)) {
         tr->unsampled++;
-        push_noop(L, ctx, current);
+        push_unsampled_root(L, ctx, current);
         return;
     }
-
-    const sl_attr *attrs = NULL;
-    size_t nattrs = 0;
-    if (attrs_idx) attrs = sl_lattrs_from_table(L, attrs_idx, &nattrs, fname);
 
     l_span *sp = (l_span *)lua_newuserdatauv(L, sizeof(l_span) + len, 1);
     sp->tr = NULL;
     sp->ctx = NULL;
     sp->below = sp->above = NULL;
     sp->state = 0;
-    sp->saved_noop = 0;
     sp->slot = 0;
     sp->name_len = len;
     memcpy(sp->name, name, len);
@@ -311,6 +195,12 @@ void sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, siz
     lua_setiuservalue(L, -2, 1);
     lua_pushvalue(L, lua_upvalueindex(UV_SPAN_MT));
     lua_setmetatable(L, -2);
+
+    /* After the allocation: a collection step there may run finalizers
+     * that use the attribute scratch themselves. */
+    const sl_attr *attrs = NULL;
+    size_t nattrs = 0;
+    if (attrs_idx) attrs = sl_lattrs_from_table(L, attrs_idx, &nattrs, fname);
 
     sl_start_opts o;
     o.parent = parent;
@@ -326,7 +216,7 @@ void sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, siz
         lua_pushvalue(L, lua_upvalueindex(UV_DONE_MT));
         lua_setmetatable(L, -2);
         lua_pop(L, 1);
-        push_noop(L, ctx, current);
+        push_noop(L);
         return;
     }
     sp->state = LS_OPEN;
@@ -339,6 +229,7 @@ void sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, siz
         lua_pushvalue(L, -1);
         sl_ltracer_run_hooks(L, tr, tr_idx, HOOK_START, 0);
     }
+    if (tr->pending_len) sl_ltracer_deliver(L, tr);
 }
 
 /* Detaches sp from its context, its tracer and its slot. */
@@ -397,17 +288,15 @@ static void span_finish(lua_State *L, int idx, l_span *sp, sl_span_status status
     if (tr->pending_len) sl_ltracer_deliver(L, tr);
 }
 
-/* The shared no-op span cannot know where it was made current. Finished
- * in a coroutine where no unsampled span is current, it is taken to be the
- * one most recently made current elsewhere (a span started in one coroutine
- * and finished in another), rather than leave that coroutine unsampled
- * for good. */
-static void noop_finish(lua_State *L, int anywhere)
+/* Ends a no-op span: only an unsampled root has anything to undo. The
+ * span userdata is at idx. */
+static void noop_end(lua_State *L, int idx, l_span *sp)
 {
-    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
-    l_ctx *ctx = sl_lctx_get(L, st);
-    if (ctx->noop > 0) sl_lctx_set_noop(ctx, ctx->noop - 1);
-    else if (anywhere && st->noop_ctxs) sl_lctx_set_noop(st->noop_ctxs, st->noop_ctxs->noop - 1);
+    if (!(sp->state & LS_OPEN)) return;
+    span_detach(L, sp);
+    sp->state &= ~LS_OPEN;
+    lua_pushvalue(L, lua_upvalueindex(UV_DONE_MT));
+    lua_setmetatable(L, idx);
 }
 
 static int l_span_finish(lua_State *L)
@@ -422,7 +311,7 @@ static int l_span_finish(lua_State *L)
         if (!lua_isnoneornil(L, 3)) err = luaL_tolstring(L, 3, &errlen);
     }
     if (sp->state & LS_NOOP) {
-        noop_finish(L, 1);
+        noop_end(L, 1, sp);
         return 0;
     }
     if (!(sp->state & LS_OPEN)) {
@@ -464,6 +353,7 @@ static int l_span_set(lua_State *L)
     if (n > 0) {
         sp->tr->L = L;
         sl_span_attrs(&sp->s, attrs, n);
+        if (sp->tr->pending_len) sl_ltracer_deliver(L, sp->tr);
     }
     lua_settop(L, 1);
     return 1;
@@ -493,6 +383,7 @@ static int l_span_event(lua_State *L)
         lua_pushvalue(L, 3);
         sl_ltracer_run_hooks(L, tr, 4, HOOK_EVENT, 2);
     }
+    if (tr->pending_len) sl_ltracer_deliver(L, tr);
     lua_settop(L, 1);
     return 1;
 }
@@ -589,7 +480,8 @@ static int l_span_tostring(lua_State *L)
 {
     l_span *sp = sl_lspan_check(L, 1);
     if (sp->state & LS_NOOP) {
-        lua_pushliteral(L, "spanline.span (no-op)");
+        lua_pushstring(L, (sp->state & LS_UNSAMPLED) ? "spanline.span (no-op, unsampled root)"
+                                                      : "spanline.span (no-op)");
     } else {
         char hex[33];
         sl_id_to_hex(&sp->s.id, hex);
@@ -623,12 +515,12 @@ static int traced_k(lua_State *L, int status, lua_KContext kctx)
     (void)kctx;
     l_span *sp = (l_span *)lua_touserdata(L, 1);
     if (status == LUA_OK || status == LUA_YIELD) {
-        if (sp->state & LS_NOOP) noop_finish(L, 0);
+        if (sp->state & LS_NOOP) noop_end(L, 1, sp);
         else if (sp->state & LS_OPEN) span_finish(L, 1, sp, SL_STATUS_OK, NULL, 0);
         return lua_gettop(L) - 1;
     }
     if (sp->state & LS_NOOP) {
-        noop_finish(L, 0);
+        noop_end(L, 1, sp);
     } else if (sp->state & LS_OPEN) {
         int e = lua_gettop(L);
         size_t len;

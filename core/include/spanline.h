@@ -141,9 +141,15 @@ typedef enum sl_sink_kind {
     SL_SINK_MEMORY     /* kept in memory: sl_tracer_memory() */
 } sl_sink_kind;
 
-/* Returns 0, or an errno value (counted as a write error). */
+/* Returns 0, or an errno value (counted as a write error). Receives whole
+ * records, batched. Called only on threads that call into the tracer
+ * (sl_tracer_open for the meta record, recording calls at flush points,
+ * sl_tracer_flush, sl_tracer_close; never a library thread, never atexit),
+ * one call at a time. It may record spans (they are kept for the next
+ * flush) but must not close the tracer. */
 typedef int (*sl_write_fn)(void *ud, const char *data, size_t len);
 
+/* A limit of 0 means the default. */
 typedef struct sl_limits {
     uint32_t max_attrs;      /* per record; extra attributes are dropped and counted (default 64) */
     uint32_t max_value_len;  /* bytes per string value; longer ones are cut and marked (default 4096) */
@@ -160,7 +166,11 @@ typedef struct sl_config {
     sl_flush_policy flush;
     uint32_t flush_interval_ms;  /* batch: max age of buffered records (default 100) */
     size_t buffer_size;          /* per-thread ring, bytes (default 1 MiB) */
-    int background;              /* -1: auto (a writer thread for path/fd sinks), 0: no, 1: yes */
+    int background;              /* -1: auto (a writer thread for path/fd sinks), 0: no, 1: yes;
+                                    always 0 for callback/memory sinks and flush = always.
+                                    Without a writer the recording threads flush when their
+                                    ring is half full or a record is flush_interval_ms newer
+                                    than the last flush. */
     int block_when_full;         /* 1 (default): wait for the writer; 0: drop and count */
     const char *service;         /* meta record; NULL: omitted */
     const char *host;            /* meta record; NULL: gethostname() */
@@ -176,6 +186,10 @@ typedef struct sl_tracer sl_tracer;
 /* Fills every field with its default (sink: SL_SINK_FD on fd 2). */
 void sl_config_init(sl_config *cfg);
 
+/* Path/fd tracers still open at exit are flushed by an atexit handler. In a
+ * forked child the tracer drops what the parent had buffered (the parent
+ * writes it), writes a meta record with the child's pid, and flushes from
+ * the calling thread from then on. */
 sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err);
 /* Writes every record recorded so far (by any thread) to the sink. */
 int sl_tracer_flush(sl_tracer *t);
@@ -190,7 +204,7 @@ typedef struct sl_stats {
     uint64_t write_errors;   /* failed writes */
     int last_errno;          /* errno of the last failed write */
     uint64_t spans_started;
-    uint64_t spans_ended;
+    uint64_t spans_ended;    /* every end, abandoned ones included */
     uint64_t spans_open;
     uint64_t abandoned;
     uint64_t truncated;      /* values or names cut, attributes dropped by limits */
@@ -198,12 +212,15 @@ typedef struct sl_stats {
 
 void sl_tracer_stats(sl_tracer *t, sl_stats *out);
 
-/* SL_SINK_MEMORY: the bytes written so far (valid until the next call that
- * records or flushes). */
+/* SL_SINK_MEMORY: the bytes written so far, after flushing (valid until the
+ * next call that records or flushes). */
 const char *sl_tracer_memory(sl_tracer *t, size_t *len);
 void sl_tracer_memory_clear(sl_tracer *t);
 
-/* ===== SPANS ===== */
+/* ===== SPANS =====
+ * Recording calls return SL_OK even when their record is dropped (ring full
+ * with block_when_full = 0, out of memory): drops are counted in
+ * sl_stats.dropped, and the span itself stays valid. */
 
 typedef enum sl_span_status {
     SL_STATUS_OK = 0,
@@ -232,13 +249,17 @@ typedef struct sl_span {
 
 typedef struct sl_start_opts {
     const sl_context *parent;  /* NULL: a root span (a new trace) */
-    uint32_t lane;             /* 0: the calling thread's lane */
+    uint32_t lane;             /* 0: the calling thread's lane (1, 2, ... in the order threads
+                                  first record through this tracer; a thread that exited
+                                  hands its lane on to the next new one) */
     const sl_attr *attrs;
     size_t nattrs;
     uint64_t ts;               /* 0: now */
 } sl_start_opts;
 
-/* Starts a span in caller storage and writes its start record. */
+/* Starts a span in caller storage (which must not hold an open span) and
+ * writes its start record. A span may be ended from any thread. If it fails,
+ * the span is not open (sl_span_end on it returns SL_ESTATE). */
 int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len,
                   const sl_start_opts *opts);
 /* Convenience: a heap span (freed by sl_span_end); parent may be NULL. */

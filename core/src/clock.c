@@ -40,7 +40,8 @@ _Atomic int sl_clk_tsc_ready;
 #define mult sl_clk_mult
 
 /* calibration origin and last refinement (refine_mu) */
-static uint64_t cal_tsc0, cal_mono0, last_refine_mono;
+static uint64_t cal_tsc0, cal_mono0;
+static _Atomic uint64_t last_refine_mono;
 
 static uint64_t mono_ns(void)
 {
@@ -113,7 +114,7 @@ static void clock_init_once(void)
     if (m == 0) return;
     cal_tsc0 = t0;
     cal_mono0 = mo0;
-    last_refine_mono = mo1;
+    atomic_store(&last_refine_mono, mo1);
     atomic_store(&base_tsc, t1);
     atomic_store(&base_ns, mo1 + anchor_ns);
     atomic_store(&mult, m);
@@ -165,14 +166,16 @@ void sl_clock_refine(void)
 {
 #if SL_HAVE_TSC
     if (!sl_clock_uses_tsc()) return;
+    /* every drain calls this: one cheap clock read decides */
+    if (mono_ns() - atomic_load_explicit(&last_refine_mono, memory_order_relaxed) < 500000000u) return;
     if (pthread_mutex_trylock(&refine_mu) != 0) return;
     uint64_t t, mo;
     paired_read(&t, &mo);
-    if (mo - last_refine_mono < 500000000u || t <= cal_tsc0) {
+    if (mo - atomic_load_explicit(&last_refine_mono, memory_order_relaxed) < 500000000u || t <= cal_tsc0) {
         pthread_mutex_unlock(&refine_mu);
         return;
     }
-    last_refine_mono = mo;
+    atomic_store_explicit(&last_refine_mono, mo, memory_order_relaxed);
     /* the rate measured over everything since the first calibration */
     double rate = (double)(mo - cal_mono0) / (double)(t - cal_tsc0);
     uint64_t now = tsc_to_ns(t);

@@ -77,6 +77,8 @@ static inline char *sl_ring_reserve(sl_ring *r, uint32_t n)
         off = 0;
     }
     r->reserved_at = head;
+    /* the lines a few records ahead were last read by the consumer (maybe on
+     * another core): ask for them now rather than stall on them later */
     return r->mem + off;
 }
 
@@ -189,11 +191,9 @@ int sl_jsonl_meta(sl_buf *b, const sl_meta *m);
 int sl_msgpack_encode(sl_buf *b, const sl_rview *v);
 int sl_msgpack_meta(sl_buf *b, const sl_meta *m);
 
-/* Appends s as a JSON string body (no quotes): escapes, replaces invalid
- * UTF-8 with U+FFFD. */
-int sl_json_escape(sl_buf *b, const char *s, size_t n);
-/* Appends s with invalid UTF-8 replaced by U+FFFD (no escaping). */
-int sl_utf8_sanitize(sl_buf *b, const char *s, size_t n);
+/* Appends s with invalid UTF-8 replaced by U+FFFD (no escaping) into b's
+ * spare room, which must hold 3 bytes per input byte. */
+int sl_utf8_sanitize_into(sl_buf *b, const char *s, size_t n);
 /* Longest prefix of s no longer than max that does not split a UTF-8
  * sequence. */
 size_t sl_utf8_cut(const char *s, size_t n, size_t max);

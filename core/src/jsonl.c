@@ -55,24 +55,29 @@ size_t sl_utf8_cut(const char *s, size_t n, size_t max)
     return cut;
 }
 
-int sl_utf8_sanitize(sl_buf *b, const char *s, size_t n)
+/* Appends s with each invalid UTF-8 subsequence replaced by U+FFFD, into a
+ * buffer known to have room for 3 bytes per input byte. */
+int sl_utf8_sanitize_into(sl_buf *b, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    if (sl_buf_reserve(b, n) != 0) return -1;
+    char *o = b->p + b->len;
     while (p < end) {
-        const unsigned char *run = p;
-        while (p < end && *p < 0x80) p++;
-        if (p > run && sl_buf_append(b, run, (size_t)(p - run)) != 0) return -1;
-        if (p >= end) break;
+        if (*p < 0x80) {
+            *o++ = (char)*p++;
+            continue;
+        }
         size_t bad = 0, k = utf8_seq(p, (size_t)(end - p), &bad);
         if (k) {
-            if (sl_buf_append(b, p, k) != 0) return -1;
+            memcpy(o, p, k);
+            o += k;
             p += k;
         } else {
-            if (sl_buf_append(b, "\xEF\xBF\xBD", 3) != 0) return -1;
+            memcpy(o, "\xEF\xBF\xBD", 3);
+            o += 3;
             p += bad;
         }
     }
+    b->len = (size_t)(o - b->p);
     return 0;
 }
 
@@ -89,52 +94,6 @@ static const unsigned char plain[256] = {
     R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0)
 #undef R16
 };
-
-int sl_json_escape(sl_buf *b, const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    if (sl_buf_reserve(b, n + 2) != 0) return -1;
-    while (p < end) {
-        const unsigned char *run = p;
-        while (p < end && plain[*p]) p++;
-        if (p > run && sl_buf_append(b, run, (size_t)(p - run)) != 0) return -1;
-        if (p >= end) break;
-        unsigned c = *p;
-        char esc[6];
-        size_t elen = 2;
-        esc[0] = '\\';
-        if (c >= 0x80) {
-            size_t bad = 0, k = utf8_seq(p, (size_t)(end - p), &bad);
-            if (k) {
-                if (sl_buf_append(b, p, k) != 0) return -1;
-                p += k;
-            } else {
-                if (sl_buf_append(b, "\xEF\xBF\xBD", 3) != 0) return -1;
-                p += bad;
-            }
-            continue;
-        }
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hexd[c >> 4];
-            esc[5] = hexd[c & 15];
-            elen = 6;
-        }
-        if (sl_buf_append(b, esc, elen) != 0) return -1;
-        p++;
-    }
-    return 0;
-}
 
 /* ===== RECORDS =====
  * A record is sized first (a bound: 6 output bytes per input byte at worst,
@@ -204,16 +163,48 @@ static char *str(char *o, const char *s, size_t n, int trunc)
 
 #define LIT(o, s) (memcpy((o), (s), sizeof(s) - 1), (o) + sizeof(s) - 1)
 
+static const char digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* exactly 8 digits of v < 10^8, two per step, in 32-bit arithmetic */
+static char *u32_8(char *o, uint32_t v)
+{
+    for (int i = 6; i >= 0; i -= 2) {
+        memcpy(o + i, digit_pairs + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    return o + 8;
+}
+
+static char *u32_var(char *o, uint32_t v)
+{
+    int n = 1;
+    for (uint32_t x = v; x >= 10; x /= 10) n++;
+    char *e = o + n;
+    while (v >= 100) {
+        e -= 2;
+        memcpy(e, digit_pairs + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (v >= 10) memcpy(e - 2, digit_pairs + 2 * v, 2);
+    else e[-1] = (char)('0' + v);
+    return o + n;
+}
+
+/* a 19-digit timestamp as 3 + 8 + 8 digits, each part in 32 bits */
 static char *u64(char *o, uint64_t v)
 {
-    char tmp[24];
-    int i = 24;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    memcpy(o, tmp + i, (size_t)(24 - i));
-    return o + (24 - i);
+    if (v < 100000000u) return u32_var(o, (uint32_t)v);
+    if (v < 10000000000000000ull) {
+        o = u32_var(o, (uint32_t)(v / 100000000u));
+        return u32_8(o, (uint32_t)(v % 100000000u));
+    }
+    uint64_t hi = v / 100000000u;
+    o = u32_var(o, (uint32_t)(hi / 100000000u));
+    o = u32_8(o, (uint32_t)(hi % 100000000u));
+    return u32_8(o, (uint32_t)(v % 100000000u));
 }
 
 static char *i64(char *o, int64_t v)
@@ -229,6 +220,11 @@ static char *dbl(char *o, double d)
 {
     if (isnan(d)) return LIT(o, "\"NaN\"");
     if (isinf(d)) return d > 0 ? LIT(o, "\"Infinity\"") : LIT(o, "\"-Infinity\"");
+    /* integral values print as %.15g would, without its cost */
+    if (d > -1e15 && d < 1e15 && d == (double)(int64_t)d) {
+        if (d == 0 && signbit(d)) return LIT(o, "-0");
+        return i64(o, (int64_t)d);
+    }
     char tmp[40];
     int n = snprintf(tmp, sizeof tmp, "%.15g", d);
     if (strtod(tmp, NULL) != d) n = snprintf(tmp, sizeof tmp, "%.17g", d);
@@ -242,12 +238,21 @@ static char *dbl(char *o, double d)
     return o + n;
 }
 
+/* "00".."ff" for each byte value */
+static const char hex_pairs[513] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f"
+    "303132333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f"
+    "909192939495969798999a9b9c9d9e9fa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeef"
+    "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
 static char *hexid(char *o, const sl_id *id, int from)
 {
     *o++ = '"';
     for (int i = from; i < 16; i++) {
-        *o++ = hexd[id->bytes[i] >> 4];
-        *o++ = hexd[id->bytes[i] & 15];
+        memcpy(o, hex_pairs + 2 * id->bytes[i], 2);
+        o += 2;
     }
     *o++ = '"';
     return o;

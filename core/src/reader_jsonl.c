@@ -30,6 +30,26 @@ void sl_reader_hex(const uint8_t *bytes, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+/* Eight hex digits at a time: each byte's value is its low nibble (+9 for
+ * a letter, bit 6); a byte is valid iff re-encoding the value gives the
+ * byte back and letters are exactly the values 10..15. */
+static int hex8(const char *s, uint8_t out[4])
+{
+    const uint64_t ones = 0x0101010101010101ull;
+    uint64_t w;
+    memcpy(&w, s, 8);
+    uint64_t letter = (w >> 6) & ones;
+    uint64_t v = (w & (ones * 0x0F)) + letter * 9;
+    uint64_t back = v + ones * 0x30 + letter * 0x27;
+    uint64_t ge10 = ((v + ones * 0x06) >> 4) & ones;
+    uint64_t gt15 = ((v + ones * 0x70) >> 7) & ones;
+    if ((back ^ w) | (ge10 ^ letter) | gt15) return -1;
+    for (int k = 0; k < 4; k++)
+        out[k] = (uint8_t)(((v >> (16 * k)) & 0x0F) << 4 | ((v >> (16 * k + 8)) & 0x0F));
+    return 0;
+}
+
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
 /* Hex digit values, 0x10 marks a non-digit: errors are OR-ed and checked
  * once per id instead of a branch per character. */
 static const uint8_t HEXV[256] = {
@@ -42,6 +62,7 @@ static const uint8_t HEXV[256] = {
     X16, X16, X16, X16, X16, X16, X16, X16,
 #undef X16
 };
+#endif
 
 int sl_reader_parse_hex_id(const char *s, size_t len, sl_id *out, int *is_short)
 {
@@ -50,6 +71,10 @@ int sl_reader_parse_hex_id(const char *s, size_t len, sl_id *out, int *is_short)
     else if (len == 16) off = 8;
     else return SL_EPARSE;
     memset(out->bytes, 0, off);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (size_t i = 0; i < len; i += 8)
+        if (hex8(s + i, out->bytes + off + i / 2) != 0) return SL_EPARSE;
+#else
     unsigned bad = 0;
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < len; i += 2) {
@@ -58,6 +83,7 @@ int sl_reader_parse_hex_id(const char *s, size_t len, sl_id *out, int *is_short)
         out->bytes[off + i / 2] = (uint8_t)((hi << 4) | (lo & 15));
     }
     if (bad & 0x10) return SL_EPARSE;
+#endif
     if (is_short) *is_short = len == 16;
     return SL_OK;
 }
@@ -339,6 +365,93 @@ static int parse_any_id(const char *s, size_t n, sl_id *out, int *is_short, int 
 
 #define KEY(lit) (klen == sizeof(lit) - 1 && memcmp(key, lit, sizeof(lit) - 1) == 0)
 
+/* ===== CANONICAL FAST PATH ===== */
+
+/* Lines exactly as the spanline encoder writes them (its key order, no
+ * spaces, no escapes in names/status/error) are matched piece by piece
+ * with fixed compares; anything else returns -1 and the general parser
+ * below takes the line. Both produce the same record. */
+#define LIT(lit) ((size_t)(e - p) >= sizeof(lit) - 1 && memcmp(p, lit, sizeof(lit) - 1) == 0 \
+                  ? (p += sizeof(lit) - 1, 1) : 0)
+
+static int canon_id(const char **pp, const char *e, sl_id *out, int *is_short)
+{
+    const char *p = *pp;
+    const char *q = p;
+    if (e - p >= 33 && p[32] == '"') q = p + 32;
+    else if (e - p >= 17 && p[16] == '"') q = p + 16;
+    else return -1;
+    if (sl_reader_parse_hex_id(p, (size_t)(q - p), out, is_short) != SL_OK) return -1;
+    *pp = q + 1;
+    return 0;
+}
+
+static int canon_str(const char **pp, const char *e, const char **s, size_t *n)
+{
+    const char *p = *pp, *q = scan_string(p, e);
+    if (q >= e || *q != '"') return -1;
+    *s = p;
+    *n = (size_t)(q - p);
+    *pp = q + 1;
+    return 0;
+}
+
+static int canon_uint(const char **pp, const char *e, uint64_t *out)
+{
+    const char *p = *pp;
+    uint64_t v = 0;
+    const char *start = p;
+    while (p < e && (unsigned)(*p - '0') < 10) v = v * 10 + (uint64_t)(*p++ - '0');
+    if (p == start || p - start > 19 || p >= e || (*p != ',' && *p != '}')) return -1;
+    *out = v;
+    *pp = p;
+    return 0;
+}
+
+static int parse_canonical(const char *p, const char *e, sl_record *out)
+{
+    int is_short;
+    if (!LIT("{\"type\":\"")) return -1;
+    if (LIT("start\"")) out->type = SL_REC_START;
+    else if (LIT("end\"")) out->type = SL_REC_END;
+    else if (LIT("event\"")) out->type = SL_REC_EVENT;
+    else if (LIT("attr\"")) out->type = SL_REC_ATTR;
+    else return -1;
+    if (!LIT(",\"id\":\"") || canon_id(&p, e, &out->id, &is_short) != 0 || is_short) return -1;
+    if (LIT(",\"trace\":\"")) {
+        if (canon_id(&p, e, &out->trace, &is_short) != 0 || is_short) return -1;
+        out->has_trace = 1;
+    }
+    if (LIT(",\"parent\":\"")) {
+        if (canon_id(&p, e, &out->parent, &is_short) != 0) return -1;
+        out->has_parent = 1;
+        out->parent_short = (uint8_t)is_short;
+    }
+    if (LIT(",\"name\":\"") && canon_str(&p, e, &out->name, &out->name_len) != 0) return -1;
+    if (!LIT(",\"ts\":") || canon_uint(&p, e, &out->ts) != 0) return -1;
+    if (LIT(",\"lane\":")) {
+        uint64_t lane;
+        if (canon_uint(&p, e, &lane) != 0 || lane > INT64_MAX) return -1;
+        out->lane = (int64_t)lane;
+    }
+    if (LIT(",\"status\":\"") && canon_str(&p, e, &out->status, &out->status_len) != 0) return -1;
+    if (LIT(",\"error\":\"") && canon_str(&p, e, &out->error, &out->error_len) != 0) return -1;
+    if (LIT(",\"attrs\":")) {
+        if (p >= e || *p != '{') return -1;
+        cursor c = { p, e, NULL };
+        if (skip_value(&c) != 0) return -1;
+        out->attrs_json = p;
+        out->attrs_len = (size_t)(c.p - p);
+        p = c.p;
+    }
+    if (!LIT("}") || p != e) return -1;
+    if ((out->type == SL_REC_START || out->type == SL_REC_EVENT) && !out->name) return -1;
+    if (out->type == SL_REC_END && !out->status) return -1;
+    return 0;
+}
+
+#undef LIT
+
 int sl_jsonl_parse_line(const char *line, size_t len, char *scratch, sl_record *out, int *origin)
 {
     cursor c = { line, line + len, scratch };
@@ -346,6 +459,11 @@ int sl_jsonl_parse_line(const char *line, size_t len, char *scratch, sl_record *
     size_t type_len = 0, id_len = 0, trace_len = 0, parent_len = 0, start_id_len = 0;
     int have_ts = 0;
 
+    memset(out, 0, sizeof *out);
+    if (parse_canonical(line, line + len, out) == 0) {
+        *origin = SL_ORIGIN_SPANLINE_JSONL;
+        return SL_OK;
+    }
     memset(out, 0, sizeof *out);
     skip_ws(&c);
     if (c.p >= c.e || *c.p != '{') return SL_EPARSE;

@@ -1,6 +1,7 @@
 /*
- * tracer.c: the tracer: configuration, per-thread state, open spans, the
- * record path, draining and counters.
+ * tracer.c: the tracer: configuration, per-thread state, draining, the
+ * writer thread, exit and fork handling, counters (the record path and the
+ * span API are in span.c).
  *
  * Key idea: each thread that records gets a thread state (found through a
  * thread-local cache keyed by the tracer's serial number) holding its own
@@ -19,64 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "tracer_impl.h"
 
 /* ===== STATE ===== */
 
-typedef struct sl_tstate {
-    sl_ring ring;
-    sl_idgen gen;
-    uint32_t lane;
-    pthread_t thread;
-    int dead;                      /* its thread exited: another may adopt it (reg_mu) */
-    _Atomic int spin;              /* guards the open list */
-    sl_span *open_head;
-    /* written only by the owning thread */
-    _Atomic uint64_t started, ended, abandoned, truncated, dropped;
-    struct sl_tstate *next;        /* immutable once published */
-} sl_tstate;
-
-struct sl_tracer {
-    uint64_t serial;
-    sl_sink sink;
-    sl_format format;
-    int always, block;
-    sl_limits lim;
-    sl_clock_fn clock;
-    void *clock_ud;
-    uint64_t seed;
-    uint64_t interval_ns;
-    size_t ring_bytes;
-    char *service, *host;
-
-    pthread_mutex_t reg_mu;        /* thread-state registration */
-    _Atomic(sl_tstate *) states;
-    uint32_t nstates;
-
-    pthread_mutex_t drain_mu;      /* the one consumer at a time */
-    sl_buf out;
-    uint64_t out_records;
-    int need_meta;
-    _Atomic uint64_t last_drain_ts;
-    _Atomic uint64_t records, bytes, wdropped, write_errors;
-    _Atomic int last_errno;
-
-    /* background writer */
-    _Atomic int bg;                /* producers kick the writer instead of draining */
-    int writer_started;
-    pthread_t writer;
-    pthread_mutex_t wmu;
-    pthread_cond_t wcond;
-    int wstop, wkick;
-    _Atomic int kick_pending;
-
-    _Atomic int closed;
-    struct sl_tracer *gnext;       /* global registry (atexit, fork) */
-};
-
-static _Thread_local uint64_t tl_serial;
-static _Thread_local sl_tstate *tl_state;
-static _Thread_local sl_tracer *tl_draining;   /* re-entry guard for callback sinks */
+_Thread_local uint64_t sl_tl_serial;
+_Thread_local sl_tstate *sl_tl_state;
+_Thread_local sl_tracer *sl_tl_draining;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static sl_tracer *g_tracers;
@@ -91,38 +41,6 @@ typedef struct tl_node {
 } tl_node;
 static pthread_key_t g_key;
 static int g_key_ok;
-
-static inline void bump(_Atomic uint64_t *c, uint64_t n)
-{
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-                          memory_order_relaxed);
-}
-
-static inline void add(_Atomic uint64_t *c, uint64_t n)
-{
-    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
-
-static inline void spin_lock(_Atomic int *l)
-{
-    while (atomic_exchange_explicit(l, 1, memory_order_acquire)) {
-        while (atomic_load_explicit(l, memory_order_relaxed)) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-        }
-    }
-}
-
-static inline void spin_unlock(_Atomic int *l)
-{
-    atomic_store_explicit(l, 0, memory_order_release);
-}
-
-static inline uint64_t tracer_now(const sl_tracer *t)
-{
-    return t->clock ? t->clock(t->clock_ud) : sl_clock_fast();
-}
 
 /* ===== ERRORS ===== */
 
@@ -174,7 +92,7 @@ static void thread_exit(void *p)
     pthread_mutex_unlock(&g_mu);
 }
 
-static sl_tstate *tstate_slow(sl_tracer *t)
+sl_tstate *sl_tstate_bind(sl_tracer *t)
 {
     pthread_t self = pthread_self();
     sl_tstate *st;
@@ -222,16 +140,10 @@ static sl_tstate *tstate_slow(sl_tracer *t)
         }
     }
     if (st) {
-        tl_serial = t->serial;
-        tl_state = st;
+        sl_tl_serial = t->serial;
+        sl_tl_state = st;
     }
     return st;
-}
-
-static inline sl_tstate *tstate(sl_tracer *t)
-{
-    if (t->serial == tl_serial) return tl_state;
-    return tstate_slow(t);
 }
 
 /* ===== DRAINING (drain_mu held) ===== */
@@ -298,11 +210,11 @@ static int drain_ring(sl_tracer *t, sl_tstate *s)
 }
 
 /* Drains every ring of t into the sink; 0 or the errno of a failed write. */
-static int drain_all(sl_tracer *t, uint64_t ts)
+int sl_drain_all(sl_tracer *t, uint64_t ts)
 {
     pthread_mutex_lock(&t->drain_mu);
-    sl_tracer *outer = tl_draining;
-    tl_draining = t;
+    sl_tracer *outer = sl_tl_draining;
+    sl_tl_draining = t;
     int e = 0;
     if (t->need_meta) {
         t->need_meta = 0;
@@ -315,10 +227,22 @@ static int drain_all(sl_tracer *t, uint64_t ts)
     int we = write_out(t);
     if (we) e = we;
     atomic_store_explicit(&t->last_drain_ts, ts, memory_order_relaxed);
-    tl_draining = outer;
+    sl_tl_draining = outer;
     pthread_mutex_unlock(&t->drain_mu);
     sl_clock_refine();
     return e;
+}
+
+void sl_drain_with(sl_tracer *t, const char *rec)
+{
+    pthread_mutex_lock(&t->drain_mu);
+    sl_tracer *outer = sl_tl_draining;
+    sl_tl_draining = t;
+    for (sl_tstate *s = atomic_load(&t->states); s; s = s->next) drain_ring(t, s);
+    encode_record(t, rec);
+    write_out(t);
+    sl_tl_draining = outer;
+    pthread_mutex_unlock(&t->drain_mu);
 }
 
 /* ===== BACKGROUND WRITER ===== */
@@ -340,7 +264,7 @@ static void *writer_main(void *arg)
         t->wkick = 0;
         atomic_store_explicit(&t->kick_pending, 0, memory_order_relaxed);
         pthread_mutex_unlock(&t->wmu);
-        drain_all(t, tracer_now(t));
+        sl_drain_all(t, tracer_now(t));
         pthread_mutex_lock(&t->wmu);
     }
     pthread_mutex_unlock(&t->wmu);
@@ -373,7 +297,7 @@ static void stop_writer(sl_tracer *t)
     t->writer_started = 0;
 }
 
-static void kick_writer(sl_tracer *t)
+void sl_kick_writer(sl_tracer *t)
 {
     if (atomic_load_explicit(&t->kick_pending, memory_order_relaxed)) return;
     atomic_store_explicit(&t->kick_pending, 1, memory_order_relaxed);
@@ -381,234 +305,6 @@ static void kick_writer(sl_tracer *t)
     t->wkick = 1;
     pthread_cond_signal(&t->wcond);
     pthread_mutex_unlock(&t->wmu);
-}
-
-/* ===== RECORDING ===== */
-
-typedef struct rec_in {
-    uint8_t type, status;
-    uint8_t flags;
-    uint32_t lane;
-    uint64_t ts;
-    const sl_id *id, *trace, *parent;
-    const char *text;
-    size_t text_len, text_max;
-    const sl_attr *attrs;
-    size_t nattrs;
-} rec_in;
-
-#define MAX_ARRAY_ITEMS 1024u
-#define SL_ATTR_NULL 7   /* what a bad or nested item becomes: JSON null */
-
-static inline size_t key_fit(const sl_limits *L, const sl_attr *a)
-{
-    if (!a->key) return 0;
-    return a->key_len <= L->max_name_len ? a->key_len : sl_utf8_cut(a->key, a->key_len, L->max_name_len);
-}
-
-static inline size_t str_fit(const char *s, size_t n, size_t max)
-{
-    if (!s) return 0;
-    return n <= max ? n : sl_utf8_cut(s, n, max);
-}
-
-/* The ring size of one attribute (items of an array have no key). */
-static size_t attr_size(const sl_limits *L, const sl_attr *a, int item)
-{
-    size_t size = sizeof(sl_ahdr) + (item ? 0 : key_fit(L, a));
-    switch (a->type) {
-    case SL_ATTR_STRING: return size + str_fit(a->v.s.ptr, a->v.s.len, L->max_value_len);
-    case SL_ATTR_INT:
-    case SL_ATTR_DOUBLE: return size + 8;
-    case SL_ATTR_ARRAY:
-        if (item || (!a->v.a.items && a->v.a.n)) return size;
-        for (size_t j = 0; j < a->v.a.n && j < MAX_ARRAY_ITEMS; j++)
-            size += attr_size(L, &a->v.a.items[j], 1);
-        return size;
-    default: return size;
-    }
-}
-
-/* Writes one attribute at o; returns the cursor after it. Truncations are
- * counted into *trunc. */
-static char *attr_write(char *o, const sl_limits *L, const sl_attr *a, int item, uint64_t *trunc)
-{
-    sl_ahdr h = {(uint8_t)a->type, 0, 0, 0};
-    size_t klen = item ? 0 : key_fit(L, a);
-    if (!item && a->key && klen < a->key_len) ++*trunc;
-    h.key_len = (uint16_t)klen;
-    const char *vs = NULL;
-    size_t vlen = 0;
-    switch (a->type) {
-    case SL_ATTR_STRING:
-        vs = a->v.s.ptr;
-        vlen = str_fit(vs, a->v.s.len, L->max_value_len);
-        if (vs && vlen < a->v.s.len) {
-            h.trunc = 1;
-            ++*trunc;
-        }
-        h.len = (uint32_t)vlen;
-        break;
-    case SL_ATTR_INT:
-    case SL_ATTR_DOUBLE:
-        break;
-    case SL_ATTR_BOOL:
-        h.len = a->v.b != 0;
-        break;
-    case SL_ATTR_ARRAY:
-        if (item || (!a->v.a.items && a->v.a.n)) {
-            h.type = SL_ATTR_NULL;   /* nested arrays are not allowed */
-            ++*trunc;
-            break;
-        }
-        h.len = (uint32_t)(a->v.a.n > MAX_ARRAY_ITEMS ? MAX_ARRAY_ITEMS : a->v.a.n);
-        if (h.len < a->v.a.n) ++*trunc;
-        break;
-    default:
-        h.type = SL_ATTR_NULL;
-        break;
-    }
-    memcpy(o, &h, sizeof h);
-    o += sizeof h;
-    if (klen) {
-        memcpy(o, a->key, klen);
-        o += klen;
-    }
-    switch (h.type) {
-    case SL_ATTR_STRING:
-        if (vlen) memcpy(o, vs, vlen);
-        o += vlen;
-        break;
-    case SL_ATTR_INT: memcpy(o, &a->v.i, 8); o += 8; break;
-    case SL_ATTR_DOUBLE: memcpy(o, &a->v.d, 8); o += 8; break;
-    case SL_ATTR_ARRAY:
-        for (uint32_t j = 0; j < h.len; j++) o = attr_write(o, L, &a->v.a.items[j], 1, trunc);
-        break;
-    default: break;
-    }
-    return o;
-}
-
-static inline size_t rec_nattrs(const sl_tracer *t, const rec_in *r)
-{
-    if (!r->attrs) return 0;
-    return r->nattrs > t->lim.max_attrs ? t->lim.max_attrs : r->nattrs;
-}
-
-/* The ring size of a record, a multiple of 8. */
-static inline size_t rec_size(const sl_tracer *t, const rec_in *r)
-{
-    size_t size = sizeof(sl_rhdr) + (r->type == SL_REC_START ? 32 : 0) +
-                  str_fit(r->text, r->text_len, r->text_max);
-    size_t n = rec_nattrs(t, r);
-    for (size_t i = 0; i < n; i++) size += attr_size(&t->lim, &r->attrs[i], 0);
-    return (size + 7) & ~(size_t)7;
-}
-
-/* Writes a record of the given size at dst. */
-static inline void rec_write(const sl_tracer *t, const rec_in *r, char *dst, size_t size, uint64_t *trunc)
-{
-    size_t text = str_fit(r->text, r->text_len, r->text_max);
-    int text_trunc = r->text && text < r->text_len;
-    size_t n = rec_nattrs(t, r);
-    /* fields stored straight into the ring: a header built on the stack and
-     * copied whole would stall on store forwarding */
-    sl_rhdr *h = (sl_rhdr *)(void *)dst;
-    h->size = (uint32_t)size;
-    h->type = r->type;
-    h->status = r->status;
-    h->flags = (uint8_t)(r->flags | (text_trunc ? SL_RF_TEXT_TRUNC : 0));
-    h->pad0 = 0;
-    h->lane = r->lane;
-    h->nattrs = (uint32_t)n;
-    h->text_len = (uint32_t)text;
-    h->pad1 = 0;
-    h->ts = r->ts;
-    memcpy(&h->id, r->id, 16);
-    char *o = dst + sizeof *h;
-    if (r->type == SL_REC_START) {
-        memcpy(o, r->trace, 16);
-        memcpy(o + 16, r->parent, 16);
-        o += 32;
-    }
-    if (text) memcpy(o, r->text, text);
-    o += text;
-    for (size_t i = 0; i < n; i++) o = attr_write(o, &t->lim, &r->attrs[i], 0, trunc);
-    *trunc += (uint64_t)text_trunc + (r->attrs ? r->nattrs - n : 0);
-}
-
-/* A record too big for the ring: laid out on the heap and encoded in turn
- * with everything already buffered. */
-static int emit_direct(sl_tracer *t, sl_tstate *st, const rec_in *r, size_t size)
-{
-    char *tmp = malloc(size);
-    if (!tmp) {
-        bump(&st->dropped, 1);
-        return SL_ENOMEM;
-    }
-    uint64_t trunc = 0;
-    rec_write(t, r, tmp, size, &trunc);
-    bump(&st->truncated, trunc);
-    if (tl_draining == t) {
-        /* re-entered from a callback sink: the batch being written is ours */
-        encode_record(t, tmp);
-    } else {
-        pthread_mutex_lock(&t->drain_mu);
-        tl_draining = t;
-        for (sl_tstate *s = atomic_load(&t->states); s; s = s->next) drain_ring(t, s);
-        encode_record(t, tmp);
-        write_out(t);
-        tl_draining = NULL;
-        pthread_mutex_unlock(&t->drain_mu);
-    }
-    free(tmp);
-    return SL_OK;
-}
-
-static inline __attribute__((always_inline)) int emit(sl_tracer *t, sl_tstate *st, const rec_in *r)
-{
-    uint64_t trunc = 0;
-    size_t size = rec_size(t, r);
-    if (size > UINT32_MAX / 2) {
-        bump(&st->dropped, 1);
-        return SL_EINVAL;
-    }
-    sl_ring *ring = &st->ring;
-    if (size > ring->cap / 2) return emit_direct(t, st, r, size);
-    char *dst = sl_ring_reserve(ring, (uint32_t)size);
-    if (!dst) {
-        if (!t->block || tl_draining == t) {
-            bump(&st->dropped, 1);
-            return SL_OK;
-        }
-        drain_all(t, r->ts);
-        dst = sl_ring_reserve(ring, (uint32_t)size);
-        if (!dst) {
-            bump(&st->dropped, 1);
-            return SL_OK;
-        }
-    }
-    rec_write(t, r, dst, size, &trunc);
-    if (trunc) bump(&st->truncated, trunc);
-    uint64_t used = sl_ring_commit(ring, (uint32_t)size);
-    if (tl_draining == t) return SL_OK;
-    if (t->always) {
-        drain_all(t, r->ts);
-        return SL_OK;
-    }
-    uint64_t half = ring->cap / 2;
-    if (used >= half) {
-        ring->tail_cache = atomic_load_explicit(&ring->tail, memory_order_acquire);
-        used = ring->head_local - ring->tail_cache;
-    }
-    if (atomic_load_explicit(&t->bg, memory_order_relaxed)) {
-        if (used >= half) kick_writer(t);
-    } else if (used >= half ||
-               (int64_t)(r->ts - atomic_load_explicit(&t->last_drain_ts, memory_order_relaxed)) >=
-                   (int64_t)t->interval_ns) {
-        drain_all(t, r->ts);
-    }
-    return SL_OK;
 }
 
 /* ===== TRACER ===== */
@@ -642,9 +338,9 @@ static void at_exit_flush(void)
     for (sl_tracer *t = g_tracers; t; t = t->gnext) {
         /* never call a callback sink from exit: it may be a Lua function */
         if (t->sink.kind != SL_SINK_PATH && t->sink.kind != SL_SINK_FD) continue;
-        if (tl_draining == t) continue;
+        if (sl_tl_draining == t) continue;
         stop_writer(t);
-        drain_all(t, tracer_now(t));
+        sl_drain_all(t, tracer_now(t));
     }
     pthread_mutex_unlock(&g_mu);
 }
@@ -653,7 +349,7 @@ static void fork_prepare(void)
 {
     pthread_mutex_lock(&g_mu);
     for (sl_tracer *t = g_tracers; t; t = t->gnext) {
-        if (tl_draining != t) pthread_mutex_lock(&t->drain_mu);
+        if (sl_tl_draining != t) pthread_mutex_lock(&t->drain_mu);
         pthread_mutex_lock(&t->reg_mu);
     }
 }
@@ -662,7 +358,7 @@ static void fork_parent(void)
 {
     for (sl_tracer *t = g_tracers; t; t = t->gnext) {
         pthread_mutex_unlock(&t->reg_mu);
-        if (tl_draining != t) pthread_mutex_unlock(&t->drain_mu);
+        if (sl_tl_draining != t) pthread_mutex_unlock(&t->drain_mu);
     }
     pthread_mutex_unlock(&g_mu);
 }
@@ -676,14 +372,14 @@ static void fork_child(void)
     pthread_t self = pthread_self();
     for (sl_tracer *t = g_tracers; t; t = t->gnext) {
         pthread_mutex_unlock(&t->reg_mu);
-        if (tl_draining != t) pthread_mutex_unlock(&t->drain_mu);
+        if (sl_tl_draining != t) pthread_mutex_unlock(&t->drain_mu);
         pthread_mutex_init(&t->wmu, NULL);
         pthread_cond_init(&t->wcond, NULL);
         t->writer_started = 0;
         t->wstop = t->wkick = 0;
         atomic_store(&t->kick_pending, 0);
         atomic_store(&t->bg, 0);
-        if (tl_draining != t) {
+        if (sl_tl_draining != t) {
             t->out.len = 0;
             t->out_records = 0;
         }
@@ -696,7 +392,7 @@ static void fork_child(void)
                 s->open_head = NULL;
             }
         }
-        if (t->need_meta || t->sink.kind != SL_SINK_MEMORY) t->need_meta = 1;
+        if (t->write_meta && t->sink.kind != SL_SINK_MEMORY) t->need_meta = 1;
     }
     pthread_mutex_unlock(&g_mu);
 }
@@ -771,6 +467,7 @@ sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err)
 
     uint64_t now = tracer_now(t);
     atomic_store(&t->last_drain_ts, now);
+    t->write_meta = cfg->write_meta != 0;
     if (cfg->write_meta) {
         /* written right away so the meta record is the stream's first */
         pthread_mutex_lock(&t->drain_mu);
@@ -796,31 +493,8 @@ sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err)
 int sl_tracer_flush(sl_tracer *t)
 {
     if (!t) return SL_EINVAL;
-    if (tl_draining == t) return SL_OK;   /* from inside our own callback sink */
-    return drain_all(t, tracer_now(t)) ? SL_EIO : SL_OK;
-}
-
-static void end_abandoned_all(sl_tracer *t, sl_tstate *st, uint64_t ts)
-{
-    for (sl_tstate *s = atomic_load(&t->states); s; s = s->next) {
-        spin_lock(&s->spin);
-        sl_span *sp;
-        while ((sp = s->open_head) != NULL) {
-            s->open_head = sp->open_next;
-            if (sp->open_next) sp->open_next->open_prev = NULL;
-            sp->open_next = sp->open_prev = NULL;
-            sp->flags &= ~SL_SPAN_OPEN;
-            spin_unlock(&s->spin);
-            rec_in r = {SL_REC_END, SL_STATUS_ABANDONED, 0, 0, ts < sp->start_ns ? sp->start_ns : ts,
-                        &sp->id, NULL, NULL, NULL, 0, 0, NULL, 0};
-            emit(t, st, &r);
-            bump(&st->ended, 1);
-            bump(&st->abandoned, 1);
-            if (sp->flags & SL_SPAN_ALLOCATED) free(sp);
-            spin_lock(&s->spin);
-        }
-        spin_unlock(&s->spin);
-    }
+    if (sl_tl_draining == t) return SL_OK;   /* from inside our own callback sink */
+    return sl_drain_all(t, tracer_now(t)) ? SL_EIO : SL_OK;
 }
 
 int sl_tracer_close(sl_tracer *t)
@@ -838,8 +512,8 @@ int sl_tracer_close(sl_tracer *t)
     stop_writer(t);
     uint64_t ts = tracer_now(t);
     sl_tstate *st = tstate(t);
-    if (st) end_abandoned_all(t, st, ts);
-    int e = tl_draining == t ? 0 : drain_all(t, ts);
+    if (st) sl_abandon_open_spans(t, st, ts);
+    int e = sl_tl_draining == t ? 0 : sl_drain_all(t, ts);
     sl_sink_close(&t->sink);
     sl_tstate *s = atomic_load(&t->states);
     while (s) {
@@ -848,9 +522,9 @@ int sl_tracer_close(sl_tracer *t)
         free(s);
         s = next;
     }
-    if (tl_serial == t->serial) {
-        tl_serial = 0;
-        tl_state = NULL;
+    if (sl_tl_serial == t->serial) {
+        sl_tl_serial = 0;
+        sl_tl_state = NULL;
     }
     sl_buf_free(&t->out);
     pthread_mutex_destroy(&t->reg_mu);
@@ -886,7 +560,7 @@ const char *sl_tracer_memory(sl_tracer *t, size_t *len)
 {
     if (len) *len = 0;
     if (!t || t->sink.kind != SL_SINK_MEMORY) return NULL;
-    if (tl_draining != t) drain_all(t, tracer_now(t));
+    if (sl_tl_draining != t) sl_drain_all(t, tracer_now(t));
     if (len) *len = t->sink.mem.len;
     return t->sink.mem.p ? t->sink.mem.p : "";
 }
@@ -894,7 +568,7 @@ const char *sl_tracer_memory(sl_tracer *t, size_t *len)
 void sl_tracer_memory_clear(sl_tracer *t)
 {
     if (!t || t->sink.kind != SL_SINK_MEMORY) return;
-    if (tl_draining == t) {
+    if (sl_tl_draining == t) {
         t->sink.mem.len = 0;
         return;
     }
@@ -903,176 +577,3 @@ void sl_tracer_memory_clear(sl_tracer *t)
     pthread_mutex_unlock(&t->drain_mu);
 }
 
-/* ===== SPANS ===== */
-
-int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len,
-                  const sl_start_opts *opts)
-{
-    if (!t || !span || (!name && name_len)) return SL_EINVAL;
-    if (atomic_load_explicit(&t->closed, memory_order_relaxed)) return SL_ECLOSED;
-    sl_tstate *st = tstate(t);
-    if (!st) return SL_ENOMEM;
-    uint64_t ts = opts && opts->ts ? opts->ts : tracer_now(t);
-    const sl_context *p = opts ? opts->parent : NULL;
-    uint32_t flags = SL_SPAN_OPEN;
-    uint8_t rflags = 0;
-    span->tracer = t;
-    sl_idgen_next_fast(&st->gen, ts, &span->id);
-    if (p && !sl_id_is_zero(&p->trace)) {
-        span->parent = *p;
-        span->trace = p->trace;
-        flags |= SL_SPAN_HAS_PARENT;
-        rflags = SL_RF_HAS_PARENT | (p->remote ? SL_RF_PARENT_REMOTE : 0);
-    } else {
-        memset(&span->parent, 0, sizeof span->parent);
-        span->trace = span->id;
-    }
-    span->start_ns = ts;
-    span->lane = opts && opts->lane ? opts->lane : st->lane;
-    span->owner = st;
-    span->open_prev = NULL;
-    spin_lock(&st->spin);
-    span->open_next = st->open_head;
-    if (st->open_head) st->open_head->open_prev = span;
-    st->open_head = span;
-    span->flags = flags;
-    spin_unlock(&st->spin);
-    bump(&st->started, 1);
-    rec_in r = {SL_REC_START, 0, rflags, span->lane, ts, &span->id, &span->trace, &span->parent.span,
-                name, name_len, t->lim.max_name_len,
-                opts ? opts->attrs : NULL, opts ? opts->nattrs : 0};
-    return emit(t, st, &r);
-}
-
-sl_span *sl_span_start(sl_tracer *t, const char *name, const sl_span *parent)
-{
-    if (!t || !name) return NULL;
-    sl_span *s = malloc(sizeof *s);
-    if (!s) return NULL;
-    sl_context ctx;
-    sl_start_opts o;
-    memset(&o, 0, sizeof o);
-    if (parent) {
-        sl_span_context(parent, &ctx);
-        o.parent = &ctx;
-    }
-    if (sl_span_begin(t, s, name, strlen(name), &o) != SL_OK) {
-        /* begin fails before linking the span, except for a dropped record */
-        if (s->flags & SL_SPAN_OPEN) {
-            s->flags |= SL_SPAN_ALLOCATED;
-            return s;
-        }
-        free(s);
-        return NULL;
-    }
-    s->flags |= SL_SPAN_ALLOCATED;
-    return s;
-}
-
-void sl_span_context(const sl_span *span, sl_context *out)
-{
-    memset(out, 0, sizeof *out);
-    out->trace = span->trace;
-    out->span = span->id;
-    out->flags = 1;
-    out->remote = 0;
-}
-
-static int span_record(sl_span *span, uint8_t type, const char *name, size_t name_len,
-                       const sl_attr *attrs, size_t n)
-{
-    if (!span || (!attrs && n) || (!name && name_len)) return SL_EINVAL;
-    if (!(span->flags & SL_SPAN_OPEN)) return SL_ESTATE;
-    sl_tracer *t = span->tracer;
-    sl_tstate *st = tstate(t);
-    if (!st) return SL_ENOMEM;
-    uint64_t ts = tracer_now(t);
-    rec_in r = {type, 0, 0, 0, ts, &span->id, NULL, NULL, name, name_len, t->lim.max_name_len,
-                attrs, n};
-    return emit(t, st, &r);
-}
-
-int sl_span_attrs(sl_span *span, const sl_attr *attrs, size_t n)
-{
-    return span_record(span, SL_REC_ATTR, NULL, 0, attrs, n);
-}
-
-int sl_span_event(sl_span *span, const char *name, size_t name_len, const sl_attr *attrs, size_t n)
-{
-    return span_record(span, SL_REC_EVENT, name ? name : "", name ? name_len : 0, attrs, n);
-}
-
-static int attr1(sl_span *span, const char *key, sl_attr *a)
-{
-    if (!key) return SL_EINVAL;
-    a->key = key;
-    a->key_len = strlen(key);
-    return sl_span_attrs(span, a, 1);
-}
-
-int sl_span_attr_str(sl_span *span, const char *key, const char *value)
-{
-    sl_attr a;
-    if (!value) return SL_EINVAL;
-    a.type = SL_ATTR_STRING;
-    a.v.s.ptr = value;
-    a.v.s.len = strlen(value);
-    return attr1(span, key, &a);
-}
-
-int sl_span_attr_int(sl_span *span, const char *key, int64_t value)
-{
-    sl_attr a;
-    a.type = SL_ATTR_INT;
-    a.v.i = value;
-    return attr1(span, key, &a);
-}
-
-int sl_span_attr_double(sl_span *span, const char *key, double value)
-{
-    sl_attr a;
-    a.type = SL_ATTR_DOUBLE;
-    a.v.d = value;
-    return attr1(span, key, &a);
-}
-
-int sl_span_attr_bool(sl_span *span, const char *key, int value)
-{
-    sl_attr a;
-    a.type = SL_ATTR_BOOL;
-    a.v.b = value != 0;
-    return attr1(span, key, &a);
-}
-
-int sl_span_end(sl_span *span, sl_span_status status, const char *error, size_t error_len)
-{
-    if (!span || (unsigned)status > SL_STATUS_ABANDONED || (!error && error_len)) return SL_EINVAL;
-    if (!(span->flags & SL_SPAN_OPEN)) return SL_ESTATE;
-    sl_tracer *t = span->tracer;
-    sl_tstate *owner = span->owner;
-    spin_lock(&owner->spin);
-    if (!(span->flags & SL_SPAN_OPEN)) {
-        spin_unlock(&owner->spin);
-        return SL_ESTATE;
-    }
-    if (span->open_prev) span->open_prev->open_next = span->open_next;
-    else owner->open_head = span->open_next;
-    if (span->open_next) span->open_next->open_prev = span->open_prev;
-    span->flags &= ~SL_SPAN_OPEN;
-    spin_unlock(&owner->spin);
-    sl_tstate *st = tstate(t);
-    int rc = SL_ENOMEM;
-    if (st) {
-        uint64_t ts = tracer_now(t);
-        if (ts < span->start_ns) ts = span->start_ns;
-        int err = status == SL_STATUS_ERROR;
-        rec_in r = {SL_REC_END, (uint8_t)status, 0, 0, ts, &span->id, NULL, NULL,
-                    err ? (error ? error : "") : NULL, err ? error_len : 0, t->lim.max_value_len,
-                    NULL, 0};
-        rc = emit(t, st, &r);
-        bump(&st->ended, 1);
-        if (status == SL_STATUS_ABANDONED) bump(&st->abandoned, 1);
-    }
-    if (span->flags & SL_SPAN_ALLOCATED) free(span);
-    return rc;
-}

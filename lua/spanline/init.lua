@@ -22,10 +22,22 @@
 -- spanline.patch_coroutines()) start under the creator's current span.
 --
 -- Sampling: spanline.tracer{sample = p} decides once per trace, at the root
--- (a remote traceparent's sampled flag decides for it); an unsampled trace
--- gets spanline.noop, a shared span whose methods do nothing, and so do its
--- children. Hooks: tracer:on("start"|"event"|"end", fn) -> unsubscribe;
--- attributes a start hook sets are written as an attr record.
+-- (a fresh 64-bit draw per root, seeded by `seed`; a remote traceparent's
+-- sampled flag decides for it). The root of an unsampled trace is a small
+-- no-op span object that stays current like any span (and, dropped
+-- unfinished, is collected like one); everything below it gets
+-- spanline.noop, one shared span whose methods do nothing: no allocation,
+-- no record. spanline.noop is also what a closed tracer hands out.
+--
+-- Hooks: tracer:on("start"|"event"|"end", fn) -> unsubscribe. Start hooks
+-- run right after the start record (attributes they set become an attr
+-- record), end hooks right before the end record; errors in hooks are
+-- counted (stats().hook_errors), reported once on stderr, and swallowed.
+--
+-- Output: a function output receives batches of whole records on the Lua
+-- thread, at flush points (start/finish when the core flushed, flush(),
+-- close()); records still buffered when the process exits without closing
+-- the tracer are lost for it (path/fd outputs are flushed at exit).
 --
 -- Errors: misuse (wrong argument types, bad options) raises an error naming
 -- the argument or option; run-time failures (a path that cannot be opened)
@@ -110,9 +122,19 @@ function methods.records(tracer)
   local text, err, code = tracer:output()
   if not text then return nil, err, code end
   if text:sub(1, 1) ~= "{" and text ~= "" then
-    local ok, reader = pcall(require, "spanline.reader")
-    if ok and type(reader) == "table" and reader.decode then return reader.decode(text) end
-    return nil, "records() reads JSONL only", "EINVAL"
+    -- MessagePack: the core's stream reader (bindings/lua/reader.c)
+    if not core.reader_string then return nil, "records() needs the stream reader for msgpack", "EINVAL" end
+    local reader = core.reader_string(text, {})
+    local out = {}
+    while true do
+      local rec, rerr = reader:next()
+      if rec == nil then
+        if rerr then return nil, rerr, "EPARSE" end
+        break
+      end
+      out[#out + 1] = rec
+    end
+    return out
   end
   return decode_jsonl(text)
 end

@@ -15,321 +15,19 @@
 -- Percentiles are nearest-rank: pN = the ceil(N/100 * n)-th smallest value.
 
 local core = require("spanline.core")
+local assembler = require("spanline.assembler")
+local expr = require("spanline.expr")
 
 local query = {}
 
--- ===== ATTRIBUTES =====
-
-local cjson_decode
-local function decode_attrs(text)
-  if not text then return nil end
-  if not cjson_decode then cjson_decode = require("cjson.safe").decode end
-  local t = cjson_decode(text)
-  if type(t) ~= "table" then return nil end
-  return t
-end
-
--- Attrs decode on first read of span.attrs (most queries never look).
-local span_mt = {
-  __index = function(s, k)
-    if k == "attrs" then
-      local list = rawget(s, "_attrs")
-      if not list then return nil end
-      local out = {}
-      for _, text in ipairs(list) do
-        local t = decode_attrs(text)
-        if t then for key, v in pairs(t) do out[key] = v end end
-      end
-      rawset(s, "attrs", out)
-      return out
-    end
-    return nil
-  end,
-}
-query.span_mt = span_mt
-
-local function add_attrs_text(s, text)
-  if not text then return end
-  local cached = rawget(s, "attrs")
-  if cached then
-    local t = decode_attrs(text)
-    if t then for key, v in pairs(t) do cached[key] = v end end
-    return
-  end
-  local list = rawget(s, "_attrs")
-  if list then list[#list + 1] = text else s._attrs = { text } end
-end
-
--- ===== SELF TIME =====
-
--- Duration minus the union of the children's intervals clipped to the span
--- (a child still open, or outliving its parent, counts up to the parent's end).
-local function compute_self(s)
-  local a, b = s.start, s.finish
-  if not a or not b then
-    s.self = nil
-    return
-  end
-  local kids = s.children
-  if #kids == 0 then
-    s.self = b - a
-    return
-  end
-  local iv = {}
-  for _, c in ipairs(kids) do
-    local cs, cf = c.start, c.finish or b
-    if cs then
-      if cs < a then cs = a end
-      if cf > b then cf = b end
-      if cf > cs then iv[#iv + 1] = { cs, cf } end
-    end
-  end
-  table.sort(iv, function(x, y) return x[1] < y[1] end)
-  local covered, cur_s, cur_f = 0, nil, nil
-  for _, v in ipairs(iv) do
-    if cur_f and v[1] <= cur_f then
-      if v[2] > cur_f then cur_f = v[2] end
-    else
-      if cur_f then covered = covered + (cur_f - cur_s) end
-      cur_s, cur_f = v[1], v[2]
-    end
-  end
-  if cur_f then covered = covered + (cur_f - cur_s) end
-  s.self = (b - a) - covered
-end
-query.compute_self = compute_self
-
--- ===== ASSEMBLER =====
-
-local Assembler = {}
-Assembler.__index = Assembler
-
--- opts.release: forget a span once it ended and nothing open needs it
--- (streaming); otherwise every span stays (the viewer, tree, tests).
--- opts.raw: keep each span's records' raw text in span.records.
-function query.assembler(opts)
-  opts = opts or {}
-  return setmetatable({
-    by_id = {},        -- id -> span (open, or kept)
-    by_short = {},     -- last 16 hex digits -> span (W3C parents)
-    waiting = {},      -- missing parent id -> { child spans }
-    root_list = {},    -- spans without a known parent, in arrival order
-    root_set = {},
-    release = opts.release or false,
-    raw = opts.raw or false,
-    ready = {},        -- ended spans not yet handed out (streaming)
-    ready_head = 1,
-    open_count = 0,
-    meta = nil,
-  }, Assembler)
-end
-
-local function new_span(self, id)
-  local s = setmetatable({
-    id = id, status = "open", children = {}, depth = 0, events = {}, _open_kids = 0,
-  }, span_mt)
-  self.by_id[id] = s
-  self.by_short[id:sub(17)] = s
-  return s
-end
-
-local function set_depth(s, depth, trace)
-  s.depth = depth
-  if trace then s.trace = trace end
-  for _, c in ipairs(s.children) do set_depth(c, depth + 1, trace and (c.has_trace and c.trace or trace)) end
-end
-
-local function add_root(self, s)
-  if self.release then return end  -- streaming hands spans out; no root list
-  if not self.root_set[s] then
-    self.root_set[s] = true
-    self.root_list[#self.root_list + 1] = s
-  end
-end
-
-local function remove_root(self, s)
-  if self.root_set[s] then
-    self.root_set[s] = nil
-    local list = self.root_list
-    for i = #list, 1, -1 do
-      if list[i] == s then table.remove(list, i) break end
-    end
-  end
-end
-
-local function link(self, parent, child)
-  child.parent_span = parent
-  child.orphan = false
-  parent.children[#parent.children + 1] = child
-  if child.status == "open" then parent._open_kids = parent._open_kids + 1 end
-  set_depth(child, parent.depth + 1, not child.has_trace and parent.trace or nil)
-  if parent.finish then compute_self(parent) end
-end
-
--- Ended spans that nothing open refers to can be forgotten (streaming).
-local function maybe_release(self, s)
-  while s and self.release and s.status ~= "open" and s._open_kids == 0 and not s._released do
-    s._released = true
-    if self.by_id[s.id] == s then self.by_id[s.id] = nil end
-    local tail = s.id:sub(17)
-    if self.by_short[tail] == s then self.by_short[tail] = nil end
-    if self.root_set[s] then remove_root(self, s) end
-    if s._waiting_for then
-      local list = self.waiting[s._waiting_for]
-      if list then
-        for i = #list, 1, -1 do if list[i] == s then table.remove(list, i) end end
-        if #list == 0 then self.waiting[s._waiting_for] = nil end
-      end
-    end
-    s = s.parent_span
-  end
-end
-
-local function on_start(self, s, rec)
-  s.name = rec.name
-  s.start = rec.ts
-  s.lane = rec.lane or 0
-  s.line = rec.line
-  if rec.trace then
-    s.trace = rec.trace
-    s.has_trace = true
-  end
-  local parent = rec.parent
-  if parent then
-    s.parent = parent
-    local p
-    if rec.parent_short then
-      s.remote_parent = true
-      p = self.by_short[parent]
-    else
-      p = self.by_id[parent]
-    end
-    if p and p ~= s then
-      link(self, p, s)
-    else
-      s.orphan = true
-      if not s.trace then s.trace = rec.parent_short and s.id or parent end
-      if not rec.parent_short then
-        local w = self.waiting[parent]
-        if not w then
-          w = {}
-          self.waiting[parent] = w
-        end
-        w[#w + 1] = s
-        s._waiting_for = parent
-      end
-      add_root(self, s)
-    end
-  else
-    s.trace = s.trace or s.id
-    add_root(self, s)
-  end
-  -- Children that arrived first: re-parent them under this span.
-  local w = self.waiting[s.id]
-  if w then
-    self.waiting[s.id] = nil
-    for _, c in ipairs(w) do
-      c._waiting_for = nil
-      remove_root(self, c)
-      link(self, s, c)
-    end
-  end
-  if s.finish then
-    s.dur = s.finish - s.start
-    compute_self(s)
-  end
-end
-
--- Adds one record (as core.reader's next() returns it). Returns the span it
--- touched (nil for meta records).
-function Assembler:add(rec)
-  local t = rec.type
-  if t == "meta" then
-    self.meta = self.meta or rec
-    return nil
-  end
-  local id = rec.id
-  if not id then return nil end
-  local s = self.by_id[id]
-  if not s then
-    s = new_span(self, id)
-    self.open_count = self.open_count + 1
-  end
-  if self.raw and rec.raw then
-    local recs = s.records
-    if not recs then
-      recs = {}
-      s.records = recs
-    end
-    recs[#recs + 1] = rec.foreign and core.record_jsonl(rec) or rec.raw
-  end
-  if t == "start" then
-    if s.start == nil then on_start(self, s, rec) end
-    add_attrs_text(s, rec.attrs_json)
-  elseif t == "event" then
-    s.events[#s.events + 1] = { name = rec.name, ts = rec.ts, attrs_json = rec.attrs_json,
-                                attrs = rec.attrs_json and decode_attrs(rec.attrs_json) or {} }
-  elseif t == "attr" then
-    add_attrs_text(s, rec.attrs_json)
-  elseif t == "end" then
-    if s.status == "open" then
-      self.open_count = self.open_count - 1
-      s.status = rec.status or "ok"
-      s.error = rec.error
-      s.finish = rec.ts
-      if s.start then s.dur = s.finish - s.start end
-      compute_self(s)
-      local p = s.parent_span
-      if p then
-        p._open_kids = p._open_kids - 1
-        if p.finish then compute_self(p) end
-      end
-      if self.release then
-        self.ready[#self.ready + 1] = s
-        maybe_release(self, s)
-      end
-    end
-  end
-  return s
-end
-
-function Assembler:get(id) return self.by_id[id] end
-function Assembler:roots() return self.root_list end
-
--- Every span still known, in no particular order.
-function Assembler:spans()
-  local out = {}
-  for _, s in pairs(self.by_id) do out[#out + 1] = s end
-  return out
-end
-
--- Streaming: the next span that ended, or nil.
-function Assembler:take()
-  local i = self.ready_head
-  local s = self.ready[i]
-  if not s then return nil end
-  self.ready[i] = nil
-  if i >= #self.ready then
-    self.ready, self.ready_head = {}, 1
-  else
-    self.ready_head = i + 1
-  end
-  return s
-end
-
--- At EOF: the spans never ended, by start time (they are "open").
-function Assembler:open_spans()
-  local out = {}
-  for _, s in pairs(self.by_id) do
-    if s.status == "open" then out[#out + 1] = s end
-  end
-  table.sort(out, function(a, b)
-    local x, y = a.start or 0, b.start or 0
-    if x ~= y then return x < y end
-    return a.id < b.id
-  end)
-  return out
-end
+-- The assembler (records -> spans, any order) and the --where language.
+query.assembler = assembler.new
+query.span_mt = assembler.span_mt
+query.compute_self = assembler.compute_self
+query.rewrite_units = expr.rewrite_units
+query.expr_fields = expr.expr_fields
+query.compile_where = expr.compile_where
+query.FIELDS = expr.FIELDS
 
 -- ===== QUERIES =====
 
@@ -341,7 +39,8 @@ local function make(gen, kind, source)
 end
 
 -- path | fd | "-" | { records } | reader. opts: follow, max_line, raw.
--- Returns a query of records, or nil, message, code.
+-- Returns a query of records, or nil, message, code. With follow, a pass
+-- ends when no data is left; iterating the same query again resumes.
 function query.open(src, opts)
   opts = opts or {}
   if type(src) == "table" and not src.next then
@@ -362,7 +61,11 @@ function query.open(src, opts)
   return make(function()
     local rec, err = reader:next()
     if rec == nil and err then error(err, 0) end
-    if rec == false then return nil end
+    if rec == false then
+      -- Following and no data yet: end this pass; iterating again resumes.
+      source.again = true
+      return nil
+    end
     return rec
   end, "records", source)
 end
@@ -413,7 +116,10 @@ function Q:spans()
         return tail[tail_i]
       end
       local rec = next_rec()
-      if rec == nil then
+      if rec == nil and source.again then
+        source.again = false
+        return nil  -- follow mode: open spans are not final yet
+      elseif rec == nil then
         tail = asm:open_spans()
       else
         asm:add(rec)
@@ -558,15 +264,18 @@ end
 
 -- ===== STATS =====
 
+-- Rows iterate as `for row in rows do` as well as rows[i]: each row knows
+-- its rank, so the iterator keeps no state of its own.
 local rows_mt = {
-  -- `for row in rows do` as well as rows[i].
   __call = function(t, _, prev)
-    local i = (t._i or 0) + 1
-    if prev == nil then i = 1 end
-    t._i = i
-    return t[i]
+    return t[prev and prev.rank + 1 or 1]
   end,
 }
+
+local function ranked(rows)
+  for i, row in ipairs(rows) do row.rank = i end
+  return setmetatable(rows, rows_mt)
+end
 
 local function new_acc(key)
   return { key = key, count = 0, errors = 0, open = 0, d = core.samples(), self_total = 0, self_n = 0 }
@@ -601,7 +310,7 @@ end
 function Q:stats()
   local acc = new_acc("all")
   for s in spans_of(self).gen do feed(acc, s) end
-  return setmetatable({ finish_acc(acc) }, rows_mt)
+  return ranked({ finish_acc(acc) })
 end
 
 local Groups = {}
@@ -639,7 +348,7 @@ function Groups:stats()
     if x ~= y then return x > y end
     return a.key < b.key
   end)
-  return setmetatable(rows, rows_mt)
+  return ranked(rows)
 end
 
 -- { key = { spans } } (holds every span).
@@ -827,111 +536,6 @@ function Q:critical_path(trace)
     end
   end
   return nil, "no trace " .. tostring(trace)
-end
-
--- ===== EXPRESSIONS (--where) =====
-
-local UNIT_NS = { ns = 1, us = 1000, ms = 1000000, s = 1000000000, m = 60000000000, h = 3600000000000 }
-
--- Rewrites duration literals (5ms, 1.5s, 250us) to integer nanoseconds,
--- leaving string literals alone.
-function query.rewrite_units(expr)
-  local out, i, n = {}, 1, #expr
-  while i <= n do
-    local c = expr:sub(i, i)
-    if c == '"' or c == "'" then
-      local j = i + 1
-      while j <= n and expr:sub(j, j) ~= c do
-        if expr:sub(j, j) == "\\" then j = j + 1 end
-        j = j + 1
-      end
-      out[#out + 1] = expr:sub(i, j)
-      i = j + 1
-    elseif c:match("[%a_]") then
-      local word = expr:match("^[%w_]+", i)
-      out[#out + 1] = word
-      i = i + #word
-    elseif c:match("%d") or (c == "." and expr:sub(i + 1, i + 1):match("%d")) then
-      local num, unit = expr:match("^([%d%.]+)(%a*)", i)
-      local scale = UNIT_NS[unit]
-      if scale and tonumber(num) and not expr:sub(i):match("^0[xX]") then
-        out[#out + 1] = string.format("%d", math.floor(tonumber(num) * scale + 0.5))
-        i = i + #num + #unit
-      else
-        local tok = expr:match("^[%w%.]+", i)
-        out[#out + 1] = tok
-        i = i + #tok
-      end
-    else
-      out[#out + 1] = c
-      i = i + 1
-    end
-  end
-  return table.concat(out)
-end
-
-local FIELDS = { "id", "trace", "parent", "name", "start", "finish", "dur", "status", "error",
-  "attrs", "events", "lane", "children", "depth", "self", "orphan", "remote_parent", "line" }
-local FIELD_SET = {}
-for _, f in ipairs(FIELDS) do FIELD_SET[f] = true end
-query.FIELDS = FIELDS
-
-local function sandbox()
-  return {
-    string = string, math = math, table = table, utf8 = utf8,
-    tostring = tostring, tonumber = tonumber, type = type, pairs = pairs, ipairs = ipairs,
-    select = select, next = next,
-  }
-end
-
--- The span fields an expression names (identifiers that are field names).
-function query.expr_fields(expr)
-  local code, used, seen = query.rewrite_units(expr), {}, {}
-  for word in code:gmatch("[%a_][%w_]*") do
-    if FIELD_SET[word] and not seen[word] then
-      seen[word] = true
-      used[#used + 1] = word
-    end
-  end
-  return used
-end
-
--- Compiles a Lua expression over span fields (`dur > 5ms and name:find("db")`)
--- into a predicate, in an environment without os, io, load or require.
--- Returns fn, or nil, message, column (1-based) of a syntax error.
-function query.compile_where(expr)
-  if type(expr) ~= "string" then
-    error("bad argument #1 to 'compile_where' (string expected, got " .. type(expr) .. ")", 2)
-  end
-  local code = query.rewrite_units(expr)
-  local ok_chunk, err = load("return (" .. code .. "\n)", "=expr", "t", {})
-  if not ok_chunk then
-    local msg = tostring(err):gsub("^expr:%d+: ", "")
-    local near = msg:match("near '(.-)'$")
-    local col
-    if near then col = expr:find(near, 1, true) end
-    if not col then col = #expr + 1 end
-    return nil, msg, col
-  end
-  local used = {}
-  for word in code:gmatch("[%a_][%w_]*") do
-    if FIELD_SET[word] and not used[word] then
-      used[word] = true
-      used[#used + 1] = word
-    end
-  end
-  local src
-  if #used > 0 then
-    local gets = {}
-    for i, f in ipairs(used) do gets[i] = "s." .. f end
-    src = "local s = ...\nlocal " .. table.concat(used, ", ") .. " = " .. table.concat(gets, ", ") ..
-      "\nreturn (" .. code .. "\n)"
-  else
-    src = "return (" .. code .. "\n)"
-  end
-  local fn, err2 = load(src, "=expr", "t", sandbox())
-  if not fn then return nil, tostring(err2):gsub("^expr:%d+: ", ""), 1 end
-  return fn
 end
 
 return query

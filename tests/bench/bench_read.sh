@@ -49,6 +49,10 @@ rate() {
 
 where='status == "error" and name == "db.query"'
 
+if [ -x "$build/bench/bench_reader" ]; then
+  "$build/bench/bench_reader" "$file"   # the C reader alone, in memory, best CPU time
+fi
+
 measure /tmp/spanline_bench_filter.out lua5.4 "$root/bin/spanline" filter "$file" --where "$where"
 t_filter=$WALL c_filter=$CPU
 echo "bench read.filter $(rate "$WALL" "$CPU") matched_lines=$(wc -l </tmp/spanline_bench_filter.out)"

@@ -170,13 +170,38 @@ static void test_numbers(void)
     a[8].v.b = 5;
     a[9].v.b = 0;
     sl_span_attrs(&s, a, 10);
-    sl_span_end(&s, SL_STATUS_OK, NULL, 0);
     check_all_lines_parse(t);
     size_t n;
     const char *m = sl_tracer_memory(t, &n);
     CHECK(strstr(m, "\"nan\":\"NaN\",\"inf\":\"Infinity\",\"ninf\":\"-Infinity\"") != NULL);
     CHECK(strstr(m, "\"max\":9223372036854775807,\"min\":-9223372036854775808,") != NULL);
     CHECK(strstr(m, "\"tenth\":0.1,\"big\":1e+300,\"neg0\":-0,\"t\":true,\"f\":false}") != NULL);
+    /* integers around every digit-count boundary print exactly */
+    int64_t edges[] = {0, 1, 9, 10, 99, 100, 101, 999, 1000, 9999999, 10000000, 99999999, 100000000,
+                       100000001, 999999999999999, 9999999999999999, 10000000000000000,
+                       10000000000000001, 1234567890123456789, -1, -10, -100000000, INT64_MAX - 1};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        sl_attr x = {"v", 1, SL_ATTR_INT, {.i = edges[i]}};
+        char want[64];
+        snprintf(want, sizeof want, "\"attrs\":{\"v\":%lld}}", (long long)edges[i]);
+        sl_tracer_memory_clear(t);
+        sl_span_attrs(&s, &x, 1);
+        const char *mm = sl_tracer_memory(t, &n);
+        CHECK(strstr(mm, want) != NULL);
+    }
+    /* integral doubles print exactly as %.15g does */
+    double ints_d[] = {0.0, 1.0, -1.0, 2.0, 10.0, -123456.0, 99999999999999.0, 999999999999999.0,
+                       -999999999999999.0, 1e15, 1e16, -0.0};
+    for (size_t i = 0; i < sizeof ints_d / sizeof ints_d[0]; i++) {
+        sl_attr x = {"v", 1, SL_ATTR_DOUBLE, {.d = ints_d[i]}};
+        char want[80];
+        snprintf(want, sizeof want, "\"attrs\":{\"v\":%.15g}}", ints_d[i]);
+        sl_tracer_memory_clear(t);
+        sl_span_attrs(&s, &x, 1);
+        const char *mm = sl_tracer_memory(t, &n);
+        CHECK(strstr(mm, want) != NULL);
+    }
+    sl_span_end(&s, SL_STATUS_OK, NULL, 0);
     /* doubles read back exactly */
     char buf[64];
     for (int i = 0; i < 1000; i++) {

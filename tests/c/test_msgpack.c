@@ -52,6 +52,73 @@ static void keys_of(const msgpack_object *map, char *out, size_t cap)
     }
 }
 
+/* every header size: str8/str16 (with invalid bytes inside), map16,
+ * array16, each integer width */
+static void test_sizes(void)
+{
+    sl_config c;
+    sl_config_init(&c);
+    c.sink = SL_SINK_MEMORY;
+    c.format = SL_MSGPACK;
+    c.write_meta = 0;
+    sl_tracer *t = sl_tracer_open(&c, NULL);
+    char s40[40], s300[300];
+    memset(s40, 'a', sizeof s40);
+    memset(s300, 'b', sizeof s300);
+    s40[5] = (char)0xff;     /* one byte becomes three */
+    s300[299] = (char)0xc3;  /* a cut sequence at the end */
+    int64_t ints[] = {0, 127, 128, 255, 256, 65535, 65536, 4294967295LL, 4294967296LL, INT64_MAX,
+                      -1, -32, -33, -128, -129, -32768, -32769, INT32_MIN, (int64_t)INT32_MIN - 1, INT64_MIN};
+    enum { NI = sizeof ints / sizeof ints[0] };
+    sl_attr a[NI + 3], items[20];
+    char keys[NI][8];
+    for (int i = 0; i < NI; i++) {
+        snprintf(keys[i], sizeof keys[i], "i%d", i);
+        a[i] = (sl_attr){keys[i], strlen(keys[i]), SL_ATTR_INT, {.i = ints[i]}};
+    }
+    a[NI] = (sl_attr){"s40", 3, SL_ATTR_STRING, {.s = {s40, sizeof s40}}};
+    a[NI + 1] = (sl_attr){"s300", 4, SL_ATTR_STRING, {.s = {s300, sizeof s300}}};
+    for (int i = 0; i < 20; i++) items[i] = (sl_attr){NULL, 0, SL_ATTR_INT, {.i = i}};
+    a[NI + 2] = (sl_attr){"arr", 3, SL_ATTR_ARRAY, {.a = {items, 20}}};
+    sl_span s;
+    sl_start_opts o;
+    memset(&o, 0, sizeof o);
+    o.attrs = a;
+    o.nattrs = NI + 3;
+    sl_span_begin(t, &s, "sizes", 5, &o);
+    size_t len;
+    const char *m = sl_tracer_memory(t, &len);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    CHECK(msgpack_unpack_next(&u, m, len, &off) == MSGPACK_UNPACK_SUCCESS);
+    CHECK_EQ_INT(off, len);
+    const msgpack_object *at = get(&u.data, "attrs");
+    CHECK(at && at->type == MSGPACK_OBJECT_MAP && at->via.map.size == NI + 3);
+    if (at && at->via.map.size == NI + 3) {
+        for (int i = 0; i < NI; i++) {
+            const msgpack_object *v = get(at, keys[i]);
+            int64_t got = !v ? 12345 : v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)v->via.u64 : v->via.i64;
+            CHECK(v && got == ints[i]);
+        }
+        char want40[42];
+        memcpy(want40, s40, 5);
+        memcpy(want40 + 5, "\xEF\xBF\xBD", 3);
+        memcpy(want40 + 8, s40 + 6, 34);
+        CHECK(str_is(get(at, "s40"), want40, 42));
+        char want300[302];
+        memcpy(want300, s300, 299);
+        memcpy(want300 + 299, "\xEF\xBF\xBD", 3);
+        CHECK(str_is(get(at, "s300"), want300, 302));
+        const msgpack_object *arr = get(at, "arr");
+        CHECK(arr && arr->type == MSGPACK_OBJECT_ARRAY && arr->via.array.size == 20);
+        if (arr && arr->via.array.size == 20) CHECK(arr->via.array.ptr[19].via.u64 == 19);
+    }
+    msgpack_unpacked_destroy(&u);
+    sl_span_end(&s, SL_STATUS_OK, NULL, 0);
+    sl_tracer_close(t);
+}
+
 int main(void)
 {
     sl_config c;
@@ -161,5 +228,6 @@ int main(void)
     CHECK_EQ_INT(off, len);
     msgpack_unpacked_destroy(&u);
     sl_tracer_close(t);
+    test_sizes();
     return CHECK_DONE();
 }

@@ -355,6 +355,81 @@ static void test_spanner(void)
     sl_reader_close(r);
 }
 
+static void test_hex(void)
+{
+    sl_id id;
+    int is_short = 0;
+    char hex[33];
+    CHECK_EQ_INT(sl_reader_parse_hex_id("0123456789abcdeffedcba9876543210", 32, &id, &is_short), SL_OK);
+    CHECK(!is_short);
+    CHECK_EQ_INT(id.bytes[0], 0x01);
+    CHECK_EQ_INT(id.bytes[7], 0xef);
+    CHECK_EQ_INT(id.bytes[15], 0x10);
+    sl_reader_hex(id.bytes, 16, hex);
+    CHECK_EQ_STR(hex, "0123456789abcdeffedcba9876543210");
+    CHECK_EQ_INT(sl_reader_parse_hex_id("00f067aa0ba902b7", 16, &id, &is_short), SL_OK);
+    CHECK(is_short && id.bytes[0] == 0 && id.bytes[8] == 0x00 && id.bytes[9] == 0xf0 && id.bytes[15] == 0xb7);
+    /* Every byte that is not a lowercase hex digit is refused, at any position. */
+    int refused = 0, accepted = 0;
+    for (int c = 0; c < 256; c++) {
+        int valid = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+        for (int pos = 0; pos < 32; pos += 5) {
+            char s[33];
+            memset(s, '7', 32);
+            s[pos] = (char)c;
+            int rc = sl_reader_parse_hex_id(s, 32, &id, NULL);
+            if (valid && rc == SL_OK) accepted++;
+            if (!valid && rc == SL_EPARSE) refused++;
+        }
+    }
+    CHECK_EQ_INT(accepted, 16 * 7);
+    CHECK_EQ_INT(refused, 240 * 7);
+    CHECK_EQ_INT(sl_reader_parse_hex_id("0123", 4, &id, NULL), SL_EPARSE);
+}
+
+/* The fast path (the encoder's exact layout) and the general parser (any
+ * JSON layout: a space after '{' forces it) must give the same record. */
+static void test_fast_path_agrees(void)
+{
+    const char *lines[] = {
+        "{\"type\":\"start\",\"id\":\"" ID2 "\",\"trace\":\"" ID1 "\",\"parent\":\"" ID1
+        "\",\"name\":\"db.query\",\"ts\":1764000000000000001,\"lane\":2,\"attrs\":{\"a\":[1,\"}\"]}}",
+        "{\"type\":\"start\",\"id\":\"" ID2 "\",\"parent\":\"00f067aa0ba902b7\",\"name\":\"x\",\"ts\":5}",
+        "{\"type\":\"event\",\"id\":\"" ID2 "\",\"name\":\"retry\",\"ts\":7,\"attrs\":{\"n\":2}}",
+        "{\"type\":\"attr\",\"id\":\"" ID2 "\",\"ts\":8,\"attrs\":{\"rows\":10}}",
+        "{\"type\":\"end\",\"id\":\"" ID2 "\",\"ts\":9,\"status\":\"error\",\"error\":\"boom\"}",
+        "{\"type\":\"end\",\"id\":\"" ID2 "\",\"ts\":9,\"status\":\"ok\"}",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        char slow[512], s1[512], s2[512];
+        snprintf(slow, sizeof slow, "{ %s", lines[i] + 1);
+        sl_record a, b;
+        int oa, ob;
+        CHECK_EQ_INT(sl_jsonl_parse_line(lines[i], strlen(lines[i]), s1, &a, &oa), SL_OK);
+        CHECK_EQ_INT(sl_jsonl_parse_line(slow, strlen(slow), s2, &b, &ob), SL_OK);
+        CHECK_EQ_INT(a.type, b.type);
+        CHECK(memcmp(&a.id, &b.id, sizeof a.id) == 0);
+        CHECK(memcmp(&a.trace, &b.trace, sizeof a.trace) == 0);
+        CHECK(memcmp(&a.parent, &b.parent, sizeof a.parent) == 0);
+        CHECK(a.has_trace == b.has_trace && a.has_parent == b.has_parent && a.parent_short == b.parent_short);
+        CHECK(a.ts == b.ts && a.lane == b.lane);
+        CHECK(a.name_len == b.name_len && (!a.name_len || memcmp(a.name, b.name, a.name_len) == 0));
+        CHECK(a.status_len == b.status_len && (!a.status_len || memcmp(a.status, b.status, a.status_len) == 0));
+        CHECK(a.error_len == b.error_len && (!a.error_len || memcmp(a.error, b.error, a.error_len) == 0));
+        CHECK(a.attrs_len == b.attrs_len && (!a.attrs_len || memcmp(a.attrs_json, b.attrs_json, a.attrs_len) == 0));
+        CHECK_EQ_INT(oa, ob);
+    }
+    /* Near misses fall back and are still judged correctly. */
+    const char *bad = "{\"type\":\"end\",\"id\":\"" ID2 "\",\"ts\":9}";  /* no status */
+    sl_record r;
+    char sc[256];
+    int o;
+    CHECK_EQ_INT(sl_jsonl_parse_line(bad, strlen(bad), sc, &r, &o), SL_EPARSE);
+    const char *esc = "{\"type\":\"start\",\"id\":\"" ID2 "\",\"name\":\"a\\tb\",\"ts\":1}";
+    CHECK_EQ_INT(sl_jsonl_parse_line(esc, strlen(esc), sc, &r, &o), SL_OK);
+    CHECK(streq(r.name, r.name_len, "a\tb"));
+}
+
 static void test_roundtrip_encode(void)
 {
     const char *line = "{\"type\":\"start\",\"id\":\"" ID2 "\",\"trace\":\"" ID1 "\",\"parent\":\"" ID1
@@ -379,6 +454,8 @@ int main(void)
     test_follow();
     test_open_errors();
     test_spanner();
+    test_hex();
+    test_fast_path_agrees();
     test_roundtrip_encode();
     return CHECK_DONE();
 }

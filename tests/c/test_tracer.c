@@ -170,6 +170,7 @@ static void test_args_and_heap(void)
     CHECK_EQ_INT(sl_span_begin(NULL, &s, "x", 1, NULL), SL_EINVAL);
     CHECK_EQ_INT(sl_span_begin(t, NULL, "x", 1, NULL), SL_EINVAL);
     CHECK_EQ_INT(sl_span_begin(t, &s, NULL, 3, NULL), SL_EINVAL);
+    CHECK_EQ_INT(sl_span_end(&s, SL_STATUS_OK, NULL, 0), SL_ESTATE);   /* never began */
     CHECK_EQ_INT(sl_span_end(NULL, SL_STATUS_OK, NULL, 0), SL_EINVAL);
     CHECK(sl_span_start(NULL, "x", NULL) == NULL);
     CHECK(sl_span_start(t, NULL, NULL) == NULL);

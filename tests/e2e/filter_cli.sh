@@ -41,6 +41,23 @@ run filter "$fix/js-logger/js-quic.jsonl" --where 'name:find("Stream")' >"$tmp/j
 grep -q '"startId"' "$tmp/js.jsonl" && fail "js-logger record passed raw"
 run report "$tmp/js.jsonl" --format csv | grep -q '^cd-QUICStream,4,' || fail "re-encoded stream unreadable"
 
+# MessagePack input comes out as JSONL
+lua5.4 - "$tmp/in.msgpack" <<'LUA'
+local function str(x) return string.char(0xa0 + #x) .. x end
+local id = string.rep("\0", 15) .. "\1"
+local meta = "\x82" .. str("type") .. str("meta") .. str("format") .. str("spanline/1")
+local start = "\x85" .. str("type") .. str("start") .. str("id") .. "\xc4\x10" .. id .. str("name") .. str("m")
+  .. str("ts") .. "\xcf" .. string.pack(">I8", 1764000000000000001) .. str("attrs") .. "\x81" .. str("k") .. "\x2a"
+local stop = "\x84" .. str("type") .. str("end") .. str("id") .. "\xc4\x10" .. id .. str("ts") .. "\xcf"
+  .. string.pack(">I8", 1764000000000000009) .. str("status") .. str("ok")
+assert(io.open(arg[1], "wb")):write(meta .. start .. stop)
+LUA
+mp=$(run filter "$tmp/in.msgpack" --where 'dur == 8 and attrs.k == 42')
+want='{"type":"meta","format":"spanline/1"}
+{"type":"start","id":"00000000000000000000000000000001","name":"m","ts":1764000000000000001,"attrs":{"k":42}}
+{"type":"end","id":"00000000000000000000000000000001","ts":1764000000000000009,"status":"ok"}'
+[ "$mp" = "$want" ] || fail "msgpack filter: $mp"
+
 # units, sandbox, errors
 run filter "$fix/query_pct.jsonl" --where 'dur >= 9ms and dur < 0.011s' | grep -c '"type":"end"' | grep -qx 2 || fail "units"
 set +e

@@ -42,6 +42,13 @@ pk=$(run report "$fix/js-logger/polykey-cli-agent-start.jsonl" --format json)
 [ "$(jq -r '.[] | select(.name == "polykeyRoot") | .count' <<<"$pk")" = 1 ] || fail "polykeyRoot"
 run report "$fix/js-logger/js-quic.jsonl" | grep -q '^cd-QUICStream ' || fail "js-quic report"
 
+# the C span stream and the Lua assembler give the same table
+for f in "$fix/query_basic.jsonl" "$fix/js-logger/polykey-cli-agent-start.jsonl"; do
+  a=$(run report "$f" --by trace --format csv)
+  b=$(SPANLINE_NO_FAST=1 run report "$f" --by trace --format csv)
+  [ "$a" = "$b" ] || fail "fast and Lua reports differ on $f"
+done
+
 # bad lines: reported on stderr with numbers, output still produced
 err=$(run report "$fix/query_bad.jsonl" 2>&1 >/dev/null)
 grep -q "skipped 3 bad lines (first: 3, 5, 7)" <<<"$err" || fail "bad lines note: $err"

@@ -39,7 +39,9 @@ ts() { echo $((now + $1 * ms)); }
 start_viewer() {  # start_viewer NAME ARGS...: the viewer in a new tmux window; sets $target
   local name=$1; shift
   # the inner sh execs the viewer, so the pid it writes is the viewer's
-  local cmd="cd '$tmp'; LUA_PATH='$LUA_PATH' LUA_CPATH='$LUA_CPATH' sh -c 'echo \$\$ > $name.pid; exec lua5.4 $BIN view $*' 2> '$tmp/$name.err'; echo \"EXITED \$?\"; stty -a | tr ' ' '\n' | grep -x -- '-*icanon'; sleep 60"
+  local init=""
+  [ -n "${LUA_INIT_5_4:-}" ] && init="LUA_INIT_5_4=\"\$(cat '$tmp/$name.init')\"" && printf '%s' "$LUA_INIT_5_4" > "$tmp/$name.init"
+  local cmd="cd '$tmp'; $init LUA_PATH='$LUA_PATH' LUA_CPATH='$LUA_CPATH' sh -c 'echo \$\$ > $name.pid; exec lua5.4 $BIN view $*' 2> '$tmp/$name.err'; echo \"EXITED \$?\"; stty -a | tr ' ' '\n' | grep -x -- '-*icanon'; sleep 60"
   if tmux -L "$sock" has-session 2>/dev/null; then
     target=$(tmux -L "$sock" new-window -d -P -F '#{window_id}' "$cmd")
   else
@@ -103,7 +105,7 @@ wait_for 'q quit'
 
 # mode toggle: time buckets and back
 keys t
-wait_for '^\[time / '
+wait_for '^\[time, buckets of '
 wait_for '^▾ [0-9:.]+ \+0\.000000s +[0-9]+ spans?'
 wait_for 'L2 +cache\.get'
 keys t
@@ -153,4 +155,24 @@ kill -TERM "$(cat "$tmp/term.pid")"
 wait_for '^EXITED 143'
 wait_for '^icanon$'
 [ "$(tmux -L "$sock" display -p -t "$target" '#{alternate_on}')" = 0 ] || fail "SIGTERM left the alternate screen on"
+# SIGINT (as from kill; Ctrl-C itself arrives as a key in raw mode): same
+start_viewer int live.jsonl
+wait_for '^request '
+kill -INT "$(cat "$tmp/int.pid")"
+wait_for '^EXITED 130'
+wait_for '^icanon$'
+
+# a Lua error inside the loop (injected through LUA_INIT when the details
+# pane draws "auth"): one line on stderr, exit 1, terminal restored
+export LUA_INIT_5_4="local d = require('spanline.view.draw'); local f = d.details
+d.details = function(s, ...) if s.name == 'auth' then error('injected failure') end return f(s, ...) end"
+start_viewer boom live.jsonl
+unset LUA_INIT_5_4
+wait_for '^request '
+keys j
+wait_for '^EXITED 1'
+wait_for '^icanon$'
+[ "$(tmux -L "$sock" display -p -t "$target" '#{alternate_on}')" = 0 ] || fail "an error left the alternate screen on"
+grep -q '^spanline view: .*injected failure' "$tmp/boom.err" || fail "error message: $(cat "$tmp/boom.err")"
+[ "$(wc -l < "$tmp/boom.err")" -eq 1 ] || fail "more than one line on stderr: $(cat "$tmp/boom.err")"
 echo "view_tmux: ok"

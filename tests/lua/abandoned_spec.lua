@@ -112,4 +112,86 @@ describe("abandoned spans", function()
     assert.are.equal(0, st.spans_open)
     assert.are.equal(0, #t:active())
   end)
+
+  -- Random programs mixing starts, finishes (in and out of order), dropped
+  -- spans, collections, coroutines (some abandoned mid-way), traced calls
+  -- that fail, and a close at an arbitrary point: every started span ends
+  -- exactly once, and the counters agree with the records.
+  for _, seed in ipairs({ 7, 99, 2024 }) do
+    it("ends every span exactly once in random programs (seed " .. seed .. ")", function()
+      math.randomseed(seed)
+      local tr = h.mem()
+      local smp = h.mem{ sample = 0.5, seed = seed }   -- unsampled roots in the mix
+      local held = {}
+      local cos = {}
+      local boom = tr:traced("boom", function(x)
+        if x % 3 == 0 then error({ x }) end
+        return x
+      end)
+      local close_at = math.random(300, 600)
+      for step = 1, 800 do
+        local r = math.random()
+        if step == close_at then
+          tr:close()
+        elseif r < 0.22 then
+          held[#held + 1] = tr:start("s" .. step, { step = step })
+        elseif r < 0.30 then
+          held[#held + 1] = smp:start("u" .. step, nil, { root = true })
+        elseif r < 0.45 and #held > 0 then
+          local i = math.random(#held)
+          local sp = table.remove(held, i)
+          if sp:is_open() then sp:finish(math.random() < 0.5 and "ok" or "error", "e") end
+        elseif r < 0.55 and #held > 0 then
+          table.remove(held, math.random(#held))   -- dropped: abandoned later
+        elseif r < 0.65 then
+          local co = spanline.coroutine.create(function()
+            local a = tr:start("co" .. step)
+            coroutine.yield()
+            pcall(boom, step)
+            coroutine.yield()
+            a:finish()
+          end)
+          coroutine.resume(co)
+          cos[#cos + 1] = co
+        elseif r < 0.75 and #cos > 0 then
+          local i = math.random(#cos)
+          coroutine.resume(cos[i])
+          if math.random() < 0.3 then table.remove(cos, i) end   -- abandon it
+        elseif r < 0.80 then
+          collectgarbage()
+        else
+          pcall(boom, step)
+        end
+      end
+      held, cos = nil, nil
+      collectgarbage()
+      collectgarbage()
+      tr:close()
+      local started, ended = {}, {}
+      for _, rec in ipairs(h.of(tr)) do
+        if rec.type == "start" then
+          assert.is_nil(started[rec.id])
+          started[rec.id] = true
+        elseif rec.type == "end" then
+          assert.is_nil(ended[rec.id], "ended twice: " .. rec.id)
+          ended[rec.id] = rec.status
+        end
+      end
+      local n = 0
+      for id in pairs(started) do
+        n = n + 1
+        assert.is_not_nil(ended[id], "never ended: " .. id)
+      end
+      for id in pairs(ended) do assert.is_true(started[id]) end
+      local st = tr:stats()
+      assert.are.equal(n, st.spans_started)
+      assert.are.equal(n, st.spans_ended)
+      assert.are.equal(0, st.spans_open)
+      assert.is_nil(spanline.current())   -- nothing left current, sampled or not
+      smp:close()
+      local sst = smp:stats()
+      assert.are.equal(sst.spans_started, sst.spans_ended)
+      assert.is_true(sst.unsampled > 0)
+    end)
+  end
 end)

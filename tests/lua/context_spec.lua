@@ -330,4 +330,89 @@ describe("context", function()
     end
     assert.are.equal(2000, n)
   end)
+
+  -- A model of the rules: each coroutine has a stack; start's parent is the
+  -- top of the running coroutine's stack, else the span current in the
+  -- creator when the coroutine was made (spanline.coroutine), else none;
+  -- finish removes the span from wherever it is. Random programs over five
+  -- coroutines (commands sent through resume) must match the model.
+  for _, seed in ipairs({ 1, 2, 3, 42, 1234 }) do
+    it("matches a model of the context rules on random interleavings (seed " .. seed .. ")", function()
+      math.randomseed(seed)
+      local tr = h.mem()
+      local stacks, inherit, cos, spans, expected = {}, {}, {}, {}, {}
+      local open = {}   -- name -> worker index holding it on its stack
+      local counter = 0
+      local function top(i)
+        local st = stacks[i]
+        if #st > 0 then return st[#st] end
+        return inherit[i]
+      end
+      local function worker()
+        local cmd, arg = coroutine.yield()
+        while cmd ~= "stop" do
+          if cmd == "start" then
+            spans[arg] = tr:start(arg)
+          elseif cmd == "finish" then
+            spans[arg]:finish()
+          end
+          cmd, arg = coroutine.yield()
+        end
+      end
+      -- worker 1 is the main coroutine (index 0 in the model)
+      stacks[0] = {}
+      local main_span = tr:start("m0")
+      spans.m0 = main_span
+      stacks[0][1] = "m0"
+      expected.m0 = false
+      open.m0 = 0
+      for i = 1, 5 do
+        stacks[i] = {}
+        if i % 2 == 1 then
+          inherit[i] = top(0)                  -- created under main's current span
+          cos[i] = spanline.coroutine.create(worker)
+        else
+          cos[i] = coroutine.create(worker)    -- plain: no inheritance
+        end
+        assert(coroutine.resume(cos[i]))       -- runs to the first yield
+      end
+      for _ = 1, 400 do
+        local i = math.random(0, 5)
+        local names = {}
+        for name in pairs(open) do names[#names + 1] = name end
+        table.sort(names)
+        if #names > 0 and math.random() < 0.45 then
+          local name = names[math.random(#names)]
+          local w = open[name]
+          local st = stacks[w]
+          for k = #st, 1, -1 do if st[k] == name then table.remove(st, k) break end end
+          open[name] = nil
+          if i == 0 then spans[name]:finish() else assert(coroutine.resume(cos[i], "finish", name)) end
+        else
+          counter = counter + 1
+          local name = "s" .. counter
+          expected[name] = top(i) or false
+          local st = stacks[i]
+          st[#st + 1] = name
+          open[name] = i
+          if i == 0 then spans[name] = tr:start(name) else assert(coroutine.resume(cos[i], "start", name)) end
+        end
+        local cur = spanline.current()
+        local want = top(0)
+        assert.are.equal(want and spans[want] or nil, cur)
+      end
+      for i = 1, 5 do assert(coroutine.resume(cos[i], "stop")) end
+      local starts = {}
+      for _, r in ipairs(h.of(tr, "start")) do starts[r.name] = r end
+      for name, parent in pairs(expected) do
+        local st = starts[name]
+        if parent then
+          assert.are.equal(spans[parent]:id(), st.parent, name .. " should be a child of " .. parent)
+        else
+          assert.is_nil(st.parent, name .. " should be a root")
+        end
+      end
+      tr:close()
+    end)
+  end
 end)

@@ -85,6 +85,36 @@ describe("the context property", function()
   end)
 end)
 
+describe("context mode", function()
+  it("tracer:with spans nest by context across yield, resume and raise", function()
+    local ops = {
+      { op = "call", name = "outer" },
+      { op = "spawn" },
+      { op = "resume", co = 2 },
+      { op = "call", name = "in-co" },
+      { op = "yield" },
+      { op = "start", name = "back", attrs = {} },
+      { op = "finish" },
+      { op = "resume", co = 2 },
+      { op = "raise", message = "boom" },
+      { op = "yield" },
+      { op = "return" },
+    }
+    local run = assert(props.execute(ops, { context = true }))
+    local by_name, ends = {}, {}
+    for _, r in ipairs(run.records) do
+      if r.type == "start" then by_name[r.name] = r end
+      if r.type == "end" then ends[r.id] = r end
+    end
+    assert.equal(by_name.outer.id, by_name["in-co"].parent) -- inherited by the spawned coroutine
+    assert.equal(by_name.outer.id, by_name.back.parent)     -- not the suspended coroutine's span
+    assert.equal("error", ends[by_name["in-co"].id].status)
+    assert.equal("boom", ends[by_name["in-co"].id].error)
+    assert.equal("ok", ends[by_name.outer.id].status)
+    assert.is_true((props.get("context").check(ops)))
+  end)
+end)
+
 describe("running programs", function()
   local ops = {
     { op = "start", name = "root", attrs = { k = "v" } },

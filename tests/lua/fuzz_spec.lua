@@ -248,7 +248,7 @@ describe("span programs", function()
 
   it("generates only valid operations, using every kind", function()
     local seen = {}
-    fuzz.assert_property(gen.program(), function(ops)
+    fuzz.assert_property(gen.program{ kinds = program.KINDS }, function(ops)
       local state = program.new_state()
       for i, op in ipairs(ops) do
         if not program.valid(state, op) then return false, "invalid op " .. i end
@@ -258,6 +258,27 @@ describe("span programs", function()
       return true
     end, opts{ seed = 31, runs = 200, max_size = 60 })
     for _, kind in ipairs(program.KINDS) do assert.is_true(seen[kind], kind) end
+  end)
+
+  it("models call/return/raise: the call's span ends, spans opened inside stay current", function()
+    local spans = program.model{
+      { op = "call", name = "c" },
+      { op = "start", name = "inner", attrs = {} },
+      { op = "return" },
+      { op = "start", name = "after", attrs = {} },
+      { op = "call", name = "d" },
+      { op = "raise", message = "boom" },
+      { op = "call", name = "e" }, -- still inside at the end: returns normally
+    }
+    assert.equal(5, #spans)
+    assert.equal("ok", spans[1].status)
+    assert.equal("abandoned", spans[2].status)
+    assert.equal(2, spans[3].parent) -- "inner" stayed current after "c" returned
+    assert.equal("abandoned", spans[3].status)
+    assert.equal("error", spans[4].status)
+    assert.equal("boom", spans[4].error)
+    assert.equal(3, spans[5].parent)
+    assert.equal("ok", spans[5].status)
   end)
 
   it("the interpreter drives a tracer from the right coroutines with the model's parents", function()

@@ -280,6 +280,27 @@ describe("query streams", function()
   end)
 end)
 
+describe("query.open with follow", function()
+  it("ends a pass when no data is left and resumes later", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write('{"type":"start","id":"' .. id(1) .. '","name":"a","ts":1}\n')
+    f:write('{"type":"start","id":"' .. id(2) .. '","parent":"' .. id(1) .. '","name":"b","ts":2}\n')
+    f:write('{"type":"end","id":"' .. id(2) .. '","ts":5,"status":"ok"}\n')
+    f:flush()
+    local q = query.open(path, { follow = true }):spans()
+    local got = {}
+    for s in q:iter() do got[#got + 1] = s.name end
+    assert.same({ "b" }, got)  -- a is still open: not handed out as final
+    f:write('{"type":"end","id":"' .. id(1) .. '","ts":9,"status":"ok"}\n')
+    f:flush()
+    for s in q:iter() do got[#got + 1] = s.name .. ":" .. s.self end
+    assert.same({ "b", "a:5" }, got)
+    f:close()
+    os.remove(path)
+  end)
+end)
+
 describe("--where expressions", function()
   local span = { name = "db.query", dur = 30 * MS, status = "ok", attrs = { rows = 3 } }
 

@@ -109,6 +109,26 @@ describe("core.reader", function()
     os.remove(path)
   end)
 
+  it("reads MessagePack streams (told apart by the first byte)", function()
+    local function str(x) return string.char(0xa0 + #x) .. x end
+    local id = string.rep("\0", 15) .. "\1"
+    local start = "\x85" .. str("type") .. str("start") .. str("id") .. "\xc4\x10" .. id ..
+      str("name") .. str("m") .. str("ts") .. "\xcf" .. string.pack(">I8", 1764000000000000001) ..
+      str("attrs") .. "\x81" .. str("k") .. "\x2a"
+    local stop = "\x84" .. str("type") .. str("end") .. str("id") .. "\xc4\x10" .. id ..
+      str("ts") .. "\xcf" .. string.pack(">I8", 1764000000000000009) .. str("status") .. str("ok")
+    local r = core.reader_string(start .. "\xc1" .. stop)
+    local a, b = r:next(), r:next()
+    assert.equal("start", a.type)
+    assert.equal(string.rep("0", 31) .. "1", a.id)
+    assert.equal(1764000000000000001, a.ts)
+    assert.equal('{"k":42}', a.attrs_json)
+    assert.equal("end", b.type)
+    assert.equal(1764000000000000009, b.ts)
+    assert.is_nil(r:next())
+    assert.equal(1, (r:bad_lines()))  -- the 0xc1 byte
+  end)
+
   it("re-encodes records as spanline lines", function()
     local r = core.reader_string('{"type":"stop","id":"v0q12tlpvrdo018r2u4batn15lo","startId":"v0q12tlpvrdo018r2u4batn15lk"}\n')
     local rec = r:next()
@@ -117,6 +137,34 @@ describe("core.reader", function()
     assert.equal(rec.id, back.id)
     assert.equal(rec.ts, back.ts)
     assert.equal("ok", back.status)
+  end)
+end)
+
+describe("the writer's output", function()
+  -- The reader's fast path matches lines in the encoder's exact layout;
+  -- record_jsonl writes that layout, so a round trip must be byte-identical.
+  it("is read back and re-encoded byte for byte", function()
+    local spanline = require("spanline")
+    local path = os.tmpname()
+    local tr = assert(spanline.tracer({ output = path, service = "t" }))
+    local s = tr:start("outer", { k = "v\"q", n = 3 })
+    local c = tr:start("inner")
+    c:event("ev", { a = 1 })
+    c:set("rows", 10)
+    c:finish()
+    s:finish()
+    tr:close()
+    local r = assert(core.reader(path, { raw = true }))
+    local n = 0
+    while true do
+      local rec = r:next()
+      if not rec then break end
+      n = n + 1
+      if rec.type ~= "meta" then assert.equal(rec.raw .. "\n", core.record_jsonl(rec)) end
+    end
+    os.remove(path)
+    assert.equal(7, n)  -- meta, 2 starts, event, attr, 2 ends
+    assert.equal(0, (r:bad_lines()))
   end)
 end)
 

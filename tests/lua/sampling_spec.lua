@@ -50,7 +50,7 @@ describe("sampling", function()
   it("children of an unsampled root inherit the decision via context", function()
     local t = h.mem{ sample = 0 }
     local root = t:start("root")
-    assert.are.equal(spanline.noop, root)
+    assert.is_false(root:is_recording())
     assert.are.equal(root, spanline.current())
     local child = t:start("child")
     assert.are.equal(spanline.noop, child)
@@ -61,7 +61,7 @@ describe("sampling", function()
     assert.is_false(co())
     local traced_span
     t:traced("traced", function() traced_span = spanline.current() end)()
-    assert.are.equal(spanline.noop, traced_span)
+    assert.is_false(traced_span:is_recording())   -- the unsampled root stays current
     child:finish()
     root:finish()
     assert.is_nil(spanline.current())
@@ -72,7 +72,7 @@ describe("sampling", function()
   it("an unsampled span finished in another coroutine leaves no stale context", function()
     local t = h.mem{ sample = 0 }
     local root = t:start("request")
-    assert.are.equal(spanline.noop, spanline.current())
+    assert.are.equal(root, spanline.current())
     local co = coroutine.create(function(span)
       local inner = t:start("inner")   -- balanced inside the coroutine
       inner:finish()
@@ -132,6 +132,19 @@ describe("sampling", function()
     t:close()
   end)
 
+  it("an unsampled detached span (current = false) leaves the context alone", function()
+    local t = h.mem{ sample = 0 }
+    local d = t:start("detached", nil, { current = false })
+    assert.is_false(d:is_recording())
+    assert.is_nil(spanline.current())
+    local u = t:start("unsampled current")
+    d:finish()                      -- must not end u's unsampled scope
+    assert.are.equal(u, spanline.current())
+    u:finish()
+    assert.is_nil(spanline.current())
+    t:close()
+  end)
+
   it("the no-op span supports every span method", function()
     local s = spanline.noop
     assert.are.equal(s, s:set("k", 1))
@@ -149,8 +162,9 @@ describe("sampling", function()
     assert.matches("no%-op", tostring(s))
   end)
 
-  it("an unsampled span allocates nothing", function()
+  it("a span inside an unsampled trace allocates nothing", function()
     local t = h.mem{ sample = 0 }
+    local root = t:start("root")
     for _ = 1, 100 do t:start("warm"):finish() end
     collectgarbage()
     collectgarbage("stop")
@@ -158,11 +172,34 @@ describe("sampling", function()
     for _ = 1, 10000 do
       local s = t:start("x")
       s:set("k", 1)
+      s:event("e")
       s:finish()
     end
     local grown = collectgarbage("count") - before
     collectgarbage("restart")
     assert.is_true(grown < 1, "grew " .. grown .. " KiB")
+    root:finish()
+    assert.are.equal(0, #h.of(t, "start"))
     t:close()
+  end)
+
+  it("an unsampled root that is dropped unfinished is collected and the context heals", function()
+    local t = h.mem{ sample = 0 }
+    local live = h.mem()
+    do
+      local leaked = t:start("never finished")
+      assert.are.equal(leaked, spanline.current())
+      assert.is_false(live:start("child of unsampled"):is_recording())
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.is_nil(spanline.current())
+    local s = live:start("recorded again")
+    assert.is_true(s:is_recording())
+    s:finish()
+    assert.is_not_nil(h.start_of(live, "recorded again"))
+    assert.is_nil(h.start_of(live, "child of unsampled"))
+    t:close()
+    live:close()
   end)
 end)

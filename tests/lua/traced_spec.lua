@@ -149,9 +149,17 @@ describe("traced", function()
     assert.matches("bad argument #2 to 'with' %(function expected, got no value%)", err)
   end)
 
-  it("keeps working after the tracer closed", function()
+  it("keeps working after the tracer closed, without touching the context", function()
     local f = t:traced("after close", function(x) return x end)
+    local sampled_out = h.mem{ sample = 0 }
+    local u = sampled_out:start("unsampled root")      -- current: children unsampled
     t:close()
     assert.are.equal(5, f(5))
+    assert.are.equal(u, spanline.current())           -- still unsampled context
+    t:start("closed"):finish()
+    assert.are.equal(u, spanline.current())
+    u:finish()
+    assert.is_nil(spanline.current())
+    sampled_out:close()
   end)
 end)

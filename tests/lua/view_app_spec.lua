@@ -87,13 +87,33 @@ describe("view.app", function()
     assert.matches("^match", styles[col])
   end)
 
+  it("searches from the selection: a group's first span, or the next match after it", function()
+    local a = start(fake.shop())
+    keys(a, "j", "j", "j", "j")                         -- the group cache.get × 5
+    assert.is_true(a.sel.group)
+    keys(a, "/", "c", "a", "c", "h", "e", "enter")
+    assert.equal("r1", a.sel.span.id)
+    -- "o" matches checkout, worker, remote.handler, orphan.job (in tree order)
+    keys(a, "g", "j", "/", "o", "enter")                -- from db.query, not a match
+    assert.equal("w", a.sel.span.id)                    -- the next match after it
+    keys(a, "N")
+    assert.equal("a1", a.sel.span.id)
+    keys(a, "n", "n")
+    assert.equal("x", a.sel.span.id)
+    local lines = keys(a, "n")
+    assert.equal("o", a.sel.span.id)
+    assert.matches("match 4/4 for 'o'", lines[30])
+    keys(a, "n")
+    assert.equal("a1", a.sel.span.id)                   -- wraps to checkout
+  end)
+
   it("toggles to time mode and back, keeping the selection", function()
     local a = start(fake.shop(), { mode = "logical" })
     keys(a, "j", "j", "j")                              -- parse
     assert.equal("a4", a.sel.span.id)
     local lines = keys(a, "t")
     assert.equal("time", a.mode)
-    assert.matches("^%[time / 1%.00ms%] ", lines[1])
+    assert.matches("^%[time, buckets of 1%.00ms%] ", lines[1])
     assert.truthy(find(lines, "^▾ 16:00:00%.000 %+0%.000000s  1 span  slowest checkout 20%.0ms"))
     assert.equal("a4", a.sel.span.id)
     assert.matches("parse", lines[a.sel_row - a.top + 2])
@@ -117,6 +137,18 @@ describe("view.app", function()
     assert.matches("^├─ worker", lines[a.sel_row - a.top + 2])
     assert.matches("^├─ another", lines[2])              -- scrolled by the two new rows
     assert.equal("early.child", a:view():row(2).span.name)
+  end)
+
+  it("draws every key's result at any terminal size, never past the edge", function()
+    for _, size in ipairs({ { 1, 1 }, { 5, 2 }, { 20, 5 }, { 30, 10 }, { 200, 60 } }) do
+      local a = start(fake.shop(), { w = size[1], h = size[2] })
+      for _, k in ipairs({ "j", "j", "enter", "?", "x", "t", "G", "/", "c", "enter", "n", "t",
+                           "[", "]", "g", "left", "right", "pgdn", "pgup", "f", "f" }) do
+        local lines = keys(a, k)
+        assert.equal(size[2], #lines)
+        for _, l in ipairs(lines) do assert.equal(size[1], utf8.len(l)) end
+      end
+    end
   end)
 
   it("quits on q and shows help on ?", function()
@@ -146,6 +178,19 @@ describe("view.screen", function()
     assert.matches("\27%[2;1H", out)
     assert.matches("%[0;1;31;7mx", out)                -- selected: reversed
     assert.is_nil(out:find("help", 1, true))
+  end)
+end)
+
+describe("view.screen wide characters", function()
+  it("puts a wide character in two cells and writes it once", function()
+    local s = screen.new(4, 1)
+    s:put(1, 1, { "a中b", "n" })
+    assert.equal("a中b", table.concat(s.chars[1]))
+    assert.same({ "a", "中", "", "b" }, s.chars[1])
+    local out = s:flush()
+    assert.matches("a中b", out)
+    s:put(1, 1, { "xyz中", "n" })                      -- no room for the last one
+    assert.same({ "x", "y", "z", " " }, s.chars[1])
   end)
 end)
 

@@ -34,7 +34,7 @@ local function run(argv)
     io.stderr:write("spanline filter: --limit needs a non-negative integer\n")
     return 2
   end
-  local pred, state = spanfile.where(opts.where)
+  local pred, state, bare = spanfile.where(opts.where)
   if not pred then
     io.stderr:write("spanline filter: ", state, "\n")
     return 2
@@ -69,15 +69,21 @@ local function run(argv)
       out:write('{"type":"meta","format":"spanline/1"}\n')
     end
   end
-  local n = 0
-  local spans = fast and q or q:spans()
-  local stream = source.stream
-  for s in spans.gen do
-    if pred(s) then
-      if not meta_done then write_meta() end
-      if fast then
-        stream:write_raw(out)
-      else
+  if fast then
+    -- The whole loop runs in C; only the expression is Lua.
+    local matched, failures, first, seen = source.stream:filter(bare, out, limit)
+    if not matched then
+      io.stderr:write("spanline filter: ", tostring(failures), "\n")
+      return 1
+    end
+    meta_done = matched > 0
+    state.errors, state.first = failures, first and tostring(first):gsub("^expr:%d+: ", "")
+    source.records = seen + (source.stream:meta() and 1 or 0)
+  else
+    local n = 0
+    for s in q:spans().gen do
+      if pred(s) then
+        if not meta_done then write_meta() end
         local recs = s.records
         if recs then
           for i = 1, #recs do
@@ -85,9 +91,9 @@ local function run(argv)
             if line:sub(-1) == "\n" then out:write(line) else out:write(line, "\n") end
           end
         end
+        n = n + 1
+        if limit and n >= limit then break end
       end
-      n = n + 1
-      if limit and n >= limit then break end
     end
   end
   local problem = spanfile.check(q)

@@ -90,8 +90,10 @@ function spanfile.bad_note(q)
     table.concat(first, ", "), bad > #first and ", ..." or "")
 end
 
--- Compiles --where; on a syntax error returns nil and the message lines
--- (the expression with a caret under the position).
+-- Compiles --where: a predicate that counts failures as no match, its
+-- state ({ errors, first }) and the bare compiled function; on a syntax
+-- error returns nil and the message lines (the expression, a caret under
+-- the position).
 function spanfile.where(expr)
   local fn, msg, col = query.compile_where(expr)
   if fn then
@@ -104,7 +106,7 @@ function spanfile.where(expr)
       state.errors = state.errors + 1
       if not state.first then state.first = tostring(v):gsub("^expr:%d+: ", "") end
       return false
-    end, state
+    end, state, fn
   end
   return nil, string.format("bad --where expression: %s\n  %s\n  %s^", msg, expr,
     string.rep(" ", (col or 1) - 1))

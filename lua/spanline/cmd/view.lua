@@ -20,6 +20,10 @@ usage: spanline view FILE [--sample logical|DURATION] [--follow] [--plain] [--tr
 
 keys: arrows/j/k/g/G move, Enter/Space fold, [ ] collapse/expand all,
       / search, n/N next/previous match, t mode, f follow, ? help, q quit
+
+Spans that did not end show "≥ elapsed (did not end)" and a bar ending in ▶:
+elapsed up to the wall clock while following, else up to the file's last
+timestamp. Runs of 3 or more same-named siblings show as one row "name × N".
 ]],
 }
 

@@ -1,7 +1,9 @@
 -- fuzz/program.lua: span programs as data, their model, and an interpreter.
 --
 -- Key idea: a program is a plain list of operations (start, event, set,
--- finish, error, abandon, spawn, resume, yield), so it prints, shrinks and
+-- finish, error, abandon, spawn, resume, yield; and call, return, raise:
+-- a span held by tracer:with around the rest of the program until a
+-- return, or an error raised through it), so it prints, shrinks and
 -- replays like any value. One stepping function (`step`) defines what each
 -- operation means; the generator uses it to emit only meaningful operations,
 -- `model` uses it to compute the expected span tree, and `run` uses it to
@@ -12,17 +14,22 @@ local gen = require("spanline.fuzz.gen")
 
 local program = {}
 
-local KINDS = { "start", "event", "set", "finish", "error", "abandon", "spawn", "resume", "yield" }
+local KINDS = { "start", "event", "set", "finish", "error", "abandon", "spawn", "resume", "yield",
+  "call", "return", "raise" }
 local WEIGHTS = { start = 5, event = 2, set = 2, finish = 4, error = 1, abandon = 1, spawn = 1,
-  resume = 2, yield = 2 }
+  resume = 2, yield = 2, call = 3, ["return"] = 2, raise = 1 }
 program.KINDS = KINDS
+-- call/return/raise run through tracer:with, whose span's parent is the
+-- tracer's current span: only meaningful with context tracking, so they are
+-- generated only when asked for (opts.kinds).
+program.DEFAULT_KINDS = { "start", "event", "set", "finish", "error", "abandon", "spawn", "resume", "yield" }
 
 -- ===== the model =====
 
 -- state: cos[k] = { stack = {span indices}, inherit = span index or nil },
 -- chain = the coroutines being run (the last one is running), spans = model spans.
 function program.new_state()
-  return { cos = { { stack = {}, inherit = nil } }, chain = { 1 }, spans = {}, seq = 0 }
+  return { cos = { { stack = {}, frames = {}, inherit = nil } }, chain = { 1 }, spans = {}, seq = 0 }
 end
 
 local function top(state)
@@ -38,13 +45,26 @@ end
 -- Is op meaningful in this state?
 function program.valid(state, op)
   local kind = op.op
-  if kind == "start" then return true end
-  if kind == "spawn" then return true end
+  if kind == "start" or kind == "spawn" or kind == "call" then return true end
+  if kind == "return" or kind == "raise" then
+    local co = state.cos[state.chain[#state.chain]]
+    return #co.frames > 0
+  end
   if kind == "yield" then return #state.chain > 1 end
   if kind == "resume" then
     return state.cos[op.co] ~= nil and not on_chain(state, op.co)
   end
-  return (top(state)) ~= nil
+  local t, co = top(state)
+  if t == nil then return false end
+  -- a span held by a call ends only through its return or raise
+  if kind ~= "event" and kind ~= "set" and co.frames[#co.frames] == t then return false end
+  return true
+end
+
+local function remove(stack, i)
+  for k = #stack, 1, -1 do
+    if stack[k] == i then table.remove(stack, k) return end
+  end
 end
 
 -- Applies op to the model; returns the index of the span it touched (and,
@@ -54,7 +74,7 @@ function program.step(state, op)
   local k = state.chain[#state.chain]
   local t, co = top(state)
   state.seq = state.seq + 1
-  if kind == "start" then
+  if kind == "start" or kind == "call" then
     local parent = t or co.inherit
     local i = #state.spans + 1
     local pdepth = parent and state.spans[parent].depth or 0
@@ -63,7 +83,17 @@ function program.step(state, op)
     for key, v in pairs(op.attrs or {}) do state.spans[i].attrs[key] = v end
     if parent then table.insert(state.spans[parent].children, i) end
     co.stack[#co.stack + 1] = i
+    if kind == "call" then co.frames[#co.frames + 1] = i end
     return i, parent
+  elseif kind == "return" or kind == "raise" then
+    -- ends the innermost call's span, wherever it is on the stack (spans
+    -- started inside and left open stay current)
+    local f = table.remove(co.frames)
+    remove(co.stack, f)
+    state.spans[f].status = kind == "return" and "ok" or "error"
+    state.spans[f].error = kind == "raise" and op.message or nil
+    state.spans[f].ended = state.seq
+    return f
   elseif kind == "event" then
     table.insert(state.spans[t].events, { name = op.name, attrs = op.attrs or {}, seq = state.seq })
     return t
@@ -79,7 +109,7 @@ function program.step(state, op)
     end
     return t
   elseif kind == "spawn" then
-    state.cos[#state.cos + 1] = { stack = {}, inherit = t or co.inherit }
+    state.cos[#state.cos + 1] = { stack = {}, frames = {}, inherit = t or co.inherit }
   elseif kind == "resume" then
     state.chain[#state.chain + 1] = op.co
   elseif kind == "yield" then
@@ -94,6 +124,18 @@ function program.model(ops)
   local state = program.new_state()
   for _, op in ipairs(ops) do
     if program.valid(state, op) then program.step(state, op) end
+  end
+  -- at the end the running coroutines unwind, innermost first: their calls
+  -- return normally; anything else still open is abandoned at close
+  for c = #state.chain, 1, -1 do
+    local co = state.cos[state.chain[c]]
+    for f = #co.frames, 1, -1 do
+      state.seq = state.seq + 1
+      local sp = state.spans[co.frames[f]]
+      sp.status, sp.ended = "ok", state.seq
+      remove(co.stack, co.frames[f])
+    end
+    co.frames = {}
   end
   for _, s in ipairs(state.spans) do
     if s.status == "open" then s.status = "abandoned" end
@@ -122,7 +164,8 @@ function program.generator(opts)
   local max_cos = opts.max_coroutines or 4
   local kinds, weights, total = {}, {}, 0
   for _, kind in ipairs(KINDS) do
-    local allowed = not opts.kinds
+    local allowed = false
+    for _, k in ipairs(program.DEFAULT_KINDS) do if k == kind and not opts.kinds then allowed = true end end
     for _, k in ipairs(opts.kinds or {}) do if k == kind then allowed = true end end
     if allowed then
       kinds[#kinds + 1] = kind
@@ -156,8 +199,10 @@ function program.generator(opts)
     elseif kind == "set" then
       op.key = gen.draw(src, key_g, size)
       op.value = gen.draw(src, value_g, size)
-    elseif kind == "error" then
+    elseif kind == "error" or kind == "raise" then
       op.message = gen.draw(src, msg_g, size)
+    elseif kind == "call" then
+      op.name = gen.draw(src, name_g, size)
     end
     return op
   end
@@ -205,7 +250,9 @@ program.api = {
 -- spans are started without a parent (the tracer's current span of the
 -- running coroutine must be the model's parent) and coroutines are created
 -- with opts.create (spanline.coroutine.create: they inherit the creator's
--- current span); `abandon` does not fit that mode. Returns the span
+-- current span); `abandon` does not fit that mode, and `call` (a
+-- tracer:with span around the following operations, ended by `return` or
+-- by the error a `raise` throws through it) needs it. Returns the span
 -- handles in creation order (abandoned spans stay referenced until the
 -- tracer closes, so no collection timing leaks into the output).
 function program.run(ops, tracer, opts)
@@ -217,7 +264,19 @@ function program.run(ops, tracer, opts)
   local cos = {}
   local cursor = 0
 
-  local function body()
+  local RAISED = {}
+  local body
+  local raising -- the message of a `raise` on its way to the call's pcall
+  -- the function a call runs inside tracer:with: the rest of the program
+  -- up to a `return` op (or the end), or a `raise` op, which raises
+  local function in_call(i)
+    return function()
+      handles[i] = tracer:current()
+      if body(true) == RAISED then error(raising, 0) end
+    end
+  end
+
+  body = function(inside_call)
     while true do
       cursor = cursor + 1
       local op = ops[cursor]
@@ -225,7 +284,20 @@ function program.run(ops, tracer, opts)
       if program.valid(state, op) then
         local kind = op.op
         local i, parent = program.step(state, op)
-        if kind == "start" then
+        if kind == "return" then
+          assert(inside_call)
+          return
+        elseif kind == "raise" then
+          assert(inside_call)
+          raising = op.message
+          return RAISED
+        elseif kind == "call" then
+          local ok, err = pcall(tracer.with, tracer, op.name, in_call(i))
+          if not ok then
+            if raising == nil or err ~= raising then error(err, 0) end
+            raising = nil
+          end
+        elseif kind == "start" then
           if in_context then
             handles[i] = tracer:start(op.name, op.attrs)
           else

@@ -407,12 +407,13 @@ define("query_tree", "spanline.query reassembles exactly the program's tree", fu
 end)
 
 define("context", "with no explicit parent, the current span of each coroutine (inherited by "
-  .. "spawned coroutines, kept across yield/resume) is the parent", function(ops)
+  .. "spawned coroutines, kept across yield/resume, tracer:with calls returning or raising) is the parent",
+  function(ops)
   local run, err = properties.execute(ops, { context = true })
   if not run then return false, err end
   local model = program.model(ops)
-  local _, e, order = by_type(run.records)
-  if not _ then return false, e end
+  local starts, ends, order = by_type(run.records)
+  if not starts then return false, ends end
   if #order ~= #model then return false, "expected " .. #model .. " spans, got " .. #order end
   local lane_of = {}
   for i, s in ipairs(model) do
@@ -420,12 +421,20 @@ define("context", "with no explicit parent, the current span of each coroutine (
     if order[i].parent ~= want then
       return false, "span " .. i .. ": parent " .. tostring(order[i].parent) .. ", expected " .. tostring(want)
     end
+    local e = ends[order[i].id]
+    local rec = e and run.records[e]
+    if not rec or rec.status ~= s.status then
+      return false, "span " .. i .. ": status " .. tostring(rec and rec.status) .. ", expected " .. s.status
+    end
+    if s.status == "error" and comparable(s.error or "") and (rec.error or "") ~= (s.error or "") then
+      return false, "span " .. i .. ": error " .. tostring(rec.error) .. ", expected " .. tostring(s.error)
+    end
     local lane = order[i].lane
     if lane_of[s.co] == nil then lane_of[s.co] = lane end
     if lane_of[s.co] ~= lane then return false, "span " .. i .. ": lane " .. tostring(lane) .. " for coroutine " .. s.co end
   end
   return true
-end, { kinds = { "start", "event", "set", "finish", "error", "spawn", "resume", "yield" } })
+end, { kinds = { "start", "event", "set", "finish", "error", "spawn", "resume", "yield", "call", "return", "raise" } })
 
 properties.list = list
 

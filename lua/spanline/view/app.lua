@@ -115,20 +115,26 @@ end
 function app:absorb()
   local changed = self.store:drain()
   if #changed == 0 then return false end
+  local batch = self.store.version
   for _, v in pairs(self.views) do
-    for i = 1, #changed do v:touch(changed[i]) end
+    for i = 1, #changed do v:touch(changed[i], batch) end
   end
   return true
 end
 
 -- ===== search ==============================================================
 
+-- Finds every match in the view's order (one walk over all spans), and on
+-- the way the matches just before and after the selection.
 function app:compute_matches()
   local S = self.search
   local term = S.term:lower()
   local matches, pos = {}, {}
   local by_name = {}   -- name -> matches? (names repeat: decide once each)
+  local cur = self.sel and self.sel.span
+  local passed, before, after, at = cur == nil, nil, nil, nil
   self:view():each_span(function(s)
+    if s == cur then passed = true end
     local name = s.name
     if name == nil then return end
     local hit = by_name[name]
@@ -139,9 +145,17 @@ function app:compute_matches()
     if hit then
       matches[#matches + 1] = s
       pos[s] = #matches
+      if s == cur then
+        at = #matches
+      elseif passed then
+        after = after or #matches
+      else
+        before = #matches
+      end
     end
   end)
   S.matches, S.pos, S.version, S.mode = matches, pos, self.store.version, self.mode
+  S.around = { span = cur, before = before, after = after, at = at }
 end
 
 -- dir: 1 next, -1 previous, 0 the first match at or after the selection.
@@ -160,15 +174,19 @@ function app:goto_match(dir)
   if i then
     target = dir == 0 and i or ((i - 1 + dir) % #matches) + 1
   else
-    -- the selection is not a match: find the matches around it in order
-    local before, after, passed = nil, nil, cur == nil
-    self:view():each_span(function(s)
-      if s == cur then passed = true
-      elseif S.pos[s] then
-        if passed then after = after or S.pos[s] else before = S.pos[s] end
-      end
-    end)
-    if dir < 0 then target = before or #matches else target = after or 1 end
+    -- the selection is not a match: the matches around it in the order
+    local around = S.around
+    if not around or around.span ~= cur then
+      self:compute_matches()
+      around = S.around
+    end
+    if dir == 0 and around.at then
+      target = around.at           -- a group's first span, for instance
+    elseif dir < 0 then
+      target = around.before or #matches
+    else
+      target = around.after or 1
+    end
   end
   S.index = target
   local span = matches[target]
@@ -305,11 +323,15 @@ function app:render()
   local scr = self.screen
   local view = self:view()
   if self.search and self.search.version ~= self.store.version and self.search.matches then
-    -- new data: recount at most once a second (it walks every span)
+    -- new data: recount, but it walks every span: at most once a second,
+    -- and never more than a tenth of the time
+    local S = self.search
     local t = uv.now()
-    if not self.search.recount_at or t - self.search.recount_at > 1000 then
-      self.search.recount_at = t
+    if not S.recount_at or t - S.recount_at > math.max(1000, 10 * (S.cost or 0)) then
+      local t0 = uv.hrtime()
       self:compute_matches()
+      S.cost = (uv.hrtime() - t0) / 1e6
+      S.recount_at = uv.now()
     end
   end
   local pane_h = h >= 18 and 8 or 0
@@ -332,10 +354,13 @@ function app:render()
   if self.top < 1 then self.top = 1 end
 
   -- header
-  local label = self.mode == "time" and ("time / " .. fmt.duration(self.interval)) or "logical"
+  local label = self.mode == "time" and ("time, buckets of " .. fmt.duration(self.interval)) or "logical"
   local head = draw.summary(self.store, label)
   local flags = {}
-  if self.loading then flags[#flags + 1] = "loading…" end
+  if self.loading then
+    local p = self.source and self.source.progress and self.source:progress()
+    flags[#flags + 1] = p and string.format("loading %d%%", math.floor(p * 100)) or "loading…"
+  end
   if self.follow then flags[#flags + 1] = "following" end
   if self.error_text then flags[#flags + 1] = "read error: " .. tostring(self.error_text) end
   if #flags > 0 then head = head .. "  " .. table.concat(flags, " ") end
@@ -449,14 +474,16 @@ function app:run()
   -- every callback runs through this: an error ends the loop cleanly
   local function guard(fn)
     return function(...)
-      local ok, err = xpcall(fn, debug.traceback, ...)
+      local ok, err = xpcall(fn, function(e)
+        if os.getenv("SPANLINE_DEBUG") then return debug.traceback(e, 2) end
+        return e
+      end, ...)
       if not ok then
         failure = failure or err
         stop()
       end
     end
   end
-  self.term = self.term or nil
   local term, err = require("spanline.view.term").open({
     on_keys = guard(function(keys)
       for _, k in ipairs(keys) do self:key(k) end

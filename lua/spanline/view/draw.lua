@@ -180,6 +180,9 @@ function draw.time(row, ctx)
     if st.slowest then
       parts[#parts + 1] = "slowest " .. (st.slowest.name or "?") .. " " .. fmt.duration(st.slowest.dur)
     end
+    if (b.gap or 0) > 0 then
+      parts[#parts + 1] = "(" .. b.gap .. (b.gap == 1 and " empty bucket" or " empty buckets") .. " before)"
+    end
     local text = fmt.pad(table.concat(parts, "  "), ctx.width)
     push(out, text, st.errors > 0 and "bucket_err" or "bucket")
     return out
@@ -198,7 +201,11 @@ end
 function draw.text(line)
   local parts = {}
   for i = 1, #line, 2 do parts[#parts + 1] = line[i] end
-  return (table.concat(parts):gsub("%s+$", ""))
+  local s = table.concat(parts)
+  -- trailing spaces off (a loop: gsub("%s+$") is quadratic on long runs)
+  local e = #s
+  while e > 0 and s:byte(e) == 32 do e = e - 1 end
+  return s:sub(1, e)
 end
 
 -- The one-line summary above the rows.

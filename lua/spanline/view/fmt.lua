@@ -1,9 +1,8 @@
 -- fmt.lua: the viewer's text helpers: durations, clock times, bars, and
 -- UTF-8 aware cutting and padding.
 --
--- Every cell of the viewer holds one code point and counts as one column
--- (names with wide characters are cut a little early, never overflow), so
--- width here means code points, never bytes.
+-- Width means terminal columns: one per code point, two for East Asian wide
+-- characters and emoji (a wide character fills two cells of the screen).
 
 local fmt = {}
 
@@ -70,41 +69,71 @@ function fmt.clean(s)
   return s
 end
 
--- Splits clean text into code points.
-function fmt.chars(s)
-  local out, n = {}, 0
-  for ch in s:gmatch(utf8.charpattern) do
-    n = n + 1
-    out[n] = ch
+-- Columns a code point takes: 2 for East Asian wide/fullwidth and emoji.
+function fmt.cp_width(c)
+  if c < 0x1100 then return 1 end
+  if c <= 0x115F or (c >= 0x2E80 and c <= 0xA4CF and c ~= 0x303F)
+    or (c >= 0xAC00 and c <= 0xD7A3) or (c >= 0xF900 and c <= 0xFAFF)
+    or (c >= 0xFE30 and c <= 0xFE4F) or (c >= 0xFF00 and c <= 0xFF60)
+    or (c >= 0xFFE0 and c <= 0xFFE6) or (c >= 0x1F300 and c <= 0x1F64F)
+    or (c >= 0x1F900 and c <= 0x1F9FF) or (c >= 0x20000 and c <= 0x3FFFD) then
+    return 2
   end
-  return out, n
+  return 1
+end
+local cp_width = fmt.cp_width
+
+-- Columns of clean text.
+local function columns(s)
+  local n = 0
+  for _, c in utf8.codes(s) do n = n + cp_width(c) end
+  return n
+end
+
+-- Clean text and its width; plain ASCII (the usual name) costs one find.
+local function clean_width(s)
+  if not s:find("[%c\128-\255]") then return s, #s end
+  s = fmt.clean(s)
+  return s, columns(s)
 end
 
 function fmt.width(s)
-  return utf8.len(s) or #s
+  local _, n = clean_width(s)
+  return n
 end
 
--- Cleans and cuts to at most w columns, marking a cut with '…'.
+-- Cleans and cuts to at most w columns, marking a cut with '…'. Returns the
+-- text and its width.
 function fmt.cut(s, w)
-  if w <= 0 then return "" end
-  s = fmt.clean(s)
-  local n = utf8.len(s)
-  if n <= w then return s end
-  return s:sub(1, utf8.offset(s, w) - 1) .. "…"
+  if w <= 0 then return "", 0 end
+  local n
+  s, n = clean_width(s)
+  if n <= w then return s, n end
+  -- keep what fits in w - 1 columns, then the mark
+  local used, stop = 0, 1
+  for p, c in utf8.codes(s) do
+    local cw = cp_width(c)
+    if used + cw > w - 1 then
+      stop = p
+      break
+    end
+    used = used + cw
+  end
+  return s:sub(1, stop - 1) .. "…", used + 1
 end
 
 -- Cuts or pads on the right to exactly w columns.
 function fmt.pad(s, w)
-  s = fmt.cut(s, w)
-  local n = utf8.len(s)
+  local n
+  s, n = fmt.cut(s, w)
   if n < w then s = s .. string.rep(" ", w - n) end
   return s
 end
 
 -- Pads on the left (right-aligns) to exactly w columns.
 function fmt.rpad(s, w)
-  s = fmt.cut(s, w)
-  local n = utf8.len(s)
+  local n
+  s, n = fmt.cut(s, w)
   if n < w then s = string.rep(" ", w - n) .. s end
   return s
 end

@@ -13,6 +13,8 @@ model.__index = model
 model.MIN_RUN = 3
 
 -- store: see view/store.lua (get, roots, version).
+-- Span fields that may be missing are read with rawget: query's spans have
+-- an __index function (lazy attrs) that plain reads of missing keys call.
 function model.new(store)
   local self = setmetatable({}, model)
   self.store = store
@@ -46,7 +48,7 @@ local function ordered(list)
 end
 
 function model:children_of(node)
-  if node.is_top then return self.store.roots() end
+  if rawget(node, "is_top") then return self.store.roots() end
   return node.children or {}
 end
 
@@ -66,7 +68,7 @@ end
 local inner
 
 local function item_rows(self, item)
-  if item.group then
+  if rawget(item, "group") then
     if not self:group_open(item) then return 1 end
     return 1 + inner(self, item)
   end
@@ -77,15 +79,15 @@ end
 
 -- The cache of a node: { gen, items, cum } (cum[i] = rows of items 1..i).
 local function cache(self, node)
-  local c = node._vc
+  local c = rawget(node, "_vc")
   if c and c.gen == self.gen then return c end
   local items
-  if node.group then
+  if rawget(node, "group") then
     items = node.members
   else
     local kids = ordered(self:children_of(node))
     -- traces (the top level) are never grouped: each is worth its own row
-    local min = node.is_top and math.huge or model.MIN_RUN
+    local min = rawget(node, "is_top") and math.huge or model.MIN_RUN
     local runs = false
     if #kids >= min then
       local run = 1
@@ -141,13 +143,21 @@ inner = function(self, node)
   return c.cum[#c.cum] or 0
 end
 
--- Drops the caches from a span up to the top (called for every changed span).
-function model:touch(span)
+-- Drops the caches from a span up to the top (called for every changed
+-- span). With `batch` (a number unique to one batch of changes) a walk stops
+-- at a span an earlier walk of the same batch passed: above it, everything
+-- is already dropped.
+function model:touch(span, batch)
   local store = self.store
   local s, guard = span, 0
   while s and guard < 10000 do
+    if batch then
+      if rawget(s, "_vt") == batch then break end
+      s._vt = batch
+    end
     s._vc = nil
-    if s._vg then s._vg._vc = nil end
+    local g = rawget(s, "_vg")
+    if g then g._vc = nil end
     s, guard = store:parent(s), guard + 1
   end
   self.top._vc = nil
@@ -175,7 +185,8 @@ function model:row(k)
     k = k - (cum[lo - 1] or 0)
     if k == 1 then
       return {
-        item = item, span = (not item.group) and item or nil, group = item.group and item or nil,
+        item = item, span = (not rawget(item, "group")) and item or nil,
+        group = rawget(item, "group") and item or nil,
         depth = depth - 1, lasts = lasts, parent = node,
       }
     end
@@ -207,7 +218,7 @@ local function chain_of(self, span)
 end
 
 local function position(c, it)
-  local pos = it._vi
+  local pos = rawget(it, "_vi")
   if pos and c.items[pos] == it then return pos end
   for j, x in ipairs(c.items) do
     if x == it then return j end
@@ -224,7 +235,7 @@ function model:index_of(span, as_group)
   for i = #chain, 1, -1 do
     local sp = chain[i]
     local c = cache(self, node)
-    local g = sp._vg
+    local g = rawget(sp, "_vg")
     if g and g.parent == node and c.items[g._vi] == g then
       row = row + (c.cum[g._vi - 1] or 0) + 1
       if i == 1 and as_group then return row end
@@ -250,7 +261,8 @@ function model:reveal(span)
   for i = #chain, 1, -1 do
     local sp = chain[i]
     cache(self, chain[i + 1] or self.top)
-    if sp._vg then self.gopen[sp._vg.first] = true end
+    local g = rawget(sp, "_vg")
+    if g then self.gopen[g.first] = true end
     if i > 1 then self.fold[sp] = false end
   end
   self:touch(span)
@@ -259,7 +271,7 @@ end
 
 function model:toggle(row)
   local item = row.item
-  if item.group then
+  if rawget(item, "group") then
     self.gopen[item.first] = not self:group_open(item)
     self:touch(item.first)
   elseif item.children and #item.children > 0 then
@@ -283,10 +295,10 @@ function model:expand_all()
   self.gen = self.gen + 1
 end
 
--- Whether a row's item has hidden rows below it, and how many spans hide.
+-- Whether a row's item has rows below it that are hidden (folded or collapsed).
 function model:hidden(row)
   local item = row.item
-  if item.group then return not self:group_open(item) end
+  if rawget(item, "group") then return not self:group_open(item) end
   return item.children and #item.children > 0 and self:is_folded(item) or false
 end
 

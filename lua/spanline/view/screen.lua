@@ -4,8 +4,10 @@
 -- Each frame is drawn in full into the grid; flush compares it with the last
 -- frame and emits only the cells that changed (cursor moves plus text), so
 -- scrolling a large trace writes a few hundred bytes and never flickers.
+-- A wide character takes two cells; the second holds "" (nothing to write).
 
 local fmt = require("spanline.view.fmt")
+local cp_width = fmt.cp_width
 
 local screen = {}
 screen.__index = screen
@@ -65,8 +67,18 @@ function screen:put(y, x, pieces, selected)
     local text = fmt.clean(pieces[i])
     for ch in text:gmatch(pattern) do
       if x > w then return end
-      if x >= 1 then cr[x], sr[x] = ch, style end
-      x = x + 1
+      if #ch > 2 and cp_width(utf8.codepoint(ch)) == 2 then
+        -- a wide character: its second cell holds "" (nothing to write)
+        if x + 1 > w then
+          cr[x], sr[x] = " ", style
+          return
+        end
+        if x >= 1 then cr[x], sr[x], cr[x + 1], sr[x + 1] = ch, style, "", style end
+        x = x + 2
+      else
+        if x >= 1 then cr[x], sr[x] = ch, style end
+        x = x + 1
+      end
     end
   end
   if selected then

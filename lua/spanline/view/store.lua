@@ -18,7 +18,6 @@ function store.new(asm)
   self.min_ts = nil
   self.version = 0        -- bumped per batch of records
   self.changed = {}       -- spans changed since the last drain
-  self.changed_set = {}
   self.counts = { spans = 0, open = 0, errors = 0, abandoned = 0 }
   self.records = 0
   self.traces = 0         -- distinct trace ids
@@ -41,10 +40,11 @@ end
 -- parent_span link is used when present: a remote (16-hex) parent id that
 -- matched a local span is not a key of get().
 function store:parent(s)
-  local p = s.parent_span
+  local p = rawget(s, "parent_span")
   if p then return p end
-  if s.parent == nil or s.orphan then return nil end
-  return self.get(s.parent)
+  local id = rawget(s, "parent")
+  if id == nil or rawget(s, "orphan") then return nil end
+  return self.get(id)
 end
 
 -- With --trace ID only spans of traces whose id starts with ID count.
@@ -56,45 +56,56 @@ function store:wanted(s)
 end
 
 local function trace_key(s)
-  return s.trace or s.id
+  return rawget(s, "trace") or s.id
 end
 
--- Updates the bookkeeping for a span that was created or changed.
+local STATUS_COUNT = { open = "open", error = "errors", abandoned = "abandoned" }
+
+-- Updates the bookkeeping for a span that was created or changed. Fields a
+-- span may lack are read with rawget: query's spans have an __index (for
+-- lazy attrs) that a plain missing-field read would call.
 function store:note(s)
   if self.trace_filter and not self:wanted(s) then return end
   local counts = self.counts
-  local prev = s._vs
-  if prev == nil then
-    self.list[#self.list + 1] = s
-    counts.spans = counts.spans + 1
-  end
-  local st = s.status or "open"
-  if st ~= prev then
-    if prev == "open" then counts.open = counts.open - 1
-    elseif prev == "error" then counts.errors = counts.errors - 1
-    elseif prev == "abandoned" then counts.abandoned = counts.abandoned - 1 end
-    if st == "open" then counts.open = counts.open + 1
-    elseif st == "error" then counts.errors = counts.errors + 1
-    elseif st == "abandoned" then counts.abandoned = counts.abandoned + 1 end
-  end
-  local key = trace_key(s)
+  local prev = rawget(s, "_vs")
+  local st = rawget(s, "status") or "open"
+  local key = rawget(s, "trace") or s.id
   local r = self.ranges[key]
   if not r then
     r = { open = 0 }
     self.ranges[key] = r
     self.traces = self.traces + 1
   end
-  if prev == "open" and st ~= "open" then r.open = r.open - 1 end
-  if st == "open" and prev ~= "open" then r.open = r.open + 1 end
-  s._vs = st
-  local a, b = s.start, s.finish or s.start
-  if a and (r.lo == nil or a < r.lo) then r.lo = a end
-  if b and (r.hi == nil or b > r.hi) then r.hi = b end
-  if b and (self.max_ts == nil or b > self.max_ts) then self.max_ts = b end
-  if a and (self.min_ts == nil or a < self.min_ts) then self.min_ts = a end
-  if not self.changed_set[s] then
-    self.changed_set[s] = true
-    self.changed[#self.changed + 1] = s
+  if prev == nil then
+    local list = self.list
+    list[#list + 1] = s
+    counts.spans = counts.spans + 1
+  end
+  if st ~= prev then
+    local c = STATUS_COUNT[prev]
+    if c then counts[c] = counts[c] - 1 end
+    c = STATUS_COUNT[st]
+    if c then counts[c] = counts[c] + 1 end
+    if prev == "open" then r.open = r.open - 1 end
+    if st == "open" then r.open = r.open + 1 end
+    s._vs = st
+  end
+  local a = rawget(s, "start")
+  if a then
+    local b = rawget(s, "finish") or a
+    local lo, hi = r.lo, r.hi
+    if lo == nil or a < lo then r.lo = a end
+    if hi == nil or b > hi then r.hi = b end
+    local mx, mn = self.max_ts, self.min_ts
+    if mx == nil or b > mx then self.max_ts = b end
+    if mn == nil or a < mn then self.min_ts = a end
+  end
+  -- listed once per drain: stamped with the version the drain will give
+  local v = self.version + 1
+  if rawget(s, "_vv") ~= v then
+    s._vv = v
+    local changed = self.changed
+    changed[#changed + 1] = s
   end
 end
 
@@ -112,7 +123,7 @@ end
 function store:drain()
   local changed = self.changed
   if #changed == 0 then return changed end
-  self.changed, self.changed_set = {}, {}
+  self.changed = {}
   self.version = self.version + 1
   return changed
 end

@@ -46,7 +46,8 @@ local function add_to_bucket(self, s)
   local key = (s.start - self.t0) // self.interval
   local b = self.buckets[#self.buckets]
   if not b or b.key ~= key then
-    b = { key = key, lo = self.t0 + key * self.interval, spans = {} }
+    -- gap: how many empty buckets come before this one (shown in its header)
+    b = { key = key, lo = self.t0 + key * self.interval, spans = {}, gap = b and key - b.key - 1 or 0 }
     self.buckets[#self.buckets + 1] = b
   end
   b.spans[#b.spans + 1] = s

@@ -1,0 +1,508 @@
+/*
+ * span.c: the record path and the span API: a span's start, attributes,
+ * events and end become fixed-layout binary records in the calling thread's
+ * ring.
+ *
+ * Key idea: recording copies a header and the raw, length-limited bytes
+ * (cut at a UTF-8 boundary, counted) into the ring: no malloc, no encoding,
+ * no lock shared with other threads; only the open-span list has a per-thread
+ * spinlock, so close and other threads can end spans. Flushing is decided
+ * after the record is published, out of line.
+ */
+#include <stdlib.h>
+
+#include "tracer_impl.h"
+
+/* ===== RECORDING ===== */
+
+typedef struct rec_in {
+    uint8_t type, status;
+    uint8_t flags;
+    uint32_t lane;
+    uint64_t ts;
+    const sl_id *id, *trace, *parent;
+    const char *text;
+    size_t text_len, text_max;
+    const sl_attr *attrs;
+    size_t nattrs;
+} rec_in;
+
+#define MAX_ARRAY_ITEMS 1024u
+#define SL_ATTR_NULL 7   /* what a bad or nested item becomes: JSON null */
+
+static inline size_t key_fit(const sl_limits *L, const sl_attr *a)
+{
+    if (!a->key) return 0;
+    return a->key_len <= L->max_name_len ? a->key_len : sl_utf8_cut(a->key, a->key_len, L->max_name_len);
+}
+
+static inline size_t str_fit(const char *s, size_t n, size_t max)
+{
+    if (!s) return 0;
+    return n <= max ? n : sl_utf8_cut(s, n, max);
+}
+
+/* The ring size of one attribute (items of an array have no key). */
+static size_t attr_size_any(const sl_limits *L, const sl_attr *a, int item)
+{
+    size_t size = sizeof(sl_ahdr) + (item ? 0 : key_fit(L, a));
+    switch (a->type) {
+    case SL_ATTR_STRING: return size + str_fit(a->v.s.ptr, a->v.s.len, L->max_value_len);
+    case SL_ATTR_INT:
+    case SL_ATTR_DOUBLE: return size + 8;
+    case SL_ATTR_ARRAY:
+        if (item || (!a->v.a.items && a->v.a.n)) return size;
+        for (size_t j = 0; j < a->v.a.n && j < MAX_ARRAY_ITEMS; j++)
+            size += attr_size_any(L, &a->v.a.items[j], 1);
+        return size;
+    default: return size;
+    }
+}
+
+/* Writes one attribute at o; returns the cursor after it. Truncations are
+ * counted into *trunc. */
+static char *attr_write_any(char *o, const sl_limits *L, const sl_attr *a, int item, uint64_t *trunc)
+{
+    sl_ahdr h = {(uint8_t)a->type, 0, 0, 0};
+    size_t klen = item ? 0 : key_fit(L, a);
+    if (!item && a->key && klen < a->key_len) ++*trunc;
+    h.key_len = (uint16_t)klen;
+    const char *vs = NULL;
+    size_t vlen = 0;
+    switch (a->type) {
+    case SL_ATTR_STRING:
+        vs = a->v.s.ptr;
+        vlen = str_fit(vs, a->v.s.len, L->max_value_len);
+        if (vs && vlen < a->v.s.len) {
+            h.trunc = 1;
+            ++*trunc;
+        }
+        h.len = (uint32_t)vlen;
+        break;
+    case SL_ATTR_INT:
+    case SL_ATTR_DOUBLE:
+        break;
+    case SL_ATTR_BOOL:
+        h.len = a->v.b != 0;
+        break;
+    case SL_ATTR_ARRAY:
+        if (item || (!a->v.a.items && a->v.a.n)) {
+            h.type = SL_ATTR_NULL;   /* nested arrays are not allowed */
+            ++*trunc;
+            break;
+        }
+        h.len = (uint32_t)(a->v.a.n > MAX_ARRAY_ITEMS ? MAX_ARRAY_ITEMS : a->v.a.n);
+        if (h.len < a->v.a.n) ++*trunc;
+        break;
+    default:
+        h.type = SL_ATTR_NULL;
+        break;
+    }
+    memcpy(o, &h, sizeof h);
+    o += sizeof h;
+    if (klen) {
+        memcpy(o, a->key, klen);
+        o += klen;
+    }
+    switch (h.type) {
+    case SL_ATTR_STRING:
+        if (vlen) memcpy(o, vs, vlen);
+        o += vlen;
+        break;
+    case SL_ATTR_INT: memcpy(o, &a->v.i, 8); o += 8; break;
+    case SL_ATTR_DOUBLE: memcpy(o, &a->v.d, 8); o += 8; break;
+    case SL_ATTR_ARRAY:
+        for (uint32_t j = 0; j < h.len; j++) o = attr_write_any(o, L, &a->v.a.items[j], 1, trunc);
+        break;
+    default: break;
+    }
+    return o;
+}
+
+/* The common attribute (a key within limits and a number, or a short
+ * string) inline; everything else out of line. */
+static inline int attr_simple(const sl_limits *L, const sl_attr *a)
+{
+    if (!a->key || a->key_len > L->max_name_len) return 0;
+    if (a->type == SL_ATTR_INT || a->type == SL_ATTR_DOUBLE || a->type == SL_ATTR_BOOL) return 1;
+    return a->type == SL_ATTR_STRING && a->v.s.ptr && a->v.s.len <= L->max_value_len;
+}
+
+static inline size_t attr_size(const sl_limits *L, const sl_attr *a)
+{
+    if (!attr_simple(L, a)) return attr_size_any(L, a, 0);
+    size_t v = a->type == SL_ATTR_STRING ? a->v.s.len : a->type == SL_ATTR_BOOL ? 0 : 8;
+    return sizeof(sl_ahdr) + a->key_len + v;
+}
+
+static inline char *attr_write(char *o, const sl_limits *L, const sl_attr *a, uint64_t *trunc)
+{
+    if (!attr_simple(L, a)) return attr_write_any(o, L, a, 0, trunc);
+    sl_ahdr h = {(uint8_t)a->type, 0, (uint16_t)a->key_len, 0};
+    if (a->type == SL_ATTR_STRING) h.len = (uint32_t)a->v.s.len;
+    else if (a->type == SL_ATTR_BOOL) h.len = a->v.b != 0;
+    memcpy(o, &h, sizeof h);
+    o += sizeof h;
+    memcpy(o, a->key, a->key_len);
+    o += a->key_len;
+    switch (a->type) {
+    case SL_ATTR_STRING: memcpy(o, a->v.s.ptr, a->v.s.len); return o + a->v.s.len;
+    case SL_ATTR_INT: memcpy(o, &a->v.i, 8); return o + 8;
+    case SL_ATTR_DOUBLE: memcpy(o, &a->v.d, 8); return o + 8;
+    default: return o;
+    }
+}
+
+static inline size_t rec_nattrs(const sl_tracer *t, const rec_in *r)
+{
+    if (!r->attrs) return 0;
+    return r->nattrs > t->lim.max_attrs ? t->lim.max_attrs : r->nattrs;
+}
+
+/* The ring size of a record, a multiple of 8. */
+static inline size_t rec_size(const sl_tracer *t, const rec_in *r)
+{
+    size_t size = sizeof(sl_rhdr) + (r->type == SL_REC_START ? 32 : 0) +
+                  str_fit(r->text, r->text_len, r->text_max);
+    size_t n = rec_nattrs(t, r);
+    for (size_t i = 0; i < n; i++) size += attr_size(&t->lim, &r->attrs[i]);
+    return (size + 7) & ~(size_t)7;
+}
+
+/* Writes a record of the given size at dst. */
+static inline void rec_write(const sl_tracer *t, const rec_in *r, char *dst, size_t size, uint64_t *trunc)
+{
+    size_t text = str_fit(r->text, r->text_len, r->text_max);
+    int text_trunc = r->text && text < r->text_len;
+    size_t n = rec_nattrs(t, r);
+    /* fields stored straight into the ring: a header built on the stack and
+     * copied whole would stall on store forwarding */
+    sl_rhdr *h = (sl_rhdr *)(void *)dst;
+    h->size = (uint32_t)size;
+    h->type = r->type;
+    h->status = r->status;
+    h->flags = (uint8_t)(r->flags | (text_trunc ? SL_RF_TEXT_TRUNC : 0));
+    h->pad0 = 0;
+    h->lane = r->lane;
+    h->nattrs = (uint32_t)n;
+    h->text_len = (uint32_t)text;
+    h->pad1 = 0;
+    h->ts = r->ts;
+    memcpy(&h->id, r->id, 16);
+    char *o = dst + sizeof *h;
+    if (r->type == SL_REC_START) {
+        memcpy(o, r->trace, 16);
+        memcpy(o + 16, r->parent, 16);
+        o += 32;
+    }
+    if (text) memcpy(o, r->text, text);
+    o += text;
+    for (size_t i = 0; i < n; i++) o = attr_write(o, &t->lim, &r->attrs[i], trunc);
+    *trunc += (uint64_t)text_trunc + (r->attrs ? r->nattrs - n : 0);
+}
+
+/* A record too big for the ring: laid out on the heap and encoded in turn
+ * with everything already buffered. */
+static __attribute__((noinline)) int emit_direct(sl_tracer *t, sl_tstate *st, const rec_in *r, size_t size)
+{
+    char *tmp = malloc(size);
+    if (!tmp) {
+        bump(&st->dropped, 1);   /* counted; the span itself stays valid */
+        return SL_OK;
+    }
+    uint64_t trunc = 0;
+    rec_write(t, r, tmp, size, &trunc);
+    bump(&st->truncated, trunc);
+    if (sl_tl_draining == t) {
+        /* re-entered from a callback sink: the batch is being written and
+         * may not grow under the callback's feet */
+        bump(&st->dropped, 1);
+    } else {
+        sl_drain_with(t, tmp);
+    }
+    free(tmp);
+    return SL_OK;
+}
+
+/* Publishes a record and applies the flush policy: the caller's own drains
+ * happen here, out of the hot path's way. */
+static inline void after_commit(sl_tracer *t, sl_ring *ring, uint64_t used, uint64_t ts)
+{
+    if (__builtin_expect(sl_tl_draining == t, 0)) return;
+    if (__builtin_expect(t->always, 0)) {
+        sl_drain_all(t, ts);
+        return;
+    }
+    uint64_t half = ring->cap / 2;
+    if (__builtin_expect(used >= half, 0)) {
+        ring->tail_cache = atomic_load_explicit(&ring->tail, memory_order_acquire);
+        used = ring->head_local - ring->tail_cache;
+    }
+    if (atomic_load_explicit(&t->bg, memory_order_relaxed)) {
+        if (__builtin_expect(used >= half, 0)) sl_kick_writer(t);
+    } else if (__builtin_expect(used >= half || (int64_t)(ts - atomic_load_explicit(&t->last_drain_ts,
+                                                                                      memory_order_relaxed)) >=
+                                                     (int64_t)t->interval_ns,
+                                0)) {
+        sl_drain_all(t, ts);
+    }
+}
+
+/* The ring is full: drain it ourselves (block_when_full) or drop. */
+static __attribute__((noinline)) char *reserve_slow(sl_tracer *t, sl_tstate *st, uint32_t size, uint64_t ts)
+{
+    if (!t->block || sl_tl_draining == t) return NULL;
+    sl_drain_all(t, ts);
+    return sl_ring_reserve(&st->ring, size);
+}
+
+static inline __attribute__((always_inline)) int emit(sl_tracer *t, sl_tstate *st, const rec_in *r)
+{
+    uint64_t trunc = 0;
+    size_t size = rec_size(t, r);
+    sl_ring *ring = &st->ring;
+    if (__builtin_expect(size > ring->cap / 2, 0)) {
+        if (size > UINT32_MAX / 2) {
+            bump(&st->dropped, 1);
+            return SL_OK;
+        }
+        return emit_direct(t, st, r, size);
+    }
+    char *dst = sl_ring_reserve(ring, (uint32_t)size);
+    if (__builtin_expect(!dst, 0) && !(dst = reserve_slow(t, st, (uint32_t)size, r->ts))) {
+        bump(&st->dropped, 1);
+        return SL_OK;
+    }
+    rec_write(t, r, dst, size, &trunc);
+    if (trunc) bump(&st->truncated, trunc);
+    after_commit(t, ring, sl_ring_commit(ring, (uint32_t)size), r->ts);
+    return SL_OK;
+}
+
+/* An end record without an error message: just the header. */
+static inline int emit_end(sl_tracer *t, sl_tstate *st, const sl_id *id, uint8_t status, uint64_t ts)
+{
+    sl_ring *ring = &st->ring;
+    const uint32_t size = sizeof(sl_rhdr);
+    char *dst = sl_ring_reserve(ring, size);
+    if (__builtin_expect(!dst, 0) && !(dst = reserve_slow(t, st, size, ts))) {
+        bump(&st->dropped, 1);
+        return SL_OK;
+    }
+    sl_rhdr *h = (sl_rhdr *)(void *)dst;
+    h->size = size;
+    h->type = SL_REC_END;
+    h->status = status;
+    h->flags = 0;
+    h->pad0 = 0;
+    h->lane = 0;
+    h->nattrs = 0;
+    h->text_len = 0;
+    h->pad1 = 0;
+    h->ts = ts;
+    memcpy(&h->id, id, 16);
+    after_commit(t, ring, sl_ring_commit(ring, size), ts);
+    return SL_OK;
+}
+
+void sl_abandon_open_spans(sl_tracer *t, sl_tstate *st, uint64_t ts)
+{
+    for (sl_tstate *s = atomic_load(&t->states); s; s = s->next) {
+        spin_lock(&s->spin);
+        sl_span *sp;
+        while ((sp = s->open_head) != NULL) {
+            s->open_head = sp->open_next;
+            if (sp->open_next) sp->open_next->open_prev = NULL;
+            sp->open_next = sp->open_prev = NULL;
+            sp->flags &= ~SL_SPAN_OPEN;
+            spin_unlock(&s->spin);
+            rec_in r = {SL_REC_END, SL_STATUS_ABANDONED, 0, 0, ts < sp->start_ns ? sp->start_ns : ts,
+                        &sp->id, NULL, NULL, NULL, 0, 0, NULL, 0};
+            emit(t, st, &r);
+            bump(&st->ended, 1);
+            bump(&st->abandoned, 1);
+            if (sp->flags & SL_SPAN_ALLOCATED) free(sp);
+            spin_lock(&s->spin);
+        }
+        spin_unlock(&s->spin);
+    }
+}
+
+/* ===== SPANS ===== */
+
+int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len,
+                  const sl_start_opts *opts)
+{
+    if (!span) return SL_EINVAL;
+    span->flags = 0;   /* a span that failed to begin ends with SL_ESTATE */
+    if (!t || (!name && name_len)) return SL_EINVAL;
+    if (atomic_load_explicit(&t->closed, memory_order_relaxed)) return SL_ECLOSED;
+    sl_tstate *st = tstate(t);
+    if (!st) return SL_ENOMEM;
+    uint64_t ts = opts && opts->ts ? opts->ts : tracer_now(t);
+    const sl_context *p = opts ? opts->parent : NULL;
+    uint32_t flags = SL_SPAN_OPEN;
+    uint8_t rflags = 0;
+    span->tracer = t;
+    sl_idgen_next_fast(&st->gen, ts, &span->id);
+    if (p && !sl_id_is_zero(&p->trace)) {
+        span->parent = *p;
+        span->trace = p->trace;
+        flags |= SL_SPAN_HAS_PARENT;
+        rflags = SL_RF_HAS_PARENT | (p->remote ? SL_RF_PARENT_REMOTE : 0);
+    } else {
+        memset(&span->parent, 0, sizeof span->parent);
+        span->trace = span->id;
+    }
+    span->start_ns = ts;
+    span->lane = opts && opts->lane ? opts->lane : st->lane;
+    span->owner = st;
+    span->open_prev = NULL;
+    spin_lock(&st->spin);
+    span->open_next = st->open_head;
+    if (st->open_head) st->open_head->open_prev = span;
+    st->open_head = span;
+    span->flags = flags;
+    spin_unlock(&st->spin);
+    bump(&st->started, 1);
+    rec_in r = {SL_REC_START, 0, rflags, span->lane, ts, &span->id, &span->trace, &span->parent.span,
+                name, name_len, t->lim.max_name_len,
+                opts ? opts->attrs : NULL, opts ? opts->nattrs : 0};
+    return emit(t, st, &r);
+}
+
+sl_span *sl_span_start(sl_tracer *t, const char *name, const sl_span *parent)
+{
+    if (!t || !name) return NULL;
+    sl_span *s = malloc(sizeof *s);
+    if (!s) return NULL;
+    sl_context ctx;
+    sl_start_opts o;
+    memset(&o, 0, sizeof o);
+    if (parent) {
+        sl_span_context(parent, &ctx);
+        o.parent = &ctx;
+    }
+    if (sl_span_begin(t, s, name, strlen(name), &o) != SL_OK) {
+        /* begin fails before linking the span, except for a dropped record */
+        if (s->flags & SL_SPAN_OPEN) {
+            s->flags |= SL_SPAN_ALLOCATED;
+            return s;
+        }
+        free(s);
+        return NULL;
+    }
+    s->flags |= SL_SPAN_ALLOCATED;
+    return s;
+}
+
+void sl_span_context(const sl_span *span, sl_context *out)
+{
+    memset(out, 0, sizeof *out);
+    out->trace = span->trace;
+    out->span = span->id;
+    out->flags = 1;
+    out->remote = 0;
+}
+
+static int span_record(sl_span *span, uint8_t type, const char *name, size_t name_len,
+                       const sl_attr *attrs, size_t n)
+{
+    if (!span || (!attrs && n) || (!name && name_len)) return SL_EINVAL;
+    if (!(span->flags & SL_SPAN_OPEN)) return SL_ESTATE;
+    sl_tracer *t = span->tracer;
+    sl_tstate *st = tstate(t);
+    if (!st) return SL_ENOMEM;
+    uint64_t ts = tracer_now(t);
+    rec_in r = {type, 0, 0, 0, ts, &span->id, NULL, NULL, name, name_len, t->lim.max_name_len,
+                attrs, n};
+    return emit(t, st, &r);
+}
+
+int sl_span_attrs(sl_span *span, const sl_attr *attrs, size_t n)
+{
+    return span_record(span, SL_REC_ATTR, NULL, 0, attrs, n);
+}
+
+int sl_span_event(sl_span *span, const char *name, size_t name_len, const sl_attr *attrs, size_t n)
+{
+    return span_record(span, SL_REC_EVENT, name ? name : "", name ? name_len : 0, attrs, n);
+}
+
+static int attr1(sl_span *span, const char *key, sl_attr *a)
+{
+    if (!key) return SL_EINVAL;
+    a->key = key;
+    a->key_len = strlen(key);
+    return sl_span_attrs(span, a, 1);
+}
+
+int sl_span_attr_str(sl_span *span, const char *key, const char *value)
+{
+    sl_attr a;
+    if (!value) return SL_EINVAL;
+    a.type = SL_ATTR_STRING;
+    a.v.s.ptr = value;
+    a.v.s.len = strlen(value);
+    return attr1(span, key, &a);
+}
+
+int sl_span_attr_int(sl_span *span, const char *key, int64_t value)
+{
+    sl_attr a;
+    a.type = SL_ATTR_INT;
+    a.v.i = value;
+    return attr1(span, key, &a);
+}
+
+int sl_span_attr_double(sl_span *span, const char *key, double value)
+{
+    sl_attr a;
+    a.type = SL_ATTR_DOUBLE;
+    a.v.d = value;
+    return attr1(span, key, &a);
+}
+
+int sl_span_attr_bool(sl_span *span, const char *key, int value)
+{
+    sl_attr a;
+    a.type = SL_ATTR_BOOL;
+    a.v.b = value != 0;
+    return attr1(span, key, &a);
+}
+
+int sl_span_end(sl_span *span, sl_span_status status, const char *error, size_t error_len)
+{
+    if (!span || (unsigned)status > SL_STATUS_ABANDONED || (!error && error_len)) return SL_EINVAL;
+    if (!(span->flags & SL_SPAN_OPEN)) return SL_ESTATE;
+    sl_tracer *t = span->tracer;
+    sl_tstate *owner = span->owner;
+    spin_lock(&owner->spin);
+    if (!(span->flags & SL_SPAN_OPEN)) {
+        spin_unlock(&owner->spin);
+        return SL_ESTATE;
+    }
+    if (span->open_prev) span->open_prev->open_next = span->open_next;
+    else owner->open_head = span->open_next;
+    if (span->open_next) span->open_next->open_prev = span->open_prev;
+    span->flags &= ~SL_SPAN_OPEN;
+    spin_unlock(&owner->spin);
+    sl_tstate *st = tstate(t);
+    int rc = SL_ENOMEM;
+    if (st) {
+        uint64_t ts = tracer_now(t);
+        if (ts < span->start_ns) ts = span->start_ns;
+        if (status == SL_STATUS_ERROR) {
+            rec_in r = {SL_REC_END, (uint8_t)status, 0, 0, ts, &span->id, NULL, NULL,
+                        error ? error : "", error_len, t->lim.max_value_len, NULL, 0};
+            rc = emit(t, st, &r);
+        } else {
+            rc = emit_end(t, st, &span->id, (uint8_t)status, ts);
+        }
+        bump(&st->ended, 1);
+        if (status == SL_STATUS_ABANDONED) bump(&st->abandoned, 1);
+    }
+    if (span->flags & SL_SPAN_ALLOCATED) free(span);
+    return rc;
+}
+

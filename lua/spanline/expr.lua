@@ -1,0 +1,113 @@
+-- expr.lua: the --where language: a Lua expression over span fields,
+-- with duration literals (5ms, 1.5s), compiled in a sandbox (no os, io,
+-- load, require; string, math, table, utf8 allowed). Span fields become
+-- locals, so an expression costs one table read per field it names.
+
+local expr = {}
+
+-- ===== EXPRESSIONS (--where) =====
+
+local UNIT_NS = { ns = 1, us = 1000, ms = 1000000, s = 1000000000, m = 60000000000, h = 3600000000000 }
+
+-- Rewrites duration literals (5ms, 1.5s, 250us) to integer nanoseconds,
+-- leaving string literals alone.
+function expr.rewrite_units(text)
+  local out, i, n = {}, 1, #text
+  while i <= n do
+    local c = text:sub(i, i)
+    if c == '"' or c == "'" then
+      local j = i + 1
+      while j <= n and text:sub(j, j) ~= c do
+        if text:sub(j, j) == "\\" then j = j + 1 end
+        j = j + 1
+      end
+      out[#out + 1] = text:sub(i, j)
+      i = j + 1
+    elseif c:match("[%a_]") then
+      local word = text:match("^[%w_]+", i)
+      out[#out + 1] = word
+      i = i + #word
+    elseif c:match("%d") or (c == "." and text:sub(i + 1, i + 1):match("%d")) then
+      local num, unit = text:match("^([%d%.]+)(%a*)", i)
+      local scale = UNIT_NS[unit]
+      if scale and tonumber(num) and not text:sub(i):match("^0[xX]") then
+        out[#out + 1] = string.format("%d", math.floor(tonumber(num) * scale + 0.5))
+        i = i + #num + #unit
+      else
+        local tok = text:match("^[%w%.]+", i)
+        out[#out + 1] = tok
+        i = i + #tok
+      end
+    else
+      out[#out + 1] = c
+      i = i + 1
+    end
+  end
+  return table.concat(out)
+end
+
+local FIELDS = { "id", "trace", "parent", "name", "start", "finish", "dur", "status", "error",
+  "attrs", "events", "lane", "children", "depth", "self", "orphan", "remote_parent", "line" }
+local FIELD_SET = {}
+for _, f in ipairs(FIELDS) do FIELD_SET[f] = true end
+expr.FIELDS = FIELDS
+
+local function sandbox()
+  return {
+    string = string, math = math, table = table, utf8 = utf8,
+    tostring = tostring, tonumber = tonumber, type = type, pairs = pairs, ipairs = ipairs,
+    select = select, next = next,
+  }
+end
+
+-- The span fields an expression names (identifiers that are field names).
+function expr.expr_fields(text)
+  local code, used, seen = expr.rewrite_units(text), {}, {}
+  for word in code:gmatch("[%a_][%w_]*") do
+    if FIELD_SET[word] and not seen[word] then
+      seen[word] = true
+      used[#used + 1] = word
+    end
+  end
+  return used
+end
+
+-- Compiles a Lua expression over span fields (`dur > 5ms and name:find("db")`)
+-- into a predicate, in an environment without os, io, load or require.
+-- Returns fn, or nil, message, column (1-based) of a syntax error.
+function expr.compile_where(text)
+  if type(text) ~= "string" then
+    error("bad argument #1 to 'compile_where' (string expected, got " .. type(text) .. ")", 2)
+  end
+  local code = expr.rewrite_units(text)
+  local ok_chunk, err = load("return (" .. code .. "\n)", "=expr", "t", {})
+  if not ok_chunk then
+    local msg = tostring(err):gsub("^expr:%d+: ", "")
+    local near = msg:match("near '(.-)'$")
+    local col
+    if near then col = text:find(near, 1, true) end
+    if not col then col = #text + 1 end
+    return nil, msg, col
+  end
+  local used = {}
+  for word in code:gmatch("[%a_][%w_]*") do
+    if FIELD_SET[word] and not used[word] then
+      used[word] = true
+      used[#used + 1] = word
+    end
+  end
+  local src
+  if #used > 0 then
+    local gets = {}
+    for i, f in ipairs(used) do gets[i] = "s." .. f end
+    src = "local s = ...\nlocal " .. table.concat(used, ", ") .. " = " .. table.concat(gets, ", ") ..
+      "\nreturn (" .. code .. "\n)"
+  else
+    src = "return (" .. code .. "\n)"
+  end
+  local fn, err2 = load(src, "=expr", "t", sandbox())
+  if not fn then return nil, tostring(err2):gsub("^expr:%d+: ", ""), 1 end
+  return fn
+end
+
+return expr
