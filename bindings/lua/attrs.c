@@ -5,6 +5,8 @@
  * allocation once they have grown); strings are not copied, they stay owned
  * by the table, which is on the Lua stack while the core copies them.
  */
+#include <string.h>
+
 #include "ltracer.h"
 
 /* Grows one of the state's scratch arrays to hold n attributes. */
@@ -23,15 +25,15 @@ static sl_attr *grow(lua_State *L, sl_attr **arr, size_t *cap, size_t n)
     return *arr;
 }
 
-static int scalar_ok(lua_State *L, int idx)
+static int scalar_type(int t)
 {
-    int t = lua_type(L, idx);
     return t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN;
 }
 
-static void set_scalar(lua_State *L, int idx, sl_attr *a)
+/* The scalar at idx, of Lua type t (read once by the caller). */
+static void set_scalar(lua_State *L, int idx, int t, sl_attr *a)
 {
-    switch (lua_type(L, idx)) {
+    switch (t) {
     case LUA_TSTRING:
         a->type = SL_ATTR_STRING;
         a->v.s.ptr = lua_tolstring(L, idx, &a->v.s.len);
@@ -63,18 +65,19 @@ static void bad_value(lua_State *L, const char *key, const char *fname, int vidx
 static void set_value(lua_State *L, l_state *st, int vidx, sl_attr *a, size_t *m,
                       const char *key, const char *fname)
 {
-    if (scalar_ok(L, vidx)) {
-        set_scalar(L, vidx, a);
+    int t = lua_type(L, vidx);
+    if (scalar_type(t)) {
+        set_scalar(L, vidx, t, a);
         return;
     }
-    if (lua_type(L, vidx) != LUA_TTABLE) bad_value(L, key, fname, vidx);
+    if (t != LUA_TTABLE) bad_value(L, key, fname, vidx);
     size_t n = (size_t)lua_rawlen(L, vidx);
     size_t count = 0;
     lua_pushnil(L);
     while (lua_next(L, vidx)) {
         count++;
         if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) < 1 ||
-            (size_t)lua_tointeger(L, -2) > n || !scalar_ok(L, -1))
+            (size_t)lua_tointeger(L, -2) > n || !scalar_type(lua_type(L, -1)))
             luaL_error(L, "bad attribute '%s' to '%s' (string, number, boolean or flat array expected, got table)",
                        key, fname);
         lua_pop(L, 1);
@@ -82,10 +85,10 @@ static void set_value(lua_State *L, l_state *st, int vidx, sl_attr *a, size_t *m
     if (count != n) luaL_error(L, "bad attribute '%s' to '%s' (array with holes)", key, fname);
     sl_attr *items = grow(L, &st->items, &st->cap_items, *m + n) + *m;
     for (size_t i = 0; i < n; i++) {
-        lua_rawgeti(L, vidx, (lua_Integer)i + 1);
+        int it = lua_rawgeti(L, vidx, (lua_Integer)i + 1);
         items[i].key = NULL;
         items[i].key_len = 0;
-        set_scalar(L, -1, &items[i]);  /* strings stay referenced by the table */
+        set_scalar(L, -1, it, &items[i]);  /* strings stay referenced by the table */
         lua_pop(L, 1);
     }
     a->type = SL_ATTR_ARRAY;
@@ -110,7 +113,7 @@ const sl_attr *sl_lattrs_from_table(lua_State *L, int idx, size_t *nout, const c
         if (lua_type(L, -2) != LUA_TSTRING)
             luaL_error(L, "bad attribute key to '%s' (string expected, got %s)", fname,
                        luaL_typename(L, -2));
-        sl_attr *a = grow(L, &st->attrs, &st->cap_attrs, n + 1) + n;
+        sl_attr *a = n < st->cap_attrs ? st->attrs + n : grow(L, &st->attrs, &st->cap_attrs, n + 1) + n;
         a->key = lua_tolstring(L, -2, &a->key_len);
         set_value(L, st, lua_gettop(L), a, &m, a->key, fname);
         n++;
@@ -119,6 +122,27 @@ const sl_attr *sl_lattrs_from_table(lua_State *L, int idx, size_t *nout, const c
     fix_items(st, st->attrs, n);
     *nout = n;
     return st->attrs;
+}
+
+/* Key order for seeded tracers: lua_next order depends on string hashes,
+ * which are seeded per process. Insertion sort: attribute tables are small. */
+static int key_less(const sl_attr *a, const sl_attr *b)
+{
+    size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+    int c = memcmp(a->key, b->key, n);
+    return c < 0 || (c == 0 && a->key_len < b->key_len);
+}
+
+const sl_attr *sl_lattrs_from_table_sorted(lua_State *L, int idx, size_t *nout, const char *fname)
+{
+    sl_attr *a = (sl_attr *)sl_lattrs_from_table(L, idx, nout, fname);
+    for (size_t i = 1; i < *nout; i++) {
+        sl_attr x = a[i];
+        size_t j = i;
+        for (; j > 0 && key_less(&x, &a[j - 1]); j--) a[j] = a[j - 1];
+        a[j] = x;
+    }
+    return a;
 }
 
 const sl_attr *sl_lattrs_from_pair(lua_State *L, const char *key, size_t klen, int vidx,

@@ -71,21 +71,27 @@ void sl_lctx_unlink(l_span *sp)
 void sl_lctx_push_current(lua_State *L, l_ctx *ctx)
 {
     if (ctx->top) {
-        lua_rawgeti(L, lua_upvalueindex(UV_WEAK), ctx->top->slot);
+        sl_lspan_push_object(L, ctx->top);
     } else if (ctx->inherit == CTX_INHERIT_UNSAMPLED) {
         lua_pushvalue(L, lua_upvalueindex(UV_NOOP));
     } else if (ctx->inherit == CTX_INHERIT_SPAN) {
         /* the creator's span, while it lives (uservalue: a weak table) */
+        int base = lua_gettop(L);
         lua_pushthread(L);
         lua_rawget(L, lua_upvalueindex(UV_CTXS));
-        if (lua_getiuservalue(L, -1, 1) == LUA_TTABLE) {
-            lua_rawgeti(L, -1, 1);
-            lua_replace(L, -3);
-            lua_pop(L, 1);
-        } else {
-            lua_pop(L, 2);
-            lua_pushnil(L);
+        if (lua_getiuservalue(L, -1, 1) == LUA_TTABLE && lua_rawgeti(L, -1, 1) != LUA_TNIL) {
+            lua_replace(L, base + 1);
+            lua_settop(L, base + 1);
+            return;
         }
+        lua_settop(L, base);
+        /* a traced/with span has no object to keep alive: one is made
+         * again while its call runs */
+        l_span *e = ctx->inherit_e;
+        if (e && e->gen == ctx->inherit_gen && (e->state & LS_OPEN) && (e->state & LS_FRAME))
+            sl_lspan_push_object(L, e);
+        else
+            lua_pushnil(L);
     } else {
         lua_pushnil(L);
     }
@@ -122,8 +128,15 @@ static int l_coroutine_create(lua_State *L)
         ctx->inherit = CTX_INHERIT_UNSAMPLED;
     } else if (cur->top || cur->inherit == CTX_INHERIT_SPAN) {
         ctx->inherit = CTX_INHERIT_SPAN;
-        if (cur->top) sl_span_context(&cur->top->s, &ctx->parent);
-        else ctx->parent = cur->parent;
+        if (cur->top) {
+            sl_span_context(&cur->top->s, &ctx->parent);
+            ctx->inherit_e = cur->top;
+            ctx->inherit_gen = cur->top->gen;
+        } else {
+            ctx->parent = cur->parent;
+            ctx->inherit_e = cur->inherit_e;
+            ctx->inherit_gen = cur->inherit_gen;
+        }
         lua_createtable(L, 1, 0);                 /* weak {span} */
         lua_createtable(L, 0, 1);
         lua_pushliteral(L, "v");
@@ -137,7 +150,8 @@ static int l_coroutine_create(lua_State *L)
     return 1;
 }
 
-/* A collected coroutine leaves its open spans open but current nowhere. */
+/* A collected coroutine leaves its open spans open but current nowhere;
+ * the spans of its traced/with calls can never end now: abandoned. */
 static int l_ctx_gc(lua_State *L)
 {
     l_ctx *ctx = (l_ctx *)lua_touserdata(L, 1);
@@ -146,14 +160,24 @@ static int l_ctx_gc(lua_State *L)
         st->last_ctx = NULL;
         st->last_L = NULL;
     }
+    /* no Lua runs in this loop (output is delivered after it) */
+    int ended = 0;
     l_span *sp = ctx->top;
+    ctx->top = NULL;
     while (sp) {
         l_span *below = sp->below;
         sp->ctx = NULL;
         sp->above = sp->below = NULL;
+        if (sp->state & LS_FRAME) {
+            if ((sp->state & (LS_OPEN | LS_NOOP)) == LS_OPEN && sp->tr && sp->tr->t) {
+                sl_lspan_end(L, sp, SL_STATUS_ABANDONED, NULL, 0);
+                ended = 1;
+            }
+            sl_lspan_release(st, sp);
+        }
         sp = below;
     }
-    ctx->top = NULL;
+    if (ended) sl_ltracer_deliver_all(L, st);
     return 0;
 }
 

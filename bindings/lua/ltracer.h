@@ -1,10 +1,10 @@
 /*
  * ltracer.h: what tracer.c, span.c and context.c share.
  *
- * Key idea: a span userdata embeds its sl_span and sits in its coroutine's
- * context stack by raw pointer (never keeping it alive); every function of
- * this half shares the same upvalues (UV_*), so the hot path needs no
- * registry lookups.
+ * Key idea: a span is a pool entry in C (what the core and the context
+ * stacks link through) plus a small Lua object without __gc that refers to
+ * it; every function of this half shares the same upvalues (UV_*), so the
+ * hot path needs no registry lookups.
  */
 #ifndef SL_LTRACER_H
 #define SL_LTRACER_H
@@ -17,10 +17,9 @@
 /* Upvalues shared by every function of the tracer half (luaL_setfuncs). */
 enum {
     UV_STATE = 1,   /* l_state userdata */
-    UV_WEAK,        /* slot -> open span userdata, weak values */
+    UV_WEAK,        /* slot -> span object, weak values (also light tracer -> tracer) */
     UV_CTXS,        /* thread -> l_ctx userdata, weak keys */
-    UV_SPAN_MT,     /* metatable of open spans (with __gc) */
-    UV_DONE_MT,     /* metatable of finished spans (no __gc: nothing left to do) */
+    UV_SPAN_MT,     /* metatable of span objects (no __gc: see l_state.watch) */
     UV_TRACER_MT,
     UV_CTX_MT,
     UV_NOOP,        /* the shared no-op span */
@@ -30,24 +29,54 @@ enum {
 typedef struct l_state l_state;
 typedef struct l_tracer l_tracer;
 typedef struct l_span l_span;
+typedef struct l_sobj l_sobj;
 typedef struct l_ctx l_ctx;
 
 #define LS_OPEN 1u      /* started, not ended */
-#define LS_NOOP 2u      /* the shared no-op span */
+#define LS_NOOP 2u      /* the shared no-op span, or an unsampled root */
 #define LS_CLOSED 4u    /* ended as abandoned by tracer:close() */
 #define LS_ENDING 8u    /* its end hooks are running */
 #define LS_UNSAMPLED 16u /* with LS_NOOP: the root of an unsampled trace, kept in
                           * the context so its children inherit the decision */
+#define LS_FRAME 32u    /* owned by a traced/with call: it ends the span and frees
+                         * the entry; its span object exists only if asked for */
 
+/* A span's C side: an entry of a pool in C memory (stable addresses, reused),
+ * so the core can link through it while the Lua object, which has no __gc,
+ * is collected like any small userdata. Abandonment is found by the per-cycle
+ * sentinel: an entry on the watch list whose weak slot was cleared. */
 struct l_span {
     sl_span s;
-    l_tracer *tr;           /* while open; the tracer userdata is uservalue 1 */
+    l_tracer *tr;           /* while open; NULL for unsampled roots */
     l_ctx *ctx;             /* the context stack holding it, or NULL */
     l_span *below, *above;  /* links in ctx's stack */
     l_span *tprev, *tnext;  /* links in tr's list of open spans */
-    uint32_t state;         /* LS_* */
-    int slot;               /* index in UV_WEAK while open, 0 otherwise */
+    l_span *wprev, *wnext;  /* watch list (open, with a Lua object), or free list */
+    const char *name;       /* LS_FRAME: the caller's name string (alive during the call) */
     size_t name_len;
+    uint32_t state;         /* LS_* */
+    uint32_t gen;           /* bumped when the entry is freed */
+    int slot;               /* fixed index of this entry in UV_WEAK */
+};
+
+/* What stays readable on a span object after the end. Kept small: the
+ * collector's work per span grows with the bytes allocated per span. */
+typedef struct l_ident {
+    sl_id id, trace, parent;   /* parent: zero for a root */
+    uint64_t start_ns;
+    uint32_t lane;
+    uint8_t has_parent, parent_remote;
+} l_ident;
+
+/* The Lua object of a span: a reference (entry, gen) plus its identity. */
+#define LO_OPEN 1u      /* not finished through this object */
+struct l_sobj {
+    uint64_t magic;         /* sl_lspan_magic: the type check without a metatable lookup */
+    l_span *e;              /* NULL: the shared no-op span */
+    uint32_t gen;
+    uint32_t state;         /* LO_OPEN | LS_NOOP | LS_UNSAMPLED | LS_FRAME */
+    l_ident id;             /* copied at the start */
+    uint32_t name_len;
     char name[1];           /* name_len bytes + NUL follow */
 };
 
@@ -59,17 +88,22 @@ struct l_ctx {
     uint32_t lane;
     int inherit;             /* CTX_INHERIT_* */
     sl_context parent;       /* CTX_INHERIT_SPAN: the creator's current span */
+    l_span *inherit_e;       /* ... its entry and generation (to find its object again) */
+    uint32_t inherit_gen;
 };
 
 enum { CTX_INHERIT_NONE = 0, CTX_INHERIT_SPAN = 1, CTX_INHERIT_UNSAMPLED = 2 };
+
+#define POOL_CHUNK 64
 
 struct l_state {
     lua_State *last_L;      /* one-entry cache of the context lookup */
     l_ctx *last_ctx;
     uint32_t next_lane;
-    int *free_slots;        /* released UV_WEAK slots */
-    size_t nfree, capfree;
-    int max_slot;
+    l_span **chunks;        /* the entry pool: chunks of POOL_CHUNK entries */
+    size_t nchunks, capchunks;
+    l_span *free;           /* free entries (through wnext) */
+    l_span *watch;          /* open entries whose Lua object decides abandonment */
     sl_attr *attrs, *items;  /* scratch for converting attribute tables */
     size_t cap_attrs, cap_items;
 };
@@ -77,6 +111,7 @@ struct l_state {
 enum { HOOK_START = 0, HOOK_EVENT = 1, HOOK_END = 2, HOOK_KINDS = 3 };
 
 struct l_tracer {
+    uint64_t magic;         /* sl_lspan_magic ^ 2 (see sl_lspan_test) */
     sl_tracer *t;           /* NULL once closed */
     l_state *st;
     lua_State *L;           /* the thread of the current call (clock callback) */
@@ -89,8 +124,8 @@ struct l_tracer {
     size_t final_len;
     int delivering;
     int sampling;           /* sample < 1 */
+    int sorted;             /* seeded: attributes of a table in key order (byte-identical output) */
     double sample;
-    uint64_t rng[2];        /* xorshift128+ for the sampling decision */
     uint32_t nhooks[HOOK_KINDS];
     uint64_t hook_errors, unsampled, output_errors;
     int hook_reported, output_reported;
@@ -118,19 +153,32 @@ extern const luaL_Reg sl_lctx_module[];
 extern const luaL_Reg sl_lctx_meta[];
 
 /* span.c */
-l_span *sl_lspan_test(lua_State *L, int idx);
-l_span *sl_lspan_check(lua_State *L, int idx);
-/* Starts a span of tr (userdata at tr_idx) and pushes it (or the no-op
- * span). attrs_idx/opts_idx: 0 when absent. fname names the Lua function for
+/* Per process, drawn when the module opens; odd, so no pointer (the first
+ * field of every other userdata here) can equal it. */
+extern uint64_t sl_lspan_magic;
+l_sobj *sl_lspan_test(lua_State *L, int idx);
+l_sobj *sl_lspan_check(lua_State *L, int idx);
+/* Pushes the span object of the open entry e: the one in its weak slot, or a
+ * new one (LS_FRAME entries); nil when its object was collected. */
+void sl_lspan_push_object(lua_State *L, l_span *e);
+/* Starts a span of tr (userdata at tr_idx). frame == 0: pushes its object
+ * (or the no-op span); frame == 1 (traced/with): pushes nothing, the entry
+ * is LS_FRAME. Returns the entry, or NULL for the no-op span.
+ * attrs_idx/opts_idx: 0 when absent. fname names the Lua function for
  * error messages. */
-void sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, size_t len,
-                   int attrs_idx, int opts_idx, const char *fname);
-/* Ends sp (not the no-op span): hooks, context, end record. */
-void sl_lspan_end(lua_State *L, l_span *sp, sl_span_status status, const char *err, size_t errlen);
+l_span *sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, size_t len,
+                      int attrs_idx, int opts_idx, const char *fname, int frame);
+/* Ends e (not a no-op): context, tracer, end record; frees it unless LS_FRAME. */
+void sl_lspan_end(lua_State *L, l_span *e, sl_span_status status, const char *err, size_t errlen);
+/* Drops an entry from every list and frees it (frames, unsampled roots). */
+void sl_lspan_release(l_state *st, l_span *e);
 /* Ends every open span of tr as abandoned (tracer close). */
 void sl_lspan_abandon_all(lua_State *L, l_tracer *tr);
 int sl_lspan_with(lua_State *L);
 int sl_lspan_traced(lua_State *L);
+/* The __gc of the per-cycle sentinel: ends the watched spans whose object
+ * was collected, then arms the next sentinel. */
+int sl_lspan_sentinel_gc(lua_State *L);
 extern const luaL_Reg sl_lspan_methods[];
 extern const luaL_Reg sl_lspan_meta[];
 
@@ -141,12 +189,16 @@ uint64_t sl_ltracer_clock(void *ud);                                   /* clock 
 void sl_ltracer_options(lua_State *L, l_tracer *tr, sl_config *cfg);
 l_tracer *sl_ltracer_check(lua_State *L, int idx);
 void sl_ltracer_deliver(lua_State *L, l_tracer *tr);
+/* Delivers the pending output of every open tracer of st. */
+void sl_ltracer_deliver_all(lua_State *L, l_state *st);
 /* Calls the hooks of one kind with the span (and nargs more values) on top. */
 void sl_ltracer_run_hooks(lua_State *L, l_tracer *tr, int tr_idx, int kind, int nargs);
 
 /* attrs.c. Converts the attribute table at idx into a scratch array (valid until the
  * next call); raises an error naming the key and fname on a bad value. */
 const sl_attr *sl_lattrs_from_table(lua_State *L, int idx, size_t *n, const char *fname);
+/* The same, sorted by key (seeded tracers: output identical across processes). */
+const sl_attr *sl_lattrs_from_table_sorted(lua_State *L, int idx, size_t *n, const char *fname);
 /* One key/value pair (value at vidx). */
 const sl_attr *sl_lattrs_from_pair(lua_State *L, const char *key, size_t klen, int vidx,
                                    const char *fname);

@@ -6,7 +6,6 @@
  * unknown key is an error too, so a typo never silently means a default.
  */
 #include <string.h>
-#include <sys/random.h>
 
 #include "ltracer.h"
 
@@ -74,14 +73,6 @@ static void check_known(lua_State *L, int opts)
         }
         lua_pop(L, 1);
     }
-}
-
-static uint64_t splitmix(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
 }
 
 /* Fills cfg (and tr's own fields) from the options table at 1; pushes
@@ -166,6 +157,7 @@ void sl_ltracer_options(lua_State *L, l_tracer *tr, sl_config *cfg)
 
     seed = (uint64_t)opt_int(L, 1, "seed", 0, LUA_MININTEGER, "an integer");
     cfg->seed = seed;
+    tr->sorted = seed != 0;
 
     if (lua_getfield(L, 1, "clock") != LUA_TNIL) {
         if (lua_type(L, -1) != LUA_TFUNCTION) bad_option(L, "clock", "a function");
@@ -177,10 +169,6 @@ void sl_ltracer_options(lua_State *L, l_tracer *tr, sl_config *cfg)
     lua_pop(L, 1);
 
 seed:
-    if (seed == 0 && getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
-        seed = sl_clock_now() ^ (uint64_t)(uintptr_t)tr;
-    tr->rng[0] = splitmix(&seed);
-    tr->rng[1] = splitmix(&seed) | 1;
     /* Lua functions are called on the Lua thread only. */
     if (cfg->sink == SL_SINK_CALLBACK || cfg->sink == SL_SINK_MEMORY || cfg->clock) cfg->background = 0;
 }

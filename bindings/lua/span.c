@@ -1,89 +1,198 @@
 /*
- * span.c: span userdata (start, attributes, events, finish, abandon) and
- * traced/with.
+ * span.c: spans (start, attributes, events, finish, abandon) and traced/with.
  *
- * Key idea: the userdata embeds the sl_span the core writes through (one Lua
- * allocation, no malloc); while open it has a weak slot so current()/active()
- * can hand it back, and finishing swaps in a metatable without __gc.
+ * Key idea: a span is a pool entry in C memory that the core and the context
+ * stacks link through, plus a small Lua object (no __gc) that refers to it
+ * by (entry, generation). Nothing per span goes through Lua's finalizer
+ * machinery: a sentinel object, re-armed every collection cycle, ends the
+ * watched entries whose object's weak slot was cleared. traced/with make no
+ * Lua object at all unless someone asks for the span (current(), hooks).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ltracer.h"
 
-/* ===== SLOTS (open span -> its userdata, weakly) ===== */
+/* ===== THE ENTRY POOL ===== */
 
-static int slot_take(lua_State *L, l_state *st)
+static l_span *entry_take(l_state *st)
 {
-    if (st->nfree > 0) return st->free_slots[--st->nfree];
-    (void)L;
-    return ++st->max_slot;
-}
-
-static void slot_release(lua_State *L, l_state *st, int slot)
-{
-    lua_pushnil(L);
-    lua_rawseti(L, lua_upvalueindex(UV_WEAK), slot);
-    if (st->nfree == st->capfree) {
-        size_t cap = st->capfree ? st->capfree * 2 : 64;
-        void *ud;
-        lua_Alloc f = lua_getallocf(L, &ud);
-        int *p = (int *)f(ud, st->free_slots, st->capfree * sizeof(int), cap * sizeof(int));
-        if (p == NULL) return;  /* the slot leaks; the next one is fresh */
-        st->free_slots = p;
-        st->capfree = cap;
+    l_span *e = st->free;
+    if (e) {
+        st->free = e->wnext;
+        return e;
     }
-    st->free_slots[st->nfree++] = slot;
+    if (st->nchunks == st->capchunks) {
+        size_t cap = st->capchunks ? st->capchunks * 2 : 8;
+        l_span **p = (l_span **)realloc(st->chunks, cap * sizeof *p);
+        if (p == NULL) return NULL;
+        st->chunks = p;
+        st->capchunks = cap;
+    }
+    l_span *chunk = (l_span *)calloc(POOL_CHUNK, sizeof(l_span));
+    if (chunk == NULL) return NULL;
+    int base = (int)(st->nchunks * POOL_CHUNK);
+    st->chunks[st->nchunks++] = chunk;
+    for (int i = POOL_CHUNK - 1; i >= 1; i--) {
+        chunk[i].slot = base + i + 1;
+        chunk[i].wnext = st->free;
+        st->free = &chunk[i];
+    }
+    chunk[0].slot = base + 1;
+    return &chunk[0];
 }
 
-/* ===== SPANS ===== */
-
-l_span *sl_lspan_test(lua_State *L, int idx)
+static void entry_free(l_state *st, l_span *e)
 {
-    l_span *sp = (l_span *)lua_touserdata(L, idx);
-    if (sp == NULL || !lua_getmetatable(L, idx)) return NULL;
-    int ok = lua_rawequal(L, -1, lua_upvalueindex(UV_SPAN_MT)) ||
-             lua_rawequal(L, -1, lua_upvalueindex(UV_DONE_MT));
-    lua_pop(L, 1);
-    return ok ? sp : NULL;
+    e->gen++;
+    e->state = 0;
+    e->tr = NULL;
+    e->name = NULL;
+    e->wprev = NULL;
+    e->wnext = st->free;
+    st->free = e;
 }
 
-l_span *sl_lspan_check(lua_State *L, int idx)
+static void watch_add(l_state *st, l_span *e)
 {
-    l_span *sp = sl_lspan_test(L, idx);
-    if (sp == NULL) luaL_typeerror(L, idx, "spanline.span");
-    return sp;
+    e->wprev = NULL;
+    e->wnext = st->watch;
+    if (st->watch) st->watch->wprev = e;
+    st->watch = e;
 }
 
-static void tracer_link(l_tracer *tr, l_span *sp)
+static void watch_remove(l_state *st, l_span *e)
 {
-    sp->tr = tr;
-    sp->tprev = NULL;
-    sp->tnext = tr->open;
-    if (tr->open) tr->open->tprev = sp;
-    tr->open = sp;
+    if (e->wprev) e->wprev->wnext = e->wnext;
+    else if (st->watch == e) st->watch = e->wnext;
+    if (e->wnext) e->wnext->wprev = e->wprev;
+    e->wprev = e->wnext = NULL;
 }
 
-static void tracer_unlink(l_span *sp)
+static void tracer_link(l_tracer *tr, l_span *e)
 {
-    l_tracer *tr = sp->tr;
+    e->tr = tr;
+    e->tprev = NULL;
+    e->tnext = tr->open;
+    if (tr->open) tr->open->tprev = e;
+    tr->open = e;
+}
+
+static void tracer_unlink(l_span *e)
+{
+    l_tracer *tr = e->tr;
     if (tr == NULL) return;
-    if (sp->tprev) sp->tprev->tnext = sp->tnext;
-    else tr->open = sp->tnext;
-    if (sp->tnext) sp->tnext->tprev = sp->tprev;
-    sp->tprev = sp->tnext = NULL;
+    if (e->tprev) e->tprev->tnext = e->tnext;
+    else if (tr->open == e) tr->open = e->tnext;
+    if (e->tnext) e->tnext->tprev = e->tprev;
+    e->tprev = e->tnext = NULL;
 }
 
-/* Sampling: a fresh 64-bit draw per trace, the same distribution as the
- * random tail of a trace id, compared with sample * 2^64. */
-static int sample_trace(l_tracer *tr)
+void sl_lspan_release(l_state *st, l_span *e)
 {
-    uint64_t s1 = tr->rng[0];
-    const uint64_t s0 = tr->rng[1];
-    const uint64_t r = s0 + s1;
-    tr->rng[0] = s0;
-    s1 ^= s1 << 23;
-    tr->rng[1] = s1 ^ s0 ^ (s1 >> 18) ^ (s0 >> 5);
-    return (double)(r >> 11) < tr->sample * 9007199254740992.0;  /* 2^53 */
+    sl_lctx_unlink(e);
+    tracer_unlink(e);
+    if (!(e->state & LS_FRAME)) watch_remove(st, e);
+    entry_free(st, e);
+}
+
+/* ===== SPAN OBJECTS ===== */
+
+uint64_t sl_lspan_magic;
+
+/* Span objects carry a per-process random magic word: a full userdata at
+ * least as large as a span object (light userdata have length 0) with that
+ * word is one of ours, and the check pushes nothing. */
+l_sobj *sl_lspan_test(lua_State *L, int idx)
+{
+    l_sobj *o = (l_sobj *)lua_touserdata(L, idx);
+    if (o == NULL || lua_rawlen(L, idx) < sizeof(l_sobj) || o->magic != sl_lspan_magic) return NULL;
+    return o;
+}
+
+l_sobj *sl_lspan_check(lua_State *L, int idx)
+{
+    l_sobj *o = sl_lspan_test(L, idx);
+    if (o == NULL) luaL_typeerror(L, idx, "spanline.span");
+    return o;
+}
+
+static inline void ident_copy(l_ident *d, const sl_span *s)
+{
+    d->id = s->id;
+    d->trace = s->trace;
+    d->parent = s->parent.span;
+    d->start_ns = s->start_ns;
+    d->lane = s->lane;
+    d->has_parent = (s->flags & SL_SPAN_HAS_PARENT) != 0;
+    d->parent_remote = s->parent.remote;
+}
+
+/* What sl_span_context gives for the span (a local, sampled parent). */
+static void ident_context(const l_ident *d, sl_context *out)
+{
+    memset(out, 0, sizeof *out);
+    out->trace = d->trace;
+    out->span = d->id;
+    out->flags = 1;
+}
+
+/* The entry o refers to, if it still is o's (not freed and reused). */
+static inline l_span *live_entry(const l_sobj *o)
+{
+    l_span *e = o->e;
+    return e && e->gen == o->gen ? e : NULL;
+}
+
+/* A new object for entry e (after its start); the tracer userdata at tr_idx
+ * (0: looked up) becomes its uservalue. Leaves it on the stack and in the
+ * entry's weak slot. */
+static l_sobj *new_object(lua_State *L, l_span *e, const char *name, size_t len, int tr_idx)
+{
+    l_sobj *o = (l_sobj *)lua_newuserdatauv(L, sizeof(l_sobj) + len, 1);
+    o->magic = sl_lspan_magic;
+    o->e = e;
+    o->gen = e->gen;
+    o->state = LO_OPEN | (e->state & (LS_NOOP | LS_UNSAMPLED | LS_FRAME));
+    ident_copy(&o->id, &e->s);
+    o->name_len = (uint32_t)len;
+    memcpy(o->name, name, len);
+    o->name[len] = '\0';
+    lua_pushvalue(L, lua_upvalueindex(UV_SPAN_MT));
+    lua_setmetatable(L, -2);
+    if (tr_idx) {
+        lua_pushvalue(L, tr_idx);
+        lua_setiuservalue(L, -2, 1);
+    } else if (e->tr) {
+        lua_rawgetp(L, lua_upvalueindex(UV_WEAK), e->tr);
+        lua_setiuservalue(L, -2, 1);
+    }
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, lua_upvalueindex(UV_WEAK), e->slot);
+    return o;
+}
+
+void sl_lspan_push_object(lua_State *L, l_span *e)
+{
+    if (lua_rawgeti(L, lua_upvalueindex(UV_WEAK), e->slot) != LUA_TNIL) {
+        l_sobj *o = (l_sobj *)lua_touserdata(L, -1);
+        if (o && o->e == e && o->gen == e->gen) return;
+    }
+    lua_pop(L, 1);
+    if (!(e->state & LS_FRAME)) {
+        lua_pushnil(L);   /* collected, not yet ended by the sentinel */
+        return;
+    }
+    /* The allocation may run finalizers: the frame of a dead coroutine can
+     * end (and free) e meanwhile. */
+    uint32_t gen = e->gen;
+    l_sobj *o = new_object(L, e, e->name ? e->name : "", e->name ? e->name_len : 0, 0);
+    if (e->gen != gen) {
+        o->e = NULL;
+        o->state = 0;
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
 }
 
 static void push_noop(lua_State *L)
@@ -91,29 +200,44 @@ static void push_noop(lua_State *L)
     lua_pushvalue(L, lua_upvalueindex(UV_NOOP));
 }
 
-/* The root of an unsampled trace. Made current, it is a small span object
- * of its own (no sl_span, no record) on the context stack, so its children
- * get the shared no-op span for free and the decision ends when it ends or
- * is collected; otherwise it is the shared no-op span too. */
-static void push_unsampled_root(lua_State *L, l_ctx *ctx, int current)
+/* Sampling decides from the random tail of the trace id (design.md §2): the
+ * 62 random bits of the root id, against sample * 2^62. */
+static int sampled_id(const l_tracer *tr, const sl_id *id)
 {
-    if (!current) {
-        push_noop(L);
-        return;
-    }
-    l_span *sp = (l_span *)lua_newuserdatauv(L, sizeof(l_span), 0);
-    memset(sp, 0, sizeof *sp);
-    sp->state = LS_NOOP | LS_UNSAMPLED | LS_OPEN;
-    lua_pushvalue(L, lua_upvalueindex(UV_SPAN_MT));
-    lua_setmetatable(L, -2);
-    sp->slot = slot_take(L, ctx->st);
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, lua_upvalueindex(UV_WEAK), sp->slot);
-    sl_lctx_push(ctx, sp);
+    uint64_t tail = 0;
+    for (int i = 8; i < 16; i++) tail = tail << 8 | id->bytes[i];
+    tail &= (UINT64_C(1) << 62) - 1;
+    return (double)(tail >> 9) < tr->sample * 9007199254740992.0;  /* 2^53 */
 }
 
-void sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, size_t len,
-                   int attrs_idx, int opts_idx, const char *fname)
+/* The root of an unsampled trace. Made current, it is an entry of its own
+ * (no sl_span, no record) on the context stack, so its children get the
+ * shared no-op span for free and the decision ends when it ends or its
+ * object is collected; otherwise it is the shared no-op span too. */
+static l_span *push_unsampled_root(lua_State *L, l_ctx *ctx, int current, int frame,
+                                   const char *name, size_t len)
+{
+    l_span *e = current ? entry_take(ctx->st) : NULL;
+    if (e == NULL) {
+        if (!frame) push_noop(L);
+        return NULL;
+    }
+    memset(&e->s, 0, sizeof e->s);
+    e->tr = NULL;
+    e->state = LS_NOOP | LS_UNSAMPLED | LS_OPEN | (frame ? LS_FRAME : 0);
+    sl_lctx_push(ctx, e);
+    if (frame) {
+        e->name = name;
+        e->name_len = len;
+    } else {
+        new_object(L, e, "", 0, 0);
+        watch_add(ctx->st, e);
+    }
+    return e;
+}
+
+l_span *sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, size_t len,
+                      int attrs_idx, int opts_idx, const char *fname, int frame)
 {
     l_state *st = tr->st;
     l_ctx *ctx = sl_lctx_get(L, st);
@@ -135,173 +259,180 @@ void sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, siz
             explicit_parent = 1;
             if (tr->sampling && !(pctx.flags & 1)) {
                 lua_pop(L, 1);
-                push_unsampled_root(L, ctx, current);
-                return;
+                return push_unsampled_root(L, ctx, current, frame, name, len);
             }
             parent = &pctx;
         } else if (t != LUA_TNIL) {
-            l_span *ps = sl_lspan_test(L, -1);
+            l_sobj *ps = sl_lspan_test(L, -1);
             if (ps == NULL)
                 luaL_error(L, "bad option 'parent' to '%s' (span or traceparent string expected, got %s)",
                            fname, luaL_typename(L, -1));
             explicit_parent = 1;
             if (ps->state & LS_NOOP) {
                 lua_pop(L, 1);
-                push_noop(L);
-                return;
+                if (!frame) push_noop(L);
+                return NULL;
             }
-            sl_span_context(&ps->s, &pctx);
+            ident_context(&ps->id, &pctx);
             parent = &pctx;
         }
         lua_pop(L, 1);
     }
     if (!explicit_parent) {
-        if (ctx->top && (ctx->top->state & LS_NOOP)) {
-            push_noop(L);   /* inside an unsampled trace */
-            return;
-        }
-        if (ctx->top) {
-            sl_span_context(&ctx->top->s, &pctx);
+        l_span *top = ctx->top;
+        if (top) {
+            if (top->state & LS_NOOP) {   /* inside an unsampled trace */
+                if (!frame) push_noop(L);
+                return NULL;
+            }
+            sl_span_context(&top->s, &pctx);
             parent = &pctx;
         } else if (ctx->inherit == CTX_INHERIT_SPAN) {
             parent = &ctx->parent;
         } else if (ctx->inherit == CTX_INHERIT_UNSAMPLED) {
-            push_noop(L);
-            return;
+            if (!frame) push_noop(L);
+            return NULL;
         }
     }
     if (tr->t == NULL) {
         /* closed: tracing never breaks the program. Not made current: this
          * is no sampling decision for the children (other tracers) */
-        push_noop(L);
-        return;
+        if (!frame) push_noop(L);
+        return NULL;
     }
-    if (parent == NULL && tr->sampling && !sample_trace(tr)) {
-        tr->unsampled++;
-        push_unsampled_root(L, ctx, current);
-        return;
-    }
-
-    l_span *sp = (l_span *)lua_newuserdatauv(L, sizeof(l_span) + len, 1);
-    sp->tr = NULL;
-    sp->ctx = NULL;
-    sp->below = sp->above = NULL;
-    sp->state = 0;
-    sp->slot = 0;
-    sp->name_len = len;
-    memcpy(sp->name, name, len);
-    sp->name[len] = '\0';
-    lua_pushvalue(L, tr_idx);
-    lua_setiuservalue(L, -2, 1);
-    lua_pushvalue(L, lua_upvalueindex(UV_SPAN_MT));
-    lua_setmetatable(L, -2);
-
-    /* After the allocation: a collection step there may run finalizers
-     * that use the attribute scratch themselves. */
-    const sl_attr *attrs = NULL;
-    size_t nattrs = 0;
-    if (attrs_idx) attrs = sl_lattrs_from_table(L, attrs_idx, &nattrs, fname);
-
     sl_start_opts o;
+    memset(&o, 0, sizeof o);
+    sl_id root_id;
+    if (parent == NULL && tr->sampling) {
+        tr->L = L;
+        o.ts = sl_tracer_next_id(tr->t, &root_id);
+        o.id = &root_id;
+        if (!sampled_id(tr, &root_id)) {
+            tr->unsampled++;
+            return push_unsampled_root(L, ctx, current, frame, name, len);
+        }
+    }
+    /* Attributes after the allocations that can run a collection step (its
+     * finalizers may use the attribute scratch themselves), the entry after
+     * what can raise an error (a bad attribute). */
+    l_sobj *obj = NULL;
+    if (!frame) {
+        obj = (l_sobj *)lua_newuserdatauv(L, sizeof(l_sobj) + len, 1);
+        obj->magic = sl_lspan_magic;
+        obj->e = NULL;
+        obj->state = 0;
+        lua_pushvalue(L, tr_idx);
+        lua_setiuservalue(L, -2, 1);
+        lua_pushvalue(L, lua_upvalueindex(UV_SPAN_MT));
+        lua_setmetatable(L, -2);
+    }
+    if (attrs_idx)
+        o.attrs = tr->sorted ? sl_lattrs_from_table_sorted(L, attrs_idx, &o.nattrs, fname)
+                             : sl_lattrs_from_table(L, attrs_idx, &o.nattrs, fname);
     o.parent = parent;
     o.lane = ctx->lane;
-    o.attrs = attrs;
-    o.nattrs = nattrs;
-    o.ts = 0;
+    l_span *e = entry_take(st);
+    if (e == NULL) {
+        if (!frame) {
+            lua_pop(L, 1);
+            push_noop(L);
+        }
+        return NULL;
+    }
     tr->L = L;
-    int rc = sl_span_begin(tr->t, &sp->s, name, len, &o);
-    if (rc != SL_OK) {
+    if (sl_span_begin(tr->t, &e->s, name, len, &o) != SL_OK) {
         /* Could not record (closed, out of memory): hand back the no-op
          * span rather than break the program. */
-        lua_pushvalue(L, lua_upvalueindex(UV_DONE_MT));
-        lua_setmetatable(L, -2);
-        lua_pop(L, 1);
-        push_noop(L);
-        return;
+        entry_free(st, e);
+        if (!frame) {
+            lua_pop(L, 1);
+            push_noop(L);
+        }
+        return NULL;
     }
-    sp->state = LS_OPEN;
-    tracer_link(tr, sp);
-    sp->slot = slot_take(L, st);
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, lua_upvalueindex(UV_WEAK), sp->slot);
-    if (current) sl_lctx_push(ctx, sp);
-    if (tr->nhooks[HOOK_START]) {
+    e->state = LS_OPEN;
+    e->ctx = NULL;
+    tracer_link(tr, e);
+    if (current) sl_lctx_push(ctx, e);
+    if (frame) {
+        e->state |= LS_FRAME;
+        e->name = name;
+        e->name_len = len;
+    } else {
+        obj->e = e;
+        obj->gen = e->gen;
+        obj->state = LO_OPEN;
+        ident_copy(&obj->id, &e->s);
+        obj->name_len = (uint32_t)len;
+        memcpy(obj->name, name, len);
+        obj->name[len] = '\0';
         lua_pushvalue(L, -1);
+        lua_rawseti(L, lua_upvalueindex(UV_WEAK), e->slot);
+        watch_add(st, e);
+    }
+    if (tr->nhooks[HOOK_START]) {
+        if (frame) sl_lspan_push_object(L, e);
+        else lua_pushvalue(L, -1);
         sl_ltracer_run_hooks(L, tr, tr_idx, HOOK_START, 0);
     }
     if (tr->pending_len) sl_ltracer_deliver(L, tr);
+    return e;
 }
 
-/* Detaches sp from its context, its tracer and its slot. */
-static void span_detach(lua_State *L, l_span *sp)
+void sl_lspan_end(lua_State *L, l_span *e, sl_span_status status, const char *err, size_t errlen)
 {
-    sl_lctx_unlink(sp);
-    tracer_unlink(sp);
-    if (sp->slot) {
-        slot_release(L, sp->tr ? sp->tr->st : (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE)),
-                     sp->slot);
-        sp->slot = 0;
-    }
-}
-
-void sl_lspan_end(lua_State *L, l_span *sp, sl_span_status status, const char *err, size_t errlen)
-{
-    l_tracer *tr = sp->tr;
-    span_detach(L, sp);
-    sp->state &= ~LS_OPEN;
-    sp->tr = NULL;
+    l_tracer *tr = e->tr;
+    l_state *st = tr->st;
+    sl_lctx_unlink(e);
+    tracer_unlink(e);
+    e->state &= ~LS_OPEN;
+    e->tr = NULL;
     tr->L = L;
-    sl_span_end(&sp->s, status, err, errlen);
+    sl_span_end(&e->s, status, err, errlen);
+    if (!(e->state & LS_FRAME)) {
+        watch_remove(st, e);
+        entry_free(st, e);
+    }
 }
 
 void sl_lspan_abandon_all(lua_State *L, l_tracer *tr)
 {
     while (tr->open) {
-        l_span *sp = tr->open;
-        sl_lspan_end(L, sp, SL_STATUS_ABANDONED, NULL, 0);
-        sp->state |= LS_CLOSED;
+        l_span *e = tr->open;
+        e->state |= LS_CLOSED;   /* kept by a frame entry until its call returns */
+        sl_lspan_end(L, e, SL_STATUS_ABANDONED, NULL, 0);
     }
 }
 
-/* Finish with hooks; the span userdata is at idx. */
-static void span_finish(lua_State *L, int idx, l_span *sp, sl_span_status status,
+/* Finish with hooks. obj_idx: the span object, or 0 (a frame without one). */
+static void span_finish(lua_State *L, int obj_idx, l_span *e, sl_span_status status,
                         const char *err, size_t errlen)
 {
-    l_tracer *tr = sp->tr;
+    l_tracer *tr = e->tr;
     if (tr->nhooks[HOOK_END]) {
-        if (sp->state & LS_ENDING) return;   /* finish() from its own end hook */
-        sp->state |= LS_ENDING;
-        lua_getiuservalue(L, idx, 1);
+        if (e->state & LS_ENDING) return;   /* finish() from its own end hook */
+        e->state |= LS_ENDING;
+        uint32_t gen = e->gen;
+        if (obj_idx) lua_pushvalue(L, obj_idx);
+        else sl_lspan_push_object(L, e);
+        lua_getiuservalue(L, -1, 1);
         int tr_idx = lua_gettop(L);
-        lua_pushvalue(L, idx);
+        lua_pushvalue(L, tr_idx - 1);
         lua_pushstring(L, status == SL_STATUS_OK ? "ok" : "error");
         if (err) lua_pushlstring(L, err, errlen);
         else lua_pushnil(L);
         sl_ltracer_run_hooks(L, tr, tr_idx, HOOK_END, 2);
-        lua_pop(L, 1);
-        sp->state &= ~LS_ENDING;
-        if (!(sp->state & LS_OPEN)) return;  /* a hook ended it */
+        lua_pop(L, 2);
+        if (e->gen != gen || !(e->state & LS_OPEN)) return;  /* a hook ended it */
+        e->state &= ~LS_ENDING;
     }
-    sl_lspan_end(L, sp, status, err, errlen);
-    lua_pushvalue(L, lua_upvalueindex(UV_DONE_MT));
-    lua_setmetatable(L, idx);
+    sl_lspan_end(L, e, status, err, errlen);
     if (tr->pending_len) sl_ltracer_deliver(L, tr);
-}
-
-/* Ends a no-op span: only an unsampled root has anything to undo. The
- * span userdata is at idx. */
-static void noop_end(lua_State *L, int idx, l_span *sp)
-{
-    if (!(sp->state & LS_OPEN)) return;
-    span_detach(L, sp);
-    sp->state &= ~LS_OPEN;
-    lua_pushvalue(L, lua_upvalueindex(UV_DONE_MT));
-    lua_setmetatable(L, idx);
 }
 
 static int l_span_finish(lua_State *L)
 {
-    l_span *sp = sl_lspan_check(L, 1);
+    l_sobj *o = sl_lspan_check(L, 1);
     static const char *const statuses[] = {"ok", "error", NULL};
     sl_span_status status = SL_STATUS_OK;
     size_t errlen = 0;
@@ -310,50 +441,69 @@ static int l_span_finish(lua_State *L)
         status = (sl_span_status)luaL_checkoption(L, 2, "ok", statuses);
         if (!lua_isnoneornil(L, 3)) err = luaL_tolstring(L, 3, &errlen);
     }
-    if (sp->state & LS_NOOP) {
-        noop_end(L, 1, sp);
+    l_span *e = live_entry(o);
+    if (o->state & LS_NOOP) {
+        o->state &= ~LO_OPEN;
+        if (e && (e->state & LS_OPEN)) {
+            if (e->state & LS_FRAME) {   /* its call frees the entry */
+                sl_lctx_unlink(e);
+                e->state &= ~LS_OPEN;
+            } else {
+                sl_lspan_release((l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE)), e);
+            }
+        }
         return 0;
     }
-    if (!(sp->state & LS_OPEN)) {
-        if (sp->state & LS_CLOSED) return 0;   /* the tracer closed first */
-        return luaL_error(L, "span '%s' already finished", sp->name);
+    if (e == NULL || !(e->state & LS_OPEN)) {
+        /* ended by the tracer's close, or abandoned: nothing left to do */
+        if ((e == NULL && (o->state & LO_OPEN) && !(o->state & LS_FRAME)) ||
+            (e && (e->state & LS_CLOSED)))
+            return 0;
+        return luaL_error(L, "span '%s' already finished", o->name);
     }
-    span_finish(L, 1, sp, status, err, errlen);
+    if (e->state & LS_ENDING) return 0;
+    o->state &= ~LO_OPEN;
+    span_finish(L, 1, e, status, err, errlen);
     return 0;
 }
 
-/* The open, recorded span at 1, or NULL for the no-op span; raises on an
- * ended one (fname names the method). */
+/* The open, recorded entry of the span at 1, or NULL for a no-op or a span
+ * the tracer ended; raises on one already finished (fname names the method). */
 static l_span *check_writable(lua_State *L, const char *fname)
 {
-    l_span *sp = sl_lspan_check(L, 1);
-    if (sp->state & LS_NOOP) return NULL;
-    if (!(sp->state & LS_OPEN)) {
-        if (sp->state & LS_CLOSED) return NULL;
-        luaL_error(L, "bad self to '%s' (span '%s' already finished)", fname, sp->name);
+    l_sobj *o = sl_lspan_check(L, 1);
+    if (o->state & LS_NOOP) return NULL;
+    l_span *e = live_entry(o);
+    if (e == NULL || !(e->state & LS_OPEN)) {
+        if ((e == NULL && (o->state & LO_OPEN) && !(o->state & LS_FRAME)) ||
+            (e && (e->state & LS_CLOSED)))
+            return NULL;
+        luaL_error(L, "bad self to '%s' (span '%s' already finished)", fname, o->name);
     }
-    return sp;
+    return e;
 }
 
 static int l_span_set(lua_State *L)
 {
-    l_span *sp = check_writable(L, "set");
+    l_span *e = check_writable(L, "set");
     const sl_attr *attrs;
     size_t n = 1;
     lua_settop(L, 3);
     if (lua_type(L, 2) == LUA_TTABLE) {
-        if (sp == NULL) { lua_settop(L, 1); return 1; }
-        attrs = sl_lattrs_from_table(L, 2, &n, "set");
+        if (e == NULL) { lua_settop(L, 1); return 1; }
+        attrs = e->tr->sorted ? sl_lattrs_from_table_sorted(L, 2, &n, "set")
+                              : sl_lattrs_from_table(L, 2, &n, "set");
     } else {
         size_t klen;
         const char *key = luaL_checklstring(L, 2, &klen);
-        if (sp == NULL) { lua_settop(L, 1); return 1; }
+        if (e == NULL) { lua_settop(L, 1); return 1; }
         attrs = sl_lattrs_from_pair(L, key, klen, 3, "set");
     }
     if (n > 0) {
-        sp->tr->L = L;
-        sl_span_attrs(&sp->s, attrs, n);
-        if (sp->tr->pending_len) sl_ltracer_deliver(L, sp->tr);
+        l_tracer *tr = e->tr;
+        tr->L = L;
+        sl_span_attrs(&e->s, attrs, n);
+        if (tr->pending_len) sl_ltracer_deliver(L, tr);
     }
     lua_settop(L, 1);
     return 1;
@@ -361,20 +511,22 @@ static int l_span_set(lua_State *L)
 
 static int l_span_event(lua_State *L)
 {
-    l_span *sp = check_writable(L, "event");
+    l_span *e = check_writable(L, "event");
     size_t len;
     const char *name = luaL_checklstring(L, 2, &len);
     if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-    if (sp == NULL) {
+    if (e == NULL) {
         lua_settop(L, 1);
         return 1;
     }
+    l_tracer *tr = e->tr;
     const sl_attr *attrs = NULL;
     size_t n = 0;
-    if (!lua_isnoneornil(L, 3)) attrs = sl_lattrs_from_table(L, 3, &n, "event");
-    sp->tr->L = L;
-    sl_span_event(&sp->s, name, len, attrs, n);
-    l_tracer *tr = sp->tr;
+    if (!lua_isnoneornil(L, 3))
+        attrs = tr->sorted ? sl_lattrs_from_table_sorted(L, 3, &n, "event")
+                           : sl_lattrs_from_table(L, 3, &n, "event");
+    tr->L = L;
+    sl_span_event(&e->s, name, len, attrs, n);
     if (tr->nhooks[HOOK_EVENT]) {
         lua_settop(L, 3);
         lua_getiuservalue(L, 1, 1);                 /* 4: tracer */
@@ -396,43 +548,43 @@ static void push_hex(lua_State *L, const sl_id *id, int short16)
     else lua_pushlstring(L, hex, 32);
 }
 
-static l_span *check_recorded(lua_State *L)
+static l_sobj *check_recorded(lua_State *L)
 {
-    l_span *sp = sl_lspan_check(L, 1);
-    return (sp->state & LS_NOOP) ? NULL : sp;
+    l_sobj *o = sl_lspan_check(L, 1);
+    return (o->state & LS_NOOP) ? NULL : o;
 }
 
 static int l_span_id(lua_State *L)
 {
-    l_span *sp = check_recorded(L);
-    if (sp == NULL) return 0;
-    push_hex(L, &sp->s.id, 0);
+    l_sobj *o = check_recorded(L);
+    if (o == NULL) return 0;
+    push_hex(L, &o->id.id, 0);
     return 1;
 }
 
 static int l_span_trace_id(lua_State *L)
 {
-    l_span *sp = check_recorded(L);
-    if (sp == NULL) return 0;
-    push_hex(L, &sp->s.trace, 0);
+    l_sobj *o = check_recorded(L);
+    if (o == NULL) return 0;
+    push_hex(L, &o->id.trace, 0);
     return 1;
 }
 
 static int l_span_parent_id(lua_State *L)
 {
-    l_span *sp = check_recorded(L);
-    if (sp == NULL || !(sp->s.flags & SL_SPAN_HAS_PARENT)) return 0;
-    push_hex(L, &sp->s.parent.span, sp->s.parent.remote);
+    l_sobj *o = check_recorded(L);
+    if (o == NULL || !o->id.has_parent) return 0;
+    push_hex(L, &o->id.parent, o->id.parent_remote);
     return 1;
 }
 
 static int l_span_traceparent(lua_State *L)
 {
-    l_span *sp = check_recorded(L);
-    if (sp == NULL) return 0;
+    l_sobj *o = check_recorded(L);
+    if (o == NULL) return 0;
     sl_context c;
     char out[SL_TRACEPARENT_LEN + 1];
-    sl_span_context(&sp->s, &c);
+    ident_context(&o->id, &c);
     sl_traceparent_format(&c, out);
     lua_pushlstring(L, out, SL_TRACEPARENT_LEN);
     return 1;
@@ -440,122 +592,163 @@ static int l_span_traceparent(lua_State *L)
 
 static int l_span_name(lua_State *L)
 {
-    l_span *sp = check_recorded(L);
-    if (sp == NULL) return 0;
-    lua_pushlstring(L, sp->name, sp->name_len);
+    l_sobj *o = check_recorded(L);
+    if (o == NULL) return 0;
+    lua_pushlstring(L, o->name, o->name_len);
     return 1;
 }
 
 static int l_span_lane(lua_State *L)
 {
-    l_span *sp = check_recorded(L);
-    if (sp == NULL) return 0;
-    lua_pushinteger(L, sp->s.lane);
+    l_sobj *o = check_recorded(L);
+    if (o == NULL) return 0;
+    lua_pushinteger(L, o->id.lane);
     return 1;
 }
 
 static int l_span_start_ns(lua_State *L)
 {
-    l_span *sp = check_recorded(L);
-    if (sp == NULL) return 0;
-    lua_pushinteger(L, (lua_Integer)sp->s.start_ns);
+    l_sobj *o = check_recorded(L);
+    if (o == NULL) return 0;
+    lua_pushinteger(L, (lua_Integer)o->id.start_ns);
     return 1;
+}
+
+static int is_open(const l_sobj *o)
+{
+    l_span *e = live_entry(o);
+    return e && (e->state & LS_OPEN);
 }
 
 static int l_span_is_open(lua_State *L)
 {
-    l_span *sp = sl_lspan_check(L, 1);
-    lua_pushboolean(L, (sp->state & LS_OPEN) != 0);
+    lua_pushboolean(L, is_open(sl_lspan_check(L, 1)));
     return 1;
 }
 
 static int l_span_is_recording(lua_State *L)
 {
-    l_span *sp = sl_lspan_check(L, 1);
-    lua_pushboolean(L, (sp->state & LS_NOOP) == 0);
+    l_sobj *o = sl_lspan_check(L, 1);
+    lua_pushboolean(L, (o->state & LS_NOOP) == 0);
     return 1;
 }
 
 static int l_span_tostring(lua_State *L)
 {
-    l_span *sp = sl_lspan_check(L, 1);
-    if (sp->state & LS_NOOP) {
-        lua_pushstring(L, (sp->state & LS_UNSAMPLED) ? "spanline.span (no-op, unsampled root)"
-                                                      : "spanline.span (no-op)");
+    l_sobj *o = sl_lspan_check(L, 1);
+    if (o->state & LS_NOOP) {
+        lua_pushstring(L, (o->state & LS_UNSAMPLED) ? "spanline.span (no-op, unsampled root)"
+                                                     : "spanline.span (no-op)");
     } else {
         char hex[33];
-        sl_id_to_hex(&sp->s.id, hex);
-        lua_pushfstring(L, "spanline.span '%s' %s (%s)", sp->name, hex,
-                        (sp->state & LS_OPEN) ? "open" : "ended");
+        sl_id_to_hex(&o->id.id, hex);
+        lua_pushfstring(L, "spanline.span '%s' %s (%s)", o->name, hex, is_open(o) ? "open" : "ended");
     }
     return 1;
 }
 
-/* Collected while open: nobody can finish it any more. */
-static int l_span_gc(lua_State *L)
+/* ===== ABANDONED SPANS ===== */
+
+/* Runs once per collection cycle, after the cycle cleared the weak slots of
+ * the span objects it found unreachable: those spans can never be finished. */
+int sl_lspan_sentinel_gc(lua_State *L)
 {
-    l_span *sp = (l_span *)lua_touserdata(L, 1);
-    if (sp == NULL || !(sp->state & LS_OPEN)) return 0;
-    if (sp->tr == NULL || sp->tr->t == NULL) {
-        span_detach(L, sp);
-        sp->state &= ~LS_OPEN;
-        return 0;
+    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    int any = 0;
+    for (l_span *e = st->watch, *next; e; e = next) {
+        next = e->wnext;
+        int gone = lua_rawgeti(L, lua_upvalueindex(UV_WEAK), e->slot) == LUA_TNIL;
+        if (!gone) {
+            l_sobj *o = (l_sobj *)lua_touserdata(L, -1);
+            gone = o == NULL || o->e != e || o->gen != e->gen;
+        }
+        lua_pop(L, 1);
+        if (!gone) continue;
+        if (e->tr && e->tr->t && (e->state & LS_OPEN) && !(e->state & LS_NOOP)) {
+            sl_lspan_end(L, e, SL_STATUS_ABANDONED, NULL, 0);
+            any = 1;
+        } else {
+            sl_lspan_release(st, e);
+        }
     }
-    l_tracer *tr = sp->tr;
-    sl_lspan_end(L, sp, SL_STATUS_ABANDONED, NULL, 0);
-    if (tr->pending_len) sl_ltracer_deliver(L, tr);
+    if (any) sl_ltracer_deliver_all(L, st);
+    /* the next cycle's sentinel (refused while the state closes) */
+    lua_newuserdatauv(L, 0, 0);
+    if (lua_getmetatable(L, 1)) lua_setmetatable(L, -2);
+    lua_pop(L, 1);
     return 0;
 }
 
 /* ===== TRACED / WITH ===== */
 
-/* Stack: [1] span, [2..] results or the error value on top. */
+/* Stack: the call's arguments, [base] the entry (light userdata, or nil for
+ * a no-op span), then the results, or the error value on top. */
 static int traced_k(lua_State *L, int status, lua_KContext kctx)
 {
-    (void)kctx;
-    l_span *sp = (l_span *)lua_touserdata(L, 1);
-    if (status == LUA_OK || status == LUA_YIELD) {
-        if (sp->state & LS_NOOP) noop_end(L, 1, sp);
-        else if (sp->state & LS_OPEN) span_finish(L, 1, sp, SL_STATUS_OK, NULL, 0);
-        return lua_gettop(L) - 1;
+    int base = (int)kctx;
+    l_span *e = (l_span *)lua_touserdata(L, base);
+    if (e == NULL) {
+        if (status == LUA_OK || status == LUA_YIELD) return lua_gettop(L) - base;
+        return lua_error(L);
     }
-    if (sp->state & LS_NOOP) {
-        noop_end(L, 1, sp);
-    } else if (sp->state & LS_OPEN) {
-        int e = lua_gettop(L);
+    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    if (status == LUA_OK || status == LUA_YIELD) {
+        if ((e->state & (LS_OPEN | LS_NOOP)) == LS_OPEN) span_finish(L, 0, e, SL_STATUS_OK, NULL, 0);
+        sl_lspan_release(st, e);
+        return lua_gettop(L) - base;
+    }
+    if ((e->state & (LS_OPEN | LS_NOOP)) == LS_OPEN) {
+        int err = lua_gettop(L);
         size_t len;
         const char *msg;
-        int t = lua_type(L, e);
+        int t = lua_type(L, err);
         if (t == LUA_TSTRING || t == LUA_TNUMBER) {
-            lua_pushvalue(L, e);
+            lua_pushvalue(L, err);
             msg = lua_tolstring(L, -1, &len);
-        } else if (luaL_getmetafield(L, e, "__tostring") != LUA_TNIL) {
+        } else if (luaL_getmetafield(L, err, "__tostring") != LUA_TNIL) {
             lua_pop(L, 1);
-            msg = luaL_tolstring(L, e, &len);
+            msg = luaL_tolstring(L, err, &len);
         } else {
-            msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, e));
+            msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, err));
             len = strlen(msg);
         }
-        span_finish(L, 1, sp, SL_STATUS_ERROR, msg, len);
-        lua_settop(L, e);
+        span_finish(L, 0, e, SL_STATUS_ERROR, msg, len);
+        lua_settop(L, err);
     }
+    sl_lspan_release(st, e);
     return lua_error(L);  /* the original value, unchanged */
 }
 
-enum { TRACED_TRACER = UV_COUNT + 1, TRACED_NAME, TRACED_FN };
+/* Runs the function at fn_idx with the nargs values from index 1 inside the
+ * frame entry e (NULL: a no-op span): pushes the entry, the function and
+ * copies of the arguments (cheaper than moving them for the usual few). */
+static int frame_call(lua_State *L, l_span *e, int fn_idx, int first, int nargs)
+{
+    luaL_checkstack(L, nargs + 2, NULL);
+    int base = lua_gettop(L) + 1;
+    if (e) lua_pushlightuserdata(L, e);
+    else lua_pushnil(L);
+    lua_pushvalue(L, fn_idx);
+    for (int i = 0; i < nargs; i++) lua_pushvalue(L, first + i);
+    return traced_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 0, base, traced_k), base);
+}
+
+/* What a traced wrapper needs per call, in one upvalue. */
+typedef struct l_traced {
+    l_tracer *tr;
+    const char *name;   /* the TRACED_NAME string */
+    size_t len;
+} l_traced;
+
+enum { TRACED_INFO = UV_COUNT + 1, TRACED_TRACER, TRACED_NAME, TRACED_FN };
 
 static int traced_call(lua_State *L)
 {
     int nargs = lua_gettop(L);
-    l_tracer *tr = (l_tracer *)lua_touserdata(L, lua_upvalueindex(TRACED_TRACER));
-    size_t len;
-    const char *name = lua_tolstring(L, lua_upvalueindex(TRACED_NAME), &len);
-    luaL_checkstack(L, 4, NULL);
-    sl_lspan_open(L, tr, lua_upvalueindex(TRACED_TRACER), name, len, 0, 0, "traced");
-    lua_insert(L, 1);
-    lua_pushvalue(L, lua_upvalueindex(TRACED_FN));
-    lua_insert(L, 2);
-    return traced_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 0, 0, traced_k), 0);
+    const l_traced *info = (const l_traced *)lua_touserdata(L, lua_upvalueindex(TRACED_INFO));
+    l_span *e = sl_lspan_open(L, info->tr, lua_upvalueindex(TRACED_TRACER), info->name, info->len,
+                              0, 0, "traced", 1);
+    return frame_call(L, e, lua_upvalueindex(TRACED_FN), 1, nargs);
 }
 
 static void check_callable(lua_State *L, int idx)
@@ -573,10 +766,13 @@ int sl_lspan_traced(lua_State *L)
     luaL_checktype(L, 2, LUA_TSTRING);
     check_callable(L, 3);
     for (int i = 1; i <= UV_COUNT; i++) lua_pushvalue(L, lua_upvalueindex(i));
+    l_traced *info = (l_traced *)lua_newuserdatauv(L, sizeof(l_traced), 0);
+    info->tr = (l_tracer *)lua_touserdata(L, 1);
+    info->name = lua_tolstring(L, 2, &info->len);
     lua_pushvalue(L, 1);
     lua_pushvalue(L, 2);
     lua_pushvalue(L, 3);
-    lua_pushcclosure(L, traced_call, UV_COUNT + 3);
+    lua_pushcclosure(L, traced_call, UV_COUNT + 4);
     return 1;
 }
 
@@ -585,12 +781,11 @@ int sl_lspan_with(lua_State *L)
 {
     l_tracer *tr = sl_ltracer_check(L, 1);
     size_t len;
-    const char *name = luaL_checklstring(L, 2, &len);
+    const char *name = luaL_checklstring(L, 2, &len);   /* stays on the stack for the entry */
     check_callable(L, 3);
-    sl_lspan_open(L, tr, 1, name, len, 0, 0, "with");
-    lua_replace(L, 1);   /* span where the tracer was (the span keeps it alive) */
-    lua_remove(L, 2);    /* the name */
-    return traced_k(L, lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, traced_k), 0);
+    int nargs = lua_gettop(L) - 3;
+    l_span *e = sl_lspan_open(L, tr, 1, name, len, 0, 0, "with", 1);
+    return frame_call(L, e, 3, 4, nargs);
 }
 
 const luaL_Reg sl_lspan_methods[] = {
@@ -610,7 +805,6 @@ const luaL_Reg sl_lspan_methods[] = {
 };
 
 const luaL_Reg sl_lspan_meta[] = {
-    {"__gc", l_span_gc},
     {"__tostring", l_span_tostring},
     {NULL, NULL}
 };

@@ -97,6 +97,23 @@ uint64_t sl_ltracer_clock(void *ud)
     return isnum && v >= 0 ? (uint64_t)v : sl_clock_now();
 }
 
+void sl_ltracer_deliver_all(lua_State *L, l_state *st)
+{
+    for (;;) {
+        l_tracer *found = NULL;
+        pthread_mutex_lock(&g_lock);
+        for (l_tracer *tr = g_tracers; tr; tr = tr->gnext)
+            if (tr->st == st && tr->pending_len && !tr->delivering && tr->write_ref != LUA_NOREF) {
+                found = tr;
+                break;
+            }
+        pthread_mutex_unlock(&g_lock);
+        if (found == NULL) return;
+        sl_ltracer_deliver(L, found);
+        if (found->pending_len) return;   /* it keeps producing: next time */
+    }
+}
+
 static void report_once(int *reported, const char *what, const char *msg)
 {
     if (*reported) return;
@@ -207,6 +224,7 @@ static int l_tracer_new(lua_State *L)
     lua_settop(L, 1);
     l_tracer *tr = (l_tracer *)lua_newuserdatauv(L, sizeof(l_tracer), 1);   /* 2 */
     memset(tr, 0, sizeof *tr);
+    tr->magic = sl_lspan_magic ^ 2;
     tr->st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
     tr->clock_ref = tr->write_ref = LUA_NOREF;
     tr->owner = pthread_self();
@@ -237,19 +255,22 @@ static int l_tracer_new(lua_State *L)
         return sl_lua_fail_error(L, &err);
     }
     global_add(tr);
+    /* light tracer -> tracer, weakly: span objects made later (traced
+     * spans asked for) find their tracer here */
+    lua_pushvalue(L, 2);
+    lua_rawsetp(L, lua_upvalueindex(UV_WEAK), tr);
     lua_settop(L, 2);
     return 1;
 }
 
 /* ===== METHODS ===== */
 
+/* The magic word (see sl_lspan_test): no metatable lookup on the hot path. */
 l_tracer *sl_ltracer_check(lua_State *L, int idx)
 {
     l_tracer *tr = (l_tracer *)lua_touserdata(L, idx);
-    if (tr == NULL || !lua_getmetatable(L, idx) ||
-        !lua_rawequal(L, -1, lua_upvalueindex(UV_TRACER_MT)))
+    if (tr == NULL || lua_rawlen(L, idx) != sizeof(l_tracer) || tr->magic != (sl_lspan_magic ^ 2))
         luaL_typeerror(L, idx, "spanline.tracer");
-    lua_pop(L, 1);
     return tr;
 }
 
@@ -270,7 +291,7 @@ static int l_tracer_start(lua_State *L)
             opts = 4;
         }
     }
-    sl_lspan_open(L, tr, 1, name, len, attrs, opts, "start");
+    sl_lspan_open(L, tr, 1, name, len, attrs, opts, "start", 0);
     return 1;
 }
 
@@ -368,21 +389,29 @@ static int l_tracer_stats(lua_State *L)
 static int l_tracer_active(lua_State *L)
 {
     l_tracer *tr = sl_ltracer_check(L, 1);
-    lua_newtable(L);
+    /* (entry, gen) pairs first: making objects allocates, and a collection
+     * step may end spans of this list meanwhile */
     lua_Integer n = 0;
-    for (l_span *sp = tr->open; sp; sp = sp->tnext) {
-        if (lua_rawgeti(L, lua_upvalueindex(UV_WEAK), sp->slot) == LUA_TNIL) {
+    for (l_span *sp = tr->open; sp; sp = sp->tnext) n++;
+    typedef struct { l_span *e; uint32_t gen; } ref;
+    ref *refs = (ref *)lua_newuserdatauv(L, (size_t)n * sizeof(ref) + 1, 0);   /* 2 */
+    lua_Integer m = 0;
+    for (l_span *sp = tr->open; sp && m < n; sp = sp->tnext) {
+        refs[m].e = sp;
+        refs[m].gen = sp->gen;
+        m++;
+    }
+    lua_createtable(L, (int)m, 0);                                               /* 3 */
+    lua_Integer k = 0;
+    for (lua_Integer i = m - 1; i >= 0; i--) {   /* oldest first */
+        l_span *e = refs[i].e;
+        if (e->gen != refs[i].gen || !(e->state & LS_OPEN)) continue;
+        sl_lspan_push_object(L, e);
+        if (lua_isnil(L, -1)) {
             lua_pop(L, 1);  /* being collected */
             continue;
         }
-        lua_rawseti(L, -2, ++n);
-    }
-    /* oldest first */
-    for (lua_Integer i = 1, j = n; i < j; i++, j--) {
-        lua_rawgeti(L, -1, i);
-        lua_rawgeti(L, -2, j);
-        lua_rawseti(L, -3, i);
-        lua_rawseti(L, -2, j);
+        lua_rawseti(L, 3, ++k);
     }
     return 1;
 }
@@ -462,12 +491,17 @@ static int l_state_gc(lua_State *L)
     l_state *st = (l_state *)lua_touserdata(L, 1);
     void *ud;
     lua_Alloc f = lua_getallocf(L, &ud);
-    f(ud, st->free_slots, st->capfree * sizeof(int), 0);
     f(ud, st->attrs, st->cap_attrs * sizeof(sl_attr), 0);
     f(ud, st->items, st->cap_items * sizeof(sl_attr), 0);
-    st->free_slots = NULL;
     st->attrs = st->items = NULL;
-    st->nfree = st->capfree = st->cap_attrs = st->cap_items = 0;
+    st->cap_attrs = st->cap_items = 0;
+    /* every tracer was closed before (created later, finalized earlier):
+     * the core links through no entry any more */
+    for (size_t i = 0; i < st->nchunks; i++) free(st->chunks[i]);
+    free(st->chunks);
+    st->chunks = NULL;
+    st->free = st->watch = NULL;
+    st->nchunks = st->capchunks = 0;
     return 0;
 }
 
@@ -501,30 +535,40 @@ void sl_lua_open_tracer(lua_State *L)
     weak_table(L, "v");                      /* UV_WEAK */
     weak_table(L, "k");                      /* UV_CTXS */
     luaL_newmetatable(L, "spanline.span");   /* UV_SPAN_MT */
-    lua_newtable(L);                         /* UV_DONE_MT */
     luaL_newmetatable(L, "spanline.tracer"); /* UV_TRACER_MT */
     lua_newtable(L);                         /* UV_CTX_MT */
-    l_span *noop = (l_span *)lua_newuserdatauv(L, sizeof(l_span), 0);  /* UV_NOOP */
+    l_sobj *noop = (l_sobj *)lua_newuserdatauv(L, sizeof(l_sobj), 0);  /* UV_NOOP */
+    if (sl_lspan_magic == 0) {
+        sl_id id;
+        sl_idgen gen;
+        sl_idgen_init(&gen, 0);
+        sl_idgen_next(&gen, sl_clock_now(), &id);
+        memcpy(&sl_lspan_magic, id.bytes + 8, 8);
+        sl_lspan_magic |= 1;
+    }
     memset(noop, 0, sizeof *noop);
+    noop->magic = sl_lspan_magic;
     noop->state = LS_NOOP;
-    lua_pushvalue(L, m + UV_DONE_MT);
+    lua_pushvalue(L, m + UV_SPAN_MT);
     lua_setmetatable(L, -2);
     int first = m + 1;
 
     lua_newtable(L);                         /* span methods */
     setfuncs(L, first, sl_lspan_methods);
-    for (int mt = UV_SPAN_MT; mt <= UV_DONE_MT; mt++) {
-        lua_pushvalue(L, -1);
-        lua_setfield(L, m + mt, "__index");
-        lua_pushliteral(L, "spanline.span");
-        lua_setfield(L, m + mt, "__name");
-        lua_pushvalue(L, m + mt);
-        setfuncs(L, first, sl_lspan_meta);
-        lua_pop(L, 1);
-    }
-    lua_pushnil(L);
-    lua_setfield(L, m + UV_DONE_MT, "__gc");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, m + UV_SPAN_MT, "__index");
+    lua_pushvalue(L, m + UV_SPAN_MT);
+    setfuncs(L, first, sl_lspan_meta);
+    lua_pop(L, 1);
     lua_setfield(L, m, "span_methods");
+
+    /* the first abandoned-span sentinel; each one arms the next */
+    lua_newuserdatauv(L, 0, 0);
+    lua_createtable(L, 0, 1);
+    static const luaL_Reg sentinel_meta[] = {{"__gc", sl_lspan_sentinel_gc}, {NULL, NULL}};
+    setfuncs(L, first, sentinel_meta);
+    lua_setmetatable(L, -2);
+    lua_pop(L, 1);
 
     lua_newtable(L);                         /* tracer methods */
     setfuncs(L, first, tracer_methods);

@@ -213,7 +213,8 @@ typedef struct sl_stats {
 void sl_tracer_stats(sl_tracer *t, sl_stats *out);
 
 /* SL_SINK_MEMORY: the bytes written so far, after flushing (valid until the
- * next call that records or flushes). */
+ * next call that records or flushes), followed by a NUL (not counted in
+ * *len), so string functions may scan them. */
 const char *sl_tracer_memory(sl_tracer *t, size_t *len);
 void sl_tracer_memory_clear(sl_tracer *t);
 
@@ -255,6 +256,7 @@ typedef struct sl_start_opts {
     const sl_attr *attrs;
     size_t nattrs;
     uint64_t ts;               /* 0: now */
+    const sl_id *id;  /* NULL: a new id; else use this id (the caller drew it, e.g. to decide sampling from its tail) */
 } sl_start_opts;
 
 /* Starts a span in caller storage (which must not hold an open span) and
@@ -262,6 +264,10 @@ typedef struct sl_start_opts {
  * the span is not open (sl_span_end on it returns SL_ESTATE). */
 int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len,
                   const sl_start_opts *opts);
+/* Draws the next span id from the calling thread's generator of t (the one
+ * sl_span_begin uses, so ids stay in creation order) and returns the
+ * timestamp it drew it for (pass both in sl_start_opts). 0 if t is closed. */
+uint64_t sl_tracer_next_id(sl_tracer *t, sl_id *out);
 /* Convenience: a heap span (freed by sl_span_end); parent may be NULL. */
 sl_span *sl_span_start(sl_tracer *t, const char *name, const sl_span *parent);
 

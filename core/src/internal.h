@@ -21,6 +21,14 @@
 #include <x86intrin.h>
 #endif
 
+/* Internal globals: hidden, so position-independent code (both libraries
+ * are built -fPIC) reaches them directly instead of through the GOT. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SL_HIDDEN __attribute__((visibility("hidden")))
+#else
+#define SL_HIDDEN
+#endif
+
 /* ===== BUFFER (buffer.c) ===== */
 
 typedef struct sl_buf {
@@ -77,8 +85,6 @@ static inline char *sl_ring_reserve(sl_ring *r, uint32_t n)
         off = 0;
     }
     r->reserved_at = head;
-    /* the lines a few records ahead were last read by the consumer (maybe on
-     * another core): ask for them now rather than stall on them later */
     return r->mem + off;
 }
 
@@ -214,7 +220,7 @@ int sl_sink_open(sl_sink *s, const sl_config *cfg, sl_error *err);
 int sl_sink_write(sl_sink *s, const char *data, size_t len);
 void sl_sink_close(sl_sink *s);
 /* Set on the writer thread, which blocks SIGPIPE for good. */
-extern _Thread_local int sl_sink_sigpipe_blocked;
+extern SL_HIDDEN _Thread_local int sl_sink_sigpipe_blocked;
 
 /* ===== CLOCK AND IDS (clock.c, id.c) ===== */
 
@@ -224,9 +230,9 @@ void sl_clock_refine(void);
 /* 1 when sl_clock_now reads the TSC. */
 int sl_clock_uses_tsc(void);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-extern _Atomic uint32_t sl_clk_seq;
-extern _Atomic uint64_t sl_clk_base_tsc, sl_clk_base_ns, sl_clk_mult;
-extern _Atomic int sl_clk_tsc_ready;
+extern SL_HIDDEN _Atomic uint32_t sl_clk_seq;
+extern SL_HIDDEN _Atomic uint64_t sl_clk_base_tsc, sl_clk_base_ns, sl_clk_mult;
+extern SL_HIDDEN _Atomic int sl_clk_tsc_ready;
 
 /* sl_clock_now with its TSC path inlined (the tracer's hot path). */
 static inline uint64_t sl_clock_fast(void)
@@ -256,7 +262,7 @@ static inline uint64_t sl_clock_fast(void)
 #endif
 
 /* Bumped in every forked child. */
-extern _Atomic uint64_t sl_fork_epoch;
+extern SL_HIDDEN _Atomic uint64_t sl_fork_epoch;
 
 /* Seeds gen from getrandom (id.c). */
 void sl_idgen_reseed(sl_idgen *gen);

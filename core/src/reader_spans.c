@@ -7,7 +7,12 @@
  * it when its end record arrives and is handed out once (end order), then
  * recycled. A parent keeps its children's intervals so self time is known
  * at its end. Spans still open at EOF come last, by start time. Children
- * whose parent already ended (or never appeared) are orphans here.
+ * whose parent already ended (or never appeared) are orphans here. A second
+ * table keys the open spans by their ids' last 8 bytes, so a W3C parent (16
+ * hex digits, design.md §2) links like the Lua assembler links it. Like
+ * the Lua assembler, a span that ends while children of its are open stays
+ * known as a "ghost" (id, trace, depth, its children's slots) until they
+ * end, so a child starting after its parent ended still links to it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +21,25 @@
 
 #define NO_END UINT64_MAX
 
+static uint64_t mix(uint64_t h)
+{
+    return h ^ (h >> 29);
+}
+
 static uint64_t id_hash(const sl_id *id)
 {
     uint64_t a, b;
     memcpy(&a, id->bytes, 8);
     memcpy(&b, id->bytes + 8, 8);
-    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull));
-    return h ^ (h >> 29);
+    return mix(a ^ (b * 0x9E3779B97F4A7C15ull));
+}
+
+/* The W3C span-id part: the id's last 8 bytes. */
+static uint64_t tail_hash(const sl_id *id)
+{
+    uint64_t b;
+    memcpy(&b, id->bytes + 8, 8);
+    return mix(b * 0x9E3779B97F4A7C15ull);
 }
 
 static int id_eq(const sl_id *a, const sl_id *b)
@@ -30,12 +47,25 @@ static int id_eq(const sl_id *a, const sl_id *b)
     return memcmp(a->bytes, b->bytes, 16) == 0;
 }
 
+static int tail_eq(const sl_id *a, const sl_id *b)
+{
+    return memcmp(a->bytes + 8, b->bytes + 8, 8) == 0;
+}
+
+/* An open-addressing table (linear probing) of spans keyed by the whole id
+ * or, with tail set, by its last 8 bytes (one span per tail: the newest). */
+typedef struct span_table {
+    sl_aspan **slots;
+    size_t nslots, count;
+    int tail;
+} span_table;
+
 struct sl_spanner {
     sl_reader *reader;
     int keep_raw;
     int keep_attrs;
-    sl_aspan **slots;        /* open addressing, linear probing */
-    size_t nslots, count;
+    span_table open;         /* open spans by id */
+    span_table tails;        /* open spans by the id's last 8 bytes */
     sl_aspan **ready;        /* ended, not yet handed out (FIFO) */
     size_t rhead, rlen, rcap;
     sl_aspan *handed;        /* returned by the last next(): recycled on the next */
@@ -50,54 +80,89 @@ struct sl_spanner {
 
 /* ===== TABLE ===== */
 
-static size_t find_slot(const sl_spanner *s, const sl_id *id)
+static uint64_t key_hash(const span_table *t, const sl_id *id)
 {
-    size_t mask = s->nslots - 1, i = (size_t)id_hash(id) & mask;
-    while (s->slots[i] && !id_eq(&s->slots[i]->id, id)) i = (i + 1) & mask;
+    return t->tail ? tail_hash(id) : id_hash(id);
+}
+
+static size_t find_slot(const span_table *t, const sl_id *id)
+{
+    size_t mask = t->nslots - 1, i = (size_t)key_hash(t, id) & mask;
+    if (t->tail) {
+        while (t->slots[i] && !tail_eq(&t->slots[i]->id, id)) i = (i + 1) & mask;
+    } else {
+        while (t->slots[i] && !id_eq(&t->slots[i]->id, id)) i = (i + 1) & mask;
+    }
     return i;
 }
 
-static sl_aspan *lookup(const sl_spanner *s, const sl_id *id)
+static sl_aspan *lookup(const span_table *t, const sl_id *id)
 {
-    return s->slots[find_slot(s, id)];
+    return t->slots[find_slot(t, id)];
 }
 
-static int grow(sl_spanner *s)
+static int table_init(span_table *t, int tail)
 {
-    size_t n = s->nslots * 2;
-    sl_aspan **old = s->slots;
-    size_t oldn = s->nslots;
-    s->slots = calloc(n, sizeof *s->slots);
-    if (!s->slots) {
-        s->slots = old;
+    t->tail = tail;
+    t->nslots = 1024;
+    t->count = 0;
+    t->slots = calloc(t->nslots, sizeof *t->slots);
+    return t->slots ? SL_OK : SL_ENOMEM;
+}
+
+static int grow(span_table *t)
+{
+    size_t n = t->nslots * 2;
+    sl_aspan **old = t->slots;
+    size_t oldn = t->nslots;
+    t->slots = calloc(n, sizeof *t->slots);
+    if (!t->slots) {
+        t->slots = old;
         return SL_ENOMEM;
     }
-    s->nslots = n;
+    t->nslots = n;
     for (size_t i = 0; i < oldn; i++)
-        if (old[i]) s->slots[find_slot(s, &old[i]->id)] = old[i];
+        if (old[i]) t->slots[find_slot(t, &old[i]->id)] = old[i];
     free(old);
     return SL_OK;
 }
 
-static void remove_slot(sl_spanner *s, const sl_id *id)
+/* Puts a (replacing a span with an equal key: only tails can collide). */
+static int table_put(span_table *t, sl_aspan *a)
 {
-    size_t mask = s->nslots - 1, i = find_slot(s, id);
-    if (!s->slots[i]) return;
-    s->slots[i] = NULL;
-    s->count--;
+    if ((t->count + 1) * 2 > t->nslots && grow(t) != SL_OK) return SL_ENOMEM;
+    size_t i = find_slot(t, &a->id);
+    if (!t->slots[i]) t->count++;
+    t->slots[i] = a;
+    return SL_OK;
+}
+
+/* Removes a's key if it maps to a itself. */
+static void table_remove(span_table *t, const sl_aspan *a)
+{
+    size_t mask = t->nslots - 1, i = find_slot(t, &a->id);
+    if (t->slots[i] != a) return;
+    t->slots[i] = NULL;
+    t->count--;
     /* Backward-shift deletion keeps probe chains intact without tombstones. */
     size_t j = i;
     for (;;) {
         j = (j + 1) & mask;
-        sl_aspan *e = s->slots[j];
+        sl_aspan *e = t->slots[j];
         if (!e) break;
-        size_t home = (size_t)id_hash(&e->id) & mask;
+        size_t home = (size_t)key_hash(t, &e->id) & mask;
         if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
-            s->slots[i] = e;
-            s->slots[j] = NULL;
+            t->slots[i] = e;
+            t->slots[j] = NULL;
             i = j;
         }
     }
+}
+
+static void table_clear(span_table *t)
+{
+    memset(t->slots, 0, t->nslots * sizeof *t->slots);
+    t->count = 0;
 }
 
 /* ===== SPANS ===== */
@@ -145,12 +210,15 @@ static sl_aspan *new_span(sl_spanner *s, const sl_id *id)
     else if (!(a = calloc(1, sizeof *a))) return NULL;
     reset_span(a);
     a->id = *id;
-    if ((s->count + 1) * 2 > s->nslots && grow(s) != SL_OK) {
+    if (table_put(&s->open, a) != SL_OK) {
         recycle(s, a);
         return NULL;
     }
-    s->slots[find_slot(s, id)] = a;
-    s->count++;
+    if (table_put(&s->tails, a) != SL_OK) {
+        table_remove(&s->open, a);
+        recycle(s, a);
+        return NULL;
+    }
     return a;
 }
 
@@ -240,7 +308,7 @@ static int on_start(sl_spanner *s, sl_aspan *a, const sl_record *rec)
         a->has_parent = 1;
         a->parent = rec->parent;
         a->parent_short = rec->parent_short;
-        sl_aspan *p = rec->parent_short ? NULL : lookup(s, &rec->parent);
+        sl_aspan *p = rec->parent_short ? lookup(&s->tails, &rec->parent) : lookup(&s->open, &rec->parent);
         if (p && p != a) {
             a->depth = p->depth + 1;
             if (!a->has_trace) a->trace = p->trace;
@@ -267,6 +335,50 @@ static int on_start(sl_spanner *s, sl_aspan *a, const sl_record *rec)
     return SL_OK;
 }
 
+/* A span that ended with open children: a ghost takes its place in the
+ * tables (a goes out and is recycled) while those children are open. In the
+ * tables, a span with `ended` set is a ghost. */
+static int keep_ghost(sl_spanner *s, sl_aspan *a)
+{
+    sl_aspan *g = s->free_list;
+    if (g) s->free_list = g->next_free;
+    else if (!(g = calloc(1, sizeof *g))) return SL_ENOMEM;
+    reset_span(g);
+    if (a->nkids > g->kcap) {
+        sl_kid *nk = realloc(g->kids, a->nkids * sizeof *nk);
+        if (!nk) {
+            free_span(g);
+            return SL_ENOMEM;
+        }
+        g->kids = nk;
+        g->kcap = a->nkids;
+    }
+    memcpy(g->kids, a->kids, a->nkids * sizeof *g->kids);
+    g->nkids = a->nkids;
+    g->id = a->id;
+    g->trace = a->trace;
+    g->has_trace = a->has_trace;
+    g->depth = a->depth;
+    g->has_start = a->has_start;
+    g->start = a->start;
+    g->finish = a->finish;
+    g->ended = 1;
+    s->open.slots[find_slot(&s->open, &a->id)] = g;
+    size_t i = find_slot(&s->tails, &a->id);
+    if (s->tails.slots[i] == a) s->tails.slots[i] = g;
+    return SL_OK;
+}
+
+/* Forgets a ghost once none of its children is open. */
+static void ghost_check(sl_spanner *s, sl_aspan *g)
+{
+    for (size_t i = 0; i < g->nkids; i++)
+        if (g->kids[i].finish == NO_END) return;
+    table_remove(&s->open, g);
+    table_remove(&s->tails, g);
+    recycle(s, g);
+}
+
 static int on_end(sl_spanner *s, sl_aspan *a, const sl_record *rec)
 {
     a->ended = 1;
@@ -276,14 +388,22 @@ static int on_end(sl_spanner *s, sl_aspan *a, const sl_record *rec)
     if (rec->error && put_text(&a->text, rec->error, rec->error_len, &a->error_off, &a->error_len) != SL_OK)
         return SL_ENOMEM;
     a->has_error = rec->error != NULL;
+    /* Before compute_self, which clips and reorders the kids. */
+    int open_kids = 0;
+    for (size_t i = 0; i < a->nkids && !open_kids; i++) open_kids = a->kids[i].finish == NO_END;
+    if (open_kids && keep_ghost(s, a) != SL_OK) return SL_ENOMEM;
     compute_self(a);
     if (a->linked) {
-        sl_aspan *p = lookup(s, &a->parent);
+        sl_aspan *p = a->parent_short ? lookup(&s->tails, &a->parent) : lookup(&s->open, &a->parent);
         if (p && a->slot_in_parent < p->nkids && p->kids[a->slot_in_parent].start == a->start &&
-            p->kids[a->slot_in_parent].finish == NO_END)
+            p->kids[a->slot_in_parent].finish == NO_END) {
             p->kids[a->slot_in_parent].finish = rec->ts;
+            if (p->ended) ghost_check(s, p);
+        }
     }
-    remove_slot(s, &a->id);
+    /* No-ops when a ghost took a's place. */
+    table_remove(&s->open, a);
+    table_remove(&s->tails, a);
     return push_ready(s, a);
 }
 
@@ -307,7 +427,10 @@ static int add_record(sl_spanner *s, const sl_record *rec)
         }
         return SL_OK;
     }
-    sl_aspan *a = lookup(s, &rec->id);
+    sl_aspan *a = lookup(&s->open, &rec->id);
+    /* A ghost's span was handed out already: later records of it change
+     * nothing the consumer can still see (the Lua path drops them too). */
+    if (a && a->ended) return SL_OK;
     if (!a && !(a = new_span(s, &rec->id))) return SL_ENOMEM;
     if (s->keep_raw) {
         if (sl_rbuf_reserve(&a->raw, raw_len + 1) != SL_OK) return SL_ENOMEM;
@@ -338,9 +461,8 @@ sl_spanner *sl_spanner_new(sl_reader *r, int keep_raw)
     s->reader = r;
     s->keep_raw = keep_raw;
     s->keep_attrs = 1;
-    s->nslots = 1024;
-    s->slots = calloc(s->nslots, sizeof *s->slots);
-    if (!s->slots) {
+    if (table_init(&s->open, 0) != SL_OK || table_init(&s->tails, 1) != SL_OK) {
+        free(s->open.slots);
         free(s);
         return NULL;
     }
@@ -369,13 +491,17 @@ int sl_spanner_next(sl_spanner *s, const sl_aspan **out)
         }
         if (rc == SL_EOF) {
             s->at_eof = 1;
-            s->tail = malloc((s->count ? s->count : 1) * sizeof *s->tail);
+            s->tail = malloc((s->open.count ? s->open.count : 1) * sizeof *s->tail);
             if (!s->tail) return SL_ENOMEM;
-            for (size_t i = 0; i < s->nslots; i++)
-                if (s->slots[i]) s->tail[s->tail_n++] = s->slots[i];
+            for (size_t i = 0; i < s->open.nslots; i++) {
+                sl_aspan *a = s->open.slots[i];
+                if (!a) continue;
+                if (a->ended) free_span(a);  /* a ghost */
+                else s->tail[s->tail_n++] = a;
+            }
             qsort(s->tail, s->tail_n, sizeof *s->tail, by_start);
-            memset(s->slots, 0, s->nslots * sizeof *s->slots);
-            s->count = 0;
+            table_clear(&s->open);
+            table_clear(&s->tails);
             break;
         }
         return rc;  /* SL_EAGAIN (follow) or an error */
@@ -408,8 +534,8 @@ void sl_spanner_free(sl_spanner *s)
 {
     if (!s) return;
     if (s->handed) free_span(s->handed);
-    for (size_t i = 0; i < s->nslots; i++)
-        if (s->slots[i]) free_span(s->slots[i]);
+    for (size_t i = 0; i < s->open.nslots; i++)
+        if (s->open.slots[i]) free_span(s->open.slots[i]);
     for (size_t i = 0; i < s->rlen; i++) free_span(s->ready[s->rhead + i]);
     for (size_t i = s->tail_i; i < s->tail_n; i++) free_span(s->tail[i]);
     while (s->free_list) {
@@ -417,7 +543,8 @@ void sl_spanner_free(sl_spanner *s)
         s->free_list = a->next_free;
         free_span(a);
     }
-    free(s->slots);
+    free(s->open.slots);
+    free(s->tails.slots);
     free(s->ready);
     free(s->tail);
     sl_rbuf_free(&s->meta_raw);

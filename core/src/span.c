@@ -6,7 +6,7 @@
  * Key idea: recording copies a header and the raw, length-limited bytes
  * (cut at a UTF-8 boundary, counted) into the ring: no malloc, no encoding,
  * no lock shared with other threads; only the open-span list has a per-thread
- * spinlock, so close and other threads can end spans. Flushing is decided
+ * spinlock (uncontended, so close and other threads can end spans). Flushing is decided
  * after the record is published, out of line.
  */
 #include <stdlib.h>
@@ -119,6 +119,28 @@ static char *attr_write_any(char *o, const sl_limits *L, const sl_attr *a, int i
     return o;
 }
 
+/* Copies n bytes with fixed-size moves the compiler inlines (names and keys
+ * are short: a libc call costs more than the copy). The moves may overlap
+ * but never touch a byte outside [s, s + n) or [d, d + n). */
+static inline void copy_short(char *d, const char *s, size_t n)
+{
+    if (n >= 8) {
+        if (__builtin_expect(n > 32, 0)) {
+            memcpy(d, s, n);
+            return;
+        }
+        for (size_t i = 0; i + 8 < n; i += 8) memcpy(d + i, s + i, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else if (n) {
+        d[0] = s[0];
+        d[n / 2] = s[n / 2];
+        d[n - 1] = s[n - 1];
+    }
+}
+
 /* The common attribute (a key within limits and a number, or a short
  * string) inline; everything else out of line. */
 static inline int attr_simple(const sl_limits *L, const sl_attr *a)
@@ -143,10 +165,10 @@ static inline char *attr_write(char *o, const sl_limits *L, const sl_attr *a, ui
     else if (a->type == SL_ATTR_BOOL) h.len = a->v.b != 0;
     memcpy(o, &h, sizeof h);
     o += sizeof h;
-    memcpy(o, a->key, a->key_len);
+    copy_short(o, a->key, a->key_len);
     o += a->key_len;
     switch (a->type) {
-    case SL_ATTR_STRING: memcpy(o, a->v.s.ptr, a->v.s.len); return o + a->v.s.len;
+    case SL_ATTR_STRING: copy_short(o, a->v.s.ptr, a->v.s.len); return o + a->v.s.len;
     case SL_ATTR_INT: memcpy(o, &a->v.i, 8); return o + 8;
     case SL_ATTR_DOUBLE: memcpy(o, &a->v.d, 8); return o + 8;
     default: return o;
@@ -226,26 +248,40 @@ static __attribute__((noinline)) int emit_direct(sl_tracer *t, sl_tstate *st, co
 
 /* Publishes a record and applies the flush policy: the caller's own drains
  * happen here, out of the hot path's way. */
-static inline void after_commit(sl_tracer *t, sl_ring *ring, uint64_t used, uint64_t ts)
+static __attribute__((noinline)) void after_commit_slow(sl_tracer *t, sl_ring *ring, uint64_t used,
+                                                        uint64_t ts)
 {
-    if (__builtin_expect(sl_tl_draining == t, 0)) return;
-    if (__builtin_expect(t->always, 0)) {
+    if (sl_tl_draining == t) return;
+    if (t->always) {
         sl_drain_all(t, ts);
         return;
     }
     uint64_t half = ring->cap / 2;
-    if (__builtin_expect(used >= half, 0)) {
+    if (used >= half) {
         ring->tail_cache = atomic_load_explicit(&ring->tail, memory_order_acquire);
         used = ring->head_local - ring->tail_cache;
     }
     if (atomic_load_explicit(&t->bg, memory_order_relaxed)) {
-        if (__builtin_expect(used >= half, 0)) sl_kick_writer(t);
-    } else if (__builtin_expect(used >= half || (int64_t)(ts - atomic_load_explicit(&t->last_drain_ts,
-                                                                                      memory_order_relaxed)) >=
-                                                     (int64_t)t->interval_ns,
-                                0)) {
+        if (used >= half) sl_kick_writer(t);
+    } else if (used >= half ||
+               (int64_t)(ts - atomic_load_explicit(&t->last_drain_ts, memory_order_relaxed)) >=
+                   (int64_t)t->interval_ns) {
         sl_drain_all(t, ts);
     }
+}
+
+/* Publishes a record and applies the flush policy: with a writer thread and
+ * a ring less than half full (nearly always) there is nothing to do; the
+ * caller's own drains happen out of line. */
+static inline void after_commit(sl_tracer *t, sl_ring *ring, uint64_t used, uint64_t ts)
+{
+    if (__builtin_expect(used < ring->cap / 2, 1)) {
+        if (__builtin_expect(atomic_load_explicit(&t->bg, memory_order_relaxed), 1)) return;
+        if (!t->always && (int64_t)(ts - atomic_load_explicit(&t->last_drain_ts, memory_order_relaxed)) <
+                              (int64_t)t->interval_ns)
+            return;
+    }
+    after_commit_slow(t, ring, used, ts);
 }
 
 /* The ring is full: drain it ourselves (block_when_full) or drop. */
@@ -305,30 +341,87 @@ static inline int emit_end(sl_tracer *t, sl_tstate *st, const sl_id *id, uint8_t
     return SL_OK;
 }
 
+/* The start record of the common span (name and attributes within limits,
+ * numbers and short strings, room in the ring): one pass sizes it, one
+ * writes it. 0: the general path (emit) must do it. */
+static inline int start_fast(sl_tracer *t, sl_tstate *st, const sl_span *span, uint8_t rflags,
+                             const char *name, size_t name_len, const sl_attr *attrs, size_t nattrs)
+{
+    const sl_limits *L = &t->lim;
+    if (!attrs) nattrs = 0;
+    if (__builtin_expect(name_len > L->max_name_len || nattrs > L->max_attrs, 0)) return 0;
+    size_t size = sizeof(sl_rhdr) + 32 + name_len;
+    for (size_t i = 0; i < nattrs; i++) {
+        const sl_attr *a = &attrs[i];
+        if (__builtin_expect(!attr_simple(L, a), 0)) return 0;
+        size += sizeof(sl_ahdr) + a->key_len +
+                (a->type == SL_ATTR_STRING ? a->v.s.len : a->type == SL_ATTR_BOOL ? 0 : 8);
+    }
+    size = (size + 7) & ~(size_t)7;
+    sl_ring *ring = &st->ring;
+    if (__builtin_expect(size > ring->cap / 2, 0)) return 0;
+    char *dst = sl_ring_reserve(ring, (uint32_t)size);
+    if (__builtin_expect(!dst, 0)) return 0;
+    sl_rhdr *h = (sl_rhdr *)(void *)dst;
+    h->size = (uint32_t)size;
+    h->type = SL_REC_START;
+    h->status = 0;
+    h->flags = rflags;
+    h->pad0 = 0;
+    h->lane = span->lane;
+    h->nattrs = (uint32_t)nattrs;
+    h->text_len = (uint32_t)name_len;
+    h->pad1 = 0;
+    h->ts = span->start_ns;
+    memcpy(&h->id, &span->id, 16);
+    char *o = dst + sizeof *h;
+    memcpy(o, &span->trace, 16);
+    memcpy(o + 16, &span->parent.span, 16);
+    o += 32;
+    copy_short(o, name, name_len);
+    o += name_len;
+    uint64_t trunc = 0;
+    for (size_t i = 0; i < nattrs; i++) o = attr_write(o, L, &attrs[i], &trunc);
+    after_commit(t, ring, sl_ring_commit(ring, (uint32_t)size), span->start_ns);
+    return 1;
+}
+
 void sl_abandon_open_spans(sl_tracer *t, sl_tstate *st, uint64_t ts)
 {
     for (sl_tstate *s = atomic_load(&t->states); s; s = s->next) {
-        spin_lock(&s->spin);
-        sl_span *sp;
-        while ((sp = s->open_head) != NULL) {
-            s->open_head = sp->open_next;
-            if (sp->open_next) sp->open_next->open_prev = NULL;
-            sp->open_next = sp->open_prev = NULL;
-            sp->flags &= ~SL_SPAN_OPEN;
+        /* one span at a time: emitting may drain into a callback sink,
+         * which may end spans of its own */
+        for (;;) {
+            spin_lock(&s->spin);
+            sl_span *sp = s->open_head;
+            if (sp) {
+                s->open_head = sp->open_next;
+                if (sp->open_next) sp->open_next->open_prev = NULL;
+                sp->open_next = sp->open_prev = NULL;
+                sp->flags &= ~SL_SPAN_OPEN;
+            }
             spin_unlock(&s->spin);
+            if (!sp) break;
             rec_in r = {SL_REC_END, SL_STATUS_ABANDONED, 0, 0, ts < sp->start_ns ? sp->start_ns : ts,
                         &sp->id, NULL, NULL, NULL, 0, 0, NULL, 0};
             emit(t, st, &r);
             bump(&st->ended, 1);
             bump(&st->abandoned, 1);
             if (sp->flags & SL_SPAN_ALLOCATED) free(sp);
-            spin_lock(&s->spin);
         }
-        spin_unlock(&s->spin);
     }
 }
 
 /* ===== SPANS ===== */
+
+/* sl_id_is_zero inline: a child span asks on every start */
+static inline int id_nonzero(const sl_id *id)
+{
+    uint64_t a, b;
+    memcpy(&a, id->bytes, 8);
+    memcpy(&b, id->bytes + 8, 8);
+    return (a | b) != 0;
+}
 
 int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len,
                   const sl_start_opts *opts)
@@ -344,8 +437,9 @@ int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len
     uint32_t flags = SL_SPAN_OPEN;
     uint8_t rflags = 0;
     span->tracer = t;
-    sl_idgen_next_fast(&st->gen, ts, &span->id);
-    if (p && !sl_id_is_zero(&p->trace)) {
+    if (opts && opts->id) span->id = *opts->id;
+    else sl_idgen_next_fast(&st->gen, ts, &span->id);
+    if (p && id_nonzero(&p->trace)) {
         span->parent = *p;
         span->trace = p->trace;
         flags |= SL_SPAN_HAS_PARENT;
@@ -365,10 +459,24 @@ int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len
     span->flags = flags;
     spin_unlock(&st->spin);
     bump(&st->started, 1);
+    const sl_attr *attrs = opts ? opts->attrs : NULL;
+    if (__builtin_expect(start_fast(t, st, span, rflags, name, name_len, attrs, opts ? opts->nattrs : 0), 1))
+        return SL_OK;
     rec_in r = {SL_REC_START, 0, rflags, span->lane, ts, &span->id, &span->trace, &span->parent.span,
                 name, name_len, t->lim.max_name_len,
                 opts ? opts->attrs : NULL, opts ? opts->nattrs : 0};
     return emit(t, st, &r);
+}
+
+uint64_t sl_tracer_next_id(sl_tracer *t, sl_id *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!t || atomic_load_explicit(&t->closed, memory_order_relaxed)) return 0;
+    sl_tstate *st = tstate(t);
+    if (!st) return 0;
+    uint64_t ts = tracer_now(t);
+    sl_idgen_next_fast(&st->gen, ts, out);
+    return ts;
 }
 
 sl_span *sl_span_start(sl_tracer *t, const char *name, const sl_span *parent)
@@ -477,20 +585,21 @@ int sl_span_end(sl_span *span, sl_span_status status, const char *error, size_t 
     if (!(span->flags & SL_SPAN_OPEN)) return SL_ESTATE;
     sl_tracer *t = span->tracer;
     sl_tstate *owner = span->owner;
-    spin_lock(&owner->spin);
-    if (!(span->flags & SL_SPAN_OPEN)) {
-        spin_unlock(&owner->spin);
-        return SL_ESTATE;
-    }
-    if (span->open_prev) span->open_prev->open_next = span->open_next;
-    else owner->open_head = span->open_next;
-    if (span->open_next) span->open_next->open_prev = span->open_prev;
-    span->flags &= ~SL_SPAN_OPEN;
-    spin_unlock(&owner->spin);
+    /* read first: the clock's latency overlaps the unlinking below */
+    uint64_t ts = tracer_now(t);
     sl_tstate *st = tstate(t);
+    spin_lock(&owner->spin);
+    int open = (span->flags & SL_SPAN_OPEN) != 0;
+    if (open) {
+        if (span->open_prev) span->open_prev->open_next = span->open_next;
+        else owner->open_head = span->open_next;
+        if (span->open_next) span->open_next->open_prev = span->open_prev;
+        span->flags &= ~SL_SPAN_OPEN;
+    }
+    spin_unlock(&owner->spin);
+    if (!open) return SL_ESTATE;
     int rc = SL_ENOMEM;
     if (st) {
-        uint64_t ts = tracer_now(t);
         if (ts < span->start_ns) ts = span->start_ns;
         if (status == SL_STATUS_ERROR) {
             rec_in r = {SL_REC_END, (uint8_t)status, 0, 0, ts, &span->id, NULL, NULL,

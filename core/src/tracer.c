@@ -24,9 +24,7 @@
 
 /* ===== STATE ===== */
 
-_Thread_local uint64_t sl_tl_serial;
-_Thread_local sl_tstate *sl_tl_state;
-_Thread_local sl_tracer *sl_tl_draining;
+_Thread_local sl_tls sl_tl;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static sl_tracer *g_tracers;
@@ -570,10 +568,12 @@ void sl_tracer_memory_clear(sl_tracer *t)
     if (!t || t->sink.kind != SL_SINK_MEMORY) return;
     if (sl_tl_draining == t) {
         t->sink.mem.len = 0;
+        if (t->sink.mem.p) t->sink.mem.p[0] = '\0';
         return;
     }
     pthread_mutex_lock(&t->drain_mu);
     t->sink.mem.len = 0;
+    if (t->sink.mem.p) t->sink.mem.p[0] = '\0';
     pthread_mutex_unlock(&t->drain_mu);
 }
 

@@ -65,9 +65,17 @@ struct sl_tracer {
 };
 
 
-extern _Thread_local uint64_t sl_tl_serial;
-extern _Thread_local sl_tstate *sl_tl_state;
-extern _Thread_local sl_tracer *sl_tl_draining;   /* re-entry guard for callback sinks */
+/* The calling thread's cache, one TLS block: in a shared object (the Lua
+ * module) each distinct thread-local costs a __tls_get_addr call. */
+typedef struct sl_tls {
+    uint64_t serial;               /* the tracer whose state is cached */
+    sl_tstate *state;
+    sl_tracer *draining;           /* re-entry guard for callback sinks */
+} sl_tls;
+extern SL_HIDDEN _Thread_local sl_tls sl_tl;
+#define sl_tl_serial (sl_tl.serial)
+#define sl_tl_state (sl_tl.state)
+#define sl_tl_draining (sl_tl.draining)
 
 static inline void bump(_Atomic uint64_t *c, uint64_t n)
 {
@@ -107,7 +115,8 @@ sl_tstate *sl_tstate_bind(sl_tracer *t);
 
 static inline sl_tstate *tstate(sl_tracer *t)
 {
-    if (t->serial == sl_tl_serial) return sl_tl_state;
+    sl_tls *tl = &sl_tl;
+    if (__builtin_expect(t->serial == tl->serial, 1)) return tl->state;
     return sl_tstate_bind(t);
 }
 

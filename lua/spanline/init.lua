@@ -21,13 +21,23 @@
 -- spanline.coroutine.create/wrap (or any coroutine after
 -- spanline.patch_coroutines()) start under the creator's current span.
 --
--- Sampling: spanline.tracer{sample = p} decides once per trace, at the root
--- (a fresh 64-bit draw per root, seeded by `seed`; a remote traceparent's
--- sampled flag decides for it). The root of an unsampled trace is a small
+-- Sampling: spanline.tracer{sample = p} decides once per trace, at the root,
+-- from the random tail of the root's trace id (its 62 random bits against
+-- p * 2^62, so anyone holding the trace id can repeat the decision; ids are
+-- deterministic with `seed`); a remote traceparent's sampled flag decides
+-- for it. The root of an unsampled trace is a small
 -- no-op span object that stays current like any span (and, dropped
 -- unfinished, is collected like one); everything below it gets
 -- spanline.noop, one shared span whose methods do nothing: no allocation,
 -- no record. spanline.noop is also what a closed tracer hands out.
+--
+-- Seeded tracers (`seed = n`) write the attributes of a table in key order,
+-- so with a `clock` too a run's output is byte-identical across processes.
+--
+-- Spans are cheap objects without a finalizer: the span's state lives in C
+-- (bindings/lua/span.c), and once per collection cycle the spans whose object
+-- was collected unfinished are ended as "abandoned". traced/with spans get
+-- an object only when one is asked for (current(), active(), hooks).
 --
 -- Hooks: tracer:on("start"|"event"|"end", fn) -> unsubscribe. Start hooks
 -- run right after the start record (attributes they set become an attr

@@ -8,10 +8,25 @@
 -- group for exact percentiles). sort_by, collect, tree, traces and
 -- critical_path hold every span they see (whole traces).
 --
+-- Late children in spans(): a span started after its parent ended (another
+-- coroutine) is linked into parent.children only while the streaming
+-- assembler still knows the parent, i.e. while the parent or one of its
+-- already-linked descendants is still open. Once a parent and every child
+-- it had ended, it is handed out and forgotten (that is what keeps memory
+-- bounded by the open spans), so a child starting after that is yielded as
+-- an orphan (orphan = true, depth 0, parent = the parent's id). tree(),
+-- traces() and critical_path() over a spans() query re-link such children
+-- by parent id among the spans they hold (over a records query they
+-- re-assemble with nothing forgotten), so their trees are whole either way.
+-- A parent cycle in the input is cut (asm.cycles counts it; the span that
+-- would close it stays an orphan with cycle = true).
+--
 -- Span fields: id, trace, parent, name, start, finish (nil while open), dur,
 -- status ("ok"|"error"|"abandoned"|"open"), error, attrs, events ({name, ts,
 -- attrs}), lane, children, depth, self, orphan (parent not seen),
--- remote_parent (parent given as a 16-hex W3C span-id), line.
+-- remote_parent (parent given as a 16-hex W3C span-id), parent_span, line,
+-- cycle (true when a parent link was refused because it closed a cycle).
+-- Empty attrs, events and children are one shared read-only table.
 -- Percentiles are nearest-rank: pN = the ceil(N/100 * n)-th smallest value.
 
 local core = require("spanline.core")
@@ -93,6 +108,12 @@ function Q:bad_lines()
   local r = self.source and self.source.reader
   if r and r.bad_lines then return r:bad_lines() end
   return 0, {}
+end
+
+-- Parent links refused because they closed a cycle (bad input), so far.
+function Q:cycles()
+  local src = self.source or {}
+  return (src.cycles or 0) + (src.assembler and src.assembler.cycles or 0)
 end
 
 function Q:meta()
@@ -434,32 +455,41 @@ local function whole(q)
   if q.kind == "records" then
     local asm = query.assembler({ release = false })
     for rec in q.gen do asm:add(rec) end
-    return asm
+    if q.source then q.source.cycles = (q.source.cycles or 0) + asm.cycles end
+    return asm:roots()
   end
-  -- Spans already assembled: their own links are used.
-  local asm = { root_list = {}, by_id = {} }
-  for s in spans_of(q).gen do
-    asm.by_id[s.id] = s
-  end
-  for _, s in pairs(asm.by_id) do
-    local p = s.parent_span
-    if not p or not asm.by_id[p.id] then asm.root_list[#asm.root_list + 1] = s end
-  end
-  return asm
+  -- Spans already assembled: their own links are used, and a span whose
+  -- parent the streaming assembler had already forgotten (it started after
+  -- its parent and the parent's known children ended) is linked now.
+  local list = {}
+  for s in spans_of(q).gen do list[#list + 1] = s end
+  return (assembler.adopt(list))
 end
 
-local function sort_tree(s)
-  table.sort(s.children, by_start)
-  for _, c in ipairs(s.children) do sort_tree(c) end
+-- Children sorted by start, the whole tree, without recursion.
+local function sort_tree(root)
+  local stack, n = { root }, 1
+  while n > 0 do
+    local s = stack[n]
+    stack[n] = nil
+    n = n - 1
+    local kids = s.children
+    if kids and #kids > 0 then
+      if #kids > 1 then table.sort(kids, by_start) end
+      for i = 1, #kids do
+        n = n + 1
+        stack[n] = kids[i]
+      end
+    end
+  end
 end
 
 -- Per trace: { { trace = id, roots = { spans }, start, finish, spans = n, errors } }
 -- by start time; children sorted by start.
 function Q:traces()
-  local asm = whole(self)
   local by_trace, order = {}, {}
   local roots = {}
-  for _, s in ipairs(asm.root_list) do roots[#roots + 1] = s end
+  for _, s in ipairs(whole(self)) do roots[#roots + 1] = s end
   table.sort(roots, by_start)
   for _, r in ipairs(roots) do
     sort_tree(r)
@@ -471,16 +501,23 @@ function Q:traces()
       order[#order + 1] = t
     end
     t.roots[#t.roots + 1] = r
-    local function walk(s)
+    local stack, n = { r }, 1
+    while n > 0 do
+      local s = stack[n]
+      stack[n] = nil
+      n = n - 1
       t.spans = t.spans + 1
       if s.status == "error" then t.errors = t.errors + 1 end
       if s.status == "open" then t.open = t.open + 1 end
       if s.start and (not t.start or s.start < t.start) then t.start = s.start end
       local f = s.finish or s.start
       if f and (not t.finish or f > t.finish) then t.finish = f end
-      for _, c in ipairs(s.children) do walk(c) end
+      local kids = s.children
+      for i = 1, #kids do
+        n = n + 1
+        stack[n] = kids[i]
+      end
     end
-    walk(r)
   end
   for _, t in ipairs(order) do
     if t.start and t.finish then t.dur = t.finish - t.start end
@@ -496,7 +533,9 @@ Q.tree = Q.traces
 -- then continue from that child's start. Children are clipped to their
 -- parent. Returns segments { span, start, finish } in time order covering
 -- the root; the parts not in a child belong to the parent (its self time).
-local function critical(span, lo, hi, out)
+-- Iterative (a 10^5-deep chain must not overflow the Lua stack): frames
+-- emit segments latest first; the list is reversed at the end.
+local function crit_frame(span, lo, hi)
   local kids = {}
   for _, c in ipairs(span.children) do
     if c.start then
@@ -507,21 +546,35 @@ local function critical(span, lo, hi, out)
     end
   end
   table.sort(kids, function(a, b) return a[3] > b[3] end)
-  local cursor = hi
-  local segs = {}
-  for _, k in ipairs(kids) do
-    local c, cs, cf = k[1], k[2], k[3]
-    if cf <= cursor and cs < cursor then
-      if cf < cursor then segs[#segs + 1] = { span = span, start = cf, finish = cursor } end
-      local sub = {}
-      critical(c, cs, cf, sub)
-      for i = #sub, 1, -1 do segs[#segs + 1] = sub[i] end
-      cursor = cs
+  return { span = span, lo = lo, kids = kids, i = 0, cursor = hi }
+end
+
+local function critical(span, lo, hi, out)
+  local rev = {}
+  local stack, n = { crit_frame(span, lo, hi) }, 1
+  while n > 0 do
+    local f = stack[n]
+    local pushed = false
+    while f.cursor > f.lo and f.i < #f.kids do
+      f.i = f.i + 1
+      local k = f.kids[f.i]
+      local c, cs, cf = k[1], k[2], k[3]
+      if cf <= f.cursor and cs < f.cursor then
+        if cf < f.cursor then rev[#rev + 1] = { span = f.span, start = cf, finish = f.cursor } end
+        f.cursor = cs
+        n = n + 1
+        stack[n] = crit_frame(c, cs, cf)
+        pushed = true
+        break
+      end
     end
-    if cursor <= lo then break end
+    if not pushed then
+      if f.cursor > f.lo then rev[#rev + 1] = { span = f.span, start = f.lo, finish = f.cursor } end
+      stack[n] = nil
+      n = n - 1
+    end
   end
-  if cursor > lo then segs[#segs + 1] = { span = span, start = lo, finish = cursor } end
-  for i = #segs, 1, -1 do out[#out + 1] = segs[i] end
+  for i = #rev, 1, -1 do out[#out + 1] = rev[i] end
 end
 
 -- critical_path(trace_id): segments of the trace's (first) root.

@@ -2,7 +2,8 @@
 -- (├─ └─ │), shared by `spanline tree` and the viewer's logical mode.
 --
 -- rows() flattens trees into { span, prefix, depth, last } so a caller can
--- render or page them; line() is the text after the prefix.
+-- render or page them; line() is the text after the prefix. Walks are
+-- iterative and the guides are capped (MAX_GUIDES), so any depth works.
 
 local report = require("spanline.report")
 
@@ -35,25 +36,50 @@ function tree_text.line(s)
   end
   if s.orphan then parts[#parts + 1] = "(orphan)" end
   if s.remote_parent then parts[#parts + 1] = "(remote parent " .. tostring(s.parent) .. ")" end
+  if s.cycle then parts[#parts + 1] = "(parent cycle cut: parent " .. tostring(s.parent) .. ")" end
   return table.concat(parts, "  ")
 end
 
+-- Guides are drawn for this many levels; deeper rows keep the guides of
+-- that level plus a "[depth N]" mark, so a 10^5-deep chain costs linear
+-- text, not quadratic.
+tree_text.MAX_GUIDES = 64
+
 -- Rows of the trees under roots, depth first, children by start time.
--- opts.max_depth limits the depth shown.
+-- opts.max_depth limits the depth shown. Iterative (no recursion limit).
 function tree_text.rows(roots, opts)
   opts = opts or {}
   local rows = {}
   local max_depth = opts.max_depth
-  local function walk(s, prefix, child_prefix, depth, last)
+  local max_guides = opts.max_guides or tree_text.MAX_GUIDES
+  -- stack entries: span, prefix, child_prefix, depth, last
+  local st_s, st_p, st_c, st_d, st_l, n = {}, {}, {}, {}, {}, 0
+  for i = #roots, 1, -1 do
+    n = n + 1
+    st_s[n], st_p[n], st_c[n], st_d[n], st_l[n] = roots[i], "", "", 0, i == #roots
+  end
+  while n > 0 do
+    local s, prefix, child_prefix, depth, last = st_s[n], st_p[n], st_c[n], st_d[n], st_l[n]
+    st_s[n], st_p[n], st_c[n], st_d[n], st_l[n] = nil, nil, nil, nil, nil
+    n = n - 1
     rows[#rows + 1] = { span = s, prefix = prefix, depth = depth, last = last }
-    if max_depth and depth >= max_depth then return end
-    local kids = sorted_children(s)
-    for i, c in ipairs(kids) do
-      local last = i == #kids
-      walk(c, child_prefix .. (last and "└─ " or "├─ "), child_prefix .. (last and "   " or "│  "), depth + 1, last)
+    if not (max_depth and depth >= max_depth) then
+      local kids = sorted_children(s)
+      local deep = depth + 1 > max_guides
+      for i = #kids, 1, -1 do
+        local klast = i == #kids
+        n = n + 1
+        st_s[n], st_d[n], st_l[n] = kids[i], depth + 1, klast
+        if deep then
+          st_p[n] = child_prefix .. "[depth " .. (depth + 1) .. "] " .. (klast and "└─ " or "├─ ")
+          st_c[n] = child_prefix
+        else
+          st_p[n] = child_prefix .. (klast and "└─ " or "├─ ")
+          st_c[n] = child_prefix .. (klast and "   " or "│  ")
+        end
+      end
     end
   end
-  for i, r in ipairs(roots) do walk(r, "", "", 0, i == #roots) end
   return rows
 end
 

@@ -328,7 +328,7 @@ static void test_spanner(void)
     CHECK_EQ_INT(a->depth, 1);
     CHECK_EQ_INT(a->nevents, 1);
     CHECK_EQ_INT(a->self, 30);
-    CHECK(strstr(a->raw.ptr, "\"event\"") != NULL);
+    CHECK(memmem(a->raw.ptr, a->raw.len, "\"event\"", 7) != NULL);
     CHECK(streq(a->attrs.ptr, a->attrs.len, "{\"x\":1}\n"));
     CHECK_EQ_INT(sl_spanner_next(s, &a), SL_OK);
     CHECK(streq(a->text.ptr + a->name_off, a->name_len, "b"));
@@ -351,6 +351,85 @@ static void test_spanner(void)
     CHECK_EQ_INT(sl_spanner_next(s, &a), SL_EOF);
     size_t n;
     CHECK(sl_spanner_meta(s, &n) != NULL);
+    sl_spanner_free(s);
+    sl_reader_close(r);
+}
+
+/* A W3C parent (16 hex digits) links to the open span whose id ends with
+ * them (design.md §2), like the Lua assembler; an unknown tail is an
+ * orphan; the link survives the parent's slot moving when others leave. */
+static void test_spanner_remote_parent(void)
+{
+    const char *text =
+        "{\"type\":\"start\",\"id\":\"aaaaaaaaaaaaaaaa1111111111111111\",\"name\":\"server\",\"ts\":1000}\n"
+        "{\"type\":\"start\",\"id\":\"bbbbbbbbbbbbbbbb2222222222222222\",\"name\":\"other\",\"ts\":1001}\n"
+        "{\"type\":\"start\",\"id\":\"cccccccccccccccc3333333333333333\",\"parent\":\"1111111111111111\",\"name\":\"handler\",\"ts\":1010}\n"
+        "{\"type\":\"start\",\"id\":\"dddddddddddddddd4444444444444444\",\"parent\":\"9999999999999999\",\"name\":\"lost\",\"ts\":1011}\n"
+        "{\"type\":\"end\",\"id\":\"bbbbbbbbbbbbbbbb2222222222222222\",\"ts\":1015,\"status\":\"ok\"}\n"
+        "{\"type\":\"end\",\"id\":\"cccccccccccccccc3333333333333333\",\"ts\":1030,\"status\":\"ok\"}\n"
+        "{\"type\":\"end\",\"id\":\"dddddddddddddddd4444444444444444\",\"ts\":1031,\"status\":\"ok\"}\n"
+        "{\"type\":\"end\",\"id\":\"aaaaaaaaaaaaaaaa1111111111111111\",\"ts\":1100,\"status\":\"ok\"}\n";
+    sl_reader *r = sl_reader_open_mem(text, strlen(text), NULL, NULL);
+    sl_spanner *s = sl_spanner_new(r, 0);
+    const sl_aspan *a;
+    char hex[33];
+    CHECK_EQ_INT(sl_spanner_next(s, &a), SL_OK);
+    CHECK(streq(a->text.ptr + a->name_off, a->name_len, "other"));
+    CHECK_EQ_INT(sl_spanner_next(s, &a), SL_OK);
+    CHECK(streq(a->text.ptr + a->name_off, a->name_len, "handler"));
+    CHECK(a->parent_short);
+    CHECK(!a->orphan);
+    CHECK_EQ_INT(a->depth, 1);
+    hex_of(&a->trace, hex);
+    CHECK_EQ_STR(hex, "aaaaaaaaaaaaaaaa1111111111111111");
+    CHECK_EQ_INT(sl_spanner_next(s, &a), SL_OK);
+    CHECK(streq(a->text.ptr + a->name_off, a->name_len, "lost"));
+    CHECK(a->orphan);
+    CHECK_EQ_INT(a->depth, 0);
+    CHECK_EQ_INT(sl_spanner_next(s, &a), SL_OK);
+    CHECK(streq(a->text.ptr + a->name_off, a->name_len, "server"));
+    /* the remote child's interval [1010,1030] counts against the parent */
+    CHECK_EQ_INT(a->self, 100 - 20);
+    CHECK_EQ_INT(sl_spanner_next(s, &a), SL_EOF);
+    sl_spanner_free(s);
+    sl_reader_close(r);
+}
+
+/* A span that ends while a child is open stays known (a ghost) until that
+ * child ends: a child starting after the parent ended links to it (depth,
+ * trace); once every child ended, a later one is an orphan. */
+static void test_spanner_late_child(void)
+{
+    const char *text =
+        "{\"type\":\"start\",\"id\":\"" ID1 "\",\"name\":\"p\",\"ts\":1000}\n"
+        "{\"type\":\"start\",\"id\":\"" ID2 "\",\"parent\":\"" ID1 "\",\"name\":\"w\",\"ts\":1001}\n"
+        "{\"type\":\"end\",\"id\":\"" ID1 "\",\"ts\":1010,\"status\":\"ok\"}\n"
+        "{\"type\":\"event\",\"id\":\"" ID1 "\",\"name\":\"after end\",\"ts\":1011}\n"
+        "{\"type\":\"start\",\"id\":\"" ID3 "\",\"parent\":\"" ID1 "\",\"name\":\"late\",\"ts\":1020}\n"
+        "{\"type\":\"end\",\"id\":\"" ID3 "\",\"ts\":1025,\"status\":\"ok\"}\n"
+        "{\"type\":\"end\",\"id\":\"" ID2 "\",\"ts\":1030,\"status\":\"ok\"}\n"
+        "{\"type\":\"start\",\"id\":\"00000000000000000000000000000004\",\"parent\":\"" ID1 "\",\"name\":\"gone\",\"ts\":1040}\n";
+    sl_reader *r = sl_reader_open_mem(text, strlen(text), NULL, NULL);
+    sl_spanner *s = sl_spanner_new(r, 0);
+    const sl_aspan *a;
+    char hex[33];
+    CHECK_EQ_INT(sl_spanner_next(s, &a), SL_OK);
+    CHECK(streq(a->text.ptr + a->name_off, a->name_len, "p"));
+    CHECK_EQ_INT(a->self, 1);  /* [1000,1010] minus the open child from 1001 */
+    CHECK_EQ_INT(a->nevents, 0);
+    CHECK_EQ_INT(sl_spanner_next(s, &a), SL_OK);
+    CHECK(streq(a->text.ptr + a->name_off, a->name_len, "late"));
+    CHECK(!a->orphan);
+    CHECK_EQ_INT(a->depth, 1);
+    hex_of(&a->trace, hex);
+    CHECK_EQ_STR(hex, ID1);
+    CHECK_EQ_INT(sl_spanner_next(s, &a), SL_OK);
+    CHECK(streq(a->text.ptr + a->name_off, a->name_len, "w"));
+    CHECK_EQ_INT(sl_spanner_next(s, &a), SL_OK);  /* open at EOF */
+    CHECK(streq(a->text.ptr + a->name_off, a->name_len, "gone"));
+    CHECK(a->orphan);
+    CHECK_EQ_INT(a->depth, 0);
+    CHECK_EQ_INT(sl_spanner_next(s, &a), SL_EOF);
     sl_spanner_free(s);
     sl_reader_close(r);
 }
@@ -454,6 +533,8 @@ int main(void)
     test_follow();
     test_open_errors();
     test_spanner();
+    test_spanner_remote_parent();
+    test_spanner_late_child();
     test_hex();
     test_fast_path_agrees();
     test_roundtrip_encode();

@@ -240,6 +240,16 @@ static void test_memory(void)
     const char *m = sl_tracer_memory(t, &n);
     CHECK_EQ_INT(count_lines(m, n), 15);
     CHECK(strncmp(m, "{\"type\":\"start\"", 15) == 0);
+    /* the bytes are NUL-terminated (spanline.h), also after a clear */
+    CHECK(m[n] == '\0');
+    CHECK_EQ_INT(strlen(m), n);
+    sl_tracer_memory_clear(t);
+    m = sl_tracer_memory(t, &n);
+    CHECK_EQ_INT(n, 0);
+    CHECK(m[0] == '\0');
+    spans(t, 1);
+    m = sl_tracer_memory(t, &n);
+    CHECK(n > 0 && m[n] == '\0' && strlen(m) == n);
     sl_tracer_close(t);
 }
 

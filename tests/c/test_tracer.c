@@ -2,7 +2,8 @@
  * test_tracer.c: the record format (design.md §3) byte for byte, with a
  * fake clock and a seeded id generator; parents local and remote, lanes,
  * events and attr records, end status/error, ending twice, bad arguments,
- * heap spans, counters, and close ending open spans as abandoned.
+ * heap spans, counters, close ending open spans as abandoned, and names,
+ * keys and values of every short length.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -263,9 +264,41 @@ static void test_close_abandons(void)
     unlink(path);
 }
 
+/* names, keys and values of every short length come out whole and in
+ * place (the record path copies short strings with overlapping moves) */
+static void test_lengths(void)
+{
+    static const char chars[] = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOP";
+    sl_tracer *t = open_fake(5);
+    for (size_t n = 0; n <= 48; n++) {
+        size_t k = n ? n : 1;
+        char val[64];
+        for (size_t i = 0; i < n; i++) val[i] = chars[sizeof chars - 2 - i];
+        sl_attr a[2] = {{chars, k, SL_ATTR_STRING, {.s = {val, n}}},
+                        {"n", 1, SL_ATTR_INT, {.i = (int64_t)n}}};
+        sl_start_opts o;
+        memset(&o, 0, sizeof o);
+        o.attrs = a;
+        o.nattrs = 2;
+        sl_span s;
+        CHECK_EQ_INT(sl_span_begin(t, &s, chars, n, &o), SL_OK);
+        CHECK_EQ_INT(sl_span_end(&s, SL_STATUS_OK, NULL, 0), SL_OK);
+        char want[256];
+        snprintf(want, sizeof want, "\"name\":\"%.*s\",", (int)n, chars);
+        const char *m = sl_tracer_memory(t, NULL);
+        CHECK(strstr(m, want) != NULL);
+        snprintf(want, sizeof want, "\"attrs\":{\"%.*s\":\"%.*s\",\"n\":%d}", (int)k, chars, (int)n, val,
+                 (int)n);
+        CHECK(strstr(m, want) != NULL);
+        sl_tracer_memory_clear(t);
+    }
+    sl_tracer_close(t);
+}
+
 int main(void)
 {
     test_format();
+    test_lengths();
     test_remote_parent();
     test_args_and_heap();
     test_close_abandons();

@@ -35,6 +35,35 @@ cmp "$tmp/fast" "$tmp/slow" || fail "fast and Lua paths differ"
 [ "$(grep -c '"type":"start"' "$tmp/fast")" = 3 ] || fail "error+abandoned+open: $(cat "$tmp/fast")"
 run filter "$fix/query_basic.jsonl" --where '#events > 0' | grep -c '"type":"start"' | grep -qx 1 || fail "events field"
 
+# remote (16-hex W3C) parents: both paths link "handler" under the span
+# whose id ends with its parent's digits (so db.query is at depth 2) and
+# leave "lost" (unknown tail) an orphan; depth/orphan/self agree.
+rf="$fix/query_remote.jsonl"
+for w in 'depth > 0' 'depth == 2' 'orphan' 'not orphan and remote_parent' 'self < dur'; do
+  run filter "$rf" --where "$w" | sort >"$tmp/rfast"
+  SPANLINE_NO_FAST=1 run filter "$rf" --where "$w" | sort >"$tmp/rslow"
+  cmp -s "$tmp/rfast" "$tmp/rslow" || fail "remote parent: fast and Lua paths differ for '$w'"
+done
+names() { run filter "$rf" --where "$1" | grep '"type":"start"' | grep -o '"name":"[^"]*"' | tr -d '\n'; }
+[ "$(names 'depth > 0')" = '"name":"db.query""name":"handler"' ] || fail "remote depth: $(names 'depth > 0')"
+[ "$(names 'depth == 2')" = '"name":"db.query"' ] || fail "remote depth 2: $(names 'depth == 2')"
+[ "$(names 'orphan')" = '"name":"lost"' ] || fail "remote orphan: $(names 'orphan')"
+[ "$(names 'self == 5ms')" = '"name":"server"' ] || fail "remote self: $(names 'self == 5ms')"
+
+# a child starting after its parent ended: linked while a sibling is still
+# open (the parent is still known) on both paths, an orphan once the parent
+# and all its children ended
+lf="$fix/query_late.jsonl"
+lnames() { run filter "$lf" --where "$1" | grep '"type":"start"' | grep -o '"name":"[^"]*"' | tr -d '\n'; }
+for w in 'depth == 1' 'depth == 2' 'orphan' 'true'; do
+  run filter "$lf" --where "$w" | sort >"$tmp/lfast"
+  SPANLINE_NO_FAST=1 run filter "$lf" --where "$w" | sort >"$tmp/lslow"
+  cmp -s "$tmp/lfast" "$tmp/lslow" || fail "late child: fast and Lua paths differ for '$w'"
+done
+[ "$(lnames 'depth == 1')" = '"name":"late""name":"worker"' ] || fail "late depth: $(lnames 'depth == 1')"
+[ "$(lnames 'depth == 2')" = '"name":"late.remote"' ] || fail "late remote: $(lnames 'depth == 2')"
+[ "$(lnames 'orphan')" = '"name":"forgotten"' ] || fail "forgotten: $(lnames 'orphan')"
+
 # js-logger input comes out as spanline/1 records
 run filter "$fix/js-logger/js-quic.jsonl" --where 'name:find("Stream")' >"$tmp/js.jsonl"
 [ "$(grep -c '"type":"start"' "$tmp/js.jsonl")" = 4 ] || fail "js-quic streams: $(cat "$tmp/js.jsonl")"

@@ -82,6 +82,16 @@ e=$(run report "$fix/query_basic.jsonl" --where 'dur > > 5ms' 2>&1); set -e
 grep -q "^  dur > > 5ms$" <<<"$e" || fail "expression not echoed: $e"
 grep -q "^      ^$" <<<"$e" || fail "caret: $e"
 
+# remote (16-hex) parents: the C fast path and the Lua path give the same
+# table; server [0,10ms] minus its remote child handler [1,6ms] = 5ms self
+fast=$(run report "$fix/query_remote.jsonl" --format csv)
+slow=$(SPANLINE_NO_FAST=1 run report "$fix/query_remote.jsonl" --format csv)
+[ "$fast" = "$slow" ] || fail "remote parent: fast and Lua reports differ:
+$fast
+$slow"
+grep -q '^server,1,0,0,10000000,.*,5000000,5000000.0$' <<<"$fast" || fail "remote self time: $fast"
+grep -q '^handler,1,1,0,5000000,.*,2000000,2000000.0$' <<<"$fast" || fail "remote handler self: $fast"
+
 # stdin
 run report - <"$fix/query_pct.jsonl" | grep -q '^op ' || fail "stdin"
 echo "report_cli ok"

@@ -31,6 +31,31 @@ q=$(run tree "$fix/js-logger/js-quic.jsonl")
 [ "$(grep -c '^trace ' <<<"$q")" = 6 ] || fail "js-quic traces: $q"
 grep -q '^└─ ss-QUICSocket' <<<"$q" || fail "js-quic nesting: $q"
 
+# a parent cycle (a <-> b) and a self-parent: cut, marked, no failure
+cy=$(run tree "$fix/query_cycle.jsonl")
+grep -q '^a  4.00ms  (orphan)  (parent cycle cut: parent 00000000000000000000000000000002)$' <<<"$cy" || fail "cycle a: $cy"
+grep -q '^└─ b  2.00ms$' <<<"$cy" || fail "cycle b under a: $cy"
+grep -q '^self  3.00ms  (orphan)  (parent cycle cut: parent 00000000000000000000000000000003)$' <<<"$cy" || fail "self parent: $cy"
+
+# a 10^5-deep chain: no stack overflow, one line per span, capped guides
+tmp=$(mktemp)
+lua5.4 -e 'local n = 100000
+  local out = {}
+  for i = 1, n do
+    out[#out + 1] = string.format([[{"type":"start","id":"%032x","trace":"%032x",%s"name":"d%d","ts":%d}]],
+      i, 1, i > 1 and string.format([["parent":"%032x",]], i - 1) or "", i, 1764000000000000000 + i)
+  end
+  for i = n, 1, -1 do
+    out[#out + 1] = string.format([[{"type":"end","id":"%032x","ts":%d,"status":"ok"}]], i, 1764000000000000000 + 3 * n - i)
+  end
+  io.write(table.concat(out, "\n"), "\n")' >"$tmp"
+deep=$(run tree "$tmp") || { rm -f "$tmp"; fail "deep chain tree failed"; }
+rm -f "$tmp"
+[ "$(wc -l <<<"$deep")" = 100001 ] || fail "deep lines: $(wc -l <<<"$deep")"
+grep -q '^trace 0\{31\}1  100000 spans' <<<"$deep" || fail "deep header: $(head -1 <<<"$deep")"
+last=$(tail -1 <<<"$deep")
+grep -q '\[depth 99999\] └─ d100000  100us$' <<<"$last" || fail "deep last line: ${last: -80}"
+
 set +e
 e=$(run tree "$fix/query_basic.jsonl" --trace ffff 2>&1); code=$?
 set -e

@@ -195,3 +195,43 @@ describe("abandoned spans", function()
     end)
   end
 end)
+
+-- Abandonment is found once per collection cycle (span objects have no
+-- finalizer): both collector modes must find it, and only for dead objects.
+describe("abandoned spans under both collector modes", function()
+  for _, mode in ipairs({ "incremental", "generational" }) do
+    it("finds dropped spans and keeps referenced ones (" .. mode .. ")", function()
+      local t = h.mem()
+      local old = collectgarbage(mode)
+      local kept = {}
+      for i = 1, 300 do
+        local s = t:start("s" .. (i % 7), { i = i }, { current = false })
+        if i % 3 == 0 then kept[#kept + 1] = s end
+      end
+      for _ = 1, 3 do collectgarbage() end
+      collectgarbage(old)
+      local st = t:stats()
+      assert.are.equal(200, st.abandoned)
+      assert.are.equal(100, st.spans_open)
+      for _, s in ipairs(kept) do
+        assert.is_true(s:is_open())
+        s:finish()
+      end
+      assert.are.equal(0, t:stats().spans_open)
+      assert.are.equal(200, t:stats().abandoned)
+      t:close()
+    end)
+  end
+
+  it("a slot reused by a new span does not confuse an old span object", function()
+    local t = h.mem()
+    local a = t:start("a")
+    a:finish()
+    local b = t:start("b")           -- likely reuses a's entry
+    assert.has_error(function() a:finish() end, "span 'a' already finished")
+    assert.is_true(b:is_open())
+    assert.is_false(a:is_open())
+    b:finish()
+    t:close()
+  end)
+end)

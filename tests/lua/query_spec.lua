@@ -280,6 +280,197 @@ describe("query streams", function()
   end)
 end)
 
+-- Bad input and deep trees: parent cycles are cut (the span closing the
+-- cycle stays an orphan, marked and counted), and no walk recurses.
+describe("parent cycles and deep trees", function()
+  local tree_text = require("spanline.tree_text")
+  local function st(n, parent, ts) return { type = "start", id = id(n), parent = parent and id(parent), name = "s" .. n, ts = ts } end
+  local function en(n, ts) return { type = "end", id = id(n), ts = ts, status = "ok" } end
+
+  local function check_cut(recs, want_cycles)
+    local asm = query.assembler()
+    for _, r in ipairs(recs) do asm:add(r) end
+    assert.equal(want_cycles, asm.cycles)
+    local marked = 0
+    for _, s in ipairs(asm:spans()) do
+      if s.cycle then
+        marked = marked + 1
+        assert.is_true(s.orphan)
+        assert.is_nil(s.parent_span)
+      end
+      -- every span reaches a root in finitely many steps
+      local x, steps = s, 0
+      while x.parent_span do x, steps = x.parent_span, steps + 1 assert.is_true(steps <= #recs) end
+    end
+    assert.equal(want_cycles, marked)
+    -- traces, text trees and the critical path all finish
+    local traces = query.open(recs):traces()
+    local total = 0
+    for _, t in ipairs(traces) do total = total + t.spans end
+    assert.equal(#asm:spans(), total)
+    local roots = {}
+    for _, t in ipairs(traces) do for _, r in ipairs(t.roots) do roots[#roots + 1] = r end end
+    assert.equal(total, #tree_text.rows(roots))
+    assert.truthy(query.open(recs):critical_path())
+    return asm
+  end
+
+  it("cuts a two-span cycle (a's parent is b, b's parent is a)", function()
+    local asm = check_cut({ st(1, 2, 10), st(2, 1, 20), en(1, 30), en(2, 40) }, 1)
+    -- 2 links under 1 (1 was known when 2 started); re-parenting 1 under 2 closes the cycle
+    local a, b = asm:get(id(1)), asm:get(id(2))
+    assert.is_true(a.cycle)
+    assert.equal(a, b.parent_span)
+    assert.equal(1, b.depth)
+    assert.same({ a }, asm:roots())
+    assert.truthy(tree_text.line(a):find("parent cycle cut", 1, true))
+  end)
+
+  it("cuts a span that is its own parent", function()
+    local asm = check_cut({ st(1, 1, 10), en(1, 20) }, 1)
+    local s = asm:get(id(1))
+    assert.is_true(s.cycle)
+    assert.equal(0, #s.children)
+    assert.equal(10, s.self)
+    assert.same({ s }, asm:roots())
+  end)
+
+  it("cuts a three-span cycle and one closed by a span seen before its start", function()
+    check_cut({ st(1, 3, 10), st(2, 1, 11), st(3, 2, 12), en(1, 20), en(2, 21), en(3, 22) }, 1)
+    -- 2 ends before it starts; 3 links under the (known) 2; then 2 starts with parent 3
+    check_cut({ en(2, 50), st(3, 2, 10), st(2, 3, 5), en(3, 20) }, 1)
+  end)
+
+  it("counts cycles on a query and `spanline tree` survives them", function()
+    local q = query.open({ st(1, 2, 10), st(2, 1, 20), en(1, 30), en(2, 40) })
+    q:traces()
+    assert.equal(1, q:cycles())
+  end)
+
+  it("handles a 10^5-deep chain (assembler, traces, text rows, critical path)", function()
+    local n = 100000
+    local recs = {}
+    for i = 1, n do recs[#recs + 1] = st(i, i > 1 and i - 1 or nil, i) end
+    for i = n, 1, -1 do recs[#recs + 1] = en(i, 3 * n - i) end
+    local asm = query.assembler()
+    for _, r in ipairs(recs) do asm:add(r) end
+    local leaf = asm:get(id(n))
+    assert.equal(n - 1, leaf.depth)
+    assert.equal(0, asm.cycles)
+    -- each span [i, 3n - i] minus its child [i + 1, 3n - i - 1] = 2
+    assert.equal(2, asm:get(id(1)).self)
+    local traces = query.open(recs):traces()
+    assert.equal(1, #traces)
+    assert.equal(n, traces[1].spans)
+    local rows = tree_text.rows(traces[1].roots)
+    assert.equal(n, #rows)
+    assert.equal(n - 1, rows[n].depth)
+    -- guides are capped: the deepest prefix is not 3 * 10^5 characters
+    assert.is_true(#rows[n].prefix < 400, "prefix length " .. #rows[n].prefix)
+    local path = query.open(recs):critical_path()
+    assert.equal(2 * n - 1, #path)  -- each span: a slice before and after its child, the leaf whole
+    assert.equal(id(1), path[1].span.id)
+    assert.equal(id(n), path[n].span.id)
+    -- a spans() query's tree re-links nothing here but must not recurse either
+    assert.equal(n, query.open(recs):spans():tree()[1].spans)
+  end)
+
+  it("re-parents a 2000-deep chain that arrives leaf first", function()
+    local n = 2000
+    local recs = {}
+    for i = n, 1, -1 do recs[#recs + 1] = st(i, i > 1 and i - 1 or nil, i) end
+    local asm = query.assembler()
+    for _, r in ipairs(recs) do asm:add(r) end
+    assert.equal(n - 1, asm:get(id(n)).depth)
+    assert.same({ asm:get(id(1)) }, asm:roots())
+  end)
+end)
+
+-- A child that starts after its parent ended (another coroutine).
+describe("late children in streaming spans()", function()
+  local function st(n, parent, ts) return { type = "start", id = id(n), trace = id(1), parent = parent and id(parent), name = "s" .. n, ts = ts } end
+  local function en(n, ts) return { type = "end", id = id(n), ts = ts, status = "ok" } end
+
+  it("links it while the parent is still known (a sibling still open)", function()
+    -- P [0,10] with A [1,30] still open when P ends; B [20,25] starts after P ended
+    local recs = { st(1, nil, 0), st(2, 1, 1), en(1, 10), st(3, 1, 20), en(3, 25), en(2, 30) }
+    local S = by_id(query.open(recs):spans():collect())
+    local p, b = S[id(1)], S[id(3)]
+    assert.is_false(b.orphan)
+    assert.equal(p, b.parent_span)
+    assert.equal(1, b.depth)
+    assert.equal(2, #p.children)
+    assert.equal(1, p.self)  -- [0,10] minus A clipped to [1,10]
+  end)
+
+  it("yields it as an orphan once the parent is forgotten; tree() re-links it", function()
+    -- P [0,10] with A [1,5]; both ended before B [20,25] starts
+    local recs = { st(1, nil, 0), st(2, 1, 1), en(2, 5), en(1, 10), st(3, 1, 20), en(3, 25) }
+    local list = query.open(recs):spans():collect()
+    local S = by_id(list)
+    assert.is_true(S[id(3)].orphan)
+    assert.equal(id(1), S[id(3)].parent)
+    assert.equal(1, #S[id(1)].children)
+    -- tree() over the spans query: one trace, one root, B under P
+    local traces = query.open(recs):spans():tree()
+    assert.equal(1, #traces)
+    assert.equal(1, #traces[1].roots)
+    local p = traces[1].roots[1]
+    assert.equal(id(1), p.id)
+    assert.equal(2, #p.children)
+    assert.equal(id(3), p.children[2].id)
+    assert.equal(1, p.children[2].depth)
+    assert.is_false(p.children[2].orphan)
+    assert.equal(3, traces[1].spans)
+    assert.equal(25, traces[1].finish)
+    -- and the same as tree() over the records
+    local direct = query.open(recs):tree()
+    assert.equal(3, direct[1].spans)
+    assert.equal(2, #direct[1].roots[1].children)
+  end)
+end)
+
+describe("span shape and memory", function()
+  it("shares one read-only empty table for missing events and children; attrs nil", function()
+    local asm = query.assembler()
+    asm:add({ type = "start", id = id(1), name = "a", ts = 1 })
+    asm:add({ type = "start", id = id(2), name = "b", ts = 2 })
+    local a, b = asm:get(id(1)), asm:get(id(2))
+    assert.equal(a.events, b.children)
+    assert.equal(0, #a.events)
+    assert.is_nil(a.attrs)
+    -- defaults come through a plain table, never a function call
+    assert.equal("table", type(getmetatable(a).__index))
+    assert.is_nil(rawget(a, "events"))
+    assert.equal(0, a.depth)
+    assert.is_false(a.orphan)
+    assert.has_error(function() a.events[1] = 1 end)
+    asm:add({ type = "event", id = id(1), name = "e", ts = 3 })
+    assert.equal(1, #a.events)
+    assert.equal(0, #b.events)
+    asm:add({ type = "attr", id = id(2), ts = 4, attrs_json = '{"k":1}' })
+    asm:add({ type = "attr", id = id(2), ts = 5, attrs_json = '{"j":2}' })
+    assert.equal("function", type(getmetatable(b).__index))  -- attrs not decoded yet
+    assert.equal(0, #b.children)
+    assert.same({ k = 1, j = 2 }, b.attrs)
+    assert.equal("table", type(getmetatable(b).__index))
+    asm:add({ type = "attr", id = id(2), ts = 6, attrs_json = '{"k":3}' })
+    assert.same({ k = 3, j = 2 }, b.attrs)
+  end)
+
+  it("computes self time the same for unsorted children", function()
+    local asm = query.assembler()
+    asm:add({ type = "start", id = id(1), name = "p", ts = 0 })
+    for i, iv in ipairs({ { 50, 70 }, { 10, 20 }, { 15, 30 }, { 90, 120 }, { 60, 65 } }) do
+      asm:add({ type = "start", id = id(i + 1), parent = id(1), name = "c", ts = iv[1] })
+      asm:add({ type = "end", id = id(i + 1), ts = iv[2], status = "ok" })
+    end
+    asm:add({ type = "end", id = id(1), ts = 100, status = "ok" })
+    -- union of [10,30], [50,70], [90,100] = 50 of 100
+    assert.equal(50, asm:get(id(1)).self)
+  end)
+end)
+
 describe("query.open with follow", function()
   it("ends a pass when no data is left and resumes later", function()
     local path = os.tmpname()

@@ -203,3 +203,72 @@ describe("sampling", function()
     live:close()
   end)
 end)
+
+-- The decision is a function of the trace id (design.md §2): its 62 random
+-- tail bits against sample * 2^62, so any process seeing the trace id could
+-- repeat it. Hex digit 17 of an id holds the variant (0b10) and the two
+-- highest random bits.
+describe("sampling from the trace id", function()
+  local function first_tail_digits(p, n)
+    local t = h.mem{ sample = p, meta = false }
+    local seen = {}
+    for _ = 1, n do
+      local s = t:start("root")
+      if s:is_recording() then
+        assert.are.equal(s:id(), s:trace_id())
+        seen[s:trace_id():sub(17, 17)] = true
+      end
+      s:finish()
+    end
+    t:close()
+    return seen
+  end
+
+  it("records only roots whose random tail is below sample * 2^62", function()
+    -- p = 0.5: the highest random bit is 0 -> digit 8 or 9, never a or b
+    local seen = first_tail_digits(0.5, 2000)
+    assert.is_true(seen["8"] or seen["9"])
+    assert.is_nil(seen["a"])
+    assert.is_nil(seen["b"])
+    -- p = 0.25: both high random bits are 0 -> digit 8 only
+    seen = first_tail_digits(0.25, 2000)
+    assert.is_true(seen["8"])
+    assert.is_nil(seen["9"])
+    assert.is_nil(seen["a"])
+    assert.is_nil(seen["b"])
+  end)
+
+  it("the ids of recorded roots stay in creation order", function()
+    local t = h.mem{ sample = 0.5, meta = false }
+    local ids = {}
+    for _ = 1, 500 do
+      local s = t:start("root")
+      if s:is_recording() then ids[#ids + 1] = s:id() end
+      s:finish()
+      local c = t:start("other", nil, { root = true })
+      if c:is_recording() then ids[#ids + 1] = c:id() end
+      c:finish()
+    end
+    for i = 2, #ids do assert.is_true(ids[i - 1] < ids[i]) end
+    t:close()
+  end)
+
+  it("children and traced calls of a recorded root share its trace id", function()
+    local t = h.mem{ sample = 0.5, seed = 3, meta = false }
+    local f = t:traced("leaf", function() return spanline.current():trace_id() end)
+    local roots = 0
+    for _ = 1, 50 do
+      local r = t:start("root")
+      local trace = f()
+      if r:is_recording() then
+        roots = roots + 1
+        assert.are.equal(r:trace_id(), trace)
+      else
+        assert.is_nil(trace)   -- the no-op span has no ids
+      end
+      r:finish()
+    end
+    assert.are.equal(roots * 2, #h.of(t, "start"))
+    t:close()
+  end)
+end)

@@ -163,3 +163,109 @@ describe("traced", function()
     sampled_out:close()
   end)
 end)
+
+-- traced/with spans have no Lua object unless one is asked for (current(),
+-- active(), hooks); such an object is only a view: dropping it never
+-- abandons the call's span.
+describe("traced spans without objects", function()
+  local t
+  before_each(function() t = h.mem() end)
+  after_each(function() t:close() end)
+
+  it("hands out the same object while it is referenced", function()
+    local f = t:traced("same", function()
+      local a = spanline.current()
+      local b = spanline.current()
+      assert.are.equal(a, b)
+      assert.is_true(a:is_open())
+      return a
+    end)
+    local s = f()
+    assert.are.equal("same", s:name())
+    assert.is_false(s:is_open())
+    assert.has_error(function() s:finish() end, "span 'same' already finished")
+    assert.has_error(function() s:set("k", 1) end)
+  end)
+
+  it("a collected object does not end the call's span", function()
+    local f = t:traced("kept", function()
+      local id = spanline.current():id()
+      collectgarbage()
+      collectgarbage()
+      assert.are.equal(id, spanline.current():id())   -- a new object, same span
+      return id
+    end)
+    local id = f()
+    assert.are.equal("ok", h.end_of(t, id).status)
+    assert.are.equal(0, t:stats().abandoned)
+  end)
+
+  it("active() lists a traced span while its call runs", function()
+    local names
+    t:with("outer", function()
+      names = {}
+      for _, s in ipairs(t:active()) do names[#names + 1] = s:name() end
+    end)
+    assert.are.same({ "outer" }, names)
+    assert.are.equal(0, #t:active())
+  end)
+
+  it("a coroutine created inside a traced call gets it as current and parent", function()
+    local inner
+    local f = t:traced("creator", function()
+      local co = spanline.coroutine.create(function()
+        collectgarbage()
+        inner = spanline.current() and spanline.current():name()
+        t:start("child"):finish()
+      end)
+      assert(coroutine.resume(co))
+    end)
+    f()
+    assert.are.equal("creator", inner)
+    assert.are.equal(h.start_of(t, "creator").id, h.start_of(t, "child").parent)
+  end)
+
+  it("passes many arguments and results through traced() and with()", function()
+    local args = {}
+    for i = 1, 300 do args[i] = i end
+    local f = t:traced("many", function(...) return ... end)
+    local r = table.pack(f(table.unpack(args)))
+    assert.are.equal(300, r.n)
+    assert.are.equal(300, r[300])
+    r = table.pack(t:with("many with", function(...) return select("#", ...), ... end, table.unpack(args)))
+    assert.are.equal(301, r.n)
+    assert.are.equal(300, r[1])
+    assert.are.equal(299, r[300])
+    assert.are.equal("ok", h.end_of(t, h.start_of(t, "many with").id).status)
+  end)
+
+  it("with() yields through and records an error raised after a yield", function()
+    local co = coroutine.wrap(function()
+      return t:with("w", function(x)
+        local y = coroutine.yield(x + 1)
+        error({ code = y }, 0)
+      end, 1)
+    end)
+    assert.are.equal(2, co())
+    local ok, err = pcall(co, 7)
+    assert.is_false(ok)
+    assert.are.equal(7, err.code)
+    assert.are.equal("error", h.end_of(t, h.start_of(t, "w").id).status)
+    assert.is_nil(spanline.current())
+  end)
+
+  it("with() and traced() spans end once under many nested calls", function()
+    local depth = 0
+    local f
+    f = t:traced("rec", function(n)
+      depth = math.max(depth, n)
+      if n < 50 then return f(n + 1) end
+      return n
+    end)
+    assert.are.equal(50, f(1))
+    local st = t:stats()
+    assert.are.equal(50, st.spans_started)
+    assert.are.equal(50, st.spans_ended)
+    assert.are.equal(0, st.spans_open)
+  end)
+end)

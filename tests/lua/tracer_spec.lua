@@ -490,3 +490,42 @@ describe("spanline.tracer", function()
     assert.has_error(function() spanline.set_default({}) end)
   end)
 end)
+
+-- With a seed (and a clock), a run is reproducible to the byte: attributes of
+-- a table are written in key order, not in the process's hash order.
+describe("seeded output", function()
+  local code = [[
+    local spanline = require("spanline")
+    local tick = 0
+    local t = assert(spanline.tracer{ output = ":memory:", seed = 42, meta = false,
+                                      clock = function() tick = tick + 1; return tick end })
+    local attrs = {}
+    for i = 1, 26 do attrs[string.char(96 + i) .. i] = i end
+    local s = t:start("s", attrs)
+    s:set(attrs)
+    s:event("e", attrs)
+    s:finish()
+    io.write(t:output())
+  ]]
+
+  it("writes attribute keys in sorted order", function()
+    local status, out, err = h.run_lua(code)
+    assert.are.equal(0, status, err)
+    local line = out:match("[^\n]+")
+    local keys = {}
+    for k in line:match('"attrs":(%b{})'):gmatch('"(%a%d+)":') do keys[#keys + 1] = k end
+    assert.are.equal(26, #keys)
+    local sorted = { table.unpack(keys) }
+    table.sort(sorted)
+    assert.are.same(sorted, keys)
+  end)
+
+  it("is byte-identical across processes", function()
+    local s1, out1, e1 = h.run_lua(code)
+    local s2, out2, e2 = h.run_lua(code)
+    assert.are.equal(0, s1, e1)
+    assert.are.equal(0, s2, e2)
+    assert.are.equal(4, select(2, out1:gsub("\n", "")))
+    assert.are.equal(out1, out2)
+  end)
+end)

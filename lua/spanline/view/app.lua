@@ -79,21 +79,14 @@ function app:resolve(key)
   if not key then return nil end
   local view = self:view()
   if key.bucket then return view:index_of(key.bucket, true) end
-  local r = view:index_of(key.span, key.group)
+  local r, near = view:index_of(key.span, key.group)
   if r then return r end
   if self.mode == "time" then
     local b = key.span._vb
     return b and view:index_of(b, true) or nil
   end
-  local s, guard = key.span, 0
-  while s and guard < 10000 do
-    s = self.store:parent(s)
-    if not s then break end
-    r = view:index_of(s)
-    if r then return r end
-    guard = guard + 1
-  end
-  return nil
+  -- folded out of sight: the row of its nearest visible ancestor
+  return near
 end
 
 function app:select_row(r)
@@ -375,9 +368,10 @@ function app:render()
   if n == 0 then
     scr:put(2, 1, { self.loading and "loading…" or "no spans", "dim" })
   end
+  local next_row = view:rows(self.top)
   for i = 0, list_h - 1 do
     local k = self.top + i
-    local row = view:row(k)
+    local row = next_row()
     if not row then break end
     scr:put(2 + i, 1, drawer(row, ctx), k == self.sel_row)
   end

@@ -6,6 +6,7 @@
 -- screen maps to colours and the plain printer ignores.
 
 local fmt = require("spanline.view.fmt")
+local MAX_GUIDES = require("spanline.tree_text").MAX_GUIDES
 
 local draw = {}
 
@@ -57,6 +58,7 @@ local function markers(s)
     local p = type(s.remote_parent) == "string" and s.remote_parent or s.parent
     return "  [remote parent " .. fmt.short_id(p) .. "]"
   end
+  if s.cycle then return "  [parent cycle cut]" end
   if s.orphan then
     local p = tostring(s.parent)
     return "  [orphan: parent …" .. p:sub(-8) .. " not seen]"
@@ -82,14 +84,20 @@ local function push_matched(out, text, style, term)
   end
 end
 
-local function tree_prefix(row)
+-- Guides of at most `cap` levels (tree_text's MAX_GUIDES, and no more than
+-- half of the name column); deeper rows keep those guides and say their
+-- depth ("[depth N] "), so a 10^5-deep chain stays readable and linear.
+local function tree_prefix(row, name_w)
   local parts = {}
   local lasts = row.lasts
-  for level = 2, row.depth do
+  local cap = math.max(1, math.min(MAX_GUIDES, name_w // 6))
+  local depth = row.depth
+  for level = 2, math.min(depth, cap + 1) do
     parts[#parts + 1] = lasts[level] and "   " or "│  "
   end
-  if row.depth >= 1 then
-    parts[#parts + 1] = lasts[row.depth + 1] and "└─ " or "├─ "
+  if depth > cap then parts[#parts + 1] = "[depth " .. depth .. "] " end
+  if depth >= 1 then
+    parts[#parts + 1] = lasts[depth + 1] and "└─ " or "├─ "
   end
   return table.concat(parts)
 end
@@ -132,7 +140,7 @@ end
 function draw.logical(row, ctx)
   local out = {}
   local name_w, bar_w = layout(ctx.width, 0)
-  local prefix = tree_prefix(row)
+  local prefix = tree_prefix(row, name_w)
   if row.group then
     local g = row.group
     local st = group_stats(g, ctx.store)
@@ -235,7 +243,8 @@ function draw.details(s, store, width)
   local st = status_text(s)
   add("id " .. tostring(s.id) .. "  trace " .. tostring(s.trace))
   local parent = s.parent and tostring(s.parent) or "(root)"
-  if s.remote_parent then parent = parent .. " (remote)" elseif s.orphan then parent = parent .. " (not seen: orphan)" end
+  if s.remote_parent then parent = parent .. " (remote)" elseif s.cycle then parent = parent .. " (parent cycle cut)"
+  elseif s.orphan then parent = parent .. " (not seen: orphan)" end
   add("parent " .. parent .. ((s.lane and s.lane ~= 0) and ("  lane " .. tostring(s.lane)) or ""))
   local timing = "start " .. fmt.timestamp(s.start)
   if is_open(s) then

@@ -67,75 +67,115 @@ end
 -- Rows below a node (not counting the node's own row).
 local inner
 
-local function item_rows(self, item)
+-- The node whose cache an item's row count needs (an open group, or an
+-- unfolded span with children), or nil when the item is one row.
+local function expands(self, item)
   if rawget(item, "group") then
-    if not self:group_open(item) then return 1 end
-    return 1 + inner(self, item)
+    if self:group_open(item) then return item end
+    return nil
   end
   local kids = item.children
-  if not kids or #kids == 0 or self:is_folded(item) then return 1 end
-  return 1 + inner(self, item)
+  if not kids or #kids == 0 or self:is_folded(item) then return nil end
+  return item
+end
+
+local function item_rows(self, item)
+  local sub = expands(self, item)
+  if not sub then return 1 end
+  return 1 + inner(self, sub)
+end
+
+-- The items of a node: its children in start order, runs of repeated
+-- siblings replaced by groups. Marks each span with its place (_vi, _vg).
+local function build_items(self, node)
+  if rawget(node, "group") then return node.members end
+  local kids = ordered(self:children_of(node))
+  -- traces (the top level) are never grouped: each is worth its own row
+  local min = rawget(node, "is_top") and math.huge or model.MIN_RUN
+  local runs = false
+  if #kids >= min then
+    local run = 1
+    for i = 2, #kids do
+      if kids[i].name == kids[i - 1].name then
+        run = run + 1
+        if run >= min then runs = true break end
+      else
+        run = 1
+      end
+    end
+  end
+  if not runs then
+    -- no group: the children are the items (no copy)
+    for k = 1, #kids do kids[k]._vg, kids[k]._vi = nil, k end
+    return kids
+  end
+  local items = {}
+  local n, i = 0, 1
+  while i <= #kids do
+    local j = i
+    local name = kids[i].name
+    while j < #kids and kids[j + 1].name == name do j = j + 1 end
+    if j - i + 1 >= min then
+      local members = table.move(kids, i, j, 1, {})
+      n = n + 1
+      items[n] = { group = true, name = name, first = kids[i], members = members, parent = node }
+      for k, m in ipairs(members) do m._vg, m._vi = items[n], k end
+      items[n]._vi = n
+    else
+      for k = i, j do
+        n = n + 1
+        items[n] = kids[k]
+        kids[k]._vg, kids[k]._vi = nil, n
+      end
+    end
+    i = j + 1
+  end
+  return items
+end
+
+local function fresh(self, node)
+  local c = rawget(node, "_vc")
+  if c and c.gen == self.gen and c.cum then return c end
+  return nil
 end
 
 -- The cache of a node: { gen, items, cum } (cum[i] = rows of items 1..i).
+-- Built bottom-up with an explicit stack (a node's row count needs its
+-- open children's caches first), so a 10^5-deep chain needs no recursion.
 local function cache(self, node)
-  local c = rawget(node, "_vc")
-  if c and c.gen == self.gen then return c end
-  local items
-  if rawget(node, "group") then
-    items = node.members
-  else
-    local kids = ordered(self:children_of(node))
-    -- traces (the top level) are never grouped: each is worth its own row
-    local min = rawget(node, "is_top") and math.huge or model.MIN_RUN
-    local runs = false
-    if #kids >= min then
-      local run = 1
-      for i = 2, #kids do
-        if kids[i].name == kids[i - 1].name then
-          run = run + 1
-          if run >= min then runs = true break end
-        else
-          run = 1
-        end
+  local c = fresh(self, node)
+  if c then return c end
+  local stack, n = { node }, 1
+  while n > 0 do
+    local nd = stack[n]
+    c = rawget(nd, "_vc")
+    if not c or c.gen ~= self.gen then
+      c = { gen = self.gen, items = build_items(self, nd), next = 1 }
+      nd._vc = c
+    end
+    local items, pushed = c.items, false
+    for i = c.next, #items do
+      local sub = expands(self, items[i])
+      if sub and not fresh(self, sub) then
+        c.next = i
+        n = n + 1
+        stack[n] = sub
+        pushed = true
+        break
       end
     end
-    if not runs then
-      -- no group: the children are the items (no copy)
-      items = kids
-      for k = 1, #kids do kids[k]._vg, kids[k]._vi = nil, k end
-    else
-      items = {}
-      local n, i = 0, 1
-      while i <= #kids do
-        local j = i
-        local name = kids[i].name
-        while j < #kids and kids[j + 1].name == name do j = j + 1 end
-        if j - i + 1 >= min then
-          local members = table.move(kids, i, j, 1, {})
-          n = n + 1
-          items[n] = { group = true, name = name, first = kids[i], members = members, parent = node }
-          for k, m in ipairs(members) do m._vg, m._vi = items[n], k end
-          items[n]._vi = n
-        else
-          for k = i, j do
-            n = n + 1
-            items[n] = kids[k]
-            kids[k]._vg, kids[k]._vi = nil, n
-          end
-        end
-        i = j + 1
+    if not pushed then
+      local cum, total = {}, 0
+      for i = 1, #items do
+        total = total + item_rows(self, items[i])
+        cum[i] = total
       end
+      c.cum, c.next = cum, nil
+      stack[n] = nil
+      n = n - 1
     end
   end
-  local cum, total = {}, 0
-  for i = 1, #items do
-    total = total + item_rows(self, items[i])
-    cum[i] = total
-  end
-  c = { gen = self.gen, items = items, cum = cum }
-  node._vc = c
-  return c
+  return rawget(node, "_vc")
 end
 
 inner = function(self, node)
@@ -149,8 +189,10 @@ end
 -- is already dropped.
 function model:touch(span, batch)
   local store = self.store
-  local s, guard = span, 0
-  while s and guard < 10000 do
+  -- no parent cycles reach here (the assembler cuts them); the bound only
+  -- keeps a broken store from looping
+  local s, guard, limit = span, 0, (store.counts and store.counts.spans or 0) + 2
+  while s and guard < limit do
     if batch then
       if rawget(s, "_vt") == batch then break end
       s._vt = batch
@@ -167,9 +209,32 @@ function model:count()
   return inner(self, self.top)
 end
 
--- Row k (1-based): { item, span, group, depth, lasts = {bool per level} }.
-function model:row(k)
-  local node, lasts, depth = self.top, {}, 0
+-- Tree guides are drawn for at most this many levels (draw.lua may draw
+-- fewer); a row keeps the "last sibling" flags of those levels and its own.
+model.MAX_GUIDES = require("spanline.tree_text").MAX_GUIDES
+
+-- The flags of a path: lasts[l] = whether the item at level l is the last
+-- of its siblings, for l <= MAX_GUIDES + 1 and l = n.
+local function path_lasts(pc, pi, n)
+  local lasts = {}
+  local m = math.min(n, model.MAX_GUIDES + 1)
+  for l = 1, m do lasts[l] = pi[l] == #pc[l].cum end
+  lasts[n] = pi[n] == #pc[n].cum
+  return lasts
+end
+
+local function path_row(pn, pc, pi, n)
+  local item = pc[n].items[pi[n]]
+  local group = rawget(item, "group") and item or nil
+  return {
+    item = item, span = (not group) and item or nil, group = group,
+    depth = n - 1, lasts = path_lasts(pc, pi, n), parent = pn[n],
+  }
+end
+
+-- The path to row k: per level the node, its cache and the item's index.
+local function descend(self, k, pn, pc, pi)
+  local node, n = self.top, 0
   while true do
     local c = cache(self, node)
     local cum = c.cum
@@ -179,27 +244,53 @@ function model:row(k)
       local mid = (lo + hi) // 2
       if cum[mid] >= k then hi = mid else lo = mid + 1 end
     end
-    local item = c.items[lo]
-    depth = depth + 1
-    lasts[depth] = lo == #cum
+    n = n + 1
+    pn[n], pc[n], pi[n] = node, c, lo
     k = k - (cum[lo - 1] or 0)
-    if k == 1 then
-      return {
-        item = item, span = (not rawget(item, "group")) and item or nil,
-        group = rawget(item, "group") and item or nil,
-        depth = depth - 1, lasts = lasts, parent = node,
-      }
-    end
-    node, k = item, k - 1
+    if k == 1 then return n end
+    node, k = c.items[lo], k - 1
   end
 end
 
--- Iterates rows from k on (for plain output): returns a function giving rows.
+-- Row k (1-based): { item, span, group, depth, lasts = {bool per level} }.
+function model:row(k)
+  local pn, pc, pi = {}, {}, {}
+  local n = descend(self, k, pn, pc, pi)
+  if not n then return nil end
+  return path_row(pn, pc, pi, n)
+end
+
+-- Iterates rows from k on (plain output, the rows on screen): one descent,
+-- then a depth-first walk, so each further row costs O(1) whatever its depth.
 function model:rows(from)
-  local k = (from or 1) - 1
+  local pn, pc, pi = {}, {}, {}
+  local n = descend(self, from or 1, pn, pc, pi)
+  local first = true
   return function()
-    k = k + 1
-    return self:row(k)
+    if not n then return nil end
+    if first then
+      first = false
+      return path_row(pn, pc, pi, n)
+    end
+    local item = pc[n].items[pi[n]]
+    local sub = expands(self, item)
+    local sc = sub and cache(self, sub)
+    if sc and #sc.cum > 0 then
+      n = n + 1
+      pn[n], pc[n], pi[n] = sub, sc, 1
+    else
+      while n > 0 do
+        pi[n] = pi[n] + 1
+        if pi[n] <= #pc[n].items then break end
+        pn[n], pc[n], pi[n] = nil, nil, nil
+        n = n - 1
+      end
+      if n == 0 then
+        n = nil
+        return nil
+      end
+    end
+    return path_row(pn, pc, pi, n)
   end
 end
 
@@ -210,7 +301,8 @@ end
 -- The chain from a span up to its root: { span, parent, ..., root }.
 local function chain_of(self, span)
   local chain, s = {}, span
-  while s and #chain < 10000 do
+  local limit = (self.store.counts and self.store.counts.spans or 0) + 2
+  while s and #chain < limit do
     chain[#chain + 1] = s
     s = parent_of(self, s)
   end
@@ -227,11 +319,12 @@ local function position(c, it)
 end
 
 -- The row of a span (or, with as_group, of the group of repeated siblings
--- that starts with it), or nil when it is folded out of sight.
+-- that starts with it), or nil when it is folded out of sight; then also the
+-- row of its nearest visible ancestor span (nil when there is none).
 function model:index_of(span, as_group)
   if span == nil then return nil end
   local chain = chain_of(self, span)
-  local row, node = 0, self.top
+  local row, node, seen = 0, self.top, nil
   for i = #chain, 1, -1 do
     local sp = chain[i]
     local c = cache(self, node)
@@ -239,17 +332,18 @@ function model:index_of(span, as_group)
     if g and g.parent == node and c.items[g._vi] == g then
       row = row + (c.cum[g._vi - 1] or 0) + 1
       if i == 1 and as_group then return row end
-      if not self:group_open(g) then return nil end
+      if not self:group_open(g) then return nil, seen end
       local gc = cache(self, g)
       local pos = position(gc, sp)
-      if not pos then return nil end
+      if not pos then return nil, seen end
       row = row + (gc.cum[pos - 1] or 0) + 1
     else
       local pos = position(c, sp)
-      if not pos then return nil end
+      if not pos then return nil, seen end
       row = row + (c.cum[pos - 1] or 0) + 1
     end
-    if i > 1 and self:is_folded(sp) then return nil end
+    if i > 1 and self:is_folded(sp) then return nil, row end
+    seen = row
     node = sp
   end
   return row
