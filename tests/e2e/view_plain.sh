@@ -37,6 +37,33 @@ if [ -f "$FIX/../../../shared/fixtures/js-logger/js-quic.jsonl" ]; then
   grep -q '^polykeyRoot' <<<"$out" || fail "js-logger root"
 fi
 
+# a parent cycle cut by the assembler is labelled as such, not "not seen"
+out=$(view "$FIX/query_cycle.jsonl" --plain)
+[ "$(grep -c '\[parent cycle cut\]' <<<"$out")" -eq 2 ] || fail "cycle labels: $out"
+grep -q '^└─ b ' <<<"$out" || fail "cycle: b under a: $out"
+! grep -q 'not seen' <<<"$out" || fail "cycle shown as a parent not seen: $out"
+
+# a 10^5-deep chain (span i's parent is span i-1): every row printed, the
+# guides capped and deep rows marked with their depth, no stack overflow
+lua5.4 -e '
+  local n, t0 = 100000, 1764000000000000000
+  local function id(i) return string.format("%032x", i) end
+  local out = {}
+  for i = 1, n do
+    out[#out + 1] = string.format([[{"type":"start","id":"%s","trace":"%s"%s,"name":"n","ts":%d,"lane":1}]],
+      id(i), id(1), i > 1 and string.format([[,"parent":"%s"]], id(i - 1)) or "", t0 + i)
+  end
+  for i = n, 1, -1 do
+    out[#out + 1] = string.format([[{"type":"end","id":"%s","ts":%d,"status":"ok"}]], id(i), t0 + 2 * n - i + 1)
+  end
+  io.write(table.concat(out, "\n"), "\n")' > "$tmp/deep.jsonl"
+view "$tmp/deep.jsonl" --plain > "$tmp/deep.out" 2> "$tmp/err" || fail "deep chain: exit $?: $(cat "$tmp/err")"
+[ "$(wc -l < "$tmp/deep.out")" -eq 100001 ] || fail "deep chain: $(wc -l < "$tmp/deep.out") lines"
+head -1 "$tmp/deep.out" | grep -q '^\[logical\] 100000 spans, 1 trace' || fail "deep summary"
+sed -n 3p "$tmp/deep.out" | grep -q '^└─ n ' || fail "deep row 2: $(sed -n 3p "$tmp/deep.out")"
+tail -1 "$tmp/deep.out" | grep -q '\[depth 99999\] └─ n ' || fail "deep last row: $(tail -1 "$tmp/deep.out")"
+[ "$(awk '{ if (length($0) > m) m = length($0) } END { print m }' "$tmp/deep.out")" -le 200 ] || fail "deep rows not capped"
+
 # errors: one line on stderr, non-zero exit, no traceback
 set +e
 view "$tmp/missing.jsonl" --plain 2> "$tmp/err"; rc=$?

@@ -59,11 +59,11 @@ wait_for() {
   done
   fail "timed out waiting for: $pattern"
 }
-# absent PATTERN: until the screen no longer shows PATTERN
+# absent PATTERN [SECONDS]: until the screen no longer shows PATTERN
 absent() {
-  local i=0
+  local i=0 limit=${2:-10}
   while screen | grep -Eq -- "$1"; do
-    [ $i -lt 200 ] || fail "still shown: $1"
+    [ $i -lt $((limit * 20)) ] || fail "still shown: $1"
     sleep 0.05; i=$((i + 1))
   done
 }
@@ -175,4 +175,29 @@ wait_for '^icanon$'
 [ "$(tmux -L "$sock" display -p -t "$target" '#{alternate_on}')" = 0 ] || fail "an error left the alternate screen on"
 grep -q '^spanline view: .*injected failure' "$tmp/boom.err" || fail "error message: $(cat "$tmp/boom.err")"
 [ "$(wc -l < "$tmp/boom.err")" -eq 1 ] || fail "more than one line on stderr: $(cat "$tmp/boom.err")"
+# a 10^5-deep chain (span i's parent is span i-1): loads, G goes to the
+# bottom (guides capped, depth shown), g back to the top, q quits cleanly
+lua5.4 -e '
+  local n, t0 = 100000, 1764000000000000000
+  local function id(i) return string.format("%032x", i) end
+  local out = {}
+  for i = 1, n do
+    out[#out + 1] = string.format([[{"type":"start","id":"%s","trace":"%s"%s,"name":"n","ts":%d,"lane":1}]],
+      id(i), id(1), i > 1 and string.format([[,"parent":"%s"]], id(i - 1)) or "", t0 + i)
+  end
+  for i = n, 1, -1 do
+    out[#out + 1] = string.format([[{"type":"end","id":"%s","ts":%d,"status":"ok"}]], id(i), t0 + 2 * n - i + 1)
+  end
+  io.write(table.concat(out, "\n"), "\n")' > "$tmp/deep.jsonl"
+start_viewer deep deep.jsonl
+wait_for '^\[logical\] 100000 spans, 1 trace' 60
+absent 'loading' 60
+keys G
+wait_for '\[depth 99999\] └─ n ' 30
+wait_for '\[depth 99990\] └─ n '
+keys g
+wait_for '^n +200us ok' 30
+keys q
+wait_for '^EXITED 0' 30
+[ ! -s "$tmp/deep.err" ] || fail "deep chain stderr: $(cat "$tmp/deep.err")"
 echo "view_tmux: ok"

@@ -107,6 +107,20 @@ describe("view.app", function()
     assert.equal("a1", a.sel.span.id)                   -- wraps to checkout
   end)
 
+  it("goes left to the group a span is in, then to the parent", function()
+    local a = start(fake.shop())
+    keys(a, "/", "c", "a", "c", "h", "e", "enter", "esc")
+    assert.equal("r1", a.sel.span.id)                   -- inside the opened group
+    keys(a, "j", "left")
+    assert.is_true(a.sel.group)                         -- r2's group row
+    assert.equal("r1", a.sel.span.id)
+    local lines = keys(a, "left")                       -- an open group: closes it
+    assert.truthy(find(lines, "├─ ▸ cache%.get × 5"))
+    keys(a, "g", "j", "left")                           -- db.query: up to checkout
+    assert.equal("a1", a.sel.span.id)
+    assert.equal(1, a.sel_row)
+  end)
+
   it("toggles to time mode and back, keeping the selection", function()
     local a = start(fake.shop(), { mode = "logical" })
     keys(a, "j", "j", "j")                              -- parse

@@ -68,6 +68,33 @@ describe("view.store over spanline.query", function()
     assert.same({ "root", " child", "  via.w3c", "  leaf", " repeat x4" }, names(m))
   end)
 
+  it("keeps its state off the spans but one cache field on shown parents", function()
+    local store = store_mod.new(query.assembler())
+    local text = start(1, nil, "root", 0)
+    for n = 2, 6 do text = text .. start(n, id(1), "rep", n) .. finish(n, n + 0.5) end
+    text = text .. start(7, id(2), "leaf", 3) .. finish(7, 3.2) .. finish(1, 9)
+    feed(store, text)
+    local a = require("spanline.view.app").new({ store = store,
+      term = { size = function() return 100, 30 end, write = function() end } })
+    a:absorb()
+    a:render()
+    for _, k in ipairs({ "]", "j", "j", "left", "t", "j", "t", "G" }) do
+      a:key(k)
+      a:render()
+    end
+    assert.equal(7, a:view():count())              -- root, rep × 5 open, rep 2 folded
+    assert.is_true(a.views.logical:is_folded(store.get(id(2))))
+    for n = 1, 7 do
+      local s = store.get(id(n))
+      for k in pairs(s) do
+        assert.is_false(type(k) == "string" and k:sub(1, 2) == "_v" and k ~= "_v", "field " .. tostring(k))
+      end
+      -- the cache only on spans whose children are shown (left folded rep 2)
+      local shown = #s.children > 0 and not a.views.logical:is_folded(s)
+      assert.equal(shown, rawget(s, "_v") ~= nil, "span " .. n)
+    end
+  end)
+
   it("shows only the chosen trace with --trace", function()
     local store = store_mod.new(query.assembler())
     store.trace_filter = id(50):sub(1, 31)

@@ -40,6 +40,10 @@ local function run(argv)
   end
   local note = spanfile.bad_note(q)
   if note then io.stderr:write("spanline tree: ", note, "\n") end
+  local cycles = q:cycles()
+  if cycles > 0 then
+    io.stderr:write(string.format("spanline tree: %d parent cycle%s cut\n", cycles, cycles == 1 and "" or "s"))
+  end
   local out, shown = {}, 0
   for _, t in ipairs(traces) do
     if not opts.trace or t.trace:sub(1, #opts.trace) == opts.trace then

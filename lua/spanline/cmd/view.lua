@@ -61,6 +61,7 @@ function view.run(argv)
 
   local store = require("spanline.view.store").new(require("spanline.query").assembler())
   store.trace_filter = opts.trace
+  store.track = not plain   -- printed once: no change list to keep
   -- interactive: the reader always runs in follow mode so `f` can start
   -- following at any time; without --follow the app stops polling at the end
   local src, msg = require("spanline.view.source").open(path, { store = store, follow = not plain })

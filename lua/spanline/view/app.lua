@@ -82,7 +82,7 @@ function app:resolve(key)
   local r, near = view:index_of(key.span, key.group)
   if r then return r end
   if self.mode == "time" then
-    local b = key.span._vb
+    local b = view:bucket_of(key.span)
     return b and view:index_of(b, true) or nil
   end
   -- folded out of sight: the row of its nearest visible ancestor
@@ -246,8 +246,9 @@ function app:key(k)
         view:toggle(row)
       elseif self.mode == "logical" and row.span and self.store:parent(row.span) then
         local p = self.store:parent(row.span)
-        if row.span._vg and row.span._vg.parent then
-          self.sel = { span = row.span._vg.first, group = true }
+        local g = row.parent and rawget(row.parent, "group") and row.parent
+        if g then
+          self.sel = { span = g.first, group = true }
         elseif p then
           self.sel = { span = p }
         end

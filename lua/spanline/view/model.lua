@@ -5,6 +5,11 @@
 -- the prefix sums of their row counts, so row k is found by a binary search
 -- per tree level and a 10^6-span file costs only the rows on screen. New
 -- data drops the caches on the path from the changed span to the top.
+--
+-- Memory: the only field the viewer puts on a span is `_v`, its cache, and
+-- only on spans whose children are shown. A span's place among its
+-- siblings is found by binary search (items are in start order), the
+-- touched set of a batch of changes is a table of its own.
 
 local model = {}
 model.__index = model
@@ -86,7 +91,7 @@ local function item_rows(self, item)
 end
 
 -- The items of a node: its children in start order, runs of repeated
--- siblings replaced by groups. Marks each span with its place (_vi, _vg).
+-- siblings replaced by groups.
 local function build_items(self, node)
   if rawget(node, "group") then return node.members end
   local kids = ordered(self:children_of(node))
@@ -106,7 +111,6 @@ local function build_items(self, node)
   end
   if not runs then
     -- no group: the children are the items (no copy)
-    for k = 1, #kids do kids[k]._vg, kids[k]._vi = nil, k end
     return kids
   end
   local items = {}
@@ -119,13 +123,10 @@ local function build_items(self, node)
       local members = table.move(kids, i, j, 1, {})
       n = n + 1
       items[n] = { group = true, name = name, first = kids[i], members = members, parent = node }
-      for k, m in ipairs(members) do m._vg, m._vi = items[n], k end
-      items[n]._vi = n
     else
       for k = i, j do
         n = n + 1
         items[n] = kids[k]
-        kids[k]._vg, kids[k]._vi = nil, n
       end
     end
     i = j + 1
@@ -134,7 +135,7 @@ local function build_items(self, node)
 end
 
 local function fresh(self, node)
-  local c = rawget(node, "_vc")
+  local c = rawget(node, "_v")
   if c and c.gen == self.gen and c.cum then return c end
   return nil
 end
@@ -148,10 +149,10 @@ local function cache(self, node)
   local stack, n = { node }, 1
   while n > 0 do
     local nd = stack[n]
-    c = rawget(nd, "_vc")
+    c = rawget(nd, "_v")
     if not c or c.gen ~= self.gen then
       c = { gen = self.gen, items = build_items(self, nd), next = 1 }
-      nd._vc = c
+      nd._v = c
     end
     local items, pushed = c.items, false
     for i = c.next, #items do
@@ -175,7 +176,7 @@ local function cache(self, node)
       n = n - 1
     end
   end
-  return rawget(node, "_vc")
+  return rawget(node, "_v")
 end
 
 inner = function(self, node)
@@ -189,20 +190,24 @@ end
 -- is already dropped.
 function model:touch(span, batch)
   local store = self.store
+  local seen
+  if batch then
+    if self.touched_batch ~= batch then self.touched, self.touched_batch = {}, batch end
+    seen = self.touched
+  end
   -- no parent cycles reach here (the assembler cuts them); the bound only
   -- keeps a broken store from looping
   local s, guard, limit = span, 0, (store.counts and store.counts.spans or 0) + 2
   while s and guard < limit do
-    if batch then
-      if rawget(s, "_vt") == batch then break end
-      s._vt = batch
+    if seen then
+      if seen[s] then break end
+      seen[s] = true
     end
-    s._vc = nil
-    local g = rawget(s, "_vg")
-    if g then g._vc = nil end
+    -- a group's cache goes with its parent's (groups are rebuilt with it)
+    s._v = nil
     s, guard = store:parent(s), guard + 1
   end
-  self.top._vc = nil
+  self.top._v = nil
 end
 
 function model:count()
@@ -261,16 +266,29 @@ function model:row(k)
 end
 
 -- Iterates rows from k on (plain output, the rows on screen): one descent,
--- then a depth-first walk, so each further row costs O(1) whatever its depth.
+-- then a depth-first walk, so each further row costs O(1) whatever its
+-- depth. The rows share one `lasts` table: use a row before the next call.
 function model:rows(from)
   local pn, pc, pi = {}, {}, {}
   local n = descend(self, from or 1, pn, pc, pi)
+  local lasts = {}
+  if n then
+    for l = 1, n do lasts[l] = pi[l] == #pc[l].cum end
+  end
   local first = true
+  local function row()
+    local item = pc[n].items[pi[n]]
+    local group = rawget(item, "group") and item or nil
+    return {
+      item = item, span = (not group) and item or nil, group = group,
+      depth = n - 1, lasts = lasts, parent = pn[n],
+    }
+  end
   return function()
     if not n then return nil end
     if first then
       first = false
-      return path_row(pn, pc, pi, n)
+      return row()
     end
     local item = pc[n].items[pi[n]]
     local sub = expands(self, item)
@@ -290,7 +308,8 @@ function model:rows(from)
         return nil
       end
     end
-    return path_row(pn, pc, pi, n)
+    lasts[n] = pi[n] == #pc[n].cum
+    return row()
   end
 end
 
@@ -309,11 +328,38 @@ local function chain_of(self, span)
   return chain
 end
 
-local function position(c, it)
-  local pos = rawget(it, "_vi")
-  if pos and c.items[pos] == it then return pos end
-  for j, x in ipairs(c.items) do
-    if x == it then return j end
+-- Where a span is among a node's items: its index, or the index of the
+-- group holding it and its index in the group's members. Items are in
+-- start order (a group sorts as its first member): binary search, with a
+-- scan as the fallback should the order not hold.
+local function bsearch(list, sp, key_of)
+  local lo, hi = 1, #list
+  while lo < hi do
+    local mid = (lo + hi + 1) // 2
+    if by_start(sp, key_of(list[mid])) then hi = mid - 1 else lo = mid end
+  end
+  return lo
+end
+local function first_of(item) return rawget(item, "group") and item.first or item end
+local function self_of(x) return x end
+
+local function locate(c, sp)
+  local items = c.items
+  if #items == 0 then return nil end
+  local i = bsearch(items, sp, first_of)
+  local it = items[i]
+  if it == sp then return i end
+  if rawget(it, "group") then
+    local j = bsearch(it.members, sp, self_of)
+    if it.members[j] == sp then return i, j end
+  end
+  for k, x in ipairs(items) do
+    if x == sp then return k end
+    if rawget(x, "group") then
+      for j, m in ipairs(x.members) do
+        if m == sp then return k, j end
+      end
+    end
   end
   return nil
 end
@@ -328,19 +374,15 @@ function model:index_of(span, as_group)
   for i = #chain, 1, -1 do
     local sp = chain[i]
     local c = cache(self, node)
-    local g = rawget(sp, "_vg")
-    if g and g.parent == node and c.items[g._vi] == g then
-      row = row + (c.cum[g._vi - 1] or 0) + 1
+    local pos, gpos = locate(c, sp)
+    if not pos then return nil, seen end
+    row = row + (c.cum[pos - 1] or 0) + 1
+    if gpos then
       if i == 1 and as_group then return row end
+      local g = c.items[pos]
       if not self:group_open(g) then return nil, seen end
       local gc = cache(self, g)
-      local pos = position(gc, sp)
-      if not pos then return nil, seen end
-      row = row + (gc.cum[pos - 1] or 0) + 1
-    else
-      local pos = position(c, sp)
-      if not pos then return nil, seen end
-      row = row + (c.cum[pos - 1] or 0) + 1
+      row = row + (gc.cum[gpos - 1] or 0) + 1
     end
     if i > 1 and self:is_folded(sp) then return nil, row end
     seen = row
@@ -349,14 +391,22 @@ function model:index_of(span, as_group)
   return row
 end
 
+-- The group of repeated siblings a span is in, or nil.
+function model:group_of(span)
+  local p = self.store:parent(span)
+  local c = cache(self, p or self.top)
+  local pos, gpos = locate(c, span)
+  return gpos and c.items[pos] or nil
+end
+
 -- Unfolds every ancestor (and opens its group) so a span gets a row.
 function model:reveal(span)
   local chain = chain_of(self, span)
   for i = #chain, 1, -1 do
     local sp = chain[i]
-    cache(self, chain[i + 1] or self.top)
-    local g = rawget(sp, "_vg")
-    if g then self.gopen[g.first] = true end
+    local c = cache(self, chain[i + 1] or self.top)
+    local pos, gpos = locate(c, sp)
+    if gpos then self.gopen[c.items[pos].first] = true end
     if i > 1 then self.fold[sp] = false end
   end
   self:touch(span)

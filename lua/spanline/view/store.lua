@@ -4,6 +4,9 @@
 --
 -- Records go in one at a time (`add`), from the reader while loading or
 -- following; the views only read. Everything here is O(1) per record.
+-- Nothing is stored on the span objects: a span's previous status is read
+-- before the assembler applies the record, and the changed set lives here
+-- until the next drain.
 
 local store = {}
 store.__index = store
@@ -18,6 +21,9 @@ function store.new(asm)
   self.min_ts = nil
   self.version = 0        -- bumped per batch of records
   self.changed = {}       -- spans changed since the last drain
+  self.changed_set = {}   -- the same, as a set (each span listed once)
+  self.track = true       -- false: no change list (plain output reads once)
+  self.skipped = nil      -- with a trace filter: spans not wanted when seen
   self.counts = { spans = 0, open = 0, errors = 0, abandoned = 0 }
   self.records = 0
   self.traces = 0         -- distinct trace ids
@@ -61,13 +67,24 @@ end
 
 local STATUS_COUNT = { open = "open", error = "errors", abandoned = "abandoned" }
 
--- Updates the bookkeeping for a span that was created or changed. Fields a
+-- Updates the bookkeeping for a span that was created or changed; prev is
+-- its status before the change (nil: a span not seen before). Fields a
 -- span may lack are read with rawget: query's spans have an __index (for
 -- lazy attrs) that a plain missing-field read would call.
-function store:note(s)
-  if self.trace_filter and not self:wanted(s) then return end
+function store:note(s, prev)
+  if self.trace_filter then
+    if not self:wanted(s) then
+      self.skipped = self.skipped or setmetatable({}, { __mode = "k" })
+      self.skipped[s] = true
+      return
+    end
+    local sk = self.skipped
+    if sk and sk[s] then
+      sk[s] = nil
+      prev = nil     -- first time it counts
+    end
+  end
   local counts = self.counts
-  local prev = rawget(s, "_vs")
   local st = rawget(s, "status") or "open"
   local key = rawget(s, "trace") or s.id
   local r = self.ranges[key]
@@ -88,7 +105,6 @@ function store:note(s)
     if c then counts[c] = counts[c] + 1 end
     if prev == "open" then r.open = r.open - 1 end
     if st == "open" then r.open = r.open + 1 end
-    s._vs = st
   end
   local a = rawget(s, "start")
   if a then
@@ -100,10 +116,8 @@ function store:note(s)
     if mx == nil or b > mx then self.max_ts = b end
     if mn == nil or a < mn then self.min_ts = a end
   end
-  -- listed once per drain: stamped with the version the drain will give
-  local v = self.version + 1
-  if rawget(s, "_vv") ~= v then
-    s._vv = v
+  if self.track and not self.changed_set[s] then
+    self.changed_set[s] = true
     local changed = self.changed
     changed[#changed + 1] = s
   end
@@ -114,16 +128,22 @@ function store:add(rec)
   self.records = self.records + 1
   local ts = rec.ts
   if ts and (self.max_ts == nil or ts > self.max_ts) then self.max_ts = ts end
+  local id = rec.id
+  local before = id and self.asm:get(id)
+  local prev = before and (rawget(before, "status") or "open") or nil
   local s = self.asm:add(rec)
-  if type(s) ~= "table" and rec.id then s = self.asm:get(rec.id) end
-  if s then self:note(s) end
+  if type(s) ~= "table" and id then s = self.asm:get(id) end
+  if s then
+    if s ~= before then prev = nil end
+    self:note(s, prev)
+  end
 end
 
 -- The spans changed since the last call (and a new version number).
 function store:drain()
   local changed = self.changed
   if #changed == 0 then return changed end
-  self.changed = {}
+  self.changed, self.changed_set = {}, {}
   self.version = self.version + 1
   return changed
 end

@@ -51,7 +51,6 @@ local function add_to_bucket(self, s)
     self.buckets[#self.buckets + 1] = b
   end
   b.spans[#b.spans + 1] = s
-  s._vb = b
 end
 
 local function rebuild(self)
@@ -147,6 +146,15 @@ local function bucket_index(self, b)
   return nil
 end
 
+-- The bucket a span is in (by its start time; nothing stored on the span).
+function timeline:bucket_of(s)
+  cum(self)
+  local a = s.start
+  if not a or not self.t0 then return nil end
+  local i = bucket_index(self, { key = (a - self.t0) // self.interval })
+  return i and self.buckets[i] or nil
+end
+
 -- The row of a span, or with as_group of a bucket (given by any object with
 -- a key), or nil when its bucket is folded.
 function timeline:index_of(item, as_bucket)
@@ -156,8 +164,8 @@ function timeline:index_of(item, as_bucket)
     local i = bucket_index(self, item)
     return i and (c[i - 1] or 0) + 1 or nil
   end
-  local b = item._vb
-  if not b or not item.start then return nil end
+  local b = self:bucket_of(item)
+  if not b then return nil end
   local i = bucket_index(self, b)
   if not i or self.buckets[i] ~= b or self:is_folded(b) then return nil end
   -- spans are sorted by start within the bucket: binary search, then scan ties
@@ -178,8 +186,7 @@ function timeline:index_of(item, as_bucket)
 end
 
 function timeline:reveal(span)
-  self:sync()
-  local b = span._vb
+  local b = self:bucket_of(span)
   if b then
     self.bfold[b.key] = false
     self.cum = nil
