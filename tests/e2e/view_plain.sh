@@ -31,11 +31,9 @@ grep -q '^remote.handler' <<<"$out" || fail "--trace root"
 ! grep -q 'checkout' <<<"$out" || fail "--trace let another trace through"
 
 # the js-logger streams this project grew from
-if [ -f "$FIX/../../../shared/fixtures/js-logger/js-quic.jsonl" ]; then
-  out=$(view "$FIX/../../../shared/fixtures/js-logger/polykey-cli-agent-start.jsonl" --plain)
-  grep -q '^\[logical\] 759 spans' <<<"$out" || fail "js-logger summary: $(head -1 <<<"$out")"
-  grep -q '^polykeyRoot' <<<"$out" || fail "js-logger root"
-fi
+out=$(view "$FIX/js-logger/polykey-cli-agent-start.jsonl" --plain)
+grep -q '^\[logical\] 759 spans' <<<"$out" || fail "js-logger summary: $(head -1 <<<"$out")"
+grep -q '^polykeyRoot' <<<"$out" || fail "js-logger root"
 
 # a parent cycle cut by the assembler is labelled as such, not "not seen"
 out=$(view "$FIX/query_cycle.jsonl" --plain)
