@@ -20,6 +20,21 @@ err=$(run 2>&1 >/dev/null); code=$?
 set -e
 [ "$code" = 2 ] || { echo "no command exit $code, want 2"; exit 1; }
 
+# integer options are checked the same way by every command
+fix=${SPANLINE_FIXTURES:-tests/fixtures}/query_basic.jsonl
+check_int() {  # check_int WANT_MESSAGE ARGS...
+  local want=$1; shift
+  set +e
+  local err; err=$(run "$@" 2>&1 >/dev/null); local code=$?
+  set -e
+  [ "$code" = 2 ] || { echo "$*: exit $code, want 2"; exit 1; }
+  grep -qF -- "$want" <<<"$err" || { echo "$*: message '$err', want '$want'"; exit 1; }
+}
+check_int "spanline report: --top needs an integer >= 1" report "$fix" --top 0
+check_int "spanline filter: --limit needs an integer >= 0" filter "$fix" --where 'true' --limit -1
+check_int "spanline tree: --depth needs an integer >= 0" tree "$fix" --depth x
+run report "$fix" --top 1 >/dev/null
+
 version=$(run --version)
 grep -Eq '^spanline [0-9]+\.[0-9]+\.[0-9]+$' <<<"$version" || { echo "version: $version"; exit 1; }
 echo "cli ok"

@@ -55,6 +55,18 @@ function args.parse(argv, spec)
   return opts, positional
 end
 
+-- The integer value of option `key` (nil when absent), or nil and a message
+-- when it is not an integer >= min ("--limit needs an integer >= 0").
+function args.integer(opts, key, min)
+  local text = opts[key]
+  if text == nil then return nil end
+  local n = math.tointeger(tonumber(text))
+  if not n or n < min then
+    return nil, "--" .. key:gsub("_", "-") .. " needs an integer >= " .. min
+  end
+  return n
+end
+
 -- Parses "5ms", "1.5s", "250us", "100ns", "2m", "1h" or a bare number of
 -- nanoseconds; returns integer nanoseconds or nil, message.
 local UNITS = { ns = 1, us = 1e3, ["µs"] = 1e3, ms = 1e6, s = 1e9, m = 60e9, h = 3600e9 }

@@ -29,9 +29,9 @@ local function run(argv)
     io.stderr:write("spanline filter: expected FILE and --where EXPR\n", USAGE)
     return 2
   end
-  local limit = opts.limit and math.tointeger(tonumber(opts.limit))
-  if opts.limit and (not limit or limit < 0) then
-    io.stderr:write("spanline filter: --limit needs a non-negative integer\n")
+  local limit, bad = args.integer(opts, "limit", 0)
+  if bad then
+    io.stderr:write("spanline filter: ", bad, "\n")
     return 2
   end
   local pred, state, bare = spanfile.where(opts.where)

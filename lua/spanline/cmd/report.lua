@@ -37,9 +37,9 @@ local function run(argv)
     io.stderr:write("spanline report: --format must be table, csv or json\n")
     return 2
   end
-  local top = opts.top and math.tointeger(tonumber(opts.top))
-  if opts.top and (not top or top < 1) then
-    io.stderr:write("spanline report: --top needs a positive integer\n")
+  local top, bad = args.integer(opts, "top", 1)
+  if bad then
+    io.stderr:write("spanline report: ", bad, "\n")
     return 2
   end
   local pred, state

@@ -22,9 +22,9 @@ local function run(argv)
     io.stderr:write("spanline tree: expected one FILE\n", USAGE)
     return 2
   end
-  local depth = opts.depth and math.tointeger(tonumber(opts.depth))
-  if opts.depth and (not depth or depth < 0) then
-    io.stderr:write("spanline tree: --depth needs a non-negative integer\n")
+  local depth, bad = args.integer(opts, "depth", 0)
+  if bad then
+    io.stderr:write("spanline tree: ", bad, "\n")
     return 2
   end
   local q, msg = spanfile.open(pos[1])
