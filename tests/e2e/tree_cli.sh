@@ -39,16 +39,7 @@ grep -q '^self  3.00ms  (orphan)  (parent cycle cut: parent 00000000000000000000
 
 # a 10^5-deep chain: no stack overflow, one line per span, capped guides
 tmp=$(mktemp)
-lua5.4 -e 'local n = 100000
-  local out = {}
-  for i = 1, n do
-    out[#out + 1] = string.format([[{"type":"start","id":"%032x","trace":"%032x",%s"name":"d%d","ts":%d}]],
-      i, 1, i > 1 and string.format([["parent":"%032x",]], i - 1) or "", i, 1764000000000000000 + i)
-  end
-  for i = n, 1, -1 do
-    out[#out + 1] = string.format([[{"type":"end","id":"%032x","ts":%d,"status":"ok"}]], i, 1764000000000000000 + 3 * n - i)
-  end
-  io.write(table.concat(out, "\n"), "\n")' >"$tmp"
+lua5.4 "$(dirname "$0")/gen_chain.lua" 100000 d%d 300000 >"$tmp"
 # (the output is ~20 MB: kept in a file, not a shell variable, which is slow
 # when bash runs with the sanitizers' allocator preloaded)
 deep="$tmp.out"

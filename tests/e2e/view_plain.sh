@@ -43,18 +43,7 @@ grep -q '^└─ b ' <<<"$out" || fail "cycle: b under a: $out"
 
 # a 10^5-deep chain (span i's parent is span i-1): every row printed, the
 # guides capped and deep rows marked with their depth, no stack overflow
-lua5.4 -e '
-  local n, t0 = 100000, 1764000000000000000
-  local function id(i) return string.format("%032x", i) end
-  local out = {}
-  for i = 1, n do
-    out[#out + 1] = string.format([[{"type":"start","id":"%s","trace":"%s"%s,"name":"n","ts":%d,"lane":1}]],
-      id(i), id(1), i > 1 and string.format([[,"parent":"%s"]], id(i - 1)) or "", t0 + i)
-  end
-  for i = n, 1, -1 do
-    out[#out + 1] = string.format([[{"type":"end","id":"%s","ts":%d,"status":"ok"}]], id(i), t0 + 2 * n - i + 1)
-  end
-  io.write(table.concat(out, "\n"), "\n")' > "$tmp/deep.jsonl"
+lua5.4 "$(dirname "$0")/gen_chain.lua" 100000 n > "$tmp/deep.jsonl"
 view "$tmp/deep.jsonl" --plain > "$tmp/deep.out" 2> "$tmp/err" || fail "deep chain: exit $?: $(cat "$tmp/err")"
 [ "$(wc -l < "$tmp/deep.out")" -eq 100001 ] || fail "deep chain: $(wc -l < "$tmp/deep.out") lines"
 head -1 "$tmp/deep.out" | grep -q '^\[logical\] 100000 spans, 1 trace' || fail "deep summary"

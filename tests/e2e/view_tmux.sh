@@ -177,18 +177,7 @@ grep -q '^spanline view: .*injected failure' "$tmp/boom.err" || fail "error mess
 [ "$(wc -l < "$tmp/boom.err")" -eq 1 ] || fail "more than one line on stderr: $(cat "$tmp/boom.err")"
 # a 10^5-deep chain (span i's parent is span i-1): loads, G goes to the
 # bottom (guides capped, depth shown), g back to the top, q quits cleanly
-lua5.4 -e '
-  local n, t0 = 100000, 1764000000000000000
-  local function id(i) return string.format("%032x", i) end
-  local out = {}
-  for i = 1, n do
-    out[#out + 1] = string.format([[{"type":"start","id":"%s","trace":"%s"%s,"name":"n","ts":%d,"lane":1}]],
-      id(i), id(1), i > 1 and string.format([[,"parent":"%s"]], id(i - 1)) or "", t0 + i)
-  end
-  for i = n, 1, -1 do
-    out[#out + 1] = string.format([[{"type":"end","id":"%s","ts":%d,"status":"ok"}]], id(i), t0 + 2 * n - i + 1)
-  end
-  io.write(table.concat(out, "\n"), "\n")' > "$tmp/deep.jsonl"
+lua5.4 "$(dirname "$0")/gen_chain.lua" 100000 n > "$tmp/deep.jsonl"
 start_viewer deep deep.jsonl
 wait_for '^\[logical\] 100000 spans, 1 trace' 60
 absent 'loading' 60
