@@ -1,12 +1,33 @@
--- cli.lua: `spanline <command> [args]`, dispatched to spanline.cmd.<command>.
+-- cli/init.lua: `spanline <command> [args]`, dispatched to spanline.cmd.<command>.
 --
--- Each command lives in its own module returning { summary, usage, run };
--- this file only finds it, turns misuse into a one-line message and exit 2,
--- and keeps Lua tracebacks away from users (SPANLINE_DEBUG=1 shows them).
+-- Each command lives in its own module in spanline/cmd/ returning
+-- { summary, usage, run }; the command list is that directory, so a command
+-- is listed exactly when it exists. This file only finds it, turns misuse
+-- into a one-line message and exit 2, and keeps Lua tracebacks away from
+-- users (SPANLINE_DEBUG=1 shows them). Helpers shared by commands live
+-- beside it in spanline/cli/.
 
 local cli = {}
 
-local COMMANDS = { "run", "view", "tree", "report", "filter", "export", "convert", "fuzz", "bench" }
+-- The commands: every spanline/cmd/*.lua next to where `run` is found.
+local function command_names()
+  local path = package.searchpath("spanline.cmd.run", package.path)
+  local names = {}
+  if path then
+    local uv = require("luv")
+    local dir = path:gsub("run%.lua$", "")
+    local scan = uv.fs_scandir(dir)
+    while scan do
+      local file = uv.fs_scandir_next(scan)
+      if not file then break end
+      local name = file:match("^([%a_]+)%.lua$")
+      if name then names[#names + 1] = name end
+    end
+  end
+  table.sort(names)
+  return names
+end
+cli.command_names = command_names
 
 local function load_command(name)
   if not name:match("^[%a_]+$") then return nil end
@@ -20,7 +41,7 @@ end
 
 local function usage(out)
   out:write("usage: spanline <command> [options]\n\ncommands:\n")
-  for _, name in ipairs(COMMANDS) do
+  for _, name in ipairs(command_names()) do
     local mod = load_command(name)
     if mod then out:write(string.format("  %-9s %s\n", name, mod.summary or "")) end
   end

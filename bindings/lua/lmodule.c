@@ -1,5 +1,5 @@
 /*
- * module.c: luaopen_spanline_core, the one door between Lua and libspanline.
+ * lmodule.c: luaopen_spanline_core, the one door between Lua and libspanline.
  *
  * Each concept's file registers its own functions; this file only builds the
  * module table and holds the shared error helpers (nil, message, code).
@@ -7,9 +7,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "binding.h"
+#include "lbinding.h"
 
-int sl_lua_fail(lua_State *L, const char *message, const char *code)
+int lsl_fail(lua_State *L, const char *message, const char *code)
 {
     lua_pushnil(L);
     lua_pushstring(L, message);
@@ -40,19 +40,22 @@ static const char *code_name(const sl_error *err)
     }
 }
 
-int sl_lua_fail_error(lua_State *L, const sl_error *err)
+int lsl_fail_error(lua_State *L, const sl_error *err)
 {
-    return sl_lua_fail(L, err->message, code_name(err));
+    return lsl_fail(L, err->message, code_name(err));
 }
 
-int luaopen_spanline_core(lua_State *L);
+/* The module's only exported symbol (see exports.map). */
+__attribute__((visibility("default"))) int luaopen_spanline_core(lua_State *L);
 
 int luaopen_spanline_core(lua_State *L)
 {
     lua_newtable(L);
-    sl_lua_open_util(L);
-    sl_lua_open_tracer(L);
-    sl_lua_open_reader(L);
+    lsl_open_util(L);
+    lsl_open_tracer(L);
+    lsl_open_reader(L);
+    lsl_open_samples(L);
+    lsl_open_spans(L);
     lua_pushliteral(L, SL_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

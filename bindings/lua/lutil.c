@@ -1,5 +1,5 @@
 /*
- * util.c: small functions of spanline.core that need no tracer: the clock,
+ * lutil.c: small functions of spanline.core that need no tracer: the clock,
  * W3C traceparent parse/format, and fresh ids (for tests and tools).
  *
  * Ids and timestamps cross into Lua as hex strings and integers only, never
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "binding.h"
+#include "lbinding.h"
 
 /* core.now() -> integer ns since the Unix epoch */
 static int l_now(lua_State *L)
@@ -34,7 +34,7 @@ static int l_traceparent_parse(lua_State *L)
     const char *s = luaL_checklstring(L, 1, &len);
     sl_context c;
     if (sl_traceparent_parse(s, len, &c) != SL_OK)
-        return sl_lua_fail(L, lua_pushfstring(L, "invalid traceparent '%s'", s), "EPARSE");
+        return lsl_fail(L, lua_pushfstring(L, "invalid traceparent '%s'", s), "EPARSE");
     char hex[33];
     lua_createtable(L, 0, 4);
     sl_id_to_hex(&c.trace, hex);
@@ -99,7 +99,7 @@ static const luaL_Reg util_funcs[] = {
     {NULL, NULL}
 };
 
-void sl_lua_open_util(lua_State *L)
+void lsl_open_util(lua_State *L)
 {
     luaL_setfuncs(L, util_funcs, 0);
 }

@@ -1,5 +1,5 @@
 /*
- * tracer.c: the tracer userdata (options, sinks, flush/close, stats, hooks)
+ * ltracer.c: the tracer userdata (options, sinks, flush/close, stats, hooks)
  * and the registration of the tracer half of spanline.core.
  *
  * Key idea: Lua is only called on the Lua thread at points of our choosing:
@@ -10,18 +10,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "ltracer.h"
+#include "ltrace.h"
 
 /* ===== PROCESS-WIDE LIST (closed at exit) ===== */
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static l_tracer *g_tracers;
+static lsl_tracer *g_tracers;
 static int g_atexit_set;
 
 static void close_all_at_exit(void)
 {
     pthread_mutex_lock(&g_lock);
-    for (l_tracer *tr = g_tracers; tr; tr = tr->gnext) {
+    for (lsl_tracer *tr = g_tracers; tr; tr = tr->gnext) {
         if (tr->t == NULL) continue;
         tr->L = NULL;             /* no Lua from here on: clocks fall back */
         sl_tracer_close(tr->t);   /* ends the open spans as abandoned */
@@ -31,7 +31,7 @@ static void close_all_at_exit(void)
     pthread_mutex_unlock(&g_lock);
 }
 
-static void global_add(l_tracer *tr)
+static void global_add(lsl_tracer *tr)
 {
     pthread_mutex_lock(&g_lock);
     if (!g_atexit_set) {
@@ -45,7 +45,7 @@ static void global_add(l_tracer *tr)
     pthread_mutex_unlock(&g_lock);
 }
 
-static void global_remove(l_tracer *tr)
+static void global_remove(lsl_tracer *tr)
 {
     pthread_mutex_lock(&g_lock);
     if (tr->gprev) tr->gprev->gnext = tr->gnext;
@@ -58,9 +58,9 @@ static void global_remove(l_tracer *tr)
 /* ===== SINK AND CLOCK CALLBACKS ===== */
 
 /* Callback output: keep the bytes until a flush point on the Lua thread. */
-int sl_ltracer_write_pending(void *ud, const char *data, size_t len)
+int lsl_tracer_write_pending(void *ud, const char *data, size_t len)
 {
-    l_tracer *tr = (l_tracer *)ud;
+    lsl_tracer *tr = (lsl_tracer *)ud;
     if (tr->pending_len + len > tr->pending_cap) {
         size_t cap = tr->pending_cap ? tr->pending_cap : 4096;
         while (cap < tr->pending_len + len) cap *= 2;
@@ -74,9 +74,9 @@ int sl_ltracer_write_pending(void *ud, const char *data, size_t len)
     return 0;
 }
 
-uint64_t sl_ltracer_clock(void *ud)
+uint64_t lsl_tracer_clock(void *ud)
 {
-    l_tracer *tr = (l_tracer *)ud;
+    lsl_tracer *tr = (lsl_tracer *)ud;
     lua_State *L = tr->L;
     if (L == NULL || !pthread_equal(pthread_self(), tr->owner) || !lua_checkstack(L, 2))
         return sl_clock_now();
@@ -97,19 +97,19 @@ uint64_t sl_ltracer_clock(void *ud)
     return isnum && v >= 0 ? (uint64_t)v : sl_clock_now();
 }
 
-void sl_ltracer_deliver_all(lua_State *L, l_state *st)
+void lsl_tracer_deliver_all(lua_State *L, lsl_state *st)
 {
     for (;;) {
-        l_tracer *found = NULL;
+        lsl_tracer *found = NULL;
         pthread_mutex_lock(&g_lock);
-        for (l_tracer *tr = g_tracers; tr; tr = tr->gnext)
+        for (lsl_tracer *tr = g_tracers; tr; tr = tr->gnext)
             if (tr->st == st && tr->pending_len && !tr->delivering && tr->write_ref != LUA_NOREF) {
                 found = tr;
                 break;
             }
         pthread_mutex_unlock(&g_lock);
         if (found == NULL) return;
-        sl_ltracer_deliver(L, found);
+        lsl_tracer_deliver(L, found);
         if (found->pending_len) return;   /* it keeps producing: next time */
     }
 }
@@ -121,7 +121,7 @@ static void report_once(int *reported, const char *what, const char *msg)
     fprintf(stderr, "spanline: %s (reported once): %s\n", what, msg ? msg : "?");
 }
 
-void sl_ltracer_deliver(lua_State *L, l_tracer *tr)
+void lsl_tracer_deliver(lua_State *L, lsl_tracer *tr)
 {
     if (tr->delivering || tr->write_ref == LUA_NOREF) return;
     tr->delivering = 1;
@@ -144,7 +144,7 @@ void sl_ltracer_deliver(lua_State *L, l_tracer *tr)
 
 static const char *const hook_kinds[] = {"start", "event", "end", NULL};
 
-void sl_ltracer_run_hooks(lua_State *L, l_tracer *tr, int tr_idx, int kind, int nargs)
+void lsl_tracer_run_hooks(lua_State *L, lsl_tracer *tr, int tr_idx, int kind, int nargs)
 {
     int base = lua_gettop(L) - nargs;   /* the span */
     luaL_checkstack(L, nargs + 5, NULL);
@@ -169,7 +169,7 @@ static int l_unsubscribe(lua_State *L)
     if (lua_toboolean(L, lua_upvalueindex(4))) return 0;
     lua_pushboolean(L, 1);
     lua_replace(L, lua_upvalueindex(4));
-    l_tracer *tr = (l_tracer *)lua_touserdata(L, lua_upvalueindex(1));
+    lsl_tracer *tr = (lsl_tracer *)lua_touserdata(L, lua_upvalueindex(1));
     int kind = (int)lua_tointeger(L, lua_upvalueindex(2));
     lua_getiuservalue(L, lua_upvalueindex(1), 1);
     lua_rawgeti(L, -1, kind + 1);
@@ -195,7 +195,7 @@ static int l_unsubscribe(lua_State *L)
 /* tracer:on("start"|"event"|"end", fn) -> unsubscribe */
 static int l_tracer_on(lua_State *L)
 {
-    l_tracer *tr = sl_ltracer_check(L, 1);
+    lsl_tracer *tr = lsl_tracer_check(L, 1);
     int kind = luaL_checkoption(L, 2, NULL, hook_kinds);
     luaL_checktype(L, 3, LUA_TFUNCTION);
     lua_getiuservalue(L, 1, 1);
@@ -211,7 +211,7 @@ static int l_tracer_on(lua_State *L)
     return 1;
 }
 
-static void unref_all(lua_State *L, l_tracer *tr)
+static void unref_all(lua_State *L, lsl_tracer *tr)
 {
     luaL_unref(L, LUA_REGISTRYINDEX, tr->clock_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, tr->write_ref);
@@ -222,10 +222,10 @@ static void unref_all(lua_State *L, l_tracer *tr)
 static int l_tracer_new(lua_State *L)
 {
     lua_settop(L, 1);
-    l_tracer *tr = (l_tracer *)lua_newuserdatauv(L, sizeof(l_tracer), 1);   /* 2 */
+    lsl_tracer *tr = (lsl_tracer *)lua_newuserdatauv(L, sizeof(lsl_tracer), 1);   /* 2 */
     memset(tr, 0, sizeof *tr);
-    tr->magic = sl_lspan_magic ^ 2;
-    tr->st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    tr->magic = lsl_span_magic ^ 2;
+    tr->st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
     tr->clock_ref = tr->write_ref = LUA_NOREF;
     tr->owner = pthread_self();
     tr->L = L;
@@ -242,7 +242,7 @@ static int l_tracer_new(lua_State *L)
     lua_setmetatable(L, 2);
 
     sl_config cfg;
-    sl_ltracer_options(L, tr, &cfg);
+    lsl_tracer_options(L, tr, &cfg);
     sl_error err;
     memset(&err, 0, sizeof err);
     tr->sink = cfg.sink;
@@ -252,7 +252,7 @@ static int l_tracer_new(lua_State *L)
         if (err.code == SL_EIO && err.sys_errno != 0 && cfg.sink == SL_SINK_PATH)
             snprintf(err.message, sizeof err.message, "cannot open '%s': %s", cfg.path,
                      strerror(err.sys_errno));
-        return sl_lua_fail_error(L, &err);
+        return lsl_fail_error(L, &err);
     }
     global_add(tr);
     /* light tracer -> tracer, weakly: span objects made later (traced
@@ -265,18 +265,18 @@ static int l_tracer_new(lua_State *L)
 
 /* ===== METHODS ===== */
 
-/* The magic word (see sl_lspan_test): no metatable lookup on the hot path. */
-l_tracer *sl_ltracer_check(lua_State *L, int idx)
+/* The magic word (see lsl_span_test): no metatable lookup on the hot path. */
+lsl_tracer *lsl_tracer_check(lua_State *L, int idx)
 {
-    l_tracer *tr = (l_tracer *)lua_touserdata(L, idx);
-    if (tr == NULL || lua_rawlen(L, idx) != sizeof(l_tracer) || tr->magic != (sl_lspan_magic ^ 2))
+    lsl_tracer *tr = (lsl_tracer *)lua_touserdata(L, idx);
+    if (tr == NULL || lua_rawlen(L, idx) != sizeof(lsl_tracer) || tr->magic != (lsl_span_magic ^ 2))
         luaL_typeerror(L, idx, "spanline.tracer");
     return tr;
 }
 
 static int l_tracer_start(lua_State *L)
 {
-    l_tracer *tr = sl_ltracer_check(L, 1);
+    lsl_tracer *tr = lsl_tracer_check(L, 1);
     if (lua_type(L, 2) != LUA_TSTRING) luaL_typeerror(L, 2, "string");
     size_t len;
     const char *name = lua_tolstring(L, 2, &len);
@@ -291,17 +291,17 @@ static int l_tracer_start(lua_State *L)
             opts = 4;
         }
     }
-    sl_lspan_open(L, tr, 1, name, len, attrs, opts, "start", 0);
+    lsl_span_open(L, tr, 1, name, len, attrs, opts, "start", 0);
     return 1;
 }
 
 static int l_tracer_flush(lua_State *L)
 {
-    l_tracer *tr = sl_ltracer_check(L, 1);
-    if (tr->t == NULL) return sl_lua_fail(L, "tracer is closed", "ECLOSED");
+    lsl_tracer *tr = lsl_tracer_check(L, 1);
+    if (tr->t == NULL) return lsl_fail(L, "tracer is closed", "ECLOSED");
     tr->L = L;
     int rc = sl_tracer_flush(tr->t);
-    sl_ltracer_deliver(L, tr);
+    lsl_tracer_deliver(L, tr);
     if (rc != SL_OK) {
         sl_error err;
         memset(&err, 0, sizeof err);
@@ -313,17 +313,17 @@ static int l_tracer_flush(lua_State *L)
         }
         snprintf(err.message, sizeof err.message, "cannot write the trace: %s",
                  err.sys_errno ? strerror(err.sys_errno) : sl_strerror(rc));
-        return sl_lua_fail_error(L, &err);
+        return lsl_fail_error(L, &err);
     }
     lua_pushboolean(L, 1);
     return 1;
 }
 
-static void tracer_close(lua_State *L, l_tracer *tr)
+static void tracer_close(lua_State *L, lsl_tracer *tr)
 {
     if (tr->t == NULL) return;
     tr->L = L;
-    sl_lspan_abandon_all(L, tr);
+    lsl_span_abandon_all(L, tr);
     sl_tracer_flush(tr->t);
     if (tr->sink == SL_SINK_MEMORY) {
         size_t len = 0;
@@ -337,19 +337,19 @@ static void tracer_close(lua_State *L, l_tracer *tr)
     sl_tracer_stats(tr->t, &tr->final_stats);
     sl_tracer_close(tr->t);
     tr->t = NULL;
-    sl_ltracer_deliver(L, tr);
+    lsl_tracer_deliver(L, tr);
     unref_all(L, tr);
 }
 
 static int l_tracer_close(lua_State *L)
 {
-    tracer_close(L, sl_ltracer_check(L, 1));
+    tracer_close(L, lsl_tracer_check(L, 1));
     return 0;
 }
 
 static int l_tracer_gc(lua_State *L)
 {
-    l_tracer *tr = (l_tracer *)lua_touserdata(L, 1);
+    lsl_tracer *tr = (lsl_tracer *)lua_touserdata(L, 1);
     tracer_close(L, tr);
     unref_all(L, tr);
     free(tr->pending);
@@ -361,7 +361,7 @@ static int l_tracer_gc(lua_State *L)
 
 static int l_tracer_stats(lua_State *L)
 {
-    l_tracer *tr = sl_ltracer_check(L, 1);
+    lsl_tracer *tr = lsl_tracer_check(L, 1);
     sl_stats s;
     if (tr->t) sl_tracer_stats(tr->t, &s);
     else s = tr->final_stats;
@@ -388,15 +388,15 @@ static int l_tracer_stats(lua_State *L)
 
 static int l_tracer_active(lua_State *L)
 {
-    l_tracer *tr = sl_ltracer_check(L, 1);
+    lsl_tracer *tr = lsl_tracer_check(L, 1);
     /* (entry, gen) pairs first: making objects allocates, and a collection
      * step may end spans of this list meanwhile */
     lua_Integer n = 0;
-    for (l_span *sp = tr->open; sp; sp = sp->tnext) n++;
-    typedef struct { l_span *e; uint32_t gen; } ref;
+    for (lsl_entry *sp = tr->open; sp; sp = sp->tnext) n++;
+    typedef struct { lsl_entry *e; uint32_t gen; } ref;
     ref *refs = (ref *)lua_newuserdatauv(L, (size_t)n * sizeof(ref) + 1, 0);   /* 2 */
     lua_Integer m = 0;
-    for (l_span *sp = tr->open; sp && m < n; sp = sp->tnext) {
+    for (lsl_entry *sp = tr->open; sp && m < n; sp = sp->tnext) {
         refs[m].e = sp;
         refs[m].gen = sp->gen;
         m++;
@@ -404,9 +404,9 @@ static int l_tracer_active(lua_State *L)
     lua_createtable(L, (int)m, 0);                                               /* 3 */
     lua_Integer k = 0;
     for (lua_Integer i = m - 1; i >= 0; i--) {   /* oldest first */
-        l_span *e = refs[i].e;
+        lsl_entry *e = refs[i].e;
         if (e->gen != refs[i].gen || !(e->state & LS_OPEN)) continue;
-        sl_lspan_push_object(L, e);
+        lsl_span_push_object(L, e);
         if (lua_isnil(L, -1)) {
             lua_pop(L, 1);  /* being collected */
             continue;
@@ -418,8 +418,8 @@ static int l_tracer_active(lua_State *L)
 
 static int l_tracer_output(lua_State *L)
 {
-    l_tracer *tr = sl_ltracer_check(L, 1);
-    if (tr->sink != SL_SINK_MEMORY) return sl_lua_fail(L, "output is not \":memory:\"", "EINVAL");
+    lsl_tracer *tr = lsl_tracer_check(L, 1);
+    if (tr->sink != SL_SINK_MEMORY) return lsl_fail(L, "output is not \":memory:\"", "EINVAL");
     if (tr->t) {
         tr->L = L;
         sl_tracer_flush(tr->t);
@@ -434,7 +434,7 @@ static int l_tracer_output(lua_State *L)
 
 static int l_tracer_clear(lua_State *L)
 {
-    l_tracer *tr = sl_ltracer_check(L, 1);
+    lsl_tracer *tr = lsl_tracer_check(L, 1);
     if (tr->sink == SL_SINK_MEMORY && tr->t) {
         sl_tracer_flush(tr->t);
         sl_tracer_memory_clear(tr->t);
@@ -444,22 +444,22 @@ static int l_tracer_clear(lua_State *L)
 
 static int l_tracer_current(lua_State *L)
 {
-    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
-    sl_lctx_push_current(L, sl_lctx_get(L, st));
+    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    lsl_ctx_push_current(L, lsl_ctx_get(L, st));
     return 1;
 }
 
 static int l_tracer_tostring(lua_State *L)
 {
-    l_tracer *tr = sl_ltracer_check(L, 1);
+    lsl_tracer *tr = lsl_tracer_check(L, 1);
     lua_pushfstring(L, "spanline.tracer (%s)", tr->t ? "open" : "closed");
     return 1;
 }
 
 static const luaL_Reg tracer_methods[] = {
     {"start", l_tracer_start},
-    {"traced", sl_lspan_traced},
-    {"with", sl_lspan_with},
+    {"traced", lsl_span_traced},
+    {"with", lsl_span_with},
     {"flush", l_tracer_flush},
     {"close", l_tracer_close},
     {"stats", l_tracer_stats},
@@ -488,7 +488,7 @@ static const luaL_Reg module_funcs[] = {
 /* Created before any span or tracer, so finalized after all of them. */
 static int l_state_gc(lua_State *L)
 {
-    l_state *st = (l_state *)lua_touserdata(L, 1);
+    lsl_state *st = (lsl_state *)lua_touserdata(L, 1);
     void *ud;
     lua_Alloc f = lua_getallocf(L, &ud);
     f(ud, st->attrs, st->cap_attrs * sizeof(sl_attr), 0);
@@ -522,10 +522,10 @@ static void weak_table(lua_State *L, const char *mode)
     lua_setmetatable(L, -2);
 }
 
-void sl_lua_open_tracer(lua_State *L)
+void lsl_open_tracer(lua_State *L)
 {
     int m = lua_gettop(L);
-    l_state *st = (l_state *)lua_newuserdatauv(L, sizeof(l_state), 0);   /* UV_STATE */
+    lsl_state *st = (lsl_state *)lua_newuserdatauv(L, sizeof(lsl_state), 0);   /* UV_STATE */
     memset(st, 0, sizeof *st);
     st->next_lane = 1;
     lua_createtable(L, 0, 1);
@@ -537,35 +537,35 @@ void sl_lua_open_tracer(lua_State *L)
     luaL_newmetatable(L, "spanline.span");   /* UV_SPAN_MT */
     luaL_newmetatable(L, "spanline.tracer"); /* UV_TRACER_MT */
     lua_newtable(L);                         /* UV_CTX_MT */
-    l_sobj *noop = (l_sobj *)lua_newuserdatauv(L, sizeof(l_sobj), 0);  /* UV_NOOP */
-    if (sl_lspan_magic == 0) {
+    lsl_spanobj *noop = (lsl_spanobj *)lua_newuserdatauv(L, sizeof(lsl_spanobj), 0);  /* UV_NOOP */
+    if (lsl_span_magic == 0) {
         sl_id id;
         sl_idgen gen;
         sl_idgen_init(&gen, 0);
         sl_idgen_next(&gen, sl_clock_now(), &id);
-        memcpy(&sl_lspan_magic, id.bytes + 8, 8);
-        sl_lspan_magic |= 1;
+        memcpy(&lsl_span_magic, id.bytes + 8, 8);
+        lsl_span_magic |= 1;
     }
     memset(noop, 0, sizeof *noop);
-    noop->magic = sl_lspan_magic;
+    noop->magic = lsl_span_magic;
     noop->state = LS_NOOP;
     lua_pushvalue(L, m + UV_SPAN_MT);
     lua_setmetatable(L, -2);
     int first = m + 1;
 
     lua_newtable(L);                         /* span methods */
-    setfuncs(L, first, sl_lspan_methods);
+    setfuncs(L, first, lsl_span_methods);
     lua_pushvalue(L, -1);
     lua_setfield(L, m + UV_SPAN_MT, "__index");
     lua_pushvalue(L, m + UV_SPAN_MT);
-    setfuncs(L, first, sl_lspan_meta);
+    setfuncs(L, first, lsl_span_meta);
     lua_pop(L, 1);
     lua_setfield(L, m, "span_methods");
 
     /* the first abandoned-span sentinel; each one arms the next */
     lua_newuserdatauv(L, 0, 0);
     lua_createtable(L, 0, 1);
-    static const luaL_Reg sentinel_meta[] = {{"__gc", sl_lspan_sentinel_gc}, {NULL, NULL}};
+    static const luaL_Reg sentinel_meta[] = {{"__gc", lsl_span_sentinel_gc}, {NULL, NULL}};
     setfuncs(L, first, sentinel_meta);
     lua_setmetatable(L, -2);
     lua_pop(L, 1);
@@ -580,12 +580,12 @@ void sl_lua_open_tracer(lua_State *L)
     lua_pop(L, 1);
 
     lua_pushvalue(L, m + UV_CTX_MT);
-    setfuncs(L, first, sl_lctx_meta);
+    setfuncs(L, first, lsl_ctx_meta);
     lua_pop(L, 1);
 
     lua_pushvalue(L, m);
     setfuncs(L, first, module_funcs);
-    setfuncs(L, first, sl_lctx_module);
+    setfuncs(L, first, lsl_ctx_module);
     lua_pop(L, 1);
 
     lua_pushvalue(L, m + UV_NOOP);

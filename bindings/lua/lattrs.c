@@ -1,5 +1,5 @@
 /*
- * attrs.c: Lua attribute tables -> sl_attr arrays for the core.
+ * lattrs.c: Lua attribute tables -> sl_attr arrays for the core.
  *
  * Key idea: one pass over the table into per-state scratch arrays (no
  * allocation once they have grown); strings are not copied, they stay owned
@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "ltracer.h"
+#include "ltrace.h"
 
 /* Grows one of the state's scratch arrays to hold n attributes. */
 static sl_attr *grow(lua_State *L, sl_attr **arr, size_t *cap, size_t n)
@@ -62,7 +62,7 @@ static void bad_value(lua_State *L, const char *key, const char *fname, int vidx
 
 /* The value at vidx into *a; a flat array's items go to the state's item
  * scratch from *m on, and a->v.a.items holds their index until fix_items. */
-static void set_value(lua_State *L, l_state *st, int vidx, sl_attr *a, size_t *m,
+static void set_value(lua_State *L, lsl_state *st, int vidx, sl_attr *a, size_t *m,
                       const char *key, const char *fname)
 {
     int t = lua_type(L, vidx);
@@ -97,15 +97,15 @@ static void set_value(lua_State *L, l_state *st, int vidx, sl_attr *a, size_t *m
     *m += n;
 }
 
-static void fix_items(l_state *st, sl_attr *a, size_t n)
+static void fix_items(lsl_state *st, sl_attr *a, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (a[i].type == SL_ATTR_ARRAY) a[i].v.a.items = st->items + (uintptr_t)a[i].v.a.items;
 }
 
-const sl_attr *sl_lattrs_from_table(lua_State *L, int idx, size_t *nout, const char *fname)
+const sl_attr *lsl_attrs_from_table(lua_State *L, int idx, size_t *nout, const char *fname)
 {
-    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
     idx = lua_absindex(L, idx);
     size_t n = 0, m = 0;
     lua_pushnil(L);
@@ -133,9 +133,9 @@ static int key_less(const sl_attr *a, const sl_attr *b)
     return c < 0 || (c == 0 && a->key_len < b->key_len);
 }
 
-const sl_attr *sl_lattrs_from_table_sorted(lua_State *L, int idx, size_t *nout, const char *fname)
+const sl_attr *lsl_attrs_from_table_sorted(lua_State *L, int idx, size_t *nout, const char *fname)
 {
-    sl_attr *a = (sl_attr *)sl_lattrs_from_table(L, idx, nout, fname);
+    sl_attr *a = (sl_attr *)lsl_attrs_from_table(L, idx, nout, fname);
     for (size_t i = 1; i < *nout; i++) {
         sl_attr x = a[i];
         size_t j = i;
@@ -145,10 +145,10 @@ const sl_attr *sl_lattrs_from_table_sorted(lua_State *L, int idx, size_t *nout, 
     return a;
 }
 
-const sl_attr *sl_lattrs_from_pair(lua_State *L, const char *key, size_t klen, int vidx,
+const sl_attr *lsl_attrs_from_pair(lua_State *L, const char *key, size_t klen, int vidx,
                                    const char *fname)
 {
-    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
     vidx = lua_absindex(L, vidx);
     size_t m = 0;
     sl_attr *a = grow(L, &st->attrs, &st->cap_attrs, 1);

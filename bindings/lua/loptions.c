@@ -1,5 +1,5 @@
 /*
- * options.c: the options table of spanline.tracer{...} -> sl_config.
+ * loptions.c: the options table of spanline.tracer{...} -> sl_config.
  *
  * Key idea: every option is checked here, once, and a bad one raises an
  * error naming it (`bad option 'format' to 'tracer' (expected ...)`); an
@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "ltracer.h"
+#include "ltrace.h"
 
 static void bad_option(lua_State *L, const char *name, const char *expected)
 {
@@ -77,7 +77,7 @@ static void check_known(lua_State *L, int opts)
 
 /* Fills cfg (and tr's own fields) from the options table at 1; pushes
  * nothing. Raises on a bad option. */
-void sl_ltracer_options(lua_State *L, l_tracer *tr, sl_config *cfg)
+void lsl_tracer_options(lua_State *L, lsl_tracer *tr, sl_config *cfg)
 {
     sl_config_init(cfg);
     cfg->sink = SL_SINK_FD;
@@ -104,7 +104,7 @@ void sl_ltracer_options(lua_State *L, l_tracer *tr, sl_config *cfg)
         cfg->fd = (int)fd;
     } else if (t == LUA_TFUNCTION) {
         cfg->sink = SL_SINK_CALLBACK;
-        cfg->write = sl_ltracer_write_pending;
+        cfg->write = lsl_tracer_write_pending;
         cfg->write_ud = tr;
         lua_pushvalue(L, -1);
         tr->write_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -163,7 +163,7 @@ void sl_ltracer_options(lua_State *L, l_tracer *tr, sl_config *cfg)
         if (lua_type(L, -1) != LUA_TFUNCTION) bad_option(L, "clock", "a function");
         lua_pushvalue(L, -1);
         tr->clock_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-        cfg->clock = sl_ltracer_clock;
+        cfg->clock = lsl_tracer_clock;
         cfg->clock_ud = tr;
     }
     lua_pop(L, 1);

@@ -1,18 +1,18 @@
 /*
- * context.c: the current span of each coroutine, kept in C.
+ * lcontext.c: the current span of each coroutine, kept in C.
  *
- * Each coroutine has an l_ctx (weak-keyed table thread -> ctx) holding an
+ * Each coroutine has an lsl_ctx (weak-keyed table thread -> ctx) holding an
  * intrusive stack of raw span pointers: weak by construction. Lookups hit a
  * one-entry cache, validated by the ctx pointer stamped in the thread's extra
  * space (a new thread at a recycled address carries another stamp).
  */
 #include <string.h>
 
-#include "ltracer.h"
+#include "ltrace.h"
 
-static l_ctx *ctx_new(lua_State *L, l_state *st, lua_State *co)
+static lsl_ctx *ctx_new(lua_State *L, lsl_state *st, lua_State *co)
 {
-    l_ctx *ctx = (l_ctx *)lua_newuserdatauv(L, sizeof(l_ctx), 1);
+    lsl_ctx *ctx = (lsl_ctx *)lua_newuserdatauv(L, sizeof(lsl_ctx), 1);
     memset(ctx, 0, sizeof *ctx);
     ctx->L = co;
     ctx->st = st;
@@ -29,11 +29,11 @@ static l_ctx *ctx_new(lua_State *L, l_state *st, lua_State *co)
     return ctx;
 }
 
-l_ctx *sl_lctx_get_slow(lua_State *L, l_state *st)
+lsl_ctx *lsl_ctx_get_slow(lua_State *L, lsl_state *st)
 {
     lua_pushthread(L);
     lua_rawget(L, lua_upvalueindex(UV_CTXS));
-    l_ctx *ctx = (l_ctx *)lua_touserdata(L, -1);
+    lsl_ctx *ctx = (lsl_ctx *)lua_touserdata(L, -1);
     lua_pop(L, 1);
     if (ctx == NULL) {
         ctx = ctx_new(L, st, L);
@@ -46,7 +46,7 @@ l_ctx *sl_lctx_get_slow(lua_State *L, l_state *st)
     return ctx;
 }
 
-void sl_lctx_push(l_ctx *ctx, l_span *sp)
+void lsl_ctx_push(lsl_ctx *ctx, lsl_entry *sp)
 {
     sp->ctx = ctx;
     sp->below = ctx->top;
@@ -57,9 +57,9 @@ void sl_lctx_push(l_ctx *ctx, l_span *sp)
 
 /* Removes sp from wherever it is in its stack: ending a span that is not on
  * top leaves the spans above it current, now over its parent. */
-void sl_lctx_unlink(l_span *sp)
+void lsl_ctx_unlink(lsl_entry *sp)
 {
-    l_ctx *ctx = sp->ctx;
+    lsl_ctx *ctx = sp->ctx;
     if (ctx == NULL) return;
     if (sp->above) sp->above->below = sp->below;
     else ctx->top = sp->below;
@@ -68,10 +68,10 @@ void sl_lctx_unlink(l_span *sp)
     sp->above = sp->below = NULL;
 }
 
-void sl_lctx_push_current(lua_State *L, l_ctx *ctx)
+void lsl_ctx_push_current(lua_State *L, lsl_ctx *ctx)
 {
     if (ctx->top) {
-        sl_lspan_push_object(L, ctx->top);
+        lsl_span_push_object(L, ctx->top);
     } else if (ctx->inherit == CTX_INHERIT_UNSAMPLED) {
         lua_pushvalue(L, lua_upvalueindex(UV_NOOP));
     } else if (ctx->inherit == CTX_INHERIT_SPAN) {
@@ -87,9 +87,9 @@ void sl_lctx_push_current(lua_State *L, l_ctx *ctx)
         lua_settop(L, base);
         /* a traced/with span has no object to keep alive: one is made
          * again while its call runs */
-        l_span *e = ctx->inherit_e;
+        lsl_entry *e = ctx->inherit_e;
         if (e && e->gen == ctx->inherit_gen && (e->state & LS_OPEN) && (e->state & LS_FRAME))
-            sl_lspan_push_object(L, e);
+            lsl_span_push_object(L, e);
         else
             lua_pushnil(L);
     } else {
@@ -99,16 +99,16 @@ void sl_lctx_push_current(lua_State *L, l_ctx *ctx)
 
 static int l_current(lua_State *L)
 {
-    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
-    sl_lctx_push_current(L, sl_lctx_get(L, st));
+    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    lsl_ctx_push_current(L, lsl_ctx_get(L, st));
     return 1;
 }
 
 /* core.lane(): the lane number of the running coroutine (main: 1). */
 static int l_lane(lua_State *L)
 {
-    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
-    lua_pushinteger(L, sl_lctx_get(L, st)->lane);
+    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    lua_pushinteger(L, lsl_ctx_get(L, st)->lane);
     return 1;
 }
 
@@ -117,12 +117,12 @@ static int l_lane(lua_State *L)
 static int l_coroutine_create(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TFUNCTION);
-    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
-    l_ctx *cur = sl_lctx_get(L, st);
+    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    lsl_ctx *cur = lsl_ctx_get(L, st);
     lua_State *co = lua_newthread(L);           /* 2: thread */
     lua_pushvalue(L, 1);
     lua_xmove(L, co, 1);
-    l_ctx *ctx = ctx_new(L, st, co);            /* 3: ctx */
+    lsl_ctx *ctx = ctx_new(L, st, co);            /* 3: ctx */
     if ((cur->top && (cur->top->state & LS_NOOP)) ||
         (cur->top == NULL && cur->inherit == CTX_INHERIT_UNSAMPLED)) {
         ctx->inherit = CTX_INHERIT_UNSAMPLED;
@@ -142,7 +142,7 @@ static int l_coroutine_create(lua_State *L)
         lua_pushliteral(L, "v");
         lua_setfield(L, -2, "__mode");
         lua_setmetatable(L, -2);
-        sl_lctx_push_current(L, cur);
+        lsl_ctx_push_current(L, cur);
         lua_rawseti(L, -2, 1);
         lua_setiuservalue(L, 3, 1);
     }
@@ -154,41 +154,41 @@ static int l_coroutine_create(lua_State *L)
  * the spans of its traced/with calls can never end now: abandoned. */
 static int l_ctx_gc(lua_State *L)
 {
-    l_ctx *ctx = (l_ctx *)lua_touserdata(L, 1);
-    l_state *st = ctx->st;
+    lsl_ctx *ctx = (lsl_ctx *)lua_touserdata(L, 1);
+    lsl_state *st = ctx->st;
     if (st->last_ctx == ctx) {
         st->last_ctx = NULL;
         st->last_L = NULL;
     }
     /* no Lua runs in this loop (output is delivered after it) */
     int ended = 0;
-    l_span *sp = ctx->top;
+    lsl_entry *sp = ctx->top;
     ctx->top = NULL;
     while (sp) {
-        l_span *below = sp->below;
+        lsl_entry *below = sp->below;
         sp->ctx = NULL;
         sp->above = sp->below = NULL;
         if (sp->state & LS_FRAME) {
             if ((sp->state & (LS_OPEN | LS_NOOP)) == LS_OPEN && sp->tr && sp->tr->t) {
-                sl_lspan_end(L, sp, SL_STATUS_ABANDONED, NULL, 0);
+                lsl_span_end(L, sp, SL_STATUS_ABANDONED, NULL, 0);
                 ended = 1;
             }
-            sl_lspan_release(st, sp);
+            lsl_span_release(st, sp);
         }
         sp = below;
     }
-    if (ended) sl_ltracer_deliver_all(L, st);
+    if (ended) lsl_tracer_deliver_all(L, st);
     return 0;
 }
 
-const luaL_Reg sl_lctx_module[] = {
+const luaL_Reg lsl_ctx_module[] = {
     {"current", l_current},
     {"lane", l_lane},
     {"coroutine_create", l_coroutine_create},
     {NULL, NULL}
 };
 
-const luaL_Reg sl_lctx_meta[] = {
+const luaL_Reg lsl_ctx_meta[] = {
     {"__gc", l_ctx_gc},
     {NULL, NULL}
 };

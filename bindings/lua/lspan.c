@@ -1,5 +1,5 @@
 /*
- * span.c: spans (start, attributes, events, finish, abandon) and traced/with.
+ * lspan.c: spans (start, attributes, events, finish, abandon) and traced/with.
  *
  * Key idea: a span is a pool entry in C memory that the core and the context
  * stacks link through, plus a small Lua object (no __gc) that refers to it
@@ -11,25 +11,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ltracer.h"
+#include "ltrace.h"
 
 /* ===== THE ENTRY POOL ===== */
 
-static l_span *entry_take(l_state *st)
+static lsl_entry *entry_take(lsl_state *st)
 {
-    l_span *e = st->free;
+    lsl_entry *e = st->free;
     if (e) {
         st->free = e->wnext;
         return e;
     }
     if (st->nchunks == st->capchunks) {
         size_t cap = st->capchunks ? st->capchunks * 2 : 8;
-        l_span **p = (l_span **)realloc(st->chunks, cap * sizeof *p);
+        lsl_entry **p = (lsl_entry **)realloc(st->chunks, cap * sizeof *p);
         if (p == NULL) return NULL;
         st->chunks = p;
         st->capchunks = cap;
     }
-    l_span *chunk = (l_span *)calloc(POOL_CHUNK, sizeof(l_span));
+    lsl_entry *chunk = (lsl_entry *)calloc(POOL_CHUNK, sizeof(lsl_entry));
     if (chunk == NULL) return NULL;
     int base = (int)(st->nchunks * POOL_CHUNK);
     st->chunks[st->nchunks++] = chunk;
@@ -42,7 +42,7 @@ static l_span *entry_take(l_state *st)
     return &chunk[0];
 }
 
-static void entry_free(l_state *st, l_span *e)
+static void entry_free(lsl_state *st, lsl_entry *e)
 {
     e->gen++;
     e->state = 0;
@@ -53,7 +53,7 @@ static void entry_free(l_state *st, l_span *e)
     st->free = e;
 }
 
-static void watch_add(l_state *st, l_span *e)
+static void watch_add(lsl_state *st, lsl_entry *e)
 {
     e->wprev = NULL;
     e->wnext = st->watch;
@@ -61,7 +61,7 @@ static void watch_add(l_state *st, l_span *e)
     st->watch = e;
 }
 
-static void watch_remove(l_state *st, l_span *e)
+static void watch_remove(lsl_state *st, lsl_entry *e)
 {
     if (e->wprev) e->wprev->wnext = e->wnext;
     else if (st->watch == e) st->watch = e->wnext;
@@ -69,7 +69,7 @@ static void watch_remove(l_state *st, l_span *e)
     e->wprev = e->wnext = NULL;
 }
 
-static void tracer_link(l_tracer *tr, l_span *e)
+static void tracer_link(lsl_tracer *tr, lsl_entry *e)
 {
     e->tr = tr;
     e->tprev = NULL;
@@ -78,9 +78,9 @@ static void tracer_link(l_tracer *tr, l_span *e)
     tr->open = e;
 }
 
-static void tracer_unlink(l_span *e)
+static void tracer_unlink(lsl_entry *e)
 {
-    l_tracer *tr = e->tr;
+    lsl_tracer *tr = e->tr;
     if (tr == NULL) return;
     if (e->tprev) e->tprev->tnext = e->tnext;
     else if (tr->open == e) tr->open = e->tnext;
@@ -88,9 +88,9 @@ static void tracer_unlink(l_span *e)
     e->tprev = e->tnext = NULL;
 }
 
-void sl_lspan_release(l_state *st, l_span *e)
+void lsl_span_release(lsl_state *st, lsl_entry *e)
 {
-    sl_lctx_unlink(e);
+    lsl_ctx_unlink(e);
     tracer_unlink(e);
     if (!(e->state & LS_FRAME)) watch_remove(st, e);
     entry_free(st, e);
@@ -98,26 +98,26 @@ void sl_lspan_release(l_state *st, l_span *e)
 
 /* ===== SPAN OBJECTS ===== */
 
-uint64_t sl_lspan_magic;
+uint64_t lsl_span_magic;
 
 /* Span objects carry a per-process random magic word: a full userdata at
  * least as large as a span object (light userdata have length 0) with that
  * word is one of ours, and the check pushes nothing. */
-l_sobj *sl_lspan_test(lua_State *L, int idx)
+lsl_spanobj *lsl_span_test(lua_State *L, int idx)
 {
-    l_sobj *o = (l_sobj *)lua_touserdata(L, idx);
-    if (o == NULL || lua_rawlen(L, idx) < sizeof(l_sobj) || o->magic != sl_lspan_magic) return NULL;
+    lsl_spanobj *o = (lsl_spanobj *)lua_touserdata(L, idx);
+    if (o == NULL || lua_rawlen(L, idx) < sizeof(lsl_spanobj) || o->magic != lsl_span_magic) return NULL;
     return o;
 }
 
-l_sobj *sl_lspan_check(lua_State *L, int idx)
+lsl_spanobj *lsl_span_check(lua_State *L, int idx)
 {
-    l_sobj *o = sl_lspan_test(L, idx);
+    lsl_spanobj *o = lsl_span_test(L, idx);
     if (o == NULL) luaL_typeerror(L, idx, "spanline.span");
     return o;
 }
 
-static inline void ident_copy(l_ident *d, const sl_span *s)
+static inline void ident_copy(lsl_ident *d, const sl_span *s)
 {
     d->id = s->id;
     d->trace = s->trace;
@@ -129,7 +129,7 @@ static inline void ident_copy(l_ident *d, const sl_span *s)
 }
 
 /* What sl_span_context gives for the span (a local, sampled parent). */
-static void ident_context(const l_ident *d, sl_context *out)
+static void ident_context(const lsl_ident *d, sl_context *out)
 {
     memset(out, 0, sizeof *out);
     out->trace = d->trace;
@@ -138,19 +138,19 @@ static void ident_context(const l_ident *d, sl_context *out)
 }
 
 /* The entry o refers to, if it still is o's (not freed and reused). */
-static inline l_span *live_entry(const l_sobj *o)
+static inline lsl_entry *live_entry(const lsl_spanobj *o)
 {
-    l_span *e = o->e;
+    lsl_entry *e = o->e;
     return e && e->gen == o->gen ? e : NULL;
 }
 
 /* A new object for entry e (after its start); the tracer userdata at tr_idx
  * (0: looked up) becomes its uservalue. Leaves it on the stack and in the
  * entry's weak slot. */
-static l_sobj *new_object(lua_State *L, l_span *e, const char *name, size_t len, int tr_idx)
+static lsl_spanobj *new_object(lua_State *L, lsl_entry *e, const char *name, size_t len, int tr_idx)
 {
-    l_sobj *o = (l_sobj *)lua_newuserdatauv(L, sizeof(l_sobj) + len, 1);
-    o->magic = sl_lspan_magic;
+    lsl_spanobj *o = (lsl_spanobj *)lua_newuserdatauv(L, sizeof(lsl_spanobj) + len, 1);
+    o->magic = lsl_span_magic;
     o->e = e;
     o->gen = e->gen;
     o->state = LO_OPEN | (e->state & (LS_NOOP | LS_UNSAMPLED | LS_FRAME));
@@ -172,10 +172,10 @@ static l_sobj *new_object(lua_State *L, l_span *e, const char *name, size_t len,
     return o;
 }
 
-void sl_lspan_push_object(lua_State *L, l_span *e)
+void lsl_span_push_object(lua_State *L, lsl_entry *e)
 {
     if (lua_rawgeti(L, lua_upvalueindex(UV_WEAK), e->slot) != LUA_TNIL) {
-        l_sobj *o = (l_sobj *)lua_touserdata(L, -1);
+        lsl_spanobj *o = (lsl_spanobj *)lua_touserdata(L, -1);
         if (o && o->e == e && o->gen == e->gen) return;
     }
     lua_pop(L, 1);
@@ -186,7 +186,7 @@ void sl_lspan_push_object(lua_State *L, l_span *e)
     /* The allocation may run finalizers: the frame of a dead coroutine can
      * end (and free) e meanwhile. */
     uint32_t gen = e->gen;
-    l_sobj *o = new_object(L, e, e->name ? e->name : "", e->name ? e->name_len : 0, 0);
+    lsl_spanobj *o = new_object(L, e, e->name ? e->name : "", e->name ? e->name_len : 0, 0);
     if (e->gen != gen) {
         o->e = NULL;
         o->state = 0;
@@ -202,7 +202,7 @@ static void push_noop(lua_State *L)
 
 /* Sampling decides from the random tail of the trace id (design.md §2): the
  * 62 random bits of the root id, against sample * 2^62. */
-static int sampled_id(const l_tracer *tr, const sl_id *id)
+static int sampled_id(const lsl_tracer *tr, const sl_id *id)
 {
     uint64_t tail = 0;
     for (int i = 8; i < 16; i++) tail = tail << 8 | id->bytes[i];
@@ -214,10 +214,10 @@ static int sampled_id(const l_tracer *tr, const sl_id *id)
  * (no sl_span, no record) on the context stack, so its children get the
  * shared no-op span for free and the decision ends when it ends or its
  * object is collected; otherwise it is the shared no-op span too. */
-static l_span *push_unsampled_root(lua_State *L, l_ctx *ctx, int current, int frame,
+static lsl_entry *push_unsampled_root(lua_State *L, lsl_ctx *ctx, int current, int frame,
                                    const char *name, size_t len)
 {
-    l_span *e = current ? entry_take(ctx->st) : NULL;
+    lsl_entry *e = current ? entry_take(ctx->st) : NULL;
     if (e == NULL) {
         if (!frame) push_noop(L);
         return NULL;
@@ -225,7 +225,7 @@ static l_span *push_unsampled_root(lua_State *L, l_ctx *ctx, int current, int fr
     memset(&e->s, 0, sizeof e->s);
     e->tr = NULL;
     e->state = LS_NOOP | LS_UNSAMPLED | LS_OPEN | (frame ? LS_FRAME : 0);
-    sl_lctx_push(ctx, e);
+    lsl_ctx_push(ctx, e);
     if (frame) {
         e->name = name;
         e->name_len = len;
@@ -236,11 +236,11 @@ static l_span *push_unsampled_root(lua_State *L, l_ctx *ctx, int current, int fr
     return e;
 }
 
-l_span *sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, size_t len,
+lsl_entry *lsl_span_open(lua_State *L, lsl_tracer *tr, int tr_idx, const char *name, size_t len,
                       int attrs_idx, int opts_idx, const char *fname, int frame)
 {
-    l_state *st = tr->st;
-    l_ctx *ctx = sl_lctx_get(L, st);
+    lsl_state *st = tr->st;
+    lsl_ctx *ctx = lsl_ctx_get(L, st);
     sl_context pctx;
     const sl_context *parent = NULL;
     int current = 1, explicit_parent = 0;
@@ -263,7 +263,7 @@ l_span *sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, 
             }
             parent = &pctx;
         } else if (t != LUA_TNIL) {
-            l_sobj *ps = sl_lspan_test(L, -1);
+            lsl_spanobj *ps = lsl_span_test(L, -1);
             if (ps == NULL)
                 luaL_error(L, "bad option 'parent' to '%s' (span or traceparent string expected, got %s)",
                            fname, luaL_typename(L, -1));
@@ -279,7 +279,7 @@ l_span *sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, 
         lua_pop(L, 1);
     }
     if (!explicit_parent) {
-        l_span *top = ctx->top;
+        lsl_entry *top = ctx->top;
         if (top) {
             if (top->state & LS_NOOP) {   /* inside an unsampled trace */
                 if (!frame) push_noop(L);
@@ -315,10 +315,10 @@ l_span *sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, 
     /* Attributes after the allocations that can run a collection step (its
      * finalizers may use the attribute scratch themselves), the entry after
      * what can raise an error (a bad attribute). */
-    l_sobj *obj = NULL;
+    lsl_spanobj *obj = NULL;
     if (!frame) {
-        obj = (l_sobj *)lua_newuserdatauv(L, sizeof(l_sobj) + len, 1);
-        obj->magic = sl_lspan_magic;
+        obj = (lsl_spanobj *)lua_newuserdatauv(L, sizeof(lsl_spanobj) + len, 1);
+        obj->magic = lsl_span_magic;
         obj->e = NULL;
         obj->state = 0;
         lua_pushvalue(L, tr_idx);
@@ -327,11 +327,11 @@ l_span *sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, 
         lua_setmetatable(L, -2);
     }
     if (attrs_idx)
-        o.attrs = tr->sorted ? sl_lattrs_from_table_sorted(L, attrs_idx, &o.nattrs, fname)
-                             : sl_lattrs_from_table(L, attrs_idx, &o.nattrs, fname);
+        o.attrs = tr->sorted ? lsl_attrs_from_table_sorted(L, attrs_idx, &o.nattrs, fname)
+                             : lsl_attrs_from_table(L, attrs_idx, &o.nattrs, fname);
     o.parent = parent;
     o.lane = ctx->lane;
-    l_span *e = entry_take(st);
+    lsl_entry *e = entry_take(st);
     if (e == NULL) {
         if (!frame) {
             lua_pop(L, 1);
@@ -353,7 +353,7 @@ l_span *sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, 
     e->state = LS_OPEN;
     e->ctx = NULL;
     tracer_link(tr, e);
-    if (current) sl_lctx_push(ctx, e);
+    if (current) lsl_ctx_push(ctx, e);
     if (frame) {
         e->state |= LS_FRAME;
         e->name = name;
@@ -371,19 +371,19 @@ l_span *sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, 
         watch_add(st, e);
     }
     if (tr->nhooks[HOOK_START]) {
-        if (frame) sl_lspan_push_object(L, e);
+        if (frame) lsl_span_push_object(L, e);
         else lua_pushvalue(L, -1);
-        sl_ltracer_run_hooks(L, tr, tr_idx, HOOK_START, 0);
+        lsl_tracer_run_hooks(L, tr, tr_idx, HOOK_START, 0);
     }
-    if (tr->pending_len) sl_ltracer_deliver(L, tr);
+    if (tr->pending_len) lsl_tracer_deliver(L, tr);
     return e;
 }
 
-void sl_lspan_end(lua_State *L, l_span *e, sl_span_status status, const char *err, size_t errlen)
+void lsl_span_end(lua_State *L, lsl_entry *e, sl_span_status status, const char *err, size_t errlen)
 {
-    l_tracer *tr = e->tr;
-    l_state *st = tr->st;
-    sl_lctx_unlink(e);
+    lsl_tracer *tr = e->tr;
+    lsl_state *st = tr->st;
+    lsl_ctx_unlink(e);
     tracer_unlink(e);
     e->state &= ~LS_OPEN;
     e->tr = NULL;
@@ -395,44 +395,44 @@ void sl_lspan_end(lua_State *L, l_span *e, sl_span_status status, const char *er
     }
 }
 
-void sl_lspan_abandon_all(lua_State *L, l_tracer *tr)
+void lsl_span_abandon_all(lua_State *L, lsl_tracer *tr)
 {
     while (tr->open) {
-        l_span *e = tr->open;
+        lsl_entry *e = tr->open;
         e->state |= LS_CLOSED;   /* kept by a frame entry until its call returns */
-        sl_lspan_end(L, e, SL_STATUS_ABANDONED, NULL, 0);
+        lsl_span_end(L, e, SL_STATUS_ABANDONED, NULL, 0);
     }
 }
 
 /* Finish with hooks. obj_idx: the span object, or 0 (a frame without one). */
-static void span_finish(lua_State *L, int obj_idx, l_span *e, sl_span_status status,
+static void span_finish(lua_State *L, int obj_idx, lsl_entry *e, sl_span_status status,
                         const char *err, size_t errlen)
 {
-    l_tracer *tr = e->tr;
+    lsl_tracer *tr = e->tr;
     if (tr->nhooks[HOOK_END]) {
         if (e->state & LS_ENDING) return;   /* finish() from its own end hook */
         e->state |= LS_ENDING;
         uint32_t gen = e->gen;
         if (obj_idx) lua_pushvalue(L, obj_idx);
-        else sl_lspan_push_object(L, e);
+        else lsl_span_push_object(L, e);
         lua_getiuservalue(L, -1, 1);
         int tr_idx = lua_gettop(L);
         lua_pushvalue(L, tr_idx - 1);
         lua_pushstring(L, status == SL_STATUS_OK ? "ok" : "error");
         if (err) lua_pushlstring(L, err, errlen);
         else lua_pushnil(L);
-        sl_ltracer_run_hooks(L, tr, tr_idx, HOOK_END, 2);
+        lsl_tracer_run_hooks(L, tr, tr_idx, HOOK_END, 2);
         lua_pop(L, 2);
         if (e->gen != gen || !(e->state & LS_OPEN)) return;  /* a hook ended it */
         e->state &= ~LS_ENDING;
     }
-    sl_lspan_end(L, e, status, err, errlen);
-    if (tr->pending_len) sl_ltracer_deliver(L, tr);
+    lsl_span_end(L, e, status, err, errlen);
+    if (tr->pending_len) lsl_tracer_deliver(L, tr);
 }
 
 static int l_span_finish(lua_State *L)
 {
-    l_sobj *o = sl_lspan_check(L, 1);
+    lsl_spanobj *o = lsl_span_check(L, 1);
     static const char *const statuses[] = {"ok", "error", NULL};
     sl_span_status status = SL_STATUS_OK;
     size_t errlen = 0;
@@ -441,15 +441,15 @@ static int l_span_finish(lua_State *L)
         status = (sl_span_status)luaL_checkoption(L, 2, "ok", statuses);
         if (!lua_isnoneornil(L, 3)) err = luaL_tolstring(L, 3, &errlen);
     }
-    l_span *e = live_entry(o);
+    lsl_entry *e = live_entry(o);
     if (o->state & LS_NOOP) {
         o->state &= ~LO_OPEN;
         if (e && (e->state & LS_OPEN)) {
             if (e->state & LS_FRAME) {   /* its call frees the entry */
-                sl_lctx_unlink(e);
+                lsl_ctx_unlink(e);
                 e->state &= ~LS_OPEN;
             } else {
-                sl_lspan_release((l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE)), e);
+                lsl_span_release((lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE)), e);
             }
         }
         return 0;
@@ -469,11 +469,11 @@ static int l_span_finish(lua_State *L)
 
 /* The open, recorded entry of the span at 1, or NULL for a no-op or a span
  * the tracer ended; raises on one already finished (fname names the method). */
-static l_span *check_writable(lua_State *L, const char *fname)
+static lsl_entry *check_writable(lua_State *L, const char *fname)
 {
-    l_sobj *o = sl_lspan_check(L, 1);
+    lsl_spanobj *o = lsl_span_check(L, 1);
     if (o->state & LS_NOOP) return NULL;
-    l_span *e = live_entry(o);
+    lsl_entry *e = live_entry(o);
     if (e == NULL || !(e->state & LS_OPEN)) {
         if ((e == NULL && (o->state & LO_OPEN) && !(o->state & LS_FRAME)) ||
             (e && (e->state & LS_CLOSED)))
@@ -485,25 +485,25 @@ static l_span *check_writable(lua_State *L, const char *fname)
 
 static int l_span_set(lua_State *L)
 {
-    l_span *e = check_writable(L, "set");
+    lsl_entry *e = check_writable(L, "set");
     const sl_attr *attrs;
     size_t n = 1;
     lua_settop(L, 3);
     if (lua_type(L, 2) == LUA_TTABLE) {
         if (e == NULL) { lua_settop(L, 1); return 1; }
-        attrs = e->tr->sorted ? sl_lattrs_from_table_sorted(L, 2, &n, "set")
-                              : sl_lattrs_from_table(L, 2, &n, "set");
+        attrs = e->tr->sorted ? lsl_attrs_from_table_sorted(L, 2, &n, "set")
+                              : lsl_attrs_from_table(L, 2, &n, "set");
     } else {
         size_t klen;
         const char *key = luaL_checklstring(L, 2, &klen);
         if (e == NULL) { lua_settop(L, 1); return 1; }
-        attrs = sl_lattrs_from_pair(L, key, klen, 3, "set");
+        attrs = lsl_attrs_from_pair(L, key, klen, 3, "set");
     }
     if (n > 0) {
-        l_tracer *tr = e->tr;
+        lsl_tracer *tr = e->tr;
         tr->L = L;
         sl_span_attrs(&e->s, attrs, n);
-        if (tr->pending_len) sl_ltracer_deliver(L, tr);
+        if (tr->pending_len) lsl_tracer_deliver(L, tr);
     }
     lua_settop(L, 1);
     return 1;
@@ -511,7 +511,7 @@ static int l_span_set(lua_State *L)
 
 static int l_span_event(lua_State *L)
 {
-    l_span *e = check_writable(L, "event");
+    lsl_entry *e = check_writable(L, "event");
     size_t len;
     const char *name = luaL_checklstring(L, 2, &len);
     if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
@@ -519,12 +519,12 @@ static int l_span_event(lua_State *L)
         lua_settop(L, 1);
         return 1;
     }
-    l_tracer *tr = e->tr;
+    lsl_tracer *tr = e->tr;
     const sl_attr *attrs = NULL;
     size_t n = 0;
     if (!lua_isnoneornil(L, 3))
-        attrs = tr->sorted ? sl_lattrs_from_table_sorted(L, 3, &n, "event")
-                           : sl_lattrs_from_table(L, 3, &n, "event");
+        attrs = tr->sorted ? lsl_attrs_from_table_sorted(L, 3, &n, "event")
+                           : lsl_attrs_from_table(L, 3, &n, "event");
     tr->L = L;
     sl_span_event(&e->s, name, len, attrs, n);
     if (tr->nhooks[HOOK_EVENT]) {
@@ -533,9 +533,9 @@ static int l_span_event(lua_State *L)
         lua_pushvalue(L, 1);
         lua_pushvalue(L, 2);
         lua_pushvalue(L, 3);
-        sl_ltracer_run_hooks(L, tr, 4, HOOK_EVENT, 2);
+        lsl_tracer_run_hooks(L, tr, 4, HOOK_EVENT, 2);
     }
-    if (tr->pending_len) sl_ltracer_deliver(L, tr);
+    if (tr->pending_len) lsl_tracer_deliver(L, tr);
     lua_settop(L, 1);
     return 1;
 }
@@ -548,15 +548,15 @@ static void push_hex(lua_State *L, const sl_id *id, int short16)
     else lua_pushlstring(L, hex, 32);
 }
 
-static l_sobj *check_recorded(lua_State *L)
+static lsl_spanobj *check_recorded(lua_State *L)
 {
-    l_sobj *o = sl_lspan_check(L, 1);
+    lsl_spanobj *o = lsl_span_check(L, 1);
     return (o->state & LS_NOOP) ? NULL : o;
 }
 
 static int l_span_id(lua_State *L)
 {
-    l_sobj *o = check_recorded(L);
+    lsl_spanobj *o = check_recorded(L);
     if (o == NULL) return 0;
     push_hex(L, &o->id.id, 0);
     return 1;
@@ -564,7 +564,7 @@ static int l_span_id(lua_State *L)
 
 static int l_span_trace_id(lua_State *L)
 {
-    l_sobj *o = check_recorded(L);
+    lsl_spanobj *o = check_recorded(L);
     if (o == NULL) return 0;
     push_hex(L, &o->id.trace, 0);
     return 1;
@@ -572,7 +572,7 @@ static int l_span_trace_id(lua_State *L)
 
 static int l_span_parent_id(lua_State *L)
 {
-    l_sobj *o = check_recorded(L);
+    lsl_spanobj *o = check_recorded(L);
     if (o == NULL || !o->id.has_parent) return 0;
     push_hex(L, &o->id.parent, o->id.parent_remote);
     return 1;
@@ -580,7 +580,7 @@ static int l_span_parent_id(lua_State *L)
 
 static int l_span_traceparent(lua_State *L)
 {
-    l_sobj *o = check_recorded(L);
+    lsl_spanobj *o = check_recorded(L);
     if (o == NULL) return 0;
     sl_context c;
     char out[SL_TRACEPARENT_LEN + 1];
@@ -592,7 +592,7 @@ static int l_span_traceparent(lua_State *L)
 
 static int l_span_name(lua_State *L)
 {
-    l_sobj *o = check_recorded(L);
+    lsl_spanobj *o = check_recorded(L);
     if (o == NULL) return 0;
     lua_pushlstring(L, o->name, o->name_len);
     return 1;
@@ -600,7 +600,7 @@ static int l_span_name(lua_State *L)
 
 static int l_span_lane(lua_State *L)
 {
-    l_sobj *o = check_recorded(L);
+    lsl_spanobj *o = check_recorded(L);
     if (o == NULL) return 0;
     lua_pushinteger(L, o->id.lane);
     return 1;
@@ -608,34 +608,34 @@ static int l_span_lane(lua_State *L)
 
 static int l_span_start_ns(lua_State *L)
 {
-    l_sobj *o = check_recorded(L);
+    lsl_spanobj *o = check_recorded(L);
     if (o == NULL) return 0;
     lua_pushinteger(L, (lua_Integer)o->id.start_ns);
     return 1;
 }
 
-static int is_open(const l_sobj *o)
+static int is_open(const lsl_spanobj *o)
 {
-    l_span *e = live_entry(o);
+    lsl_entry *e = live_entry(o);
     return e && (e->state & LS_OPEN);
 }
 
 static int l_span_is_open(lua_State *L)
 {
-    lua_pushboolean(L, is_open(sl_lspan_check(L, 1)));
+    lua_pushboolean(L, is_open(lsl_span_check(L, 1)));
     return 1;
 }
 
 static int l_span_is_recording(lua_State *L)
 {
-    l_sobj *o = sl_lspan_check(L, 1);
+    lsl_spanobj *o = lsl_span_check(L, 1);
     lua_pushboolean(L, (o->state & LS_NOOP) == 0);
     return 1;
 }
 
 static int l_span_tostring(lua_State *L)
 {
-    l_sobj *o = sl_lspan_check(L, 1);
+    lsl_spanobj *o = lsl_span_check(L, 1);
     if (o->state & LS_NOOP) {
         lua_pushstring(L, (o->state & LS_UNSAMPLED) ? "spanline.span (no-op, unsampled root)"
                                                      : "spanline.span (no-op)");
@@ -651,27 +651,27 @@ static int l_span_tostring(lua_State *L)
 
 /* Runs once per collection cycle, after the cycle cleared the weak slots of
  * the span objects it found unreachable: those spans can never be finished. */
-int sl_lspan_sentinel_gc(lua_State *L)
+int lsl_span_sentinel_gc(lua_State *L)
 {
-    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
     int any = 0;
-    for (l_span *e = st->watch, *next; e; e = next) {
+    for (lsl_entry *e = st->watch, *next; e; e = next) {
         next = e->wnext;
         int gone = lua_rawgeti(L, lua_upvalueindex(UV_WEAK), e->slot) == LUA_TNIL;
         if (!gone) {
-            l_sobj *o = (l_sobj *)lua_touserdata(L, -1);
+            lsl_spanobj *o = (lsl_spanobj *)lua_touserdata(L, -1);
             gone = o == NULL || o->e != e || o->gen != e->gen;
         }
         lua_pop(L, 1);
         if (!gone) continue;
         if (e->tr && e->tr->t && (e->state & LS_OPEN) && !(e->state & LS_NOOP)) {
-            sl_lspan_end(L, e, SL_STATUS_ABANDONED, NULL, 0);
+            lsl_span_end(L, e, SL_STATUS_ABANDONED, NULL, 0);
             any = 1;
         } else {
-            sl_lspan_release(st, e);
+            lsl_span_release(st, e);
         }
     }
-    if (any) sl_ltracer_deliver_all(L, st);
+    if (any) lsl_tracer_deliver_all(L, st);
     /* the next cycle's sentinel (refused while the state closes) */
     lua_newuserdatauv(L, 0, 0);
     if (lua_getmetatable(L, 1)) lua_setmetatable(L, -2);
@@ -686,15 +686,15 @@ int sl_lspan_sentinel_gc(lua_State *L)
 static int traced_k(lua_State *L, int status, lua_KContext kctx)
 {
     int base = (int)kctx;
-    l_span *e = (l_span *)lua_touserdata(L, base);
+    lsl_entry *e = (lsl_entry *)lua_touserdata(L, base);
     if (e == NULL) {
         if (status == LUA_OK || status == LUA_YIELD) return lua_gettop(L) - base;
         return lua_error(L);
     }
-    l_state *st = (l_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
     if (status == LUA_OK || status == LUA_YIELD) {
         if ((e->state & (LS_OPEN | LS_NOOP)) == LS_OPEN) span_finish(L, 0, e, SL_STATUS_OK, NULL, 0);
-        sl_lspan_release(st, e);
+        lsl_span_release(st, e);
         return lua_gettop(L) - base;
     }
     if ((e->state & (LS_OPEN | LS_NOOP)) == LS_OPEN) {
@@ -715,14 +715,14 @@ static int traced_k(lua_State *L, int status, lua_KContext kctx)
         span_finish(L, 0, e, SL_STATUS_ERROR, msg, len);
         lua_settop(L, err);
     }
-    sl_lspan_release(st, e);
+    lsl_span_release(st, e);
     return lua_error(L);  /* the original value, unchanged */
 }
 
 /* Runs the function at fn_idx with the nargs values from index 1 inside the
  * frame entry e (NULL: a no-op span): pushes the entry, the function and
  * copies of the arguments (cheaper than moving them for the usual few). */
-static int frame_call(lua_State *L, l_span *e, int fn_idx, int first, int nargs)
+static int frame_call(lua_State *L, lsl_entry *e, int fn_idx, int first, int nargs)
 {
     luaL_checkstack(L, nargs + 2, NULL);
     int base = lua_gettop(L) + 1;
@@ -734,19 +734,19 @@ static int frame_call(lua_State *L, l_span *e, int fn_idx, int first, int nargs)
 }
 
 /* What a traced wrapper needs per call, in one upvalue. */
-typedef struct l_traced {
-    l_tracer *tr;
+typedef struct lsl_traced {
+    lsl_tracer *tr;
     const char *name;   /* the TRACED_NAME string */
     size_t len;
-} l_traced;
+} lsl_traced;
 
 enum { TRACED_INFO = UV_COUNT + 1, TRACED_TRACER, TRACED_NAME, TRACED_FN };
 
 static int traced_call(lua_State *L)
 {
     int nargs = lua_gettop(L);
-    const l_traced *info = (const l_traced *)lua_touserdata(L, lua_upvalueindex(TRACED_INFO));
-    l_span *e = sl_lspan_open(L, info->tr, lua_upvalueindex(TRACED_TRACER), info->name, info->len,
+    const lsl_traced *info = (const lsl_traced *)lua_touserdata(L, lua_upvalueindex(TRACED_INFO));
+    lsl_entry *e = lsl_span_open(L, info->tr, lua_upvalueindex(TRACED_TRACER), info->name, info->len,
                               0, 0, "traced", 1);
     return frame_call(L, e, lua_upvalueindex(TRACED_FN), 1, nargs);
 }
@@ -760,14 +760,14 @@ static void check_callable(lua_State *L, int idx)
 }
 
 /* tracer:traced(name, fn) -> wrapper */
-int sl_lspan_traced(lua_State *L)
+int lsl_span_traced(lua_State *L)
 {
-    sl_ltracer_check(L, 1);
+    lsl_tracer_check(L, 1);
     luaL_checktype(L, 2, LUA_TSTRING);
     check_callable(L, 3);
     for (int i = 1; i <= UV_COUNT; i++) lua_pushvalue(L, lua_upvalueindex(i));
-    l_traced *info = (l_traced *)lua_newuserdatauv(L, sizeof(l_traced), 0);
-    info->tr = (l_tracer *)lua_touserdata(L, 1);
+    lsl_traced *info = (lsl_traced *)lua_newuserdatauv(L, sizeof(lsl_traced), 0);
+    info->tr = (lsl_tracer *)lua_touserdata(L, 1);
     info->name = lua_tolstring(L, 2, &info->len);
     lua_pushvalue(L, 1);
     lua_pushvalue(L, 2);
@@ -777,18 +777,18 @@ int sl_lspan_traced(lua_State *L)
 }
 
 /* tracer:with(name, fn, ...) -> fn's results */
-int sl_lspan_with(lua_State *L)
+int lsl_span_with(lua_State *L)
 {
-    l_tracer *tr = sl_ltracer_check(L, 1);
+    lsl_tracer *tr = lsl_tracer_check(L, 1);
     size_t len;
     const char *name = luaL_checklstring(L, 2, &len);   /* stays on the stack for the entry */
     check_callable(L, 3);
     int nargs = lua_gettop(L) - 3;
-    l_span *e = sl_lspan_open(L, tr, 1, name, len, 0, 0, "with", 1);
+    lsl_entry *e = lsl_span_open(L, tr, 1, name, len, 0, 0, "with", 1);
     return frame_call(L, e, 3, 4, nargs);
 }
 
-const luaL_Reg sl_lspan_methods[] = {
+const luaL_Reg lsl_span_methods[] = {
     {"finish", l_span_finish},
     {"set", l_span_set},
     {"event", l_span_event},
@@ -804,7 +804,7 @@ const luaL_Reg sl_lspan_methods[] = {
     {NULL, NULL}
 };
 
-const luaL_Reg sl_lspan_meta[] = {
+const luaL_Reg lsl_span_meta[] = {
     {"__tostring", l_span_tostring},
     {NULL, NULL}
 };
