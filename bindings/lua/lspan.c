@@ -13,89 +13,6 @@
 
 #include "ltrace.h"
 
-/* ===== THE ENTRY POOL ===== */
-
-static lsl_entry *entry_take(lsl_state *st)
-{
-    lsl_entry *e = st->free;
-    if (e) {
-        st->free = e->wnext;
-        return e;
-    }
-    if (st->nchunks == st->capchunks) {
-        size_t cap = st->capchunks ? st->capchunks * 2 : 8;
-        lsl_entry **p = (lsl_entry **)realloc(st->chunks, cap * sizeof *p);
-        if (p == NULL) return NULL;
-        st->chunks = p;
-        st->capchunks = cap;
-    }
-    lsl_entry *chunk = (lsl_entry *)calloc(POOL_CHUNK, sizeof(lsl_entry));
-    if (chunk == NULL) return NULL;
-    int base = (int)(st->nchunks * POOL_CHUNK);
-    st->chunks[st->nchunks++] = chunk;
-    for (int i = POOL_CHUNK - 1; i >= 1; i--) {
-        chunk[i].slot = base + i + 1;
-        chunk[i].wnext = st->free;
-        st->free = &chunk[i];
-    }
-    chunk[0].slot = base + 1;
-    return &chunk[0];
-}
-
-static void entry_free(lsl_state *st, lsl_entry *e)
-{
-    e->gen++;
-    e->state = 0;
-    e->tr = NULL;
-    e->name = NULL;
-    e->wprev = NULL;
-    e->wnext = st->free;
-    st->free = e;
-}
-
-static void watch_add(lsl_state *st, lsl_entry *e)
-{
-    e->wprev = NULL;
-    e->wnext = st->watch;
-    if (st->watch) st->watch->wprev = e;
-    st->watch = e;
-}
-
-static void watch_remove(lsl_state *st, lsl_entry *e)
-{
-    if (e->wprev) e->wprev->wnext = e->wnext;
-    else if (st->watch == e) st->watch = e->wnext;
-    if (e->wnext) e->wnext->wprev = e->wprev;
-    e->wprev = e->wnext = NULL;
-}
-
-static void tracer_link(lsl_tracer *tr, lsl_entry *e)
-{
-    e->tr = tr;
-    e->tprev = NULL;
-    e->tnext = tr->open;
-    if (tr->open) tr->open->tprev = e;
-    tr->open = e;
-}
-
-static void tracer_unlink(lsl_entry *e)
-{
-    lsl_tracer *tr = e->tr;
-    if (tr == NULL) return;
-    if (e->tprev) e->tprev->tnext = e->tnext;
-    else if (tr->open == e) tr->open = e->tnext;
-    if (e->tnext) e->tnext->tprev = e->tprev;
-    e->tprev = e->tnext = NULL;
-}
-
-void lsl_span_release(lsl_state *st, lsl_entry *e)
-{
-    lsl_ctx_unlink(e);
-    tracer_unlink(e);
-    if (!(e->state & LS_FRAME)) watch_remove(st, e);
-    entry_free(st, e);
-}
-
 /* ===== SPAN OBJECTS ===== */
 
 uint64_t lsl_span_magic;
@@ -211,13 +128,14 @@ static int sampled_id(const lsl_tracer *tr, const sl_id *id)
 }
 
 /* The root of an unsampled trace. Made current, it is an entry of its own
- * (no sl_span, no record) on the context stack, so its children get the
+ * (no sl_span, no record) on tr's context stack, so its children get the
  * shared no-op span for free and the decision ends when it ends or its
  * object is collected; otherwise it is the shared no-op span too. */
-static lsl_entry *push_unsampled_root(lua_State *L, lsl_ctx *ctx, int current, int frame,
-                                   const char *name, size_t len)
+static lsl_entry *push_unsampled_root(lua_State *L, lsl_ctx *ctx, lsl_tracer *tr, int current,
+                                      int frame, const char *name, size_t len)
 {
-    lsl_entry *e = current ? entry_take(ctx->st) : NULL;
+    lsl_stack *sk = current ? lsl_ctx_stack(ctx, tr, 1) : NULL;
+    lsl_entry *e = sk ? lsl_entry_take(ctx->st) : NULL;
     if (e == NULL) {
         if (!frame) push_noop(L);
         return NULL;
@@ -225,81 +143,88 @@ static lsl_entry *push_unsampled_root(lua_State *L, lsl_ctx *ctx, int current, i
     memset(&e->s, 0, sizeof e->s);
     e->tr = NULL;
     e->state = LS_NOOP | LS_UNSAMPLED | LS_OPEN | (frame ? LS_FRAME : 0);
-    lsl_ctx_push(ctx, e);
+    lsl_ctx_push(sk, e);
     if (frame) {
         e->name = name;
         e->name_len = len;
     } else {
         new_object(L, e, "", 0, 0);
-        watch_add(ctx->st, e);
+        lsl_watch_add(ctx->st, e);
     }
     return e;
 }
 
+/* What opts (the table at opts_idx) says about the parent. */
+enum { PARENT_CONTEXT, PARENT_GIVEN, PARENT_NONE, PARENT_NOOP, PARENT_UNSAMPLED };
+
+static int read_opts(lua_State *L, lsl_tracer *tr, int opts_idx, const char *fname, int *current,
+                     sl_context *pctx)
+{
+    int how = PARENT_CONTEXT;
+    if (lua_getfield(L, opts_idx, "current") != LUA_TNIL && !lua_toboolean(L, -1)) *current = 0;
+    lua_pop(L, 1);
+    if (lua_getfield(L, opts_idx, "root") != LUA_TNIL && lua_toboolean(L, -1)) how = PARENT_NONE;
+    lua_pop(L, 1);
+    int t = lua_getfield(L, opts_idx, "parent");
+    if (t == LUA_TSTRING) {
+        size_t plen;
+        const char *p = lua_tolstring(L, -1, &plen);
+        if (sl_traceparent_parse(p, plen, pctx) != SL_OK)
+            luaL_error(L, "bad option 'parent' to '%s' (invalid traceparent '%s')", fname, p);
+        how = tr->sampling && !(pctx->flags & 1) ? PARENT_UNSAMPLED : PARENT_GIVEN;
+    } else if (t != LUA_TNIL) {
+        lsl_spanobj *ps = lsl_span_test(L, -1);
+        if (ps == NULL)
+            luaL_error(L, "bad option 'parent' to '%s' (span or traceparent string expected, got %s)",
+                       fname, luaL_typename(L, -1));
+        if (ps->state & LS_NOOP) {
+            how = PARENT_NOOP;
+        } else {
+            ident_context(&ps->id, pctx);
+            how = PARENT_GIVEN;
+        }
+    }
+    lua_pop(L, 1);
+    return how;
+}
+
 lsl_entry *lsl_span_open(lua_State *L, lsl_tracer *tr, int tr_idx, const char *name, size_t len,
-                      int attrs_idx, int opts_idx, const char *fname, int frame)
+                         int attrs_idx, int pair, int opts_idx, const char *fname, int frame)
 {
     lsl_state *st = tr->st;
     lsl_ctx *ctx = lsl_ctx_get(L, st);
     sl_context pctx;
     const sl_context *parent = NULL;
-    int current = 1, explicit_parent = 0;
+    int current = 1;
+    int how = opts_idx ? read_opts(L, tr, opts_idx, fname, &current, &pctx) : PARENT_CONTEXT;
 
-    if (opts_idx) {
-        if (lua_getfield(L, opts_idx, "current") != LUA_TNIL && !lua_toboolean(L, -1)) current = 0;
-        lua_pop(L, 1);
-        if (lua_getfield(L, opts_idx, "root") != LUA_TNIL && lua_toboolean(L, -1)) explicit_parent = 1;
-        lua_pop(L, 1);
-        int t = lua_getfield(L, opts_idx, "parent");
-        if (t == LUA_TSTRING) {
-            size_t plen;
-            const char *p = lua_tolstring(L, -1, &plen);
-            if (sl_traceparent_parse(p, plen, &pctx) != SL_OK)
-                luaL_error(L, "bad option 'parent' to '%s' (invalid traceparent '%s')", fname, p);
-            explicit_parent = 1;
-            if (tr->sampling && !(pctx.flags & 1)) {
-                lua_pop(L, 1);
-                return push_unsampled_root(L, ctx, current, frame, name, len);
+    if (how == PARENT_CONTEXT) {
+        /* the current span of this tracer: another tracer's spans are
+         * never adopted (only through opts.parent) */
+        lsl_stack *sk = lsl_ctx_stack(ctx, tr, 0);
+        if (sk == NULL) {
+        } else if (sk->top) {
+            if (sk->top->state & LS_NOOP) how = PARENT_NOOP;   /* inside an unsampled trace */
+            else {
+                sl_span_context(&sk->top->s, &pctx);
+                parent = &pctx;
             }
+        } else if (sk->inherit == CTX_INHERIT_SPAN) {
+            pctx = sk->parent;
             parent = &pctx;
-        } else if (t != LUA_TNIL) {
-            lsl_spanobj *ps = lsl_span_test(L, -1);
-            if (ps == NULL)
-                luaL_error(L, "bad option 'parent' to '%s' (span or traceparent string expected, got %s)",
-                           fname, luaL_typename(L, -1));
-            explicit_parent = 1;
-            if (ps->state & LS_NOOP) {
-                lua_pop(L, 1);
-                if (!frame) push_noop(L);
-                return NULL;
-            }
-            ident_context(&ps->id, &pctx);
-            parent = &pctx;
+        } else if (sk->inherit == CTX_INHERIT_UNSAMPLED) {
+            how = PARENT_NOOP;
         }
-        lua_pop(L, 1);
+    } else if (how == PARENT_GIVEN) {
+        parent = &pctx;
     }
-    if (!explicit_parent) {
-        lsl_entry *top = ctx->top;
-        if (top) {
-            if (top->state & LS_NOOP) {   /* inside an unsampled trace */
-                if (!frame) push_noop(L);
-                return NULL;
-            }
-            sl_span_context(&top->s, &pctx);
-            parent = &pctx;
-        } else if (ctx->inherit == CTX_INHERIT_SPAN) {
-            parent = &ctx->parent;
-        } else if (ctx->inherit == CTX_INHERIT_UNSAMPLED) {
-            if (!frame) push_noop(L);
-            return NULL;
-        }
-    }
-    if (tr->t == NULL) {
-        /* closed: tracing never breaks the program. Not made current: this
-         * is no sampling decision for the children (other tracers) */
+    /* closed: tracing never breaks the program. Nothing is made current:
+     * this is no sampling decision for the children (other tracers) */
+    if (how == PARENT_NOOP || tr->t == NULL) {
         if (!frame) push_noop(L);
         return NULL;
     }
+    if (how == PARENT_UNSAMPLED) return push_unsampled_root(L, ctx, tr, current, frame, name, len);
     sl_start_opts o;
     memset(&o, 0, sizeof o);
     sl_id root_id;
@@ -309,7 +234,7 @@ lsl_entry *lsl_span_open(lua_State *L, lsl_tracer *tr, int tr_idx, const char *n
         o.id = &root_id;
         if (!sampled_id(tr, &root_id)) {
             tr->unsampled++;
-            return push_unsampled_root(L, ctx, current, frame, name, len);
+            return push_unsampled_root(L, ctx, tr, current, frame, name, len);
         }
     }
     /* Attributes after the allocations that can run a collection step (its
@@ -326,12 +251,19 @@ lsl_entry *lsl_span_open(lua_State *L, lsl_tracer *tr, int tr_idx, const char *n
         lua_pushvalue(L, lua_upvalueindex(UV_SPAN_MT));
         lua_setmetatable(L, -2);
     }
-    if (attrs_idx)
+    if (pair) {
+        size_t klen;
+        const char *key = lua_tolstring(L, attrs_idx, &klen);
+        o.attrs = lsl_attrs_from_pair(L, key, klen, attrs_idx + 1, fname);
+        o.nattrs = 1;
+    } else if (attrs_idx) {
         o.attrs = tr->sorted ? lsl_attrs_from_table_sorted(L, attrs_idx, &o.nattrs, fname)
                              : lsl_attrs_from_table(L, attrs_idx, &o.nattrs, fname);
+    }
     o.parent = parent;
     o.lane = ctx->lane;
-    lsl_entry *e = entry_take(st);
+    /* a finalizer run by the allocations above may have closed tr */
+    lsl_entry *e = tr->t ? lsl_entry_take(st) : NULL;
     if (e == NULL) {
         if (!frame) {
             lua_pop(L, 1);
@@ -343,17 +275,20 @@ lsl_entry *lsl_span_open(lua_State *L, lsl_tracer *tr, int tr_idx, const char *n
     if (sl_span_begin(tr->t, &e->s, name, len, &o) != SL_OK) {
         /* Could not record (closed, out of memory): hand back the no-op
          * span rather than break the program. */
-        entry_free(st, e);
+        lsl_entry_free(st, e);
         if (!frame) {
             lua_pop(L, 1);
             push_noop(L);
         }
         return NULL;
     }
-    e->state = LS_OPEN;
-    e->ctx = NULL;
-    tracer_link(tr, e);
-    if (current) lsl_ctx_push(ctx, e);
+    e->state = st->hooks ? LS_OPEN | LS_QUIET : LS_OPEN;
+    e->stack = NULL;
+    lsl_open_link(tr, e);
+    if (current) {
+        lsl_stack *sk = lsl_ctx_stack(ctx, tr, 1);
+        if (sk) lsl_ctx_push(sk, e);
+    }
     if (frame) {
         e->state |= LS_FRAME;
         e->name = name;
@@ -368,9 +303,9 @@ lsl_entry *lsl_span_open(lua_State *L, lsl_tracer *tr, int tr_idx, const char *n
         obj->name[len] = '\0';
         lua_pushvalue(L, -1);
         lua_rawseti(L, lua_upvalueindex(UV_WEAK), e->slot);
-        watch_add(st, e);
+        lsl_watch_add(st, e);
     }
-    if (tr->nhooks[HOOK_START]) {
+    if (tr->nhooks[HOOK_START] && !st->hooks) {
         if (frame) lsl_span_push_object(L, e);
         else lua_pushvalue(L, -1);
         lsl_tracer_run_hooks(L, tr, tr_idx, HOOK_START, 0);
@@ -384,14 +319,14 @@ void lsl_span_end(lua_State *L, lsl_entry *e, sl_span_status status, const char 
     lsl_tracer *tr = e->tr;
     lsl_state *st = tr->st;
     lsl_ctx_unlink(e);
-    tracer_unlink(e);
+    lsl_open_unlink(e);
     e->state &= ~LS_OPEN;
     e->tr = NULL;
     tr->L = L;
     sl_span_end(&e->s, status, err, errlen);
     if (!(e->state & LS_FRAME)) {
-        watch_remove(st, e);
-        entry_free(st, e);
+        lsl_watch_remove(st, e);
+        lsl_entry_free(st, e);
     }
 }
 
@@ -404,12 +339,11 @@ void lsl_span_abandon_all(lua_State *L, lsl_tracer *tr)
     }
 }
 
-/* Finish with hooks. obj_idx: the span object, or 0 (a frame without one). */
-static void span_finish(lua_State *L, int obj_idx, lsl_entry *e, sl_span_status status,
-                        const char *err, size_t errlen)
+void lsl_span_finish(lua_State *L, int obj_idx, lsl_entry *e, sl_span_status status,
+                     const char *err, size_t errlen)
 {
     lsl_tracer *tr = e->tr;
-    if (tr->nhooks[HOOK_END]) {
+    if (tr->nhooks[HOOK_END] && !(e->state & LS_QUIET) && !tr->st->hooks) {
         if (e->state & LS_ENDING) return;   /* finish() from its own end hook */
         e->state |= LS_ENDING;
         uint32_t gen = e->gen;
@@ -430,6 +364,34 @@ static void span_finish(lua_State *L, int obj_idx, lsl_entry *e, sl_span_status 
     if (tr->pending_len) lsl_tracer_deliver(L, tr);
 }
 
+static int tostring_protected(lua_State *L)
+{
+    luaL_tolstring(L, 1, NULL);
+    return 1;
+}
+
+const char *lsl_error_message(lua_State *L, int idx, size_t *len)
+{
+    idx = lua_absindex(L, idx);
+    int t = lua_type(L, idx);
+    if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+        lua_pushvalue(L, idx);
+        return lua_tolstring(L, -1, len);
+    }
+    const char *fmt = "(error object is a %s value)";
+    if (luaL_getmetafield(L, idx, "__tostring") != LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_pushcfunction(L, tostring_protected);
+        lua_pushvalue(L, idx);
+        if (lua_pcall(L, 1, 1, 0) == LUA_OK) return lua_tolstring(L, -1, len);
+        lua_pop(L, 1);
+        fmt = "(error object is a %s value; its __tostring raised an error)";
+    }
+    const char *msg = lua_pushfstring(L, fmt, luaL_typename(L, idx));
+    *len = strlen(msg);
+    return msg;
+}
+
 static int l_span_finish(lua_State *L)
 {
     lsl_spanobj *o = lsl_span_check(L, 1);
@@ -439,7 +401,7 @@ static int l_span_finish(lua_State *L)
     const char *err = NULL;
     if (lua_gettop(L) > 1) {
         status = (sl_span_status)luaL_checkoption(L, 2, "ok", statuses);
-        if (!lua_isnoneornil(L, 3)) err = luaL_tolstring(L, 3, &errlen);
+        if (!lua_isnoneornil(L, 3)) err = lsl_error_message(L, 3, &errlen);
     }
     lsl_entry *e = live_entry(o);
     if (o->state & LS_NOOP) {
@@ -463,7 +425,7 @@ static int l_span_finish(lua_State *L)
     }
     if (e->state & LS_ENDING) return 0;
     o->state &= ~LO_OPEN;
-    span_finish(L, 1, e, status, err, errlen);
+    lsl_span_finish(L, 1, e, status, err, errlen);
     return 0;
 }
 
@@ -527,7 +489,7 @@ static int l_span_event(lua_State *L)
                            : lsl_attrs_from_table(L, 3, &n, "event");
     tr->L = L;
     sl_span_event(&e->s, name, len, attrs, n);
-    if (tr->nhooks[HOOK_EVENT]) {
+    if (tr->nhooks[HOOK_EVENT] && !(e->state & LS_QUIET) && !tr->st->hooks) {
         lua_settop(L, 3);
         lua_getiuservalue(L, 1, 1);                 /* 4: tracer */
         lua_pushvalue(L, 1);
@@ -645,147 +607,6 @@ static int l_span_tostring(lua_State *L)
         lua_pushfstring(L, "spanline.span '%s' %s (%s)", o->name, hex, is_open(o) ? "open" : "ended");
     }
     return 1;
-}
-
-/* ===== ABANDONED SPANS ===== */
-
-/* Runs once per collection cycle, after the cycle cleared the weak slots of
- * the span objects it found unreachable: those spans can never be finished. */
-int lsl_span_sentinel_gc(lua_State *L)
-{
-    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
-    int any = 0;
-    for (lsl_entry *e = st->watch, *next; e; e = next) {
-        next = e->wnext;
-        int gone = lua_rawgeti(L, lua_upvalueindex(UV_WEAK), e->slot) == LUA_TNIL;
-        if (!gone) {
-            lsl_spanobj *o = (lsl_spanobj *)lua_touserdata(L, -1);
-            gone = o == NULL || o->e != e || o->gen != e->gen;
-        }
-        lua_pop(L, 1);
-        if (!gone) continue;
-        if (e->tr && e->tr->t && (e->state & LS_OPEN) && !(e->state & LS_NOOP)) {
-            lsl_span_end(L, e, SL_STATUS_ABANDONED, NULL, 0);
-            any = 1;
-        } else {
-            lsl_span_release(st, e);
-        }
-    }
-    if (any) lsl_tracer_deliver_all(L, st);
-    /* the next cycle's sentinel (refused while the state closes) */
-    lua_newuserdatauv(L, 0, 0);
-    if (lua_getmetatable(L, 1)) lua_setmetatable(L, -2);
-    lua_pop(L, 1);
-    return 0;
-}
-
-/* ===== TRACED / WITH ===== */
-
-/* Stack: the call's arguments, [base] the entry (light userdata, or nil for
- * a no-op span), then the results, or the error value on top. */
-static int traced_k(lua_State *L, int status, lua_KContext kctx)
-{
-    int base = (int)kctx;
-    lsl_entry *e = (lsl_entry *)lua_touserdata(L, base);
-    if (e == NULL) {
-        if (status == LUA_OK || status == LUA_YIELD) return lua_gettop(L) - base;
-        return lua_error(L);
-    }
-    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
-    if (status == LUA_OK || status == LUA_YIELD) {
-        if ((e->state & (LS_OPEN | LS_NOOP)) == LS_OPEN) span_finish(L, 0, e, SL_STATUS_OK, NULL, 0);
-        lsl_span_release(st, e);
-        return lua_gettop(L) - base;
-    }
-    if ((e->state & (LS_OPEN | LS_NOOP)) == LS_OPEN) {
-        int err = lua_gettop(L);
-        size_t len;
-        const char *msg;
-        int t = lua_type(L, err);
-        if (t == LUA_TSTRING || t == LUA_TNUMBER) {
-            lua_pushvalue(L, err);
-            msg = lua_tolstring(L, -1, &len);
-        } else if (luaL_getmetafield(L, err, "__tostring") != LUA_TNIL) {
-            lua_pop(L, 1);
-            msg = luaL_tolstring(L, err, &len);
-        } else {
-            msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, err));
-            len = strlen(msg);
-        }
-        span_finish(L, 0, e, SL_STATUS_ERROR, msg, len);
-        lua_settop(L, err);
-    }
-    lsl_span_release(st, e);
-    return lua_error(L);  /* the original value, unchanged */
-}
-
-/* Runs the function at fn_idx with the nargs values from index 1 inside the
- * frame entry e (NULL: a no-op span): pushes the entry, the function and
- * copies of the arguments (cheaper than moving them for the usual few). */
-static int frame_call(lua_State *L, lsl_entry *e, int fn_idx, int first, int nargs)
-{
-    luaL_checkstack(L, nargs + 2, NULL);
-    int base = lua_gettop(L) + 1;
-    if (e) lua_pushlightuserdata(L, e);
-    else lua_pushnil(L);
-    lua_pushvalue(L, fn_idx);
-    for (int i = 0; i < nargs; i++) lua_pushvalue(L, first + i);
-    return traced_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 0, base, traced_k), base);
-}
-
-/* What a traced wrapper needs per call, in one upvalue. */
-typedef struct lsl_traced {
-    lsl_tracer *tr;
-    const char *name;   /* the TRACED_NAME string */
-    size_t len;
-} lsl_traced;
-
-enum { TRACED_INFO = UV_COUNT + 1, TRACED_TRACER, TRACED_NAME, TRACED_FN };
-
-static int traced_call(lua_State *L)
-{
-    int nargs = lua_gettop(L);
-    const lsl_traced *info = (const lsl_traced *)lua_touserdata(L, lua_upvalueindex(TRACED_INFO));
-    lsl_entry *e = lsl_span_open(L, info->tr, lua_upvalueindex(TRACED_TRACER), info->name, info->len,
-                              0, 0, "traced", 1);
-    return frame_call(L, e, lua_upvalueindex(TRACED_FN), 1, nargs);
-}
-
-static void check_callable(lua_State *L, int idx)
-{
-    if (lua_type(L, idx) != LUA_TFUNCTION && luaL_getmetafield(L, idx, "__call") == LUA_TNIL)
-        luaL_typeerror(L, idx, "function");
-    else if (lua_type(L, idx) != LUA_TFUNCTION)
-        lua_pop(L, 1);
-}
-
-/* tracer:traced(name, fn) -> wrapper */
-int lsl_span_traced(lua_State *L)
-{
-    lsl_tracer_check(L, 1);
-    luaL_checktype(L, 2, LUA_TSTRING);
-    check_callable(L, 3);
-    for (int i = 1; i <= UV_COUNT; i++) lua_pushvalue(L, lua_upvalueindex(i));
-    lsl_traced *info = (lsl_traced *)lua_newuserdatauv(L, sizeof(lsl_traced), 0);
-    info->tr = (lsl_tracer *)lua_touserdata(L, 1);
-    info->name = lua_tolstring(L, 2, &info->len);
-    lua_pushvalue(L, 1);
-    lua_pushvalue(L, 2);
-    lua_pushvalue(L, 3);
-    lua_pushcclosure(L, traced_call, UV_COUNT + 4);
-    return 1;
-}
-
-/* tracer:with(name, fn, ...) -> fn's results */
-int lsl_span_with(lua_State *L)
-{
-    lsl_tracer *tr = lsl_tracer_check(L, 1);
-    size_t len;
-    const char *name = luaL_checklstring(L, 2, &len);   /* stays on the stack for the entry */
-    check_callable(L, 3);
-    int nargs = lua_gettop(L) - 3;
-    lsl_entry *e = lsl_span_open(L, tr, 1, name, len, 0, 0, "with", 1);
-    return frame_call(L, e, 3, 4, nargs);
 }
 
 const luaL_Reg lsl_span_methods[] = {

@@ -1,5 +1,6 @@
 /*
- * ltrace.h: what ltracer.c, lspan.c and lcontext.c share.
+ * ltrace.h: what the tracer half of the binding shares (ltracer.c, lspan.c,
+ * lframe.c, lpool.c, lcontext.c, lattrs.c, loptions.c).
  *
  * Key idea: a span is a pool entry in C (what the core and the context
  * stacks link through) plus a small Lua object without __gc that refers to
@@ -31,6 +32,7 @@ typedef struct lsl_tracer lsl_tracer;
 typedef struct lsl_entry lsl_entry;
 typedef struct lsl_spanobj lsl_spanobj;
 typedef struct lsl_ctx lsl_ctx;
+typedef struct lsl_stack lsl_stack;
 
 #define LS_OPEN 1u      /* started, not ended */
 #define LS_NOOP 2u      /* the shared no-op span, or an unsampled root */
@@ -40,6 +42,7 @@ typedef struct lsl_ctx lsl_ctx;
                           * the context so its children inherit the decision */
 #define LS_FRAME 32u    /* owned by a traced/with call: it ends the span and frees
                          * the entry; its span object exists only if asked for */
+#define LS_QUIET 64u    /* started while a hook ran: runs no hooks (lsl_state.hooks) */
 
 /* A span's C side: an entry of a pool in C memory (stable addresses, reused),
  * so the core can link through it while the Lua object, which has no __gc,
@@ -48,12 +51,13 @@ typedef struct lsl_ctx lsl_ctx;
 struct lsl_entry {
     sl_span s;
     lsl_tracer *tr;           /* while open; NULL for unsampled roots */
-    lsl_ctx *ctx;             /* the context stack holding it, or NULL */
-    lsl_entry *below, *above;  /* links in ctx's stack */
+    lsl_stack *stack;         /* the context stack holding it, or NULL */
+    lsl_entry *below, *above;  /* links in that stack */
     lsl_entry *tprev, *tnext;  /* links in tr's list of open spans */
     lsl_entry *wprev, *wnext;  /* watch list (open, with a Lua object), or free list */
     const char *name;       /* LS_FRAME: the caller's name string (alive during the call) */
     size_t name_len;
+    uint64_t seq;           /* when it was made current (lsl_state.seq) */
     uint32_t state;         /* LS_* */
     uint32_t gen;           /* bumped when the entry is freed */
     int slot;               /* fixed index of this entry in UV_WEAK */
@@ -80,19 +84,32 @@ struct lsl_spanobj {
     char name[1];           /* name_len bytes + NUL follow */
 };
 
-/* The context of one coroutine: its stack of current spans. */
+enum { CTX_INHERIT_NONE = 0, CTX_INHERIT_SPAN = 1, CTX_INHERIT_UNSAMPLED = 2 };
+
+/* The current spans of one tracer in one coroutine: an intrusive stack of
+ * raw entry pointers (weak by construction), plus what the coroutine
+ * inherited from its creator for this tracer. Freed with the coroutine's
+ * context or when the tracer closes, whichever comes first. */
+struct lsl_stack {
+    lsl_tracer *tr;
+    lsl_ctx *ctx;
+    lsl_entry *top;
+    lsl_stack *next;           /* ctx's list */
+    lsl_stack *tprev, *tnext;  /* tr's list */
+    int inherit;               /* CTX_INHERIT_* */
+    sl_context parent;         /* CTX_INHERIT_SPAN: the creator's current span */
+    lsl_entry *inherit_e;      /* ... its entry and generation (to find its object again) */
+    uint32_t inherit_gen;
+    uint64_t inherit_seq;      /* ... and when it was made current there */
+};
+
+/* The context of one coroutine: one stack per tracer that has used it. */
 struct lsl_ctx {
     lua_State *L;
     lsl_state *st;
-    lsl_entry *top;
+    lsl_stack *stacks;
     uint32_t lane;
-    int inherit;             /* CTX_INHERIT_* */
-    sl_context parent;       /* CTX_INHERIT_SPAN: the creator's current span */
-    lsl_entry *inherit_e;       /* ... its entry and generation (to find its object again) */
-    uint32_t inherit_gen;
 };
-
-enum { CTX_INHERIT_NONE = 0, CTX_INHERIT_SPAN = 1, CTX_INHERIT_UNSAMPLED = 2 };
 
 #define POOL_CHUNK 64
 
@@ -100,6 +117,8 @@ struct lsl_state {
     lua_State *last_L;      /* one-entry cache of the context lookup */
     lsl_ctx *last_ctx;
     uint32_t next_lane;
+    uint64_t seq;           /* counts pushes: orders the stacks of a coroutine */
+    int hooks;              /* depth of running hooks (of any tracer) */
     lsl_entry **chunks;        /* the entry pool: chunks of POOL_CHUNK entries */
     size_t nchunks, capchunks;
     lsl_entry *free;           /* free entries (through wnext) */
@@ -116,6 +135,7 @@ struct lsl_tracer {
     lsl_state *st;
     lua_State *L;           /* the thread of the current call (clock callback) */
     lsl_entry *open;           /* open spans started by this tracer */
+    lsl_stack *stacks;         /* its stack in each coroutine that used it */
     sl_sink_kind sink;
     int clock_ref, write_ref;  /* registry refs of Lua clock / output functions */
     char *pending;          /* callback sink: bytes not yet handed to Lua */
@@ -134,9 +154,14 @@ struct lsl_tracer {
     lsl_tracer *gprev, *gnext;  /* process-wide list, closed at exit */
 };
 
-/* lcontext.c. The running coroutine's context. Note: the ctx pointer is
- * stamped into each thread's LUA_EXTRASPACE (only ever compared, never
- * dereferenced), so a host that uses that space for itself conflicts. */
+/* lcontext.c. The running coroutine's context.
+ * LUA_EXTRASPACE: the first pointer-sized bytes of each coroutine's extra
+ * space hold the address of its lsl_ctx, stamped on the first lookup. The
+ * stamp is only ever compared (never dereferenced): it validates the
+ * one-entry cache (last_L, last_ctx) against a new coroutine allocated at
+ * the address of a collected one, whose context may not have been
+ * finalized yet. A host that keeps its own data there gets it overwritten
+ * (spanline then works, the host's data does not): see the README. */
 lsl_ctx *lsl_ctx_get_slow(lua_State *L, lsl_state *st);
 static inline lsl_ctx *lsl_ctx_get(lua_State *L, lsl_state *st)
 {
@@ -145,12 +170,88 @@ static inline lsl_ctx *lsl_ctx_get(lua_State *L, lsl_state *st)
         return st->last_ctx;
     return lsl_ctx_get_slow(L, st);
 }
-void lsl_ctx_push(lsl_ctx *ctx, lsl_entry *sp);
-void lsl_ctx_unlink(lsl_entry *sp);
-/* Pushes the current span of the running coroutine (or nil). */
-void lsl_ctx_push_current(lua_State *L, lsl_ctx *ctx);
+/* tr's stack in ctx, or NULL (create: made if missing; NULL only without
+ * memory). */
+lsl_stack *lsl_ctx_stack_slow(lsl_ctx *ctx, lsl_tracer *tr, int create);
+static inline lsl_stack *lsl_ctx_stack(lsl_ctx *ctx, lsl_tracer *tr, int create)
+{
+    lsl_stack *sk = ctx->stacks;
+    if (sk && sk->tr == tr) return sk;
+    return lsl_ctx_stack_slow(ctx, tr, create);
+}
+void lsl_ctx_push(lsl_stack *sk, lsl_entry *e);
+void lsl_ctx_unlink(lsl_entry *e);
+/* Pushes the current span of tr in the running coroutine (or nil). */
+void lsl_ctx_push_current(lua_State *L, lsl_ctx *ctx, lsl_tracer *tr);
+/* Drops tr's stacks from every context (tracer close). */
+void lsl_ctx_forget_tracer(lsl_tracer *tr);
 extern const luaL_Reg lsl_ctx_module[];
 extern const luaL_Reg lsl_ctx_meta[];
+
+/* lpool.c: the entry pool, the lists an entry is on, and the sentinel that
+ * ends the spans whose object was collected. */
+lsl_entry *lsl_pool_grow(lsl_state *st);   /* a new chunk; its first entry, or NULL */
+
+static inline lsl_entry *lsl_entry_take(lsl_state *st)
+{
+    lsl_entry *e = st->free;
+    if (e == NULL) return lsl_pool_grow(st);
+    st->free = e->wnext;
+    return e;
+}
+
+static inline void lsl_entry_free(lsl_state *st, lsl_entry *e)
+{
+    e->gen++;
+    e->state = 0;
+    e->tr = NULL;
+    e->name = NULL;
+    e->wprev = NULL;
+    e->wnext = st->free;
+    st->free = e;
+}
+
+static inline void lsl_watch_add(lsl_state *st, lsl_entry *e)
+{
+    e->wprev = NULL;
+    e->wnext = st->watch;
+    if (st->watch) st->watch->wprev = e;
+    st->watch = e;
+}
+
+static inline void lsl_watch_remove(lsl_state *st, lsl_entry *e)
+{
+    if (e->wprev) e->wprev->wnext = e->wnext;
+    else if (st->watch == e) st->watch = e->wnext;
+    if (e->wnext) e->wnext->wprev = e->wprev;
+    e->wprev = e->wnext = NULL;
+}
+
+/* tr's list of open spans (tracer close abandons them) */
+static inline void lsl_open_link(lsl_tracer *tr, lsl_entry *e)
+{
+    e->tr = tr;
+    e->tprev = NULL;
+    e->tnext = tr->open;
+    if (tr->open) tr->open->tprev = e;
+    tr->open = e;
+}
+
+static inline void lsl_open_unlink(lsl_entry *e)
+{
+    lsl_tracer *tr = e->tr;
+    if (tr == NULL) return;
+    if (e->tprev) e->tprev->tnext = e->tnext;
+    else if (tr->open == e) tr->open = e->tnext;
+    if (e->tnext) e->tnext->tprev = e->tprev;
+    e->tprev = e->tnext = NULL;
+}
+
+/* Drops an entry from every list and frees it (frames, unsampled roots). */
+void lsl_span_release(lsl_state *st, lsl_entry *e);
+/* The __gc of the per-cycle sentinel: ends the watched spans whose object
+ * was collected, then arms the next sentinel. */
+int lsl_pool_sentinel_gc(lua_State *L);
 
 /* lspan.c */
 /* Per process, drawn when the module opens; odd, so no pointer (the first
@@ -164,23 +265,29 @@ void lsl_span_push_object(lua_State *L, lsl_entry *e);
 /* Starts a span of tr (userdata at tr_idx). frame == 0: pushes its object
  * (or the no-op span); frame == 1 (traced/with): pushes nothing, the entry
  * is LS_FRAME. Returns the entry, or NULL for the no-op span.
- * attrs_idx/opts_idx: 0 when absent. fname names the Lua function for
- * error messages. */
+ * attrs_idx: a table of attributes, or with pair the key of one attribute
+ * (its value at attrs_idx + 1); opts_idx: an options table. Both 0 when
+ * absent. fname names the Lua function for error messages. */
 lsl_entry *lsl_span_open(lua_State *L, lsl_tracer *tr, int tr_idx, const char *name, size_t len,
-                      int attrs_idx, int opts_idx, const char *fname, int frame);
+                         int attrs_idx, int pair, int opts_idx, const char *fname, int frame);
 /* Ends e (not a no-op): context, tracer, end record; frees it unless LS_FRAME. */
 void lsl_span_end(lua_State *L, lsl_entry *e, sl_span_status status, const char *err, size_t errlen);
-/* Drops an entry from every list and frees it (frames, unsampled roots). */
-void lsl_span_release(lsl_state *st, lsl_entry *e);
+/* Finishes e with its end hooks. obj_idx: its span object, or 0 (a frame
+ * without one). */
+void lsl_span_finish(lua_State *L, int obj_idx, lsl_entry *e, sl_span_status status,
+                     const char *err, size_t errlen);
 /* Ends every open span of tr as abandoned (tracer close). */
 void lsl_span_abandon_all(lua_State *L, lsl_tracer *tr);
-int lsl_span_with(lua_State *L);
-int lsl_span_traced(lua_State *L);
-/* The __gc of the per-cycle sentinel: ends the watched spans whose object
- * was collected, then arms the next sentinel. */
-int lsl_span_sentinel_gc(lua_State *L);
+/* Pushes a message for the error value at idx: strings and numbers as they
+ * are, else its __tostring result (run protected), else a description of
+ * its type; never raises. */
+const char *lsl_error_message(lua_State *L, int idx, size_t *len);
 extern const luaL_Reg lsl_span_methods[];
 extern const luaL_Reg lsl_span_meta[];
+
+/* lframe.c: traced/with, spans that live exactly as long as a call */
+int lsl_frame_with(lua_State *L);
+int lsl_frame_traced(lua_State *L);
 
 /* ltracer.c */
 int lsl_tracer_write_pending(void *ud, const char *data, size_t len);  /* function output */
@@ -191,7 +298,10 @@ lsl_tracer *lsl_tracer_check(lua_State *L, int idx);
 void lsl_tracer_deliver(lua_State *L, lsl_tracer *tr);
 /* Delivers the pending output of every open tracer of st. */
 void lsl_tracer_deliver_all(lua_State *L, lsl_state *st);
-/* Calls the hooks of one kind with the span (and nargs more values) on top. */
+/* Calls the hooks of one kind with the span (and nargs more values) on top.
+ * Callers run hooks only while none runs (lsl_state.hooks == 0) and never
+ * for LS_QUIET spans: spans that hooks make run no hooks, so hooks that
+ * start spans cannot feed each other. */
 void lsl_tracer_run_hooks(lua_State *L, lsl_tracer *tr, int tr_idx, int kind, int nargs);
 
 /* lattrs.c. Converts the attribute table at idx into a scratch array (valid until the

@@ -151,9 +151,13 @@ void lsl_tracer_run_hooks(lua_State *L, lsl_tracer *tr, int tr_idx, int kind, in
     lua_getiuservalue(L, tr_idx, 1);
     lua_rawgeti(L, -1, kind + 1);
     int list = lua_gettop(L);
+    lsl_state *st = tr->st;
     for (lua_Integer i = 1; lua_rawgeti(L, list, i) != LUA_TNIL; i++) {
         for (int j = 0; j <= nargs; j++) lua_pushvalue(L, base + j);
-        if (lua_pcall(L, nargs + 1, 0, 0) != LUA_OK) {
+        st->hooks++;
+        int rc = lua_pcall(L, nargs + 1, 0, 0);
+        st->hooks--;
+        if (rc != LUA_OK) {
             tr->hook_errors++;
             char what[64];
             snprintf(what, sizeof what, "error in a '%s' hook", hook_kinds[kind]);
@@ -274,24 +278,35 @@ lsl_tracer *lsl_tracer_check(lua_State *L, int idx)
     return tr;
 }
 
+/* tracer:start(name [, attrs [, opts]]) or tracer:start(name, key, value
+ * [, opts]): one attribute as two arguments, no table to build. */
 static int l_tracer_start(lua_State *L)
 {
     lsl_tracer *tr = lsl_tracer_check(L, 1);
     if (lua_type(L, 2) != LUA_TSTRING) luaL_typeerror(L, 2, "string");
     size_t len;
     const char *name = lua_tolstring(L, 2, &len);
-    int attrs = 0, opts = 0;
-    if (lua_gettop(L) > 2) {
-        if (!lua_isnoneornil(L, 3)) {
-            luaL_checktype(L, 3, LUA_TTABLE);
+    int attrs = 0, pair = 0, opts = 0;
+    int top = lua_gettop(L);
+    if (top > 2) {
+        int t = lua_type(L, 3);
+        int opts_at = 4;
+        if (t == LUA_TSTRING) {
+            if (top < 4) luaL_argexpected(L, 0, 4, "attribute value");
             attrs = 3;
+            pair = 1;
+            opts_at = 5;
+        } else if (t == LUA_TTABLE) {
+            attrs = 3;
+        } else if (t != LUA_TNIL) {
+            luaL_typeerror(L, 3, "table or string");
         }
-        if (!lua_isnoneornil(L, 4)) {
-            luaL_checktype(L, 4, LUA_TTABLE);
-            opts = 4;
+        if (!lua_isnoneornil(L, opts_at)) {
+            luaL_checktype(L, opts_at, LUA_TTABLE);
+            opts = opts_at;
         }
     }
-    lsl_span_open(L, tr, 1, name, len, attrs, opts, "start", 0);
+    lsl_span_open(L, tr, 1, name, len, attrs, pair, opts, "start", 0);
     return 1;
 }
 
@@ -324,6 +339,7 @@ static void tracer_close(lua_State *L, lsl_tracer *tr)
     if (tr->t == NULL) return;
     tr->L = L;
     lsl_span_abandon_all(L, tr);
+    lsl_ctx_forget_tracer(tr);
     sl_tracer_flush(tr->t);
     if (tr->sink == SL_SINK_MEMORY) {
         size_t len = 0;
@@ -442,10 +458,11 @@ static int l_tracer_clear(lua_State *L)
     return 0;
 }
 
+/* tracer:current() -> this tracer's current span in the running coroutine */
 static int l_tracer_current(lua_State *L)
 {
-    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
-    lsl_ctx_push_current(L, lsl_ctx_get(L, st));
+    lsl_tracer *tr = lsl_tracer_check(L, 1);
+    lsl_ctx_push_current(L, lsl_ctx_get(L, tr->st), tr);
     return 1;
 }
 
@@ -458,8 +475,8 @@ static int l_tracer_tostring(lua_State *L)
 
 static const luaL_Reg tracer_methods[] = {
     {"start", l_tracer_start},
-    {"traced", lsl_span_traced},
-    {"with", lsl_span_with},
+    {"traced", lsl_frame_traced},
+    {"with", lsl_frame_with},
     {"flush", l_tracer_flush},
     {"close", l_tracer_close},
     {"stats", l_tracer_stats},
@@ -565,7 +582,7 @@ void lsl_open_tracer(lua_State *L)
     /* the first abandoned-span sentinel; each one arms the next */
     lua_newuserdatauv(L, 0, 0);
     lua_createtable(L, 0, 1);
-    static const luaL_Reg sentinel_meta[] = {{"__gc", lsl_span_sentinel_gc}, {NULL, NULL}};
+    static const luaL_Reg sentinel_meta[] = {{"__gc", lsl_pool_sentinel_gc}, {NULL, NULL}};
     setfuncs(L, first, sentinel_meta);
     lua_setmetatable(L, -2);
     lua_pop(L, 1);

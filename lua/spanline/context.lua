@@ -1,14 +1,15 @@
--- context.lua: the current span of each coroutine, and coroutines that
--- inherit it.
+-- context.lua: the current span of each tracer in each coroutine, and
+-- coroutines that inherit them.
 --
--- The per-coroutine stacks live in C (spanline.core, bindings/lua/lcontext.c):
--- tracer:start pushes the new span on the running coroutine's stack,
--- finish removes it from wherever it is (finishing a span that is not on top
--- leaves the spans above it current). The stack holds spans weakly: a span
--- nobody references any more is collected and ended as "abandoned". This
--- module adds coroutine.create/wrap variants whose coroutine starts with the
--- creator's current span as its parent, and an opt-in patch of the global
--- coroutine library with them.
+-- The stacks live in C (spanline.core, bindings/lua/lcontext.c), one per
+-- tracer and coroutine: tracer:start pushes the new span on its tracer's
+-- stack of the running coroutine, finish removes it from wherever it is
+-- (finishing a span that is not on top leaves the spans above it current).
+-- The stack holds spans weakly: a span nobody references any more is
+-- collected and ended as "abandoned". This module adds coroutine.create/wrap
+-- variants whose coroutine starts with the creator's current spans (of each
+-- tracer) as parents, and an opt-in patch of the global coroutine library
+-- with them.
 
 local core = require("spanline.core")
 
@@ -17,15 +18,16 @@ local context = {}
 local co_create = core.coroutine_create
 local resume, close = coroutine.resume, coroutine.close
 
--- The current span of the running coroutine (nil when none).
+-- The innermost current span of the running coroutine, of any tracer (nil
+-- when none); tracer:current() gives one tracer's.
 context.current = core.current
 
 -- The lane (small integer naming the coroutine on start records; main: 1).
 context.lane = core.lane
 
 -- coroutine.create(fn), and the new coroutine's spans have the current span
--- of the creating coroutine as their parent (also after it yields and is
--- resumed from anywhere).
+-- of their tracer in the creating coroutine as their parent (also after it
+-- yields and is resumed from anywhere).
 function context.create(fn)
   if type(fn) ~= "function" then
     error("bad argument #1 to 'create' (function expected, got " .. type(fn) .. ")", 2)

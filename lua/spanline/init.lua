@@ -3,6 +3,7 @@
 --   local spanline = require("spanline")
 --   local tracer = spanline.tracer{ output = "spans.jsonl", service = "api" }
 --   local span = tracer:start("load", { file = path })   -- parent: the current span
+--   local step = tracer:start("step", "file", path)      -- one attribute, no table
 --   span:event("cache miss", { key = k }); span:set("rows", 10); span:finish()
 --   local fetch = tracer:traced("fetch", function(url) ... end)
 --   tracer:with("batch", function() ... end)
@@ -13,13 +14,17 @@
 -- helpers (spanline.context), tracer:records() for ":memory:" tracers, and
 -- the instrumentation entry points (spanline.instrument).
 --
--- Context: the current span is tracked per coroutine. tracer:start makes the
--- new span current in the running coroutine until it finishes; finishing a
--- span that is not on top of that stack removes it from wherever it is (the
--- spans above it stay current). The stack holds spans weakly: a span nobody
--- references is collected and ended as "abandoned". Coroutines made with
+-- Context: the current span is tracked per tracer and per coroutine.
+-- tracer:start makes the new span current for its tracer in the running
+-- coroutine until it finishes; finishing a span that is not on top of that
+-- stack removes it from wherever it is (the spans above it stay current).
+-- Another tracer's spans are never a span's parent unless passed as
+-- opts.parent. The stack holds spans weakly: a span nobody references is
+-- collected and ended as "abandoned". Coroutines made with
 -- spanline.coroutine.create/wrap (or any coroutine after
--- spanline.patch_coroutines()) start under the creator's current span.
+-- spanline.patch_coroutines()) start under the creator's current spans.
+-- tracer:current() is the tracer's current span; spanline.current() the
+-- innermost one of any tracer.
 --
 -- Sampling: spanline.tracer{sample = p} decides once per trace, at the root,
 -- from the random tail of the root's trace id (its 62 random bits against
@@ -43,6 +48,8 @@
 -- run right after the start record (attributes they set become an attr
 -- record), end hooks right before the end record; errors in hooks are
 -- counted (stats().hook_errors), reported once on stderr, and swallowed.
+-- Spans started while a hook runs are recorded but run no hooks (ever), and
+-- no hook runs while another one runs: hooks that start spans terminate.
 --
 -- Output: a function output receives batches of whole records on the Lua
 -- thread, at flush points (start/finish when the core flushed, flush(),

@@ -295,16 +295,214 @@ describe("context", function()
     assert.is_nil(parent_of(t, "unpatched"))
   end)
 
-  it("shares the context between tracers", function()
+  it("keeps a context per tracer: spans of another tracer are never adopted", function()
     local t2 = h.mem()
     local a = t:start("a")
     local b = t2:start("b")
+    assert.are.equal(b, spanline.current())   -- the innermost, whichever tracer
+    assert.are.equal(a, t:current())
+    assert.are.equal(b, t2:current())
+    local c = t:start("c")                    -- t's current span is a, not b
+    assert.are.equal(c, spanline.current())
+    local d = t2:start("d")
+    assert.are.equal(d, spanline.current())
+    c:finish()
+    assert.are.equal(d, spanline.current())
+    assert.are.equal(a, t:current())
+    d:finish()
     assert.are.equal(b, spanline.current())
     b:finish()
+    assert.are.equal(a, spanline.current())
+    assert.is_nil(t2:current())
     a:finish()
-    assert.are.equal(a:id(), b:parent_id())
-    assert.are.equal(a:trace_id(), b:trace_id())
+    assert.is_nil(spanline.current())
+    assert.are.equal(a:id(), c:parent_id())
+    assert.is_nil(b:parent_id())
+    assert.are.equal(b:id(), d:parent_id())
+    assert.are_not.equal(a:trace_id(), b:trace_id())
+    assert.are.equal(id_of(t, "a"), parent_of(t, "c"))
+    assert.is_nil(parent_of(t2, "b"))
+    assert.are.equal(id_of(t2, "b"), parent_of(t2, "d"))
     t2:close()
+  end)
+
+  it("crosses tracers only through an explicit parent", function()
+    local t2 = h.mem()
+    local a = t:start("a")
+    local x = t2:start("x", nil, { parent = a })
+    local y = t2:start("y")                   -- x is t2's current span
+    y:finish(); x:finish(); a:finish()
+    assert.are.equal(a:id(), x:parent_id())
+    assert.are.equal(a:trace_id(), x:trace_id())
+    assert.are.equal(x:id(), y:parent_id())
+    t2:close()
+  end)
+
+  it("traced and with calls of two tracers nest by tracer", function()
+    local t2 = h.mem()
+    local inner = t:traced("inner", function() return t2:with("t2 inner", function() return 7 end) end)
+    local got = t2:with("t2 outer", function()
+      return t:with("outer", function() return inner() end)
+    end)
+    assert.are.equal(7, got)
+    assert.are.equal(id_of(t, "outer"), parent_of(t, "inner"))
+    assert.is_nil(parent_of(t, "outer"))
+    assert.are.equal(id_of(t2, "t2 outer"), parent_of(t2, "t2 inner"))
+    assert.is_nil(spanline.current())
+    t2:close()
+  end)
+
+  it("coroutines inherit each tracer's span and keep them across yields", function()
+    local t2 = h.mem()
+    local a = t:start("a")
+    local b = t2:start("b")
+    local co = spanline.coroutine.create(function()
+      assert.are.equal(b, spanline.current())   -- b was made current last
+      assert.are.equal(a, t:current())
+      assert.are.equal(b, t2:current())
+      local c1 = t:start("c1")
+      coroutine.yield()
+      local c2 = t2:start("c2")
+      coroutine.yield()
+      assert.are.equal(c2, spanline.current())
+      assert.are.equal(c1, t:current())
+      c2:finish()
+      c1:finish()
+      t:start("c3"):finish()
+      t2:start("c4"):finish()
+    end)
+    assert(coroutine.resume(co))
+    local m1 = t2:start("m1")                   -- main's own spans in between
+    assert(coroutine.resume(co))
+    local m2 = t:start("m2")
+    assert(coroutine.resume(co))
+    assert.are.equal("dead", coroutine.status(co))
+    assert.are.equal(m2, spanline.current())
+    m2:finish(); m1:finish(); b:finish(); a:finish()
+    assert.are.equal(id_of(t, "a"), parent_of(t, "c1"))
+    assert.are.equal(id_of(t2, "b"), parent_of(t2, "c2"))
+    assert.are.equal(id_of(t, "a"), parent_of(t, "c3"))
+    assert.are.equal(id_of(t2, "b"), parent_of(t2, "c4"))
+    assert.are.equal(id_of(t2, "b"), parent_of(t2, "m1"))
+    assert.are.equal(id_of(t, "a"), parent_of(t, "m2"))
+    t2:close()
+  end)
+
+  it("a closed tracer leaves the other tracer's context alone", function()
+    local t2 = h.mem()
+    local a = t:start("a")
+    local co = spanline.coroutine.create(function()
+      local inner = t2:start("inner")
+      coroutine.yield()
+      assert.is_nil(t2:current())              -- closed: forgotten, inner abandoned
+      assert.is_false(inner:is_open())
+      t:start("after"):finish()
+    end)
+    t2:start("open in main")
+    assert(coroutine.resume(co))
+    t2:close()
+    assert.are.equal(a, spanline.current())
+    assert(coroutine.resume(co))
+    a:finish()
+    assert.are.equal(id_of(t, "a"), parent_of(t, "after"))
+  end)
+
+  it("a program's own tracer, instrumented by another tracer, keeps its own parents", function()
+    local run = h.mem()                        -- as `spanline run --instrument worker` would
+    local worker = {}
+    function worker.step(n)
+      local s = t:start("own.step")
+      if n > 0 then worker.step(n - 1) end
+      s:finish()
+    end
+    local undo = run:instrument(worker, { prefix = "worker." })
+    worker.step(1)
+    undo()
+    local steps = {}
+    for _, r in ipairs(h.of(t, "start")) do steps[#steps + 1] = r end
+    assert.are.equal(2, #steps)
+    assert.is_nil(steps[1].parent)             -- not the run tracer's span: no orphan
+    assert.are.equal(steps[1].id, steps[2].parent)
+    local calls = h.of(run, "start")
+    assert.are.equal(2, #calls)
+    assert.are.equal(calls[1].id, calls[2].parent)
+    run:close()
+  end)
+
+  it("matches a model of the context rules with two tracers", function()
+    math.randomseed(7)
+    local ts = { h.mem(), h.mem() }
+    local spans, expected, open = {}, {}, {}
+    local stacks = { [0] = { {}, {} } }      -- stacks[worker][tracer]
+    local inherit = {}
+    local cos = {}
+    local function top(i, k)
+      local st = stacks[i][k]
+      if #st > 0 then return st[#st] end
+      return inherit[i] and inherit[i][k]
+    end
+    local function worker()
+      local cmd, k, name = coroutine.yield()
+      while cmd ~= "stop" do
+        if cmd == "start" then spans[name] = ts[k]:start(name) else spans[name]:finish() end
+        cmd, k, name = coroutine.yield()
+      end
+    end
+    local counter = 0
+    local function start(i, k)
+      counter = counter + 1
+      local name = "s" .. counter
+      expected[name] = { k = k, parent = top(i, k) or false }
+      local st = stacks[i][k]
+      st[#st + 1] = name
+      open[name] = { i = i, k = k }
+      if i == 0 then spans[name] = ts[k]:start(name) else assert(coroutine.resume(cos[i], "start", k, name)) end
+    end
+    start(0, 1); start(0, 2); start(0, 1)
+    for i = 1, 4 do
+      stacks[i] = { {}, {} }
+      inherit[i] = { top(0, 1), top(0, 2) }
+      cos[i] = spanline.coroutine.create(worker)
+      assert(coroutine.resume(cos[i]))
+      start(0, i % 2 + 1)
+    end
+    for _ = 1, 400 do
+      local i, k = math.random(0, 4), math.random(1, 2)
+      local names = {}
+      for name in pairs(open) do names[#names + 1] = name end
+      table.sort(names)
+      if #names > 0 and math.random() < 0.45 then
+        local name = names[math.random(#names)]
+        local w = open[name]
+        local st = stacks[w.i][w.k]
+        for j = #st, 1, -1 do if st[j] == name then table.remove(st, j) break end end
+        open[name] = nil
+        if i == 0 then spans[name]:finish() else assert(coroutine.resume(cos[i], "finish", nil, name)) end
+      else
+        start(i, k)
+      end
+      for kk = 1, 2 do
+        local want = top(0, kk)
+        assert.are.equal(want and spans[want] or nil, ts[kk]:current())
+      end
+    end
+    for i = 1, 4 do assert(coroutine.resume(cos[i], "stop")) end
+    for k = 1, 2 do
+      local starts = {}
+      for _, r in ipairs(h.of(ts[k], "start")) do starts[r.name] = r end
+      for name, want in pairs(expected) do
+        if want.k == k then
+          if want.parent then
+            assert.are.equal(spans[want.parent]:id(), starts[name].parent, name .. " under " .. want.parent)
+          else
+            assert.is_nil(starts[name].parent, name .. " should be a root")
+          end
+        else
+          assert.is_nil(starts[name], name .. " recorded by the other tracer")
+        end
+      end
+      ts[k]:close()
+    end
   end)
 
   it("survives many short-lived coroutines (contexts are collected)", function()

@@ -111,6 +111,45 @@ describe("hooks", function()
     assert.is_false(s:is_open())
   end)
 
+  it("hooks that start spans from start and end hooks terminate: hook spans run no hooks", function()
+    local calls = { start = 0, ["end"] = 0, event = 0 }
+    t:on("start", function(s)
+      calls.start = calls.start + 1
+      local inner = t:start("from start hook")
+      inner:event("e")
+      inner:finish()
+    end)
+    t:on("end", function()
+      calls["end"] = calls["end"] + 1
+      t:start("from end hook"):finish()
+    end)
+    t:on("event", function() calls.event = calls.event + 1 end)
+    local kept
+    t:on("start", function(s) if s:name() == "outer" then kept = t:start("left open") end end)
+    local s = t:start("outer")
+    s:finish()
+    kept:finish()                     -- made by a hook: runs no hooks, even later
+    assert.are.same({ start = 1, ["end"] = 1, event = 0 }, calls)
+    assert.are.equal(4, #h.of(t, "start"))   -- outer, from start hook, left open, from end hook
+    assert.are.equal(4, #h.of(t, "end"))
+    assert.are.equal(1, #h.of(t, "event"))
+    -- the spans they made are recorded, as children of the hooked span
+    assert.are.equal(s:id(), h.start_of(t, "from start hook").parent)
+  end)
+
+  it("no hook runs while another hook runs, and hooks run again afterwards", function()
+    local other = t:start("other")
+    local seen = {}
+    t:on("end", function(span)
+      seen[#seen + 1] = span:name()
+      if span:name() == "first" then other:finish() end   -- ends a span from a hook
+    end)
+    t:start("first"):finish()
+    t:start("second"):finish()
+    assert.are.same({ "first", "second" }, seen)
+    assert.is_false(other:is_open())
+  end)
+
   it("rejects unknown kinds and non-functions", function()
     assert.has_error(function() t:on("begin", print) end)
     assert.has_error(function() t:on("start", 42) end)

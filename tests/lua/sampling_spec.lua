@@ -189,11 +189,21 @@ describe("sampling", function()
     do
       local leaked = t:start("never finished")
       assert.are.equal(leaked, spanline.current())
-      assert.is_false(live:start("child of unsampled"):is_recording())
+      assert.are.equal(spanline.noop, t:start("child of unsampled"))
+      -- another tracer decides for its own spans
+      local own = live:start("own root")
+      assert.is_true(own:is_recording())
+      assert.is_nil(own:parent_id())
+      own:finish()
     end
     collectgarbage()
     collectgarbage()
     assert.is_nil(spanline.current())
+    assert.is_nil(t:current())
+    local again = t:start("unsampled again")   -- a root of its own, not the shared no-op
+    assert.are_not.equal(spanline.noop, again)
+    assert.are.equal(again, t:current())
+    again:finish()
     local s = live:start("recorded again")
     assert.is_true(s:is_recording())
     s:finish()

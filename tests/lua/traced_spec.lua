@@ -65,6 +65,39 @@ describe("traced", function()
     assert.are.equal("(error object is a nil value)", h.end_of(t, h.start_of(t, "nilerr").id).error)
   end)
 
+  it("re-raises an error whose __tostring raises, unchanged, and ends the span", function()
+    local bad = setmetatable({}, { __tostring = function() error("tostring exploded") end })
+    local notstring = setmetatable({}, { __tostring = function() return {} end })
+    for _, case in ipairs({ { "traced", bad }, { "with", bad }, { "traced", notstring } }) do
+      local how, obj = case[1], case[2]
+      local name = how .. " " .. tostring(obj == bad)
+      local ok, err
+      if how == "traced" then
+        ok, err = pcall(t:traced(name, function() error(obj) end))
+      else
+        ok, err = pcall(t.with, t, name, function() error(obj) end)
+      end
+      assert.is_false(ok)
+      assert.are.equal(obj, err)   -- the original object, not the __tostring error
+      assert.is_nil(spanline.current())   -- the span is not left current
+      local en = h.end_of(t, h.start_of(t, name).id)
+      assert.are.equal("error", en.status)
+      assert.matches("^%(error object is a table value", en.error)
+    end
+    local after = t:start("after")      -- a root, not a child of a stuck span
+    after:finish()
+    assert.is_nil(h.start_of(t, "after").parent)
+  end)
+
+  it("finish with an error object whose __tostring raises still ends the span", function()
+    local bad = setmetatable({}, { __tostring = function() error("tostring exploded") end })
+    local s = t:start("s")
+    s:finish("error", bad)
+    assert.is_false(s:is_open())
+    assert.is_nil(spanline.current())
+    assert.matches("__tostring raised", h.end_of(t, s:id()).error)
+  end)
+
   it("nests: an inner traced call is a child of the outer one", function()
     local inner = t:traced("inner", function() return spanline.current():parent_id() end)
     local outer = t:traced("outer", function() return inner(), spanline.current():id() end)

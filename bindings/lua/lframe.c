@@ -1,0 +1,108 @@
+/*
+ * lframe.c: traced/with, spans that live exactly as long as one call.
+ *
+ * Key idea: the call runs under lua_pcallk with the span's entry on the
+ * stack below it, so one continuation (frame_k) ends the span whether the
+ * call returns, yields and returns later, or raises; the error value is
+ * re-raised unchanged. Such an entry (LS_FRAME) gets a Lua object only when
+ * someone asks for the span (current(), active(), hooks).
+ */
+#include <string.h>
+
+#include "ltrace.h"
+
+/* Stack: the call's arguments, [base] the entry (light userdata, or nil for
+ * a no-op span), then the results, or the error value on top. */
+static int frame_k(lua_State *L, int status, lua_KContext kctx)
+{
+    int base = (int)kctx;
+    lsl_entry *e = (lsl_entry *)lua_touserdata(L, base);
+    if (e == NULL) {
+        if (status == LUA_OK || status == LUA_YIELD) return lua_gettop(L) - base;
+        return lua_error(L);
+    }
+    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    if (status == LUA_OK || status == LUA_YIELD) {
+        if ((e->state & (LS_OPEN | LS_NOOP)) == LS_OPEN) lsl_span_finish(L, 0, e, SL_STATUS_OK, NULL, 0);
+        lsl_span_release(st, e);
+        return lua_gettop(L) - base;
+    }
+    if ((e->state & (LS_OPEN | LS_NOOP)) == LS_OPEN) {
+        int err = lua_gettop(L);
+        size_t len;
+        const char *msg = lsl_error_message(L, err, &len);
+        lsl_span_finish(L, 0, e, SL_STATUS_ERROR, msg, len);
+        lua_settop(L, err);
+    }
+    lsl_span_release(st, e);
+    return lua_error(L);  /* the original value, unchanged */
+}
+
+/* Runs the function at fn_idx with the nargs values from index first inside
+ * the frame entry e (NULL: a no-op span): pushes the entry, the function and
+ * copies of the arguments (cheaper than moving them for the usual few). */
+static int frame_call(lua_State *L, lsl_entry *e, int fn_idx, int first, int nargs)
+{
+    luaL_checkstack(L, nargs + 2, NULL);
+    int base = lua_gettop(L) + 1;
+    if (e) lua_pushlightuserdata(L, e);
+    else lua_pushnil(L);
+    lua_pushvalue(L, fn_idx);
+    for (int i = 0; i < nargs; i++) lua_pushvalue(L, first + i);
+    return frame_k(L, lua_pcallk(L, nargs, LUA_MULTRET, 0, base, frame_k), base);
+}
+
+/* What a traced wrapper needs per call, in one upvalue. */
+typedef struct lsl_traced {
+    lsl_tracer *tr;
+    const char *name;   /* the TRACED_NAME string */
+    size_t len;
+} lsl_traced;
+
+enum { TRACED_INFO = UV_COUNT + 1, TRACED_TRACER, TRACED_NAME, TRACED_FN };
+
+static int traced_call(lua_State *L)
+{
+    int nargs = lua_gettop(L);
+    const lsl_traced *info = (const lsl_traced *)lua_touserdata(L, lua_upvalueindex(TRACED_INFO));
+    lsl_entry *e = lsl_span_open(L, info->tr, lua_upvalueindex(TRACED_TRACER), info->name, info->len,
+                                 0, 0, 0, "traced", 1);
+    return frame_call(L, e, lua_upvalueindex(TRACED_FN), 1, nargs);
+}
+
+static void check_callable(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TFUNCTION && luaL_getmetafield(L, idx, "__call") == LUA_TNIL)
+        luaL_typeerror(L, idx, "function");
+    else if (lua_type(L, idx) != LUA_TFUNCTION)
+        lua_pop(L, 1);
+}
+
+/* tracer:traced(name, fn) -> wrapper */
+int lsl_frame_traced(lua_State *L)
+{
+    lsl_tracer_check(L, 1);
+    luaL_checktype(L, 2, LUA_TSTRING);
+    check_callable(L, 3);
+    for (int i = 1; i <= UV_COUNT; i++) lua_pushvalue(L, lua_upvalueindex(i));
+    lsl_traced *info = (lsl_traced *)lua_newuserdatauv(L, sizeof(lsl_traced), 0);
+    info->tr = (lsl_tracer *)lua_touserdata(L, 1);
+    info->name = lua_tolstring(L, 2, &info->len);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    lua_pushcclosure(L, traced_call, UV_COUNT + 4);
+    return 1;
+}
+
+/* tracer:with(name, fn, ...) -> fn's results */
+int lsl_frame_with(lua_State *L)
+{
+    lsl_tracer *tr = lsl_tracer_check(L, 1);
+    size_t len;
+    const char *name = luaL_checklstring(L, 2, &len);   /* stays on the stack for the entry */
+    check_callable(L, 3);
+    int nargs = lua_gettop(L) - 3;
+    lsl_entry *e = lsl_span_open(L, tr, 1, name, len, 0, 0, 0, "with", 1);
+    return frame_call(L, e, 3, 4, nargs);
+}
