@@ -54,6 +54,14 @@ static void set_scalar(lua_State *L, int idx, int t, sl_attr *a)
     }
 }
 
+int lsl_attr_scalar(lua_State *L, int idx, sl_attr *a)
+{
+    int t = lua_type(L, idx);
+    if (!scalar_type(t)) return 0;
+    set_scalar(L, idx, t, a);
+    return 1;
+}
+
 static void bad_value(lua_State *L, const char *key, const char *fname, int vidx)
 {
     luaL_error(L, "bad attribute '%s' to '%s' (string, number, boolean or flat array expected, got %s)",

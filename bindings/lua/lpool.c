@@ -66,6 +66,7 @@ int lsl_pool_sentinel_gc(lua_State *L)
         }
     }
     if (any) lsl_tracer_deliver_all(L, st);
+    lsl_tracer_release_idle(L, st);
     /* the next cycle's sentinel (refused while the state closes) */
     lua_newuserdatauv(L, 0, 0);
     if (lua_getmetatable(L, 1)) lua_setmetatable(L, -2);

@@ -1,12 +1,14 @@
 /*
- * lspan.c: spans (start, attributes, events, finish, abandon) and traced/with.
+ * lspan.c: spans: start, attributes, events, finish, and the span object's
+ * methods.
  *
- * Key idea: a span is a pool entry in C memory that the core and the context
- * stacks link through, plus a small Lua object (no __gc) that refers to it
- * by (entry, generation). Nothing per span goes through Lua's finalizer
- * machinery: a sentinel object, re-armed every collection cycle, ends the
- * watched entries whose object's weak slot was cleared. traced/with make no
- * Lua object at all unless someone asks for the span (current(), hooks).
+ * Key idea: a span is a pool entry in C memory (lpool.c) that the core and
+ * the context stacks link through, plus a small Lua object (no __gc, no
+ * user values) that refers to it by (entry, generation) and keeps a copy of
+ * its identity, so its id, name and traceparent stay readable after the end
+ * while the entry is reused. Nothing per span goes through Lua's finalizer
+ * machinery. A tracer with open spans is anchored (UV_ANCHOR) so it lives
+ * as long as they may be finished; the sentinel lets it go.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -61,12 +63,11 @@ static inline lsl_entry *live_entry(const lsl_spanobj *o)
     return e && e->gen == o->gen ? e : NULL;
 }
 
-/* A new object for entry e (after its start); the tracer userdata at tr_idx
- * (0: looked up) becomes its uservalue. Leaves it on the stack and in the
- * entry's weak slot. */
-static lsl_spanobj *new_object(lua_State *L, lsl_entry *e, const char *name, size_t len, int tr_idx)
+/* A new object for entry e (after its start). Leaves it on the stack and in
+ * the entry's weak slot. */
+static lsl_spanobj *new_object(lua_State *L, lsl_entry *e, const char *name, size_t len)
 {
-    lsl_spanobj *o = (lsl_spanobj *)lua_newuserdatauv(L, sizeof(lsl_spanobj) + len, 1);
+    lsl_spanobj *o = (lsl_spanobj *)lua_newuserdatauv(L, sizeof(lsl_spanobj) + len, 0);
     o->magic = lsl_span_magic;
     o->e = e;
     o->gen = e->gen;
@@ -77,13 +78,6 @@ static lsl_spanobj *new_object(lua_State *L, lsl_entry *e, const char *name, siz
     o->name[len] = '\0';
     lua_pushvalue(L, lua_upvalueindex(UV_SPAN_MT));
     lua_setmetatable(L, -2);
-    if (tr_idx) {
-        lua_pushvalue(L, tr_idx);
-        lua_setiuservalue(L, -2, 1);
-    } else if (e->tr) {
-        lua_rawgetp(L, lua_upvalueindex(UV_WEAK), e->tr);
-        lua_setiuservalue(L, -2, 1);
-    }
     lua_pushvalue(L, -1);
     lua_rawseti(L, lua_upvalueindex(UV_WEAK), e->slot);
     return o;
@@ -103,7 +97,7 @@ void lsl_span_push_object(lua_State *L, lsl_entry *e)
     /* The allocation may run finalizers: the frame of a dead coroutine can
      * end (and free) e meanwhile. */
     uint32_t gen = e->gen;
-    lsl_spanobj *o = new_object(L, e, e->name ? e->name : "", e->name ? e->name_len : 0, 0);
+    lsl_spanobj *o = new_object(L, e, e->name ? e->name : "", e->name ? e->name_len : 0);
     if (e->gen != gen) {
         o->e = NULL;
         o->state = 0;
@@ -148,7 +142,7 @@ static lsl_entry *push_unsampled_root(lua_State *L, lsl_ctx *ctx, lsl_tracer *tr
         e->name = name;
         e->name_len = len;
     } else {
-        new_object(L, e, "", 0, 0);
+        new_object(L, e, "", 0);
         lsl_watch_add(ctx->st, e);
     }
     return e;
@@ -239,22 +233,29 @@ lsl_entry *lsl_span_open(lua_State *L, lsl_tracer *tr, int tr_idx, const char *n
     }
     /* Attributes after the allocations that can run a collection step (its
      * finalizers may use the attribute scratch themselves), the entry after
-     * what can raise an error (a bad attribute). */
+     * what can raise an error (a bad attribute). The tracer is anchored
+     * before any of it: a finalizer may close it, never collect it. */
     lsl_spanobj *obj = NULL;
     if (!frame) {
-        obj = (lsl_spanobj *)lua_newuserdatauv(L, sizeof(lsl_spanobj) + len, 1);
+        obj = (lsl_spanobj *)lua_newuserdatauv(L, sizeof(lsl_spanobj) + len, 0);
         obj->magic = lsl_span_magic;
         obj->e = NULL;
         obj->state = 0;
-        lua_pushvalue(L, tr_idx);
-        lua_setiuservalue(L, -2, 1);
         lua_pushvalue(L, lua_upvalueindex(UV_SPAN_MT));
         lua_setmetatable(L, -2);
+        lsl_tracer_anchor(L, tr, tr_idx);
     }
+    sl_attr one;
     if (pair) {
         size_t klen;
         const char *key = lua_tolstring(L, attrs_idx, &klen);
-        o.attrs = lsl_attrs_from_pair(L, key, klen, attrs_idx + 1, fname);
+        if (lsl_attr_scalar(L, attrs_idx + 1, &one)) {
+            one.key = key;
+            one.key_len = klen;
+            o.attrs = &one;
+        } else {
+            o.attrs = lsl_attrs_from_pair(L, key, klen, attrs_idx + 1, fname);
+        }
         o.nattrs = 1;
     } else if (attrs_idx) {
         o.attrs = tr->sorted ? lsl_attrs_from_table_sorted(L, attrs_idx, &o.nattrs, fname)
@@ -349,7 +350,7 @@ void lsl_span_finish(lua_State *L, int obj_idx, lsl_entry *e, sl_span_status sta
         uint32_t gen = e->gen;
         if (obj_idx) lua_pushvalue(L, obj_idx);
         else lsl_span_push_object(L, e);
-        lua_getiuservalue(L, -1, 1);
+        lsl_tracer_push(L, tr);
         int tr_idx = lua_gettop(L);
         lua_pushvalue(L, tr_idx - 1);
         lua_pushstring(L, status == SL_STATUS_OK ? "ok" : "error");
@@ -491,7 +492,7 @@ static int l_span_event(lua_State *L)
     sl_span_event(&e->s, name, len, attrs, n);
     if (tr->nhooks[HOOK_EVENT] && !(e->state & LS_QUIET) && !tr->st->hooks) {
         lua_settop(L, 3);
-        lua_getiuservalue(L, 1, 1);                 /* 4: tracer */
+        lsl_tracer_push(L, tr);                     /* 4: tracer */
         lua_pushvalue(L, 1);
         lua_pushvalue(L, 2);
         lua_pushvalue(L, 3);

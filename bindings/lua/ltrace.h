@@ -23,6 +23,7 @@ enum {
     UV_SPAN_MT,     /* metatable of span objects (no __gc: see lsl_state.watch) */
     UV_TRACER_MT,
     UV_CTX_MT,
+    UV_ANCHOR,      /* light tracer -> tracer: tracers with open spans (strong) */
     UV_NOOP,        /* the shared no-op span */
     UV_COUNT = UV_NOOP
 };
@@ -119,6 +120,7 @@ struct lsl_state {
     uint32_t next_lane;
     uint64_t seq;           /* counts pushes: orders the stacks of a coroutine */
     int hooks;              /* depth of running hooks (of any tracer) */
+    lsl_tracer *anchored;   /* tracers in UV_ANCHOR (through anext) */
     lsl_entry **chunks;        /* the entry pool: chunks of POOL_CHUNK entries */
     size_t nchunks, capchunks;
     lsl_entry *free;           /* free entries (through wnext) */
@@ -136,6 +138,8 @@ struct lsl_tracer {
     lua_State *L;           /* the thread of the current call (clock callback) */
     lsl_entry *open;           /* open spans started by this tracer */
     lsl_stack *stacks;         /* its stack in each coroutine that used it */
+    int anchored;              /* in UV_ANCHOR: alive while its spans may be finished */
+    lsl_tracer *anext;
     sl_sink_kind sink;
     int clock_ref, write_ref;  /* registry refs of Lua clock / output functions */
     char *pending;          /* callback sink: bytes not yet handed to Lua */
@@ -298,6 +302,18 @@ lsl_tracer *lsl_tracer_check(lua_State *L, int idx);
 void lsl_tracer_deliver(lua_State *L, lsl_tracer *tr);
 /* Delivers the pending output of every open tracer of st. */
 void lsl_tracer_deliver_all(lua_State *L, lsl_state *st);
+/* Keeps the tracer at tr_idx alive while it has open spans (span objects do
+ * not refer to it): anchored at a span's start, let go by the sentinel once
+ * none is open, or at close. */
+void lsl_tracer_anchor_slow(lua_State *L, lsl_tracer *tr, int tr_idx);
+static inline void lsl_tracer_anchor(lua_State *L, lsl_tracer *tr, int tr_idx)
+{
+    if (!tr->anchored) lsl_tracer_anchor_slow(L, tr, tr_idx);
+}
+/* The sentinel's part: lets go of the anchored tracers without open spans. */
+void lsl_tracer_release_idle(lua_State *L, lsl_state *st);
+/* Pushes the tracer userdata of tr (alive: anchored or referenced). */
+void lsl_tracer_push(lua_State *L, lsl_tracer *tr);
 /* Calls the hooks of one kind with the span (and nargs more values) on top.
  * Callers run hooks only while none runs (lsl_state.hooks == 0) and never
  * for LS_QUIET spans: spans that hooks make run no hooks, so hooks that
@@ -309,6 +325,9 @@ void lsl_tracer_run_hooks(lua_State *L, lsl_tracer *tr, int tr_idx, int kind, in
 const sl_attr *lsl_attrs_from_table(lua_State *L, int idx, size_t *n, const char *fname);
 /* The same, sorted by key (seeded tracers: output identical across processes). */
 const sl_attr *lsl_attrs_from_table_sorted(lua_State *L, int idx, size_t *n, const char *fname);
+/* The scalar value at idx (string, number, boolean) into a's type and
+ * value; 0 (a untouched) for anything else. */
+int lsl_attr_scalar(lua_State *L, int idx, sl_attr *a);
 /* One key/value pair (value at vidx). */
 const sl_attr *lsl_attrs_from_pair(lua_State *L, const char *key, size_t klen, int vidx,
                                    const char *fname);

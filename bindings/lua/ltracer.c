@@ -140,6 +140,42 @@ void lsl_tracer_deliver(lua_State *L, lsl_tracer *tr)
     tr->delivering = 0;
 }
 
+/* ===== ANCHORS ===== */
+
+void lsl_tracer_anchor_slow(lua_State *L, lsl_tracer *tr, int tr_idx)
+{
+    lua_pushvalue(L, tr_idx);
+    lua_rawsetp(L, lua_upvalueindex(UV_ANCHOR), tr);
+    tr->anchored = 1;
+    tr->anext = tr->st->anchored;
+    tr->st->anchored = tr;
+}
+
+static void unanchor(lua_State *L, lsl_tracer *tr)
+{
+    if (!tr->anchored) return;
+    lsl_tracer **pp = &tr->st->anchored;
+    while (*pp && *pp != tr) pp = &(*pp)->anext;
+    if (*pp) *pp = tr->anext;
+    tr->anext = NULL;
+    tr->anchored = 0;
+    lua_pushnil(L);
+    lua_rawsetp(L, lua_upvalueindex(UV_ANCHOR), tr);
+}
+
+void lsl_tracer_release_idle(lua_State *L, lsl_state *st)
+{
+    for (lsl_tracer *tr = st->anchored, *next; tr; tr = next) {
+        next = tr->anext;
+        if (tr->open == NULL) unanchor(L, tr);
+    }
+}
+
+void lsl_tracer_push(lua_State *L, lsl_tracer *tr)
+{
+    lua_rawgetp(L, lua_upvalueindex(UV_WEAK), tr);
+}
+
 /* ===== HOOKS ===== */
 
 static const char *const hook_kinds[] = {"start", "event", "end", NULL};
@@ -350,6 +386,7 @@ static void tracer_close(lua_State *L, lsl_tracer *tr)
         tr->final_len = tr->final ? len : 0;
     }
     global_remove(tr);
+    unanchor(L, tr);
     sl_tracer_stats(tr->t, &tr->final_stats);
     sl_tracer_close(tr->t);
     tr->t = NULL;
@@ -554,6 +591,7 @@ void lsl_open_tracer(lua_State *L)
     luaL_newmetatable(L, "spanline.span");   /* UV_SPAN_MT */
     luaL_newmetatable(L, "spanline.tracer"); /* UV_TRACER_MT */
     lua_newtable(L);                         /* UV_CTX_MT */
+    lua_newtable(L);                         /* UV_ANCHOR */
     lsl_spanobj *noop = (lsl_spanobj *)lua_newuserdatauv(L, sizeof(lsl_spanobj), 0);  /* UV_NOOP */
     if (lsl_span_magic == 0) {
         sl_id id;

@@ -24,7 +24,7 @@
 
 /* ===== STATE ===== */
 
-_Thread_local sl_tls sl_tl;
+SL_TLS_MODEL _Thread_local sl_tls sl_tl;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static sl_tracer *g_tracers;

@@ -65,14 +65,21 @@ struct sl_tracer {
 };
 
 
-/* The calling thread's cache, one TLS block: in a shared object (the Lua
- * module) each distinct thread-local costs a __tls_get_addr call. */
+/* The calling thread's cache, one TLS block. In a shared object (the Lua
+ * module) a thread-local costs a __tls_get_addr call per access unless it
+ * uses the initial-exec model: glibc keeps static TLS room for dlopen'ed
+ * objects (these 24 bytes fit it); other C libraries get the default. */
+#if defined(__GLIBC__) && (defined(__GNUC__) || defined(__clang__))
+#define SL_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define SL_TLS_MODEL
+#endif
 typedef struct sl_tls {
     uint64_t serial;               /* the tracer whose state is cached */
     sl_tstate *state;
     sl_tracer *draining;           /* re-entry guard for callback sinks */
 } sl_tls;
-extern SL_HIDDEN _Thread_local sl_tls sl_tl;
+extern SL_HIDDEN SL_TLS_MODEL _Thread_local sl_tls sl_tl;
 #define sl_tl_serial (sl_tl.serial)
 #define sl_tl_state (sl_tl.state)
 #define sl_tl_draining (sl_tl.draining)

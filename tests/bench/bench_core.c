@@ -1,12 +1,16 @@
 /*
- * bench_core.c: what a span costs the calling thread in the C core, against
- * a naive tracer (snprintf a JSON line per record into a FILE*) in the same
- * run. Prints `bench <name> key=value ...` lines.
+ * bench_core.c: what a span costs in the C core, on the calling thread and
+ * in total with the writer thread, against a naive tracer (snprintf a JSON
+ * line per record into a FILE*) in the same run. Prints `bench <name>
+ * key=value ...` lines.
  *
- * Key idea: the calling-thread figure is measured with a ring large enough
- * for each burst (the writer thread drains in the background, the burst is
- * not throttled by it); the sustained figure includes the writer: the clock
- * stops when sl_tracer_close returns and every byte is in the file.
+ * Key idea: the calling-thread figure is measured in bursts that fit the
+ * ring (the writer thread drains in the background, the burst is not
+ * throttled by it); the sustained figure counts the whole process's CPU
+ * (CLOCK_PROCESS_CPUTIME_ID: the writer thread's too) until sl_tracer_close
+ * returns and every byte is in the file, and the calling thread's
+ * (CLOCK_THREAD_CPUTIME_ID) apart; the difference is the writer. Each figure
+ * is the median of ROUNDS interleaved rounds.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,6 +32,13 @@ static double cpu_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double process_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -74,10 +85,11 @@ static inline void one_span(sl_tracer *t, int64_t i)
 
 /* calling-thread cost: bursts of 2000 spans fit the default ring (no
  * drain inside a burst); the ring is flushed between bursts, untimed, as the
- * writer thread would do between the bursts of a real program. Reports the
- * mean, the median and the best burst (the machine is shared: the best burst
- * is the figure least disturbed by other processes). */
-static double bench_calling(const char *path, sl_format fmt, const char *name, int n)
+ * writer thread would do between the bursts of a real program. Fills f[0..3]
+ * with the calling thread's CPU ns per span (mean over all bursts), the wall
+ * mean, the median burst and the best burst (the figure least disturbed by
+ * other processes on a shared machine). */
+static void bench_calling(const char *path, sl_format fmt, int n, double f[4])
 {
     enum { BURST = 2000 };
     sl_tracer *t = open_file(path, 0, fmt);
@@ -96,33 +108,31 @@ static double bench_calling(const char *path, sl_format fmt, const char *name, i
         sl_tracer_flush(t);
     }
     sl_tracer_close(t);
-    /* the median burst: robust against the other processes of a shared
-     * machine without being the luckiest burst */
     qsort(each, (size_t)bursts, sizeof *each, cmp_double);
-    double median = each[bursts / 2];
-    free(each);
     double spans = (double)bursts * BURST;
-    printf("bench %s ns_per_span=%.1f median_burst_ns_per_span=%.1f best_burst_ns_per_span=%.1f"
-           " cpu_ns_per_span=%.1f spans=%.0f sink=file format=%s\n",
-           name, total * 1e9 / spans, median * 1e9 / BURST, best * 1e9 / BURST, cpu * 1e9 / spans,
-           spans, fmt == SL_MSGPACK ? "msgpack" : "jsonl");
-    return total * 1e9 / spans;
+    f[0] = cpu * 1e9 / spans;
+    f[1] = total * 1e9 / spans;
+    f[2] = each[bursts / 2] * 1e9 / BURST;
+    f[3] = best * 1e9 / BURST;
+    free(each);
 }
 
-/* sustained: default ring, the caller blocks when the writer falls behind */
-static void bench_sustained(const char *path, sl_format fmt, const char *name, int n)
+/* sustained: default ring, the caller blocks when the writer falls behind.
+ * Fills f[0..3] with process, calling-thread and wall ns per span and the
+ * dropped count. */
+static void bench_sustained(const char *path, sl_format fmt, int n, double f[4])
 {
     sl_tracer *t = open_file(path, 0, fmt);
-    double t0 = now_s();
+    double w0 = now_s(), p0 = process_s(), c0 = cpu_s();
     for (int i = 0; i < n; i++) one_span(t, i);
-    double t1 = now_s();
     sl_stats st;
     sl_tracer_stats(t, &st);
     sl_tracer_close(t);
-    double t2 = now_s();
-    printf("bench %s ns_per_span=%.1f calling_ns_per_span=%.1f spans=%d dropped=%" PRIu64
-           " spans_per_s=%.0f\n",
-           name, (t2 - t0) * 1e9 / n, (t1 - t0) * 1e9 / n, n, st.dropped, n / (t2 - t0));
+    double c1 = cpu_s(), p1 = process_s(), w1 = now_s();
+    f[0] = (p1 - p0) * 1e9 / n;
+    f[1] = (c1 - c0) * 1e9 / n;
+    f[2] = (w1 - w0) * 1e9 / n;
+    f[3] = (double)st.dropped;
 }
 
 static void hex16(const unsigned char *b, char *out)
@@ -135,14 +145,15 @@ static void hex16(const unsigned char *b, char *out)
     out[32] = 0;
 }
 
-/* the naive tracer: a random id, a clock read and an fprintf per record */
+/* the naive tracer: a random id, a clock read and an fprintf per record;
+ * process CPU ns per span */
 static double bench_baseline(const char *path, int n)
 {
     FILE *f = fopen(path, "w");
     if (!f) return 0;
     unsigned char id[16];
     uint64_t x = 88172645463325252ull;
-    double t0 = now_s();
+    double t0 = process_s();
     for (int i = 0; i < n; i++) {
         for (int k = 0; k < 16; k++) {
             x ^= x << 13; x ^= x >> 7; x ^= x << 17;
@@ -160,26 +171,82 @@ static double bench_baseline(const char *path, int n)
         fprintf(f, "{\"type\":\"end\",\"id\":\"%s\",\"ts\":%" PRIu64 ",\"status\":\"ok\"}\n", hex, t);
     }
     fclose(f);
-    return (now_s() - t0) * 1e9 / n;
+    return (process_s() - t0) * 1e9 / n;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+enum { MAX_ROUNDS = 15 };
+
+/* figures[kind][field][round] -> the median of each field */
+static void medians(double v[][MAX_ROUNDS], int fields, int rounds, double out[])
+{
+    for (int k = 0; k < fields; k++) out[k] = median(v[k], rounds);
 }
 
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 1000000;
-    if (n < 1000) n = 1000;
+    int rounds = argc > 2 ? atoi(argv[2]) : 5;
+    /* argv[3]: run one kind only (for perf and callgrind): calling_jsonl,
+     * calling_msgpack, sustained_jsonl, sustained_msgpack */
+    const char *only = argc > 3 ? argv[3] : NULL;
+    if (n < 2000) n = 2000;
+    if (rounds < 1) rounds = 1;
+    if (rounds > MAX_ROUNDS) rounds = MAX_ROUNDS;
     char path[256];
     snprintf(path, sizeof path, "/tmp/spanline-bench-%d.jsonl", (int)getpid());
 
     /* warm up the clock calibration and the page cache */
-    bench_calling(path, SL_JSONL, "c.warmup", 10000);
+    double warm[4];
+    bench_calling(path, SL_JSONL, 10000, warm);
 
-    double c = bench_calling(path, SL_JSONL, "c.span_start_end_attr", n);
-    bench_calling(path, SL_MSGPACK, "c.span_start_end_attr_msgpack", n);
-    bench_sustained(path, SL_JSONL, "c.sustained_jsonl", n);
-    bench_sustained(path, SL_MSGPACK, "c.sustained_msgpack", n);
-    double b = bench_baseline(path, n);
-    printf("bench c.baseline_fprintf_json ns_per_span=%.1f spans=%d\n", b, n);
-    printf("bench c.ratio baseline_over_calling=%.1f\n", c > 0 ? b / c : 0);
+    enum { CALL_J, CALL_M, SUS_J, SUS_M, BASE, KINDS };
+    static double v[KINDS][4][MAX_ROUNDS];
+    if (only) {
+        double f[4];
+        int sustained = strncmp(only, "sustained", 9) == 0;
+        sl_format fmt = strstr(only, "msgpack") ? SL_MSGPACK : SL_JSONL;
+        for (int r = 0; r < rounds; r++) {
+            if (sustained) bench_sustained(path, fmt, n, f);
+            else bench_calling(path, fmt, n, f);
+            printf("bench c.%s ns=%.1f %.1f %.1f %.1f\n", only, f[0], f[1], f[2], f[3]);
+        }
+        unlink(path);
+        return 0;
+    }
+    for (int r = 0; r < rounds; r++) {
+        double f[4];
+        bench_calling(path, SL_JSONL, n, f);
+        for (int k = 0; k < 4; k++) v[CALL_J][k][r] = f[k];
+        bench_calling(path, SL_MSGPACK, n, f);
+        for (int k = 0; k < 4; k++) v[CALL_M][k][r] = f[k];
+        bench_sustained(path, SL_JSONL, n, f);
+        for (int k = 0; k < 4; k++) v[SUS_J][k][r] = f[k];
+        bench_sustained(path, SL_MSGPACK, n, f);
+        for (int k = 0; k < 4; k++) v[SUS_M][k][r] = f[k];
+        v[BASE][0][r] = bench_baseline(path, n / 4);
+    }
+    double m[4];
+    static const char *const call_names[] = {"c.span_start_end_attr", "c.span_start_end_attr_msgpack"};
+    for (int kind = CALL_J; kind <= CALL_M; kind++) {
+        medians(v[kind], 4, rounds, m);
+        printf("bench %s calling_ns=%.1f wall_mean_ns=%.1f median_burst_ns=%.1f best_burst_ns=%.1f"
+               " spans=%d rounds=%d\n", call_names[kind], m[0], m[1], m[2], m[3], n, rounds);
+    }
+    static const char *const sus_names[] = {"c.sustained_jsonl", "c.sustained_msgpack"};
+    for (int kind = SUS_J; kind <= SUS_M; kind++) {
+        medians(v[kind], 4, rounds, m);
+        printf("bench %s process_ns=%.1f calling_ns=%.1f writer_ns=%.1f wall_ns=%.1f dropped=%.0f"
+               " spans=%d rounds=%d\n", sus_names[kind - SUS_J], m[0], m[1], m[0] - m[1], m[2], m[3],
+               n, rounds);
+    }
+    medians(v[BASE], 1, rounds, m);
+    printf("bench c.baseline_fprintf_json process_ns=%.1f spans=%d rounds=%d\n", m[0], n / 4, rounds);
     unlink(path);
     return 0;
 }
