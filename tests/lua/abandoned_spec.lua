@@ -104,6 +104,36 @@ describe("abandoned spans", function()
     assert.are.equal(2, t:stats().abandoned)
   end)
 
+  it("keeps a dropped tracer alive while its spans are open, then lets it go", function()
+    local weak = setmetatable({}, { __mode = "v" })
+    local s
+    do
+      local tr = h.mem()
+      weak[1] = tr
+      s = tr:start("open")
+    end
+    full_gc()
+    assert.is_not_nil(weak[1])           -- its open span may still be finished
+    assert.is_true(s:is_open())
+    s:finish()
+    assert.is_false(s:is_open())
+    full_gc()
+    full_gc()
+    assert.is_nil(weak[1])               -- nothing open: collected (and closed)
+    -- a dropped span of a dropped tracer: abandoned, and both collected
+    local recs = {}
+    do
+      local tr = spanline.tracer{ output = function(b) recs[#recs + 1] = b end }
+      weak[2] = tr
+      tr:start("dropped")
+    end
+    full_gc()
+    full_gc()
+    full_gc()
+    assert.is_nil(weak[2])
+    assert.matches('"status":"abandoned"', table.concat(recs))
+  end)
+
   it("reports spans collected after many starts (no leak of slots)", function()
     for _ = 1, 1000 do t:start("temp", nil, { current = false }) end
     full_gc()
