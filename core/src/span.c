@@ -157,9 +157,9 @@ static inline size_t attr_size(const sl_limits *L, const sl_attr *a)
     return sizeof(sl_ahdr) + a->key_len + v;
 }
 
-static inline char *attr_write(char *o, const sl_limits *L, const sl_attr *a, uint64_t *trunc)
+/* A simple attribute (attr_simple). */
+static inline char *attr_write_simple(char *o, const sl_attr *a)
 {
-    if (!attr_simple(L, a)) return attr_write_any(o, L, a, 0, trunc);
     sl_ahdr h = {(uint8_t)a->type, 0, (uint16_t)a->key_len, 0};
     if (a->type == SL_ATTR_STRING) h.len = (uint32_t)a->v.s.len;
     else if (a->type == SL_ATTR_BOOL) h.len = a->v.b != 0;
@@ -173,6 +173,12 @@ static inline char *attr_write(char *o, const sl_limits *L, const sl_attr *a, ui
     case SL_ATTR_DOUBLE: memcpy(o, &a->v.d, 8); return o + 8;
     default: return o;
     }
+}
+
+static inline char *attr_write(char *o, const sl_limits *L, const sl_attr *a, uint64_t *trunc)
+{
+    if (!attr_simple(L, a)) return attr_write_any(o, L, a, 0, trunc);
+    return attr_write_simple(o, a);
 }
 
 static inline size_t rec_nattrs(const sl_tracer *t, const rec_in *r)
@@ -380,8 +386,7 @@ static inline int start_fast(sl_tracer *t, sl_tstate *st, const sl_span *span, u
     o += 32;
     copy_short(o, name, name_len);
     o += name_len;
-    uint64_t trunc = 0;
-    for (size_t i = 0; i < nattrs; i++) o = attr_write(o, L, &attrs[i], &trunc);
+    for (size_t i = 0; i < nattrs; i++) o = attr_write_simple(o, &attrs[i]);
     after_commit(t, ring, sl_ring_commit(ring, (uint32_t)size), span->start_ns);
     return 1;
 }
@@ -426,18 +431,20 @@ static inline int id_nonzero(const sl_id *id)
 int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len,
                   const sl_start_opts *opts)
 {
-    if (!span) return SL_EINVAL;
+    static const sl_start_opts defaults;
+    if (__builtin_expect(!span, 0)) return SL_EINVAL;
     span->flags = 0;   /* a span that failed to begin ends with SL_ESTATE */
-    if (!t || (!name && name_len)) return SL_EINVAL;
-    if (atomic_load_explicit(&t->closed, memory_order_relaxed)) return SL_ECLOSED;
+    if (__builtin_expect(!t || (!name && name_len), 0)) return SL_EINVAL;
+    if (__builtin_expect(atomic_load_explicit(&t->closed, memory_order_relaxed), 0)) return SL_ECLOSED;
     sl_tstate *st = tstate(t);
-    if (!st) return SL_ENOMEM;
-    uint64_t ts = opts && opts->ts ? opts->ts : tracer_now(t);
-    const sl_context *p = opts ? opts->parent : NULL;
+    if (__builtin_expect(!st, 0)) return SL_ENOMEM;
+    if (!opts) opts = &defaults;
+    uint64_t ts = opts->ts ? opts->ts : tracer_now(t);
+    const sl_context *p = opts->parent;
     uint32_t flags = SL_SPAN_OPEN;
     uint8_t rflags = 0;
     span->tracer = t;
-    if (opts && opts->id) span->id = *opts->id;
+    if (opts->id) span->id = *opts->id;
     else sl_idgen_next_fast(&st->gen, ts, &span->id);
     if (p && id_nonzero(&p->trace)) {
         span->parent = *p;
@@ -449,7 +456,7 @@ int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len
         span->trace = span->id;
     }
     span->start_ns = ts;
-    span->lane = opts && opts->lane ? opts->lane : st->lane;
+    span->lane = opts->lane ? opts->lane : st->lane;
     span->owner = st;
     span->open_prev = NULL;
     spin_lock(&st->spin);
@@ -459,12 +466,10 @@ int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len
     span->flags = flags;
     spin_unlock(&st->spin);
     bump(&st->started, 1);
-    const sl_attr *attrs = opts ? opts->attrs : NULL;
-    if (__builtin_expect(start_fast(t, st, span, rflags, name, name_len, attrs, opts ? opts->nattrs : 0), 1))
+    if (__builtin_expect(start_fast(t, st, span, rflags, name, name_len, opts->attrs, opts->nattrs), 1))
         return SL_OK;
     rec_in r = {SL_REC_START, 0, rflags, span->lane, ts, &span->id, &span->trace, &span->parent.span,
-                name, name_len, t->lim.max_name_len,
-                opts ? opts->attrs : NULL, opts ? opts->nattrs : 0};
+                name, name_len, t->lim.max_name_len, opts->attrs, opts->nattrs};
     return emit(t, st, &r);
 }
 
