@@ -32,7 +32,7 @@
     list.setLayout(L);
     picker.select(t);
     applyMatch();
-    if (state.selected >= 0 && !L.index.has(state.selected)) select(-1);
+    if (state.selected >= 0 && L.indexOf(state.selected) === undefined) select(-1);
     saveHash();
   }
 
@@ -184,6 +184,7 @@
     if (state.selected >= 0 && state.selected < model.count) details.show(state.selected);
   }
 
+  performance.mark('spanline:start');
   const block = $('spanline-data');
   let data = {};
   try { data = JSON.parse(block.textContent || '{}'); } catch (e) { console.error('spanline: bad data block', e); }
@@ -206,8 +207,11 @@
       if (model.totals.open > 0) { flame.request(); list.list.request(); picker.list.request(); if (state.selected >= 0) details.show(state.selected); }
     }, 250);
   } else if (data.spans) {
+    performance.mark('spanline:parsed');
     model.ingest(data);
+    performance.mark('spanline:ingested');
     refreshAll(true);
+    performance.mark('spanline:ready');
   }
 
   // ---- the test hook ----
@@ -217,7 +221,7 @@
       spans: model.totals.spans, traces: model.traces.length, trace: state.trace ? (state.trace.all ? 'all' : state.trace.id) : null,
       traceSpans: state.trace ? (state.trace.all ? model.totals.spans : state.trace.spans.length) : 0,
       bars: flame.stats.bars, rows: flame.stats.rows, frames: flame.stats.frames, drawMs: flame.stats.drawMs,
-      firstPaint: flame.stats.firstPaint, listed: list.items.length,
+      firstPaint: flame.stats.firstPaint, drawTimes: flame.stats.drawTimes.slice(), listed: list.items.length,
       selected: state.selected >= 0 ? model.id[state.selected] : null, live: state.liveState,
       open: model.totals.open, errors: model.totals.errors,
     }),
@@ -233,6 +237,11 @@
       if (!p) return null;
       const r = flame.canvas.getBoundingClientRect();
       return { x: r.left + p.x, y: r.top + p.y };
+    },
+    span: (spanId) => {
+      const s = model.findId(spanId);
+      if (s < 0) return null;
+      return { name: model.str(model.name[s]), status: model.statusText(s), dur: Number.isNaN(model.dur[s]) ? null : model.dur[s], elapsed: model.end(s) - model.start[s], self: Number.isNaN(model.self[s]) ? null : model.self[s] };
     },
     view: () => ({ t0: flame.t0, nsPerPx: flame.nsPerPx, scrollY: flame.scrollY, width: flame.width }),
     draw: () => { flame.draw(); return flame.stats.drawMs; },

@@ -36,7 +36,7 @@
       this.hovered = -1;
       this.match = null;           // Uint8Array by serial (1 = matches the search) or null
       this.colors = new Map();     // name string index -> ok colour
-      this.stats = { bars: 0, drawMs: 0, frames: 0, firstPaint: 0, rows: 0 };
+      this.stats = { bars: 0, drawMs: 0, frames: 0, firstPaint: 0, rows: 0, drawTimes: [] };
       this.pending = false;
       this.pointers = new Map();
       this.hatch = null;
@@ -92,7 +92,7 @@
     // unless the span is wider than the view.
     reveal(s) {
       const m = this.model;
-      const r = this.layout && this.layout.rowOf.get(s);
+      const r = this.layout && this.layout.rowOf(s);
       if (r === undefined) return;
       const a = m.start[s], e = m.end(s);
       const span = e - a;
@@ -231,6 +231,9 @@
       this.stats.rows = L ? L.rows.length : 0;
       this.stats.frames++;
       this.stats.drawMs = performance.now() - t0ms;
+      const times = this.stats.drawTimes;
+      if (times.length >= 512) times.shift();
+      times.push(this.stats.drawMs);
       if (!this.stats.firstPaint && L) this.stats.firstPaint = performance.now();
       if (this.hooks.drawn) this.hooks.drawn();
     }
@@ -315,7 +318,7 @@
 
     // Centre of span s's bar in CSS px relative to the canvas (tests).
     where(s) {
-      const r = this.layout && this.layout.rowOf.get(s);
+      const r = this.layout && this.layout.rowOf(s);
       if (r === undefined) return null;
       const m = this.model;
       const a = Math.max(m.start[s], this.t0), e = Math.min(m.end(s), this.t0 + this.width * this.nsPerPx);

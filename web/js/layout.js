@@ -14,14 +14,20 @@
   function build(model, trace) {
     const spans = model.spansOf(trace);
     const n = spans.length;
-    const pos = new Map();
-    for (let i = 0; i < n; i++) pos.set(spans[i], i);
+    // serial -> position: a typed array when the trace is a good part of
+    // everything (All traces), else a map
+    const dense = n * 4 >= model.count;
+    const table = () => (dense ? new Int32Array(model.count).fill(-1) : new Map());
+    const put = dense ? (t, k, v) => { t[k] = v; } : (t, k, v) => { t.set(k, v); };
+    const get = dense ? (t, k) => { const v = t[k]; return v < 0 ? undefined : v; } : (t, k) => t.get(k);
+    const pos = table();
+    for (let i = 0; i < n; i++) put(pos, spans[i], i);
     // children lists by position (linked arrays: first child, next sibling)
     const kids = new Array(n);
     const roots = [];
     for (let i = 0; i < n; i++) {
       const p = model.parent[spans[i]];
-      const pi = p >= 0 ? pos.get(p) : undefined;
+      const pi = p >= 0 ? get(pos, p) : undefined;
       if (pi === undefined || pi === i) roots.push(i);
       else (kids[pi] || (kids[pi] = [])).push(i);
     }
@@ -35,8 +41,8 @@
     const depth = new Int32Array(n);    // by tree position
     const row = new Int32Array(n).fill(-1);
     const rowEnd = [];                  // per row: where its last bar ends
-    const rowOf = new Map();            // serial -> row
-    const index = new Map();            // serial -> tree position
+    const rowOf = table();              // serial -> row
+    const index = table();              // serial -> tree position
     let k = 0;
     // iterative depth-first walk; a parent is placed before its children
     const stack = [];
@@ -47,7 +53,7 @@
       if (seen[i]) continue;
       seen[i] = 1;
       const s = spans[i];
-      order[k] = s; depth[k] = d; index.set(s, k);
+      order[k] = s; depth[k] = d; put(index, s, k);
       const a = model.start[s];
       let r = -1;
       if (!Number.isNaN(a)) {
@@ -55,7 +61,7 @@
         r = parentRow + 1;
         while (r < rowEnd.length && rowEnd[r] > a) r++;
         rowEnd[r] = e;
-        rowOf.set(s, r);
+        put(rowOf, s, r);
       }
       row[k] = r;
       k++;
@@ -77,10 +83,17 @@
       R.ids[R.n++] = order[j];
     }
     for (const R of rows) {
-      R.ids.sort((x, y) => model.start[x] - model.start[y] || x - y);
+      // tree order mostly places bars in start order already
+      let sorted = true;
+      for (let j = 1; j < R.n && sorted; j++) sorted = model.start[R.ids[j - 1]] <= model.start[R.ids[j]];
+      if (!sorted) R.ids.sort((x, y) => model.start[x] - model.start[y] || x - y);
       for (let j = 0; j < R.n; j++) R.starts[j] = model.start[R.ids[j]];
     }
-    return { trace, order: order.subarray(0, k), depth: depth.subarray(0, k), rows, rowOf, index, size: k };
+    return {
+      trace, order: order.subarray(0, k), depth: depth.subarray(0, k), rows, size: k,
+      rowOf: (s) => get(rowOf, s),       // row of serial s (undefined: not drawn)
+      indexOf: (s) => get(index, s),     // tree position of serial s
+    };
   }
 
   // The layout of trace, cached until the trace changes.

@@ -3,7 +3,8 @@
 // the report now and then, and a clock tick every second).
 //
 // Key idea: events are queued as they come and applied together once per
-// animation frame, so a burst of batches costs one regrouping and one draw.
+// animation frame (or 100 ms, in a hidden page), so a burst of batches costs
+// one regrouping and one draw.
 (function (S) {
   'use strict';
 
@@ -34,7 +35,14 @@
       let data;
       try { data = JSON.parse(e.data); } catch (err) { console.warn('spanline: bad event', kind, err); return; }
       queue.push([kind, data]);
-      if (!scheduled) { scheduled = true; requestAnimationFrame(apply); }
+      if (!scheduled) {
+        scheduled = true;
+        // the next frame, or soon in a page the browser does not paint
+        // (hidden tabs get no animation frames)
+        const once = () => { if (scheduled) apply(); };
+        requestAnimationFrame(once);
+        setTimeout(once, 100);
+      }
     };
     const es = new EventSource(url);
     for (const kind of ['snapshot', 'spans', 'report', 'tick']) es.addEventListener(kind, push(kind));

@@ -20,6 +20,7 @@
     reset() {
       this.count = 0;
       this.strings = [''];
+      this.codes = [];            // status string index -> status code
       this.id = []; this.trace = []; this.parent = []; this.name = []; this.start = [];
       this.dur = []; this.self = []; this.status = []; this.error = []; this.lane = [];
       this.attrs = new Map();     // serial -> { key: value }
@@ -39,9 +40,16 @@
 
     str(i) { return this.strings[i] || ''; }
     statusText(s) { return this.strings[this.status[s]] || 'open'; }
+    // 0 ok, 1 error, 2 abandoned, 3 open, 4 anything else (cached per string)
     statusCode(s) {
-      const c = STATUS_CODE[this.statusText(s)];
-      return c === undefined ? 4 : c;
+      const i = this.status[s];
+      let c = this.codes[i];
+      if (c === undefined) {
+        c = STATUS_CODE[this.strings[i] || 'open'];
+        if (c === undefined) c = 4;
+        this.codes[i] = c;
+      }
+      return c;
     }
     isOpen(s) { return Number.isNaN(this.dur[s]) && this.statusText(s) === 'open'; }
 
@@ -78,7 +86,19 @@
       const sp = b.spans;
       const n = sp.n;
       const num = (v) => (v === null ? NaN : v);
-      for (let i = 0; i < n.length; i++) {
+      const whole = b.snapshot && n.every((k, i) => k === i);
+      if (whole) {
+        // a whole stream in serial order (an export): take the columns as they are
+        this.id = sp.id; this.trace = sp.trace; this.parent = sp.parent; this.name = sp.name;
+        this.status = sp.status; this.error = sp.error; this.lane = sp.lane;
+        for (const col of ['start', 'dur', 'self']) {
+          const a = sp[col];
+          for (let i = 0; i < a.length; i++) if (a[i] === null) a[i] = NaN;
+          this[col] = a;
+        }
+        this.count = n.length;
+      }
+      for (let i = 0; i < n.length && !whole; i++) {
         const k = n[i];
         this.id[k] = sp.id[i];
         this.trace[k] = sp.trace[i];

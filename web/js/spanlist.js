@@ -102,7 +102,7 @@
       el.replaceChildren();
       const name = document.createElement('span');
       name.className = 'name';
-      const depth = this.sortKey === 'tree' ? L.depth[L.index.get(s)] || 0 : 0;
+      const depth = this.sortKey === 'tree' ? L.depth[L.indexOf(s)] || 0 : 0;
       name.style.paddingLeft = Math.min(depth, 40) * 12 + 'px';
       const sw = document.createElement('span');
       sw.className = 'swatch';
