@@ -120,6 +120,7 @@
     for (const b of document.querySelectorAll('.tabs button')) b.setAttribute('aria-selected', String(b.dataset.view === v));
     $('view-timeline').hidden = v !== 'timeline';
     $('view-report').hidden = v !== 'report';
+    $('main').classList.toggle('report', v === 'report');
     if (v === 'report') report.render();
     else flame.resize();
   }
@@ -188,6 +189,7 @@
   const block = $('spanline-data');
   let data = {};
   try { data = JSON.parse(block.textContent || '{}'); } catch (e) { console.error('spanline: bad data block', e); }
+  details.show(-1);
   let firstBatch = true;
   if (data.live) {
     const liveEl = $('live');
@@ -206,7 +208,8 @@
     setInterval(() => {
       if (model.totals.open > 0) { flame.request(); list.list.request(); picker.list.request(); if (state.selected >= 0) details.show(state.selected); }
     }, 250);
-  } else if (data.spans) {
+  }
+  if (data.spans) {
     performance.mark('spanline:parsed');
     model.ingest(data);
     performance.mark('spanline:ingested');

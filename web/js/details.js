@@ -24,6 +24,12 @@
     return t;
   }
 
+  const KEYS = [
+    ['wheel, + −', 'zoom the timeline (pinch too)'], ['drag, ← →', 'pan (shift+wheel: rows)'],
+    ['0', 'fit the trace'], ['click', 'a bar or row: its details'], ['↑ ↓', 'move in a list'],
+    ['/', 'search'], ['Esc', 'clear the search, then the selection'],
+  ];
+
   class Details {
     constructor(box, model, onSelect) {
       this.box = box;
@@ -44,7 +50,10 @@
       const m = this.model, box = this.box;
       box.replaceChildren();
       if (s < 0 || m.id[s] === undefined) {
-        box.append(el('p', 'Click a bar or a row to see a span.', 'empty'));
+        box.append(el('p', 'Click a bar or a row to see a span.', 'empty'), el('h3', 'Keys'));
+        const keys = table(KEYS);
+        keys.className = 'keys';
+        box.append(keys);
         return;
       }
       const status = m.statusText(s);

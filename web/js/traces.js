@@ -74,7 +74,7 @@
       count.textContent = F().count(n) + (n === 1 ? ' span' : ' spans');
       l2.append(when, count);
       if (t.errors) l2.append(badge(F().count(t.errors) + ' err', 'err'));
-      if (t.open) l2.append(badge(F().count(t.open) + ' open', 'open'));
+      if (t.open) l2.append(badge(F().count(t.open) + (m.live ? ' running' : ' open'), 'open'));
       el.append(l1, l2);
     }
   }
