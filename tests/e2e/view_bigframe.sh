@@ -30,7 +30,8 @@ tmux -L "$sock" new-session -d -x 400 -y 320 -s big \
 missing=300
 for _ in $(seq 1 50); do
   tmux -L "$sock" capture-pane -p -t big > "$tmp/screen"
-  missing=$((299 - $(grep -o 'row-[0-9][0-9][0-9][0-9]' "$tmp/screen" | sort -u | wc -l)))
+  rows=$( (grep -o 'row-[0-9][0-9][0-9][0-9]' "$tmp/screen" || true) | sort -u | wc -l)
+  missing=$((299 - rows))
   [ "$missing" -eq 0 ] && break
   sleep 0.1
 done
