@@ -69,9 +69,12 @@ local function json_value(v, depth)
 end
 data.json_value = function(v) return json_value(v, 0) end
 
+local tointeger, floor, tostring_ = math.tointeger, math.floor, tostring
+
+-- An integer as JSON (tostring writes Lua integers exactly, and fast).
 local function int_or_null(v)
   if v == nil then return "null" end
-  return string.format("%d", math.floor(v + 0.5))
+  return tostring_(tointeger(v) or floor(v + 0.5))
 end
 
 -- ===== ENCODER =====
@@ -115,7 +118,7 @@ end
 
 local function rel(base, ts)
   if ts == nil then return "null" end
-  return string.format("%d", ts - base)
+  return int_or_null(ts - base)
 end
 
 -- The first start among spans (the base of a file's batch).
@@ -179,7 +182,7 @@ function Encoder:batch(spans, opts)
     col.self[i] = int_or_null(s.self)
     col.status[i] = self:intern(s.status or "open")
     col.error[i] = self:intern(s.error)
-    col.lane[i] = string.format("%d", s.lane or 0)
+    col.lane[i] = int_or_null(s.lane or 0)
     local a = s.attrs
     if a and next(a) ~= nil then
       local parts = {}
