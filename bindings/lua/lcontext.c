@@ -225,7 +225,7 @@ static void inherit_stack(lua_State *L, lsl_ctx *child, lsl_stack *cur)
     }
     sk->inherit = CTX_INHERIT_SPAN;
     if (cur->top) {
-        sl_span_context(&cur->top->s, &sk->parent);
+        lsl_parent_of(&cur->top->s, &sk->parent);
         sk->inherit_e = cur->top;
         sk->inherit_gen = cur->top->gen;
     } else {

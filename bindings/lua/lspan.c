@@ -200,7 +200,7 @@ lsl_entry *lsl_span_open(lua_State *L, lsl_tracer *tr, int tr_idx, const char *n
         } else if (sk->top) {
             if (sk->top->state & LS_NOOP) how = PARENT_NOOP;   /* inside an unsampled trace */
             else {
-                sl_span_context(&sk->top->s, &pctx);
+                lsl_parent_of(&sk->top->s, &pctx);
                 parent = &pctx;
             }
         } else if (sk->inherit == CTX_INHERIT_SPAN) {

@@ -158,6 +158,16 @@ struct lsl_tracer {
     lsl_tracer *gprev, *gnext;  /* process-wide list, closed at exit */
 };
 
+/* sl_span_context of a span of ours (local and sampled), inline: every
+ * child's start asks for it. */
+static inline void lsl_parent_of(const sl_span *s, sl_context *out)
+{
+    out->trace = s->trace;
+    out->span = s->id;
+    out->flags = 1;
+    out->remote = 0;
+}
+
 /* lcontext.c. The running coroutine's context.
  * LUA_EXTRASPACE: the first pointer-sized bytes of each coroutine's extra
  * space hold the address of its lsl_ctx, stamped on the first lookup. The
