@@ -15,6 +15,10 @@
 
 #include "internal.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 static const char hexd[] = "0123456789abcdef";
 
 /* ===== UTF-8 ===== */
@@ -105,9 +109,29 @@ static size_t str_bound(size_t n)
 }
 
 /* escaped s at o; returns the new cursor */
+/* Whether none of the 8 bytes of x needs escaping or checking (control,
+ * '"', '\\', non-ASCII). The zero-byte tests can only misfire in a byte
+ * above one that matches, so the answer for the word is exact. */
+static inline int plain8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    uint64_t hit = ((x - ones * 0x20) | (q - ones) | (b - ones)) & ~x;
+    return ((hit | x) & highs) == 0;
+}
+
 static char *esc(char *o, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    /* plain ASCII, 8 bytes a step (most names, keys and values) */
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        if (!plain8(x)) break;
+        memcpy(o, &x, 8);
+        o += 8;
+        p += 8;
+    }
     while (p < end) {
         unsigned c = *p;
         if (plain[c]) {
@@ -180,6 +204,10 @@ static char *u32_8(char *o, uint32_t v)
 
 static char *u32_var(char *o, uint32_t v)
 {
+    if (v < 10) {
+        *o = (char)('0' + v);
+        return o + 1;
+    }
     int n = 1;
     for (uint32_t x = v; x >= 10; x /= 10) n++;
     char *e = o + n;
@@ -193,9 +221,36 @@ static char *u32_var(char *o, uint32_t v)
     return o + n;
 }
 
+/* The 8 decimal digits of v < 10^8 as 8 ASCII bytes in memory order, in
+ * parallel lanes of one 64-bit word (4 + 4 digits, then 2 + 2, then 1 + 1):
+ * no division loop, no table. */
+static inline uint64_t digits8(uint32_t v)
+{
+    uint64_t y = (uint64_t)(v / 10000) | ((uint64_t)(v % 10000) << 32);
+    uint64_t z = ((y * 10486) >> 20) & 0x0000007F0000007Full;   /* lane / 100 */
+    y = z | ((y - z * 100) << 16);
+    z = ((y * 103) >> 10) & 0x000F000F000F000Full;             /* lane / 10 */
+    y = z | ((y - z * 10) << 8);
+    return y + 0x3030303030303030ull;
+}
+
+/* a 19-digit timestamp (2001..2286) as 3 + 8 + 8 digits */
+static inline char *u64_19(char *o, uint64_t v)
+{
+    uint64_t hi = v / 10000000000000000ull, rest = v - hi * 10000000000000000ull;
+    uint32_t mid = (uint32_t)(rest / 100000000u), lo = (uint32_t)(rest - (uint64_t)mid * 100000000u);
+    o[0] = (char)('0' + hi / 100);
+    memcpy(o + 1, digit_pairs + 2 * (hi % 100), 2);
+    uint64_t a = digits8(mid), b = digits8(lo);
+    memcpy(o + 3, &a, 8);
+    memcpy(o + 11, &b, 8);
+    return o + 19;
+}
+
 /* a 19-digit timestamp as 3 + 8 + 8 digits, each part in 32 bits */
 static char *u64(char *o, uint64_t v)
 {
+    if (v >= 1000000000000000000ull && v < 10000000000000000000ull) return u64_19(o, v);
     if (v < 100000000u) return u32_var(o, (uint32_t)v);
     if (v < 10000000000000000ull) {
         o = u32_var(o, (uint32_t)(v / 100000000u));
@@ -247,9 +302,33 @@ static const char hex_pairs[513] =
     "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeef"
     "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
-static char *hexid(char *o, const sl_id *id, int from)
+#if defined(__SSE2__)
+/* 16 bytes as 32 hex digits: nibbles spread into bytes, '0' + n, plus the
+ * gap to 'a' where n > 9. */
+static inline void hex32(char *o, const uint8_t *b)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)b);
+    __m128i m = _mm_set1_epi8(0x0f);
+    __m128i lo = _mm_and_si128(v, m), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m);
+    __m128i a = _mm_unpacklo_epi8(hi, lo), c = _mm_unpackhi_epi8(hi, lo);
+    __m128i nine = _mm_set1_epi8(9), zero = _mm_set1_epi8('0'), gap = _mm_set1_epi8('a' - '0' - 10);
+    a = _mm_add_epi8(_mm_add_epi8(a, zero), _mm_and_si128(_mm_cmpgt_epi8(a, nine), gap));
+    c = _mm_add_epi8(_mm_add_epi8(c, zero), _mm_and_si128(_mm_cmpgt_epi8(c, nine), gap));
+    _mm_storeu_si128((__m128i *)(void *)o, a);
+    _mm_storeu_si128((__m128i *)(void *)(o + 16), c);
+}
+#endif
+
+static inline char *hexid(char *o, const sl_id *id, int from)
 {
     *o++ = '"';
+#if defined(__SSE2__)
+    if (from == 0) {
+        hex32(o, id->bytes);
+        o[32] = '"';
+        return o + 33;
+    }
+#endif
     for (int i = from; i < 16; i++) {
         memcpy(o, hex_pairs + 2 * id->bytes[i], 2);
         o += 2;
@@ -324,6 +403,7 @@ static char *attrs(char *o, const char *p, uint32_t n)
 int sl_jsonl_encode(sl_buf *b, const sl_rview *v)
 {
     static const char *statuses[] = {"\"ok\"", "\"error\"", "\"abandoned\""};
+    static const uint8_t status_lens[] = {4, 7, 11};
     if (v->type < SL_REC_START || v->type > SL_REC_END || v->status > 2) return -1;
     int is_end = v->type == SL_REC_END;
     size_t bound = 256 + str_bound(v->text_len) + (is_end ? 0 : attrs_bound(v->attrs, v->nattrs));
@@ -356,9 +436,8 @@ int sl_jsonl_encode(sl_buf *b, const sl_rview *v)
     }
     if (is_end) {
         o = LIT(o, ",\"status\":");
-        size_t sl = strlen(statuses[v->status]);
-        memcpy(o, statuses[v->status], sl);
-        o += sl;
+        memcpy(o, statuses[v->status], status_lens[v->status]);
+        o += status_lens[v->status];
         if (v->status == SL_STATUS_ERROR) {
             o = LIT(o, ",\"error\":");
             o = str(o, v->text, v->text_len, (v->flags & SL_RF_TEXT_TRUNC) != 0);

@@ -321,6 +321,107 @@ static void test_arrays_and_keys(void)
     sl_tracer_close(t);
 }
 
+/* JSON escaping by the book, one byte at a time (ASCII and the one valid
+ * two-byte sequence the test uses): the reference for test_escape_positions. */
+static char *ref_escape(char *o, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c == '\n') {
+            o += sprintf(o, "\\n");
+        } else if (c < 0x20) {
+            o += sprintf(o, "\\u%04x", c);
+        } else if (c == 0xff) {
+            o += sprintf(o, FFFD);
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o = '\0';
+    return o;
+}
+
+/* A byte that needs escaping or checking at every position of strings of
+ * every length up to 40: the encoder copies plain ASCII 8 bytes a step and
+ * must hand over to the escaper wherever such a byte sits. */
+static void test_escape_positions(void)
+{
+    static const char *const specials[] = {"\"", "\\", "\n", "\x01", "\x1f", "\xC3\xA9", "\xff"};
+    int bad = 0;
+    for (size_t k = 0; k < sizeof specials / sizeof *specials; k++) {
+        size_t sl = strlen(specials[k]);
+        for (size_t len = 1; len <= 40; len++) {
+            for (size_t at = 0; at + sl <= len; at++) {
+                char in[48], want[400], line[600];
+                memset(in, 'a' + (int)(len % 26), len);
+                memcpy(in + at, specials[k], sl);
+                sl_tracer *t = open_mem(0, 0);
+                sl_span s;
+                sl_attr a = str_attr("v", in, len);
+                sl_start_opts o;
+                memset(&o, 0, sizeof o);
+                o.attrs = &a;
+                o.nattrs = 1;
+                sl_span_begin(t, &s, in, len > 32 ? 32 : len, &o);
+                sl_span_end(&s, SL_STATUS_OK, NULL, 0);
+                size_t n;
+                const char *m = sl_tracer_memory(t, &n);
+                char *w = want;
+                w += sprintf(w, "\"attrs\":{\"v\":\"");
+                w = ref_escape(w, in, len);
+                sprintf(w, "\"}}");
+                snprintf(line, sizeof line, "%.*s", (int)n, m);
+                if (!strstr(line, want)) {
+                    if (!bad++) fprintf(stderr, "  want %s\n  in   %s\n", want, line);
+                }
+                sl_tracer_close(t);
+            }
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
+static uint64_t fixed_ts;
+static uint64_t fixed_clock(void *ud)
+{
+    (void)ud;
+    return fixed_ts;
+}
+
+/* Timestamps of every digit count, the 19-digit ones (2001..2286) at the
+ * edges of each 8-digit group, as the encoder's digit paths split them. */
+static void test_timestamps(void)
+{
+    static const uint64_t ts[] = {
+        1, 9, 10, 99, 100, 12345678, 99999999, 100000000, 123456789012345678ull,
+        999999999999999999ull, 1000000000000000000ull, 1000000000000000001ull,
+        1764000000000000000ull, 1764000000123456789ull, 1764000000099999999ull,
+        1764000000100000000ull, 1799999999999999999ull, 9999999999999999999ull,
+        10000000000000000000ull, 18446744073709551615ull};
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) {
+        sl_config c;
+        sl_config_init(&c);
+        c.sink = SL_SINK_MEMORY;
+        c.write_meta = 0;
+        c.clock = fixed_clock;
+        fixed_ts = ts[i];
+        sl_tracer *t = sl_tracer_open(&c, NULL);
+        sl_span s;
+        sl_span_begin(t, &s, "x", 1, NULL);
+        sl_span_end(&s, SL_STATUS_OK, NULL, 0);
+        size_t n;
+        const char *m = sl_tracer_memory(t, &n);
+        char want[48], line[400];
+        snprintf(want, sizeof want, ",\"ts\":%llu,", (unsigned long long)ts[i]);
+        snprintf(line, sizeof line, "%.*s", (int)n, m);
+        CHECK(strstr(line, want) != NULL);
+        sl_tracer_close(t);
+    }
+}
+
 /* random bytes everywhere: every line must still parse */
 static void test_random(void)
 {
@@ -359,6 +460,8 @@ int main(void)
     test_limits();
     test_arrays_and_keys();
     test_random();
+    test_escape_positions();
+    test_timestamps();
     unlink(tmp_path);
     return CHECK_DONE();
 }
