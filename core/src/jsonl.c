@@ -120,18 +120,41 @@ static inline int plain8(uint64_t x)
     return ((hit | x) & highs) == 0;
 }
 
+static inline int plain4(uint32_t x)
+{
+    const uint32_t ones = 0x01010101u, highs = 0x80808080u;
+    uint32_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    uint32_t hit = ((x - ones * 0x20) | (q - ones) | (b - ones)) & ~x;
+    return ((hit | x) & highs) == 0;
+}
+
+/* Copies the plain ASCII prefix of s (8, then 4 bytes a step, then bytes)
+ * to o; returns its length. */
+static inline size_t plain_prefix(char *o, const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; n - i >= 8; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (!plain8(x)) break;
+        memcpy(o + i, &x, 8);
+    }
+    if (n - i >= 4) {
+        uint32_t x;
+        memcpy(&x, s + i, 4);
+        if (plain4(x)) {
+            memcpy(o + i, &x, 4);
+            i += 4;
+        }
+    }
+    for (; i < n && plain[(unsigned char)s[i]]; i++) o[i] = s[i];
+    return i;
+}
+
+/* s escaped at o from its first byte that needs escaping or checking */
 static char *esc(char *o, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    /* plain ASCII, 8 bytes a step (most names, keys and values) */
-    while (end - p >= 8) {
-        uint64_t x;
-        memcpy(&x, p, 8);
-        if (!plain8(x)) break;
-        memcpy(o, &x, 8);
-        o += 8;
-        p += 8;
-    }
     while (p < end) {
         unsigned c = *p;
         if (plain[c]) {
@@ -173,10 +196,14 @@ static char *esc(char *o, const char *s, size_t n)
     return o;
 }
 
-static char *str(char *o, const char *s, size_t n, int trunc)
+static inline char *str(char *o, const char *s, size_t n, int trunc)
 {
     *o++ = '"';
-    o = esc(o, s, n);
+    /* plain ASCII (most names, keys and values) inline; the escaper takes
+     * over at the first byte it must look at */
+    size_t i = plain_prefix(o, s, n);
+    o += i;
+    if (i < n) o = esc(o, s + i, n - i);
     if (trunc) {
         memcpy(o, "\xE2\x80\xA6", 3);   /* U+2026: cut here */
         o += 3;
