@@ -229,11 +229,33 @@ static char *u32_8(char *o, uint32_t v)
     return o + 8;
 }
 
+/* The 8 decimal digits of v < 10^8 as 8 ASCII bytes in memory order, in
+ * parallel lanes of one 64-bit word (4 + 4 digits, then 2 + 2, then 1 + 1):
+ * no division loop, no table. */
+static inline uint64_t digits8(uint32_t v)
+{
+    uint64_t y = (uint64_t)(v / 10000) | ((uint64_t)(v % 10000) << 32);
+    uint64_t z = ((y * 10486) >> 20) & 0x0000007F0000007Full;   /* lane / 100 */
+    y = z | ((y - z * 100) << 16);
+    z = ((y * 103) >> 10) & 0x000F000F000F000Full;             /* lane / 10 */
+    y = z | ((y - z * 10) << 8);
+    return y + 0x3030303030303030ull;
+}
+
+/* v in decimal: the 8 digits of v < 10^8 with the leading zeros shifted
+ * out (8 bytes stored: the bound leaves room), else by pairs. */
 static char *u32_var(char *o, uint32_t v)
 {
     if (v < 10) {
         *o = (char)('0' + v);
         return o + 1;
+    }
+    if (v < 100000000u) {
+        int n = 2 + (v >= 100) + (v >= 1000) + (v >= 10000) + (v >= 100000) + (v >= 1000000) +
+                (v >= 10000000);
+        uint64_t d = digits8(v) >> (8 * (8 - n));
+        memcpy(o, &d, 8);
+        return o + n;
     }
     int n = 1;
     for (uint32_t x = v; x >= 10; x /= 10) n++;
@@ -246,19 +268,6 @@ static char *u32_var(char *o, uint32_t v)
     if (v >= 10) memcpy(e - 2, digit_pairs + 2 * v, 2);
     else e[-1] = (char)('0' + v);
     return o + n;
-}
-
-/* The 8 decimal digits of v < 10^8 as 8 ASCII bytes in memory order, in
- * parallel lanes of one 64-bit word (4 + 4 digits, then 2 + 2, then 1 + 1):
- * no division loop, no table. */
-static inline uint64_t digits8(uint32_t v)
-{
-    uint64_t y = (uint64_t)(v / 10000) | ((uint64_t)(v % 10000) << 32);
-    uint64_t z = ((y * 10486) >> 20) & 0x0000007F0000007Full;   /* lane / 100 */
-    y = z | ((y - z * 100) << 16);
-    z = ((y * 103) >> 10) & 0x000F000F000F000Full;             /* lane / 10 */
-    y = z | ((y - z * 10) << 8);
-    return y + 0x3030303030303030ull;
 }
 
 /* a 19-digit timestamp (2001..2286) as 3 + 8 + 8 digits */

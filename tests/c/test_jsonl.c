@@ -391,12 +391,14 @@ static uint64_t fixed_clock(void *ud)
     return fixed_ts;
 }
 
-/* Timestamps of every digit count, the 19-digit ones (2001..2286) at the
- * edges of each 8-digit group, as the encoder's digit paths split them. */
+/* Timestamps (and so integers) of every digit count, the 19-digit ones
+ * (2001..2286) at the edges of each 8-digit group, as the encoder's digit
+ * paths split them. */
 static void test_timestamps(void)
 {
     static const uint64_t ts[] = {
-        1, 9, 10, 99, 100, 12345678, 99999999, 100000000, 123456789012345678ull,
+        1, 9, 10, 99, 100, 999, 1000, 1234, 9999, 10000, 12345, 100000, 123456, 999999, 1000000,
+        1234567, 9999999, 10000000, 12345678, 99999999, 100000000, 123456789012345678ull,
         999999999999999999ull, 1000000000000000000ull, 1000000000000000001ull,
         1764000000000000000ull, 1764000000123456789ull, 1764000000099999999ull,
         1764000000100000000ull, 1799999999999999999ull, 9999999999999999999ull,
