@@ -43,7 +43,8 @@ static int frame_k(lua_State *L, int status, lua_KContext kctx)
  * copies of the arguments (cheaper than moving them for the usual few). */
 static int frame_call(lua_State *L, lsl_entry *e, int fn_idx, int first, int nargs)
 {
-    luaL_checkstack(L, nargs + 2, NULL);
+    /* a C function has LUA_MINSTACK free slots: only more need asking for */
+    if (nargs + 2 > LUA_MINSTACK) luaL_checkstack(L, nargs + 2, NULL);
     int base = lua_gettop(L) + 1;
     if (e) lua_pushlightuserdata(L, e);
     else lua_pushnil(L);
