@@ -23,7 +23,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#ifdef LSL_HOOK_DEBUG
 #include <stdio.h>
+#endif
 
 #include "ltrace.h"
 
@@ -608,10 +610,12 @@ static void hook(lua_State *L, lua_Debug *ar)
     if (hs->busy) return;
     hshadow *sh = shadow_find(hs, L, L, 1);
     if (sh == NULL) return;
-    if (getenv("HOOKDBG")) {
+#ifdef LSL_HOOK_DEBUG
+    {
         lua_getinfo(L, "Sn", ar);
         fprintf(stderr, "[%p slot%d n=%zu] ev=%d ci=%p %s:%d %s\n", (void *)L, sh->slot, sh->n, ar->event, (void *)ar->i_ci, ar->short_src, ar->linedefined, ar->name ? ar->name : "?");
     }
+#endif
     lua_Hook host = sh->host;
     int host_wants = sh->host_mask & (1 << ar->event);
     if (ar->event == LUA_HOOKTAILCALL) host_wants = sh->host_mask & LUA_MASKCALL;
