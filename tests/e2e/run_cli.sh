@@ -102,11 +102,15 @@ actual=$(spanline run -o "$tmp/args.jsonl" "$fixtures/run_prog.lua" args 'a b' '
 [ "$expected" = "$actual" ] || fail "arg differs: $actual"
 out=$(cd "$tmp" && echo 'print(arg[0], ...)' | spanline run -o stdin.jsonl - x y)
 [ "$out" = "$(printf -- '-\tx\ty')" ] || fail "script from stdin: $out"
+# negative indices: the interpreter, as `lua5.4 SCRIPT` gives them; options
+# of spanline run end at the script name (what follows is the program's)
 cat >"$tmp/neg.lua" <<'EOF'
-io.write(arg[-1], " ", arg[-2], " ", arg[0], "\n")
+io.write(tostring(arg[-2]), " ", tostring(arg[-1]), " ", arg[0], " ", table.concat(arg, ","), "\n")
 EOF
-neg=$(cd "$tmp" && spanline run --output=x.jsonl neg.lua)
-[ "$neg" = "--output=x.jsonl run neg.lua" ] || fail "negative arg indices: $neg"
+expected=$(cd "$tmp" && lua5.4 neg.lua --output y -o z)
+neg=$(cd "$tmp" && spanline run --output=x.jsonl neg.lua --output y -o z)
+[ "$neg" = "$expected" ] || fail "negative arg indices / options after the script: $neg, not $expected"
+[ ! -e "$tmp/y" ] && [ ! -e "$tmp/z" ] || fail "options after the script taken by spanline run"
 
 # --- 3. an error: lua5.4's message and status 1, the trace still complete ---
 set +e

@@ -67,7 +67,8 @@ end
 -- already loaded are instrumented at once. spanline's own modules never
 -- are. The tracer defaults to spanline.default() at call time (stderr, or
 -- $SPANLINE_OUTPUT). opts.mode: "hook" (default) or "wrap".
--- registration.modules lists the names of the modules matched so far.
+-- registration.modules lists the names of the modules matched so far;
+-- registration.on_match, if set, is called with each one.
 function instrument.instrument_require(pattern, tracer, opts)
   if type(pattern) ~= "string" then
     error("bad argument #1 to 'instrument_require' (string expected, got " .. type(pattern) .. ")", 2)
@@ -93,6 +94,7 @@ function instrument.instrument_require(pattern, tracer, opts)
   local function instrument_module(name, mod)
     if is_spanline_module(name) then return mod end
     registration.modules[#registration.modules + 1] = name
+    if registration.on_match then registration.on_match(name) end
     if type(mod) == "table" and not FORBIDDEN[mod] then
       undos[#undos + 1] = tables.instrument(tracer, mod,
         { prefix = name .. ".", recursive = true, mode = mode })
