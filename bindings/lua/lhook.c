@@ -35,6 +35,8 @@
  * undo, since its span entry points at the name). */
 typedef struct hreg {
     lsl_tracer *tr;
+    lsl_state *st;          /* the spanline.core instance the tracer belongs to */
+    int op_ref;             /* ... and its span op closure */
     const void *fn;
     unsigned refs;          /* 1 while registered, + 1 per open frame */
     size_t len;
@@ -76,8 +78,19 @@ typedef struct hshadow {
     size_t err_at;          /* xtop when the handler ran (its error is kept) */
 } hshadow;
 
-typedef struct hstate {
+/* A loaded copy of spanline.core (a program may load it again, e.g. after
+ * clearing package.loaded): its entries and contexts are its own, so span
+ * work goes through a closure with its upvalues. */
+typedef struct hinst {
     lsl_state *st;
+    int op_ref;
+} hinst;
+
+#define MAX_INSTANCES 16
+
+typedef struct hstate {
+    hinst inst[MAX_INSTANCES];
+    int ninst;
     int installed;
     int busy;               /* in a span operation: other threads' events are ignored */
     /* the set of instrumented functions: open addressing on the pointer */
@@ -92,7 +105,6 @@ typedef struct hstate {
     size_t open_spans;
     /* C functions recognised by pointer */
     lua_CFunction pcall, xpcall, resume, wrap, create, close, auxwrap;
-    int op_ref;             /* the C closure that starts and ends spans (upvalues) */
 } hstate;
 
 static hstate *g_hs;        /* the state whose hook is on (one Lua state at a time) */
@@ -360,10 +372,10 @@ static void run_op(hstate *hs, lua_State *L, int nargs)
     hs->busy = 0;
 }
 
-static int push_op(hstate *hs, lua_State *L, int op)
+static int push_op(lua_State *L, int ref, int op)
 {
     if (!lua_checkstack(L, 8)) return 0;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, hs->op_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
     lua_pushinteger(L, op);
     return 1;
 }
@@ -371,7 +383,7 @@ static int push_op(hstate *hs, lua_State *L, int op)
 static void span_open(hstate *hs, lua_State *L, hshadow *sh, hreg *r)
 {
     size_t at = sh->n - 1;
-    if (!push_op(hs, L, OP_OPEN)) return;
+    if (!push_op(L, r->op_ref, OP_OPEN)) return;
     lua_pushlightuserdata(L, r);
     g_opened = NULL;
     run_op(hs, L, 2);
@@ -398,8 +410,9 @@ static void span_close(hstate *hs, lua_State *L, hframe *f, sl_span_status statu
         if (status == SL_STATUS_ABANDONED) {
             if ((e->state & (LS_OPEN | LS_NOOP)) == LS_OPEN && e->tr && e->tr->t)
                 lsl_span_end(L, e, SL_STATUS_ABANDONED, NULL, 0);
-            lsl_span_release(hs->st, e);
-        } else if (push_op(hs, L, OP_END)) {
+            lsl_span_release(r->st, e);
+            lsl_tracer_deliver_all(L, r->st);
+        } else if (push_op(L, r->op_ref, OP_END)) {
             lua_pushlightuserdata(L, e);
             lua_pushinteger(L, gen);
             lua_pushinteger(L, status);
@@ -407,7 +420,7 @@ static void span_close(hstate *hs, lua_State *L, hframe *f, sl_span_status statu
             else lua_pushnil(L);
             run_op(hs, L, 5);
         } else {
-            lsl_span_release(hs->st, e);
+            lsl_span_release(r->st, e);
         }
     }
     reg_unref(r);
@@ -511,7 +524,8 @@ static void on_return(hstate *hs, lua_State *L, hshadow *sh, lua_Debug *ar)
             lua_State *co = NULL;
             if (f->kind == F_CREATE) co = lua_tothread(L, -1);
             else if (lua_getupvalue(L, -1, 1)) co = lua_tothread(L, -1);
-            if (co && push_op(hs, L, OP_INHERIT)) {
+            for (int k = 0; co && k < hs->ninst; k++) {
+                if (!push_op(L, hs->inst[k].op_ref, OP_INHERIT)) break;
                 lua_pushthread(co);
                 lua_xmove(co, L, 1);
                 run_op(hs, L, 2);
@@ -770,6 +784,10 @@ static void uninstall(lua_State *L, hstate *hs)
     lua_setmetatable(L, -2);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &KEY_THREADS);
     swap_debug_functions(L, 0);
+    /* no frame holds an op closure any more: copies of spanline.core a
+     * program dropped may be collected */
+    for (int i = 0; i < hs->ninst; i++) luaL_unref(L, LUA_REGISTRYINDEX, hs->inst[i].op_ref);
+    hs->ninst = 0;
     hs->installed = 0;
     if (g_hs == hs) g_hs = NULL;
 }
@@ -891,7 +909,6 @@ static int l_shadow_gc(lua_State *L)
     if (hs) {
         while (sh->n > 0) pop_frame(hs, L, sh, 0, -1);
         slot_release(hs, sh);
-        lsl_tracer_deliver_all(L, hs->st);
     }
     sh->L = NULL;
     free(sh->frames);
@@ -928,8 +945,6 @@ static hstate *get_state(lua_State *L)
     lua_pop(L, 1);
     hstate *hs = (hstate *)lua_newuserdatauv(L, sizeof(hstate), 0);
     memset(hs, 0, sizeof *hs);
-    hs->st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
-    hs->op_ref = LUA_NOREF;
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, l_state_gc);
     lua_setfield(L, -2, "__gc");
@@ -956,12 +971,24 @@ static hstate *get_state(lua_State *L)
     lua_pushcfunction(L, l_gethook);
     lua_rawseti(L, -2, 4);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &KEY_DEBUG);
+    return hs;
+}
 
+/* The calling copy of spanline.core (its op closure made on first use);
+ * NULL when there are too many. */
+static hinst *get_instance(lua_State *L, hstate *hs)
+{
+    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    for (int i = 0; i < hs->ninst; i++)
+        if (hs->inst[i].st == st) return &hs->inst[i];
+    if (hs->ninst == MAX_INSTANCES) return NULL;
     /* the span op closure shares this function's upvalues */
     for (int i = 1; i <= UV_COUNT; i++) lua_pushvalue(L, lua_upvalueindex(i));
     lua_pushcclosure(L, l_hook_op, UV_COUNT);
-    hs->op_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    return hs;
+    hinst *in = &hs->inst[hs->ninst++];
+    in->st = st;
+    in->op_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return in;
 }
 
 /* ===== MODULE FUNCTIONS ===== */
@@ -982,9 +1009,13 @@ static int l_hook_add(lua_State *L)
         lua_pushboolean(L, 0);
         return 1;
     }
+    hinst *in = get_instance(L, hs);
+    if (in == NULL) return luaL_error(L, "spanline.core is loaded too many times for hook mode");
     hreg *r = (hreg *)malloc(sizeof(hreg) + len);
     if (r == NULL) return luaL_error(L, "not enough memory");
     r->tr = tr;
+    r->st = in->st;
+    r->op_ref = in->op_ref;
     r->fn = fn;
     r->refs = 1;
     r->len = len;
