@@ -137,6 +137,7 @@ local function unmatched_note(registrations)
 end
 
 local run = {
+  program = true,   -- arguments after the script belong to it (cli: --help)
   summary = "run a Lua program with tracing installed (spanline.default())",
   usage = USAGE,
 }
