@@ -27,6 +27,24 @@ done
 spanline run --append --instrument run_mod -o "$tmp/t.jsonl" "$fixtures/run_prog.lua" many 5
 [ "$(starts "$tmp/t.jsonl")" = 10 ] && [ "$(metas "$tmp/t.jsonl")" = 2 ] || fail "--append"
 
+# a stream of several processes says so; --pid N selects one (tree, report)
+note=$(spanline tree "$tmp/t.jsonl" 2>&1 >/dev/null)
+pids=$(grep -o '"type":"meta","format":"spanline/1","pid":[0-9]*' "$tmp/t.jsonl" | grep -o '[0-9]*$')
+first=$(head -n1 <<<"$pids"); second=$(tail -n1 <<<"$pids")
+[ "$note" = "spanline tree: $tmp/t.jsonl holds 2 processes (pids $first, $second): --pid N selects one" ] \
+  || fail "tree note: $note"
+[ "$(spanline tree "$tmp/t.jsonl" --pid "$second" | grep -c '^trace')" = 5 ] || fail "tree --pid"
+[ -z "$(spanline tree "$tmp/t.jsonl" --pid "$second" 2>&1 >/dev/null)" ] || fail "tree --pid: a note"
+[ "$(spanline tree "$tmp/t.jsonl" --pid 1 2>/dev/null | grep -c '^trace' || true)" = 0 ] || fail "tree --pid 1"
+row=$(spanline report "$tmp/t.jsonl" --pid "$first" --format csv | grep '^run_mod.work,')
+[ "$(cut -d, -f2 <<<"$row")" = 5 ] || fail "report --pid: $row"
+note=$(SPANLINE_NO_FAST=1 spanline report "$tmp/t.jsonl" 2>&1 >/dev/null)
+grep -q "holds 2 processes" <<<"$note" || fail "report note: $note"
+set +e
+msg=$(spanline tree "$tmp/t.jsonl" --pid x 2>&1); rc=$?
+set -e
+[ "$rc" = 2 ] || fail "--pid x: $rc $msg"
+
 # --- 2. a script that cannot be loaded leaves no file ----------------------
 set +e
 plain=$(cd "$tmp" && lua5.4 nosuch.lua 2>&1)
