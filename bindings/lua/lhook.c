@@ -23,9 +23,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#ifdef LSL_HOOK_DEBUG
-#include <stdio.h>
-#endif
 
 #include "ltrace.h"
 
@@ -307,8 +304,8 @@ static hframe *frame_push(hshadow *sh, const void *ci)
         sh->cap = cap;
     }
     hframe *f = &sh->frames[sh->n++];
-    memset(f, 0, sizeof *f);
     f->ci = ci;
+    f->kind = F_PLAIN;   /* the other fields are set by the kinds that use them */
     return f;
 }
 
@@ -380,13 +377,31 @@ static int push_op(lua_State *L, int ref, int op)
     return 1;
 }
 
+/* The span functions need their module's upvalues (the context table, span
+ * objects for hooks) only on their slow paths: when the running thread's
+ * context is the cached one and no start hook is set, a span starts here,
+ * without a call through the op closure. */
+static int open_direct(lua_State *L, const hreg *r)
+{
+    const lsl_state *st = r->st;
+    return st->last_L == L && *(void **)lua_getextraspace(L) == (void *)st->last_ctx &&
+           r->tr->nhooks[HOOK_START] == 0;
+}
+
 static void span_open(hstate *hs, lua_State *L, hshadow *sh, hreg *r)
 {
     size_t at = sh->n - 1;
-    if (!push_op(L, r->op_ref, OP_OPEN)) return;
-    lua_pushlightuserdata(L, r);
     g_opened = NULL;
-    run_op(hs, L, 2);
+    if (open_direct(L, r)) {
+        hs->busy = 1;
+        g_opened = lsl_span_open(L, r->tr, 0, r->name, r->len, 0, 0, "instrument", 1);
+        hs->busy = 0;
+    } else if (push_op(L, r->op_ref, OP_OPEN)) {
+        lua_pushlightuserdata(L, r);
+        run_op(hs, L, 2);
+    } else {
+        return;
+    }
     hframe *f = &sh->frames[at];
     f->kind = F_SPAN;
     f->reg = r;
@@ -412,6 +427,19 @@ static void span_close(hstate *hs, lua_State *L, hframe *f, sl_span_status statu
                 lsl_span_end(L, e, SL_STATUS_ABANDONED, NULL, 0);
             lsl_span_release(r->st, e);
             lsl_tracer_deliver_all(L, r->st);
+        } else if (e->tr && e->tr->nhooks[HOOK_END] == 0 &&
+                   (msg_idx == 0 || lua_type(L, msg_idx) == LUA_TSTRING)) {
+            /* no end hook, no __tostring to call: ended here (no upvalues needed) */
+            size_t len = 0;
+            const char *msg = msg_idx ? lua_tolstring(L, msg_idx, &len) : NULL;
+            lsl_tracer *tr = e->tr;
+            hs->busy = 1;
+            if ((e->state & (LS_OPEN | LS_NOOP)) == LS_OPEN) {
+                lsl_span_end(L, e, status, msg, len);
+                if (tr->pending_len) lsl_tracer_deliver(L, tr);
+            }
+            lsl_span_release(r->st, e);
+            hs->busy = 0;
         } else if (push_op(L, r->op_ref, OP_END)) {
             lua_pushlightuserdata(L, e);
             lua_pushinteger(L, gen);
@@ -507,6 +535,10 @@ static void on_return(hstate *hs, lua_State *L, hshadow *sh, lua_Debug *ar)
 {
     const void *ci = ar->i_ci;
     size_t i = sh->n;
+    if (i > 0 && sh->frames[i - 1].ci == ci && sh->frames[i - 1].kind == F_PLAIN) {
+        sh->n--;                 /* the common case: an ordinary frame returns */
+        return;
+    }
     while (i > 0 && sh->frames[i - 1].ci != ci) i--;
     if (i == 0) return;          /* a frame from before the hook */
     int top = lua_gettop(L);
@@ -569,7 +601,8 @@ static void on_call(hstate *hs, lua_State *L, hshadow *sh, lua_Debug *ar, int ta
     }
     if (frame_push(sh, ci) == NULL) return;
     lua_getinfo(L, "f", ar);
-    const void *fn = lua_topointer(L, -1);
+    int fidx = lua_gettop(L);
+    const void *fn = lua_topointer(L, fidx);
     if (fn == sh->handler && sh->xtop) {
         /* an xpcall's message handler runs where the error happened: keep
          * the error value for the frames it unwinds */
@@ -585,7 +618,7 @@ static void on_call(hstate *hs, lua_State *L, hshadow *sh, lua_Debug *ar, int ta
         span_open(hs, L, sh, r);
         return;
     }
-    lua_CFunction cf = lua_tocfunction(L, top + 1);
+    lua_CFunction cf = lua_tocfunction(L, fidx);
     if (cf != NULL) {
         hframe *f = &sh->frames[sh->n - 1];
         if (cf == hs->pcall) {
@@ -602,7 +635,7 @@ static void on_call(hstate *hs, lua_State *L, hshadow *sh, lua_Debug *ar, int ta
             if (cf == hs->resume) adopt(hs, L, f->co);
         } else if (cf == hs->auxwrap) {
             f->kind = F_WRAP;
-            f->co = lua_getupvalue(L, top + 1, 1) ? lua_tothread(L, -1) : NULL;
+            f->co = lua_getupvalue(L, fidx, 1) ? lua_tothread(L, -1) : NULL;
             adopt(hs, L, f->co);
         } else if (cf == hs->create) {
             f->kind = F_CREATE;
@@ -610,7 +643,8 @@ static void on_call(hstate *hs, lua_State *L, hshadow *sh, lua_Debug *ar, int ta
             f->kind = F_WRAPNEW;
         }
     }
-    lua_settop(L, top);
+    if (lua_gettop(L) == fidx) lua_pop(L, 1);
+    else lua_settop(L, top);
 }
 
 static void hook(lua_State *L, lua_Debug *ar)
@@ -624,12 +658,6 @@ static void hook(lua_State *L, lua_Debug *ar)
     if (hs->busy) return;
     hshadow *sh = shadow_find(hs, L, L, 1);
     if (sh == NULL) return;
-#ifdef LSL_HOOK_DEBUG
-    {
-        lua_getinfo(L, "Sn", ar);
-        fprintf(stderr, "[%p slot%d n=%zu] ev=%d ci=%p %s:%d %s\n", (void *)L, sh->slot, sh->n, ar->event, (void *)ar->i_ci, ar->short_src, ar->linedefined, ar->name ? ar->name : "?");
-    }
-#endif
     lua_Hook host = sh->host;
     int host_wants = sh->host_mask & (1 << ar->event);
     if (ar->event == LUA_HOOKTAILCALL) host_wants = sh->host_mask & LUA_MASKCALL;
@@ -910,6 +938,10 @@ static int l_shadow_gc(lua_State *L)
         while (sh->n > 0) pop_frame(hs, L, sh, 0, -1);
         slot_release(hs, sh);
     }
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &KEY_ERRS);   /* an error kept for an xpcall */
+    lua_pushnil(L);
+    lua_rawsetp(L, -2, sh);
+    lua_pop(L, 1);
     sh->L = NULL;
     free(sh->frames);
     sh->frames = NULL;
