@@ -490,10 +490,10 @@ static void pop_frame(hstate *hs, lua_State *L, hshadow *sh, int unwound, int ms
         sh->xtop = f.prev_xtop;
         break;
     case F_WRAP:
-        if (unwound && co_dead(f.co)) drain_coroutine(hs, L, f.co, SL_STATUS_ERROR, msg_idx);
+        if (unwound && f.co && co_dead(f.co)) drain_coroutine(hs, L, f.co, SL_STATUS_ERROR, msg_idx);
         break;
     case F_CLOSE:
-        if (co_dead(f.co)) drain_coroutine(hs, L, f.co, SL_STATUS_ABANDONED, 0);
+        if (f.co && co_dead(f.co)) drain_coroutine(hs, L, f.co, SL_STATUS_ABANDONED, 0);
         break;
     default:
         break;
@@ -593,7 +593,6 @@ static void adopt(hstate *hs, lua_State *L, lua_State *co)
 static void on_call(hstate *hs, lua_State *L, hshadow *sh, lua_Debug *ar, int tail)
 {
     const void *ci = ar->i_ci;
-    int top = lua_gettop(L);
     if (sh->n > 0 && sh->frames[sh->n - 1].ci == ci) {
         /* a tail call replaces the frame; otherwise a new frame at a CallInfo
          * still on the shadow means that entry's frame was unwound */
@@ -601,7 +600,7 @@ static void on_call(hstate *hs, lua_State *L, hshadow *sh, lua_Debug *ar, int ta
     }
     if (frame_push(sh, ci) == NULL) return;
     lua_getinfo(L, "f", ar);
-    int fidx = lua_gettop(L);
+    int fidx = lua_gettop(L), top = fidx - 1;
     const void *fn = lua_topointer(L, fidx);
     if (fn == sh->handler && sh->xtop) {
         /* an xpcall's message handler runs where the error happened: keep
@@ -656,8 +655,19 @@ static void hook(lua_State *L, lua_Debug *ar)
         return;
     }
     if (hs->busy) return;
-    hshadow *sh = shadow_find(hs, L, L, 1);
-    if (sh == NULL) return;
+    hshadow *sh;
+    int tag = lua_gethookcount(L);
+    if (tag > 0 && tag <= hs->nslots && (sh = hs->slots[tag - 1]) != NULL && sh->L == L) {
+        /* the most frequent event by far: an ordinary frame returns */
+        size_t n = sh->n;
+        if (ar->event == LUA_HOOKRET && n > 0 && sh->frames[n - 1].ci == ar->i_ci &&
+            sh->frames[n - 1].kind == F_PLAIN && sh->host == NULL) {
+            sh->n = n - 1;
+            return;
+        }
+    } else if ((sh = shadow_find(hs, L, L, 1)) == NULL) {
+        return;
+    }
     lua_Hook host = sh->host;
     int host_wants = sh->host_mask & (1 << ar->event);
     if (ar->event == LUA_HOOKTAILCALL) host_wants = sh->host_mask & LUA_MASKCALL;

@@ -12,10 +12,38 @@
 --   bench instrument.hook_plain_c_call ...        hook set: a call of a C function (math.abs)
 -- Each figure is the best of several rounds (flush included), so a busy
 -- machine inflates it less.
+--
+-- Instruction counts (deterministic on a noisy machine): `--case NAME N`
+-- only makes N calls of one case (plain, wrap, hook, hook_plain, c, hook_c);
+-- run it under `valgrind --tool=callgrind` with N and with 0, and divide the
+-- difference of the totals by N (all threads: the writer's encoding too).
 
 local spanline = require("spanline")
 local core = require("spanline.core")
 local instrument = require("spanline.instrument")
+
+if arg[1] == "--case" then
+  local case, n = arg[2], math.tointeger(tonumber(arg[3] or "")) or 0
+  local path = os.tmpname()
+  local t = assert(spanline.tracer{ output = path })
+  local m, p = { total = 0 }, { total = 0 }
+  function m.add(x) m.total = m.total + x; return m.total end
+  function p.add(x) p.total = p.total + x; return p.total end
+  local abs = math.abs
+  local fns = {
+    plain = p.add, wrap = m.add, hook = m.add, hook_plain = p.add,
+    c = function(i) return abs(i) end, hook_c = function(i) return abs(i) end,
+  }
+  local f = assert(fns[case], "unknown case")
+  if case ~= "plain" and case ~= "c" then
+    instrument.instrument(t, m, { mode = case == "wrap" and "wrap" or "hook" })
+    f = case == "wrap" and m.add or f
+  end
+  for i = 1, n do f(i) end
+  t:close()
+  os.remove(path)
+  return
+end
 
 local calls = math.tointeger(tonumber(arg[1] or "")) or 200000
 local output = arg[2] or string.format("%s/spanline-bench-instrument-%d.jsonl",
