@@ -4,14 +4,8 @@
 # checked; then arg passing, exit status, errors, os.exit, outputs and misuse.
 set -euo pipefail
 
-src=${SPANLINE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${SPANLINE_BIN:-$src/bin/spanline}
-fixtures=${SPANLINE_FIXTURES:-$src/tests/fixtures}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-spanline() { lua5.4 "$bin" "$@"; }
+# shellcheck source=support/run_env.sh
+. "$(dirname "$0")/support/run_env.sh"
 
 # check.lua FILE: reads a trace (JSONL or msgpack) with spanline.query into
 # spans, then runs the Lua assertions given on stdin with `spans` (in start

@@ -7,14 +7,8 @@
 # --wrap against the default hook mode.
 set -euo pipefail
 
-src=${SPANLINE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${SPANLINE_BIN:-$src/bin/spanline}
-fixtures=${SPANLINE_FIXTURES:-$src/tests/fixtures}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-spanline() { lua5.4 "$bin" "$@"; }
+# shellcheck source=support/run_env.sh
+. "$(dirname "$0")/support/run_env.sh"
 starts() { grep -c '"type":"start"' "$1" || true; }
 metas() { grep -c '"type":"meta"' "$1" || true; }
 

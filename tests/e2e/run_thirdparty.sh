@@ -7,12 +7,8 @@
 # Each program missing from the machine is skipped; all missing: exit 77.
 set -euo pipefail
 
-src=${SPANLINE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${SPANLINE_BIN:-$src/bin/spanline}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=support/run_env.sh
+. "$(dirname "$0")/support/run_env.sh"
 ran=0
 
 # same NAME CMD...: runs CMD under lua5.4 and under `spanline run` with the

@@ -3,7 +3,7 @@
 -- error messages are those of tracer:instrument(target, opts) and friends):
 --   instrument(tracer, target, opts)   trace a table's functions (tables.lua)
 --   lifecycle(tracer, target, opts)    a span per object's life  (lifecycle.lua)
---   instrument_require(pattern, tracer) modules as they load     (require.lua)
+--   instrument_require(pattern, tracer?, opts?) modules as they load (require.lua)
 -- registry.lua holds what they share: the hook-mode set (bindings/lua/lhook.c)
 -- and the one wrapper -> original registry of wrap mode; glob.lua the
 -- syntax of module patterns.
