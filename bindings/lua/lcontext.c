@@ -241,20 +241,13 @@ static void inherit_stack(lua_State *L, lsl_ctx *child, lsl_stack *cur)
     lua_rawsetp(L, -2, cur->tr);
 }
 
-/* core.coroutine_create(fn): coroutine.create, and for each tracer the new
- * coroutine's spans have that tracer's current span of the running
- * coroutine as their parent. */
-static int l_coroutine_create(lua_State *L)
+void lsl_ctx_inherit(lua_State *L, lsl_state *st, lua_State *co)
 {
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
     lsl_ctx *cur = lsl_ctx_get(L, st);
-    lua_State *co = lua_newthread(L);           /* 2: thread */
-    lua_pushvalue(L, 1);
-    lua_xmove(L, co, 1);
-    lsl_ctx *ctx = ctx_new(L, st, co);            /* 3: ctx */
+    int base = lua_gettop(L);
+    lsl_ctx *ctx = ctx_new(L, st, co);            /* base + 1: ctx */
     if (cur->stacks) {
-        lua_createtable(L, 0, 1);                 /* 4: weak {tracer -> span} */
+        lua_createtable(L, 0, 1);                 /* weak {tracer -> span} */
         lua_createtable(L, 0, 1);
         lua_pushliteral(L, "v");
         lua_setfield(L, -2, "__mode");
@@ -266,9 +259,22 @@ static int l_coroutine_create(lua_State *L)
         for (lsl_stack *sk = cur->stacks; sk; sk = sk->next)
             if (sk->tr->t) inherit_stack(L, ctx, sk);
         if (gc_was_running) lua_gc(L, LUA_GCRESTART);
-        lua_setiuservalue(L, 3, 1);
+        lua_setiuservalue(L, base + 1, 1);
     }
-    lua_settop(L, 2);
+    lua_settop(L, base);
+}
+
+/* core.coroutine_create(fn): coroutine.create, and for each tracer the new
+ * coroutine's spans have that tracer's current span of the running
+ * coroutine as their parent. */
+static int l_coroutine_create(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    lua_State *co = lua_newthread(L);           /* 2: thread */
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    lsl_ctx_inherit(L, st, co);
     return 1;
 }
 

@@ -11,6 +11,13 @@
 
 #include "ltrace.h"
 
+void lsl_span_frame_done(lua_State *L, lsl_state *st, lsl_entry *e, sl_span_status status,
+                         const char *err, size_t errlen)
+{
+    if ((e->state & (LS_OPEN | LS_NOOP)) == LS_OPEN) lsl_span_finish(L, 0, e, status, err, errlen);
+    lsl_span_release(st, e);
+}
+
 /* Stack: the call's arguments, [base] the entry (light userdata, or nil for
  * a no-op span), then the results, or the error value on top. */
 static int frame_k(lua_State *L, int status, lua_KContext kctx)
@@ -23,18 +30,18 @@ static int frame_k(lua_State *L, int status, lua_KContext kctx)
     }
     lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
     if (status == LUA_OK || status == LUA_YIELD) {
-        if ((e->state & (LS_OPEN | LS_NOOP)) == LS_OPEN) lsl_span_finish(L, 0, e, SL_STATUS_OK, NULL, 0);
-        lsl_span_release(st, e);
+        lsl_span_frame_done(L, st, e, SL_STATUS_OK, NULL, 0);
         return lua_gettop(L) - base;
     }
     if ((e->state & (LS_OPEN | LS_NOOP)) == LS_OPEN) {
         int err = lua_gettop(L);
         size_t len;
-        const char *msg = lsl_error_message(L, err, &len);
-        lsl_span_finish(L, 0, e, SL_STATUS_ERROR, msg, len);
+        const char *msg = lsl_span_error_message(L, err, &len);
+        lsl_span_frame_done(L, st, e, SL_STATUS_ERROR, msg, len);
         lua_settop(L, err);
+    } else {
+        lsl_span_release(st, e);
     }
-    lsl_span_release(st, e);
     return lua_error(L);  /* the original value, unchanged */
 }
 

@@ -371,7 +371,7 @@ static int tostring_protected(lua_State *L)
     return 1;
 }
 
-const char *lsl_error_message(lua_State *L, int idx, size_t *len)
+const char *lsl_span_error_message(lua_State *L, int idx, size_t *len)
 {
     idx = lua_absindex(L, idx);
     int t = lua_type(L, idx);
@@ -402,7 +402,7 @@ static int l_span_finish(lua_State *L)
     const char *err = NULL;
     if (lua_gettop(L) > 1) {
         status = (sl_span_status)luaL_checkoption(L, 2, "ok", statuses);
-        if (!lua_isnoneornil(L, 3)) err = lsl_error_message(L, 3, &errlen);
+        if (!lua_isnoneornil(L, 3)) err = lsl_span_error_message(L, 3, &errlen);
     }
     lsl_entry *e = live_entry(o);
     if (o->state & LS_NOOP) {

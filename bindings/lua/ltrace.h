@@ -199,6 +199,9 @@ void lsl_ctx_unlink(lsl_entry *e);
 void lsl_ctx_push_current(lua_State *L, lsl_ctx *ctx, lsl_tracer *tr);
 /* Drops tr's stacks from every context (tracer close). */
 void lsl_ctx_forget_tracer(lsl_tracer *tr);
+/* Gives the new coroutine co (not yet run) the running coroutine's current
+ * spans (of each tracer) as its parents, as core.coroutine_create does. */
+void lsl_ctx_inherit(lua_State *L, lsl_state *st, lua_State *co);
 extern const luaL_Reg lsl_ctx_module[];
 extern const luaL_Reg lsl_ctx_meta[];
 
@@ -292,16 +295,23 @@ void lsl_span_finish(lua_State *L, int obj_idx, lsl_entry *e, sl_span_status sta
                      const char *err, size_t errlen);
 /* Ends every open span of tr as abandoned (tracer close). */
 void lsl_span_abandon_all(lua_State *L, lsl_tracer *tr);
-/* Pushes a message for the error value at idx: strings and numbers as they
- * are, else its __tostring result (run protected), else a description of
- * its type; never raises. */
-const char *lsl_error_message(lua_State *L, int idx, size_t *len);
+/* Pushes the message a span records for the error value at idx: strings
+ * and numbers as they are, else its __tostring result (run protected), else
+ * a description of its type; never raises. */
+const char *lsl_span_error_message(lua_State *L, int idx, size_t *len);
 extern const luaL_Reg lsl_span_methods[];
 extern const luaL_Reg lsl_span_meta[];
 
 /* lframe.c: traced/with, spans that live exactly as long as a call */
 int lsl_frame_with(lua_State *L);
 int lsl_frame_traced(lua_State *L);
+/* Ends a frame entry (traced/with calls, hook-mode instrumentation): with its
+ * end hooks unless a hook or the tracer's close ended it first; then frees it. */
+void lsl_span_frame_done(lua_State *L, lsl_state *st, lsl_entry *e, sl_span_status status,
+                         const char *err, size_t errlen);
+
+/* lhook.c: hook-mode instrumentation (core.hook_*) */
+extern const luaL_Reg lsl_hook_module[];
 
 /* ltracer.c */
 int lsl_tracer_write_pending(void *ud, const char *data, size_t len);  /* function output */
