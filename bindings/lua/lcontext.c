@@ -181,7 +181,8 @@ static uint64_t stack_seq(const lsl_stack *sk)
 }
 
 /* core.current() -> the innermost current span of the running coroutine,
- * whichever tracer started it (the one made current last), or nil. */
+ * whichever tracer started it (the one made current last; hidden tracers
+ * excepted), or nil. */
 static int l_current(lua_State *L)
 {
     lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
@@ -189,6 +190,7 @@ static int l_current(lua_State *L)
     lsl_stack *best = NULL;
     uint64_t best_seq = 0;
     for (lsl_stack *sk = ctx->stacks; sk; sk = sk->next) {
+        if (sk->tr->hidden) continue;
         uint64_t seq = stack_seq(sk);
         if (seq > best_seq) {
             best = sk;
@@ -241,7 +243,7 @@ static void inherit_stack(lua_State *L, lsl_ctx *child, lsl_stack *cur)
     lua_rawsetp(L, -2, cur->tr);
 }
 
-void lsl_ctx_inherit(lua_State *L, lsl_state *st, lua_State *co)
+void lsl_ctx_inherit(lua_State *L, lsl_state *st, lua_State *co, int hooked_only)
 {
     lsl_ctx *cur = lsl_ctx_get(L, st);
     int base = lua_gettop(L);
@@ -257,7 +259,7 @@ void lsl_ctx_inherit(lua_State *L, lsl_state *st, lua_State *co)
         int gc_was_running = lua_gc(L, LUA_GCISRUNNING);
         lua_gc(L, LUA_GCSTOP);
         for (lsl_stack *sk = cur->stacks; sk; sk = sk->next)
-            if (sk->tr->t) inherit_stack(L, ctx, sk);
+            if (sk->tr->t && (!hooked_only || sk->tr->hook_fns)) inherit_stack(L, ctx, sk);
         if (gc_was_running) lua_gc(L, LUA_GCRESTART);
         lua_setiuservalue(L, base + 1, 1);
     }
@@ -274,7 +276,7 @@ static int l_coroutine_create(lua_State *L)
     lua_State *co = lua_newthread(L);           /* 2: thread */
     lua_pushvalue(L, 1);
     lua_xmove(L, co, 1);
-    lsl_ctx_inherit(L, st, co);
+    lsl_ctx_inherit(L, st, co, 0);
     return 1;
 }
 

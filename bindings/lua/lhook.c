@@ -181,7 +181,7 @@ int lsl_hook_op(lua_State *L)
         return 0;
     }
     case OP_INHERIT:
-        lsl_ctx_inherit(L, st, lua_tothread(L, 2));
+        lsl_ctx_inherit(L, st, lua_tothread(L, 2), 1);
         return 0;
     }
     return 0;

@@ -282,6 +282,7 @@ static int l_hook_add(lua_State *L)
         free(r);
         return luaL_error(L, "not enough memory");
     }
+    tr->hook_fns++;   /* its coroutines inherit its context (lsl_ctx_inherit) */
     lua_rawgetp(L, LUA_REGISTRYINDEX, HKEY(HK_FNS));
     lua_pushvalue(L, 1);
     lua_pushvalue(L, 2);
@@ -302,6 +303,7 @@ static int l_hook_remove(lua_State *L)
         lua_pushboolean(L, 0);
         return 1;
     }
+    if (r->tr) r->tr->hook_fns--;
     r->tr = NULL;
     reg_unref(r);
     lua_rawgetp(L, LUA_REGISTRYINDEX, HKEY(HK_FNS));

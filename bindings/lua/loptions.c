@@ -56,7 +56,7 @@ static const char *opt_string(lua_State *L, int t, const char *name)
 
 static const char *const known_options[] = {
     "output", "format", "flush", "service", "host", "limits", "interval", "sample", "seed",
-    "clock", "buffer", "meta", "background", "block", NULL
+    "clock", "buffer", "meta", "background", "block", "hidden", NULL
 };
 
 static void check_known(lua_State *L, int opts)
@@ -133,6 +133,10 @@ void lsl_tracer_options(lua_State *L, lsl_tracer *tr, sl_config *cfg)
     if (lua_getfield(L, 1, "background") != LUA_TNIL) cfg->background = lua_toboolean(L, -1);
     lua_pop(L, 1);
     if (lua_getfield(L, 1, "block") != LUA_TNIL) cfg->block_when_full = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    /* hidden: an observer's tracer (spanline run): its spans are never
+     * spanline.current(), so the traced program cannot see them */
+    if (lua_getfield(L, 1, "hidden") != LUA_TNIL) tr->hidden = lua_toboolean(L, -1);
     lua_pop(L, 1);
 
     if (lua_getfield(L, 1, "limits") != LUA_TNIL) {

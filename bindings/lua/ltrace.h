@@ -139,6 +139,8 @@ struct lsl_tracer {
     lsl_entry *open;           /* open spans started by this tracer */
     lsl_stack *stacks;         /* its stack in each coroutine that used it */
     int anchored;              /* in UV_ANCHOR: alive while its spans may be finished */
+    int hidden;                /* option hidden: its spans are never spanline.current() */
+    uint32_t hook_fns;         /* functions hook-mode instrumentation traces with it */
     lsl_tracer *anext;
     sl_sink_kind sink;
     int clock_ref, write_ref;  /* registry refs of Lua clock / output functions */
@@ -200,8 +202,10 @@ void lsl_ctx_push_current(lua_State *L, lsl_ctx *ctx, lsl_tracer *tr);
 /* Drops tr's stacks from every context (tracer close). */
 void lsl_ctx_forget_tracer(lsl_tracer *tr);
 /* Gives the new coroutine co (not yet run) the running coroutine's current
- * spans (of each tracer) as its parents, as core.coroutine_create does. */
-void lsl_ctx_inherit(lua_State *L, lsl_state *st, lua_State *co);
+ * spans as its parents: of each tracer, as core.coroutine_create does, or
+ * (hooked_only) of the tracers hook-mode instrumentation uses, as the hook
+ * does for a coroutine the program made itself. */
+void lsl_ctx_inherit(lua_State *L, lsl_state *st, lua_State *co, int hooked_only);
 extern const luaL_Reg lsl_ctx_module[];
 extern const luaL_Reg lsl_ctx_meta[];
 

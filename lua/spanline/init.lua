@@ -72,7 +72,9 @@ local spanline = {
 }
 
 -- spanline.tracer{output=, format=, flush=, service=, host=, limits=,
--- interval=, sample=, seed=, clock=} -> tracer | nil, message, code
+-- interval=, sample=, seed=, clock=, hidden=} -> tracer | nil, message, code
+-- (hidden: an observer's tracer, as `spanline run` makes; its spans are
+-- never spanline.current())
 spanline.tracer = core.tracer
 
 spanline.context = context

@@ -429,6 +429,42 @@ describe("context", function()
     run:close()
   end)
 
+  it("spans of a hidden tracer (an observer's) are never spanline.current()", function()
+    local obs = h.mem{ hidden = true }
+    local o = obs:start("observer")
+    assert.is_nil(spanline.current())
+    assert.are.equal(o, obs:current())
+    local a = t:start("a")
+    assert.are.equal(a, spanline.current())
+    local o2 = obs:start("observer 2")
+    assert.are.equal(a, spanline.current())   -- still the program's own, though o2 is newer
+    o2:finish(); a:finish(); o:finish()
+    assert.is_nil(parent_of(t, "a"))
+    assert.are.equal(id_of(obs, "observer"), parent_of(obs, "observer 2"))
+    obs:close()
+  end)
+
+  it("hook-mode instrumentation: a plain coroutine inherits only the instrumenting tracer's span", function()
+    local run = h.mem{ hidden = true }
+    local m = {}
+    function m.inner() return 1 end
+    function m.outer()
+      local co = coroutine.create(function()
+        m.inner()
+        t:start("own.in.co"):finish()
+      end)
+      assert(coroutine.resume(co))
+    end
+    local undo = run:instrument(m, { prefix = "m." })
+    local own = t:start("own.outer")
+    m.outer()
+    own:finish()
+    undo()
+    assert.are.equal(id_of(run, "m.outer"), parent_of(run, "m.inner"))
+    assert.is_nil(parent_of(t, "own.in.co"))   -- as without instrumentation: no inheritance
+    run:close()
+  end)
+
   it("matches a model of the context rules with two tracers", function()
     math.randomseed(7)
     local ts = { h.mem(), h.mem() }

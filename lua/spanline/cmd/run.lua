@@ -151,7 +151,8 @@ local function configure(opts, script)
   if opts.flush and opts.flush ~= "batch" and opts.flush ~= "always" then
     return nil, "bad --flush '" .. opts.flush .. "' (batch or always expected)"
   end
-  local config = { format = format, service = opts.service or basename(script), flush = opts.flush }
+  local config = { format = format, service = opts.service or basename(script), flush = opts.flush,
+                   hidden = true }   -- its spans are never the program's spanline.current()
   if opts.sample then
     local sample = tonumber(opts.sample)
     if not sample or sample < 0 or sample > 1 then
