@@ -1,110 +1,18 @@
 /*
- * lspan.c: spans: start, attributes, events, finish, and the span object's
- * methods.
+ * lspan.c: starting and ending spans (context, sampling, the core record,
+ * hooks) and the span methods that record: finish, set, event.
  *
  * Key idea: a span is a pool entry in C memory (lpool.c) that the core and
- * the context stacks link through, plus a small Lua object (no __gc, no
- * user values) that refers to it by (entry, generation) and keeps a copy of
- * its identity, so its id, name and traceparent stay readable after the end
- * while the entry is reused. Nothing per span goes through Lua's finalizer
- * machinery. A tracer with open spans is anchored (UV_ANCHOR) so it lives
- * as long as they may be finished; the sentinel lets it go.
+ * the context stacks link through, plus a small Lua object (lspanobj.c: no
+ * __gc, no user values) that refers to it by (entry, generation). Nothing
+ * per span goes through Lua's finalizer machinery. A tracer with open spans
+ * is anchored (UV_ANCHOR) so it lives as long as they may be finished; the
+ * sentinel lets it go.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ltrace.h"
-
-/* ===== SPAN OBJECTS ===== */
-
-uint64_t lsl_span_magic;
-
-/* Span objects carry a per-process random magic word: a full userdata at
- * least as large as a span object (light userdata have length 0) with that
- * word is one of ours, and the check pushes nothing. */
-lsl_spanobj *lsl_span_test(lua_State *L, int idx)
-{
-    lsl_spanobj *o = (lsl_spanobj *)lua_touserdata(L, idx);
-    if (o == NULL || lua_rawlen(L, idx) < sizeof(lsl_spanobj) || o->magic != lsl_span_magic) return NULL;
-    return o;
-}
-
-lsl_spanobj *lsl_span_check(lua_State *L, int idx)
-{
-    lsl_spanobj *o = lsl_span_test(L, idx);
-    if (o == NULL) luaL_typeerror(L, idx, "spanline.span");
-    return o;
-}
-
-static inline void ident_copy(lsl_ident *d, const sl_span *s)
-{
-    d->id = s->id;
-    d->trace = s->trace;
-    d->parent = s->parent.span;
-    d->start_ns = s->start_ns;
-    d->lane = s->lane;
-    d->has_parent = (s->flags & SL_SPAN_HAS_PARENT) != 0;
-    d->parent_remote = s->parent.remote;
-}
-
-/* What sl_span_context gives for the span (a local, sampled parent). */
-static void ident_context(const lsl_ident *d, sl_context *out)
-{
-    memset(out, 0, sizeof *out);
-    out->trace = d->trace;
-    out->span = d->id;
-    out->flags = 1;
-}
-
-/* The entry o refers to, if it still is o's (not freed and reused). */
-static inline lsl_entry *live_entry(const lsl_spanobj *o)
-{
-    lsl_entry *e = o->e;
-    return e && e->gen == o->gen ? e : NULL;
-}
-
-/* A new object for entry e (after its start). Leaves it on the stack and in
- * the entry's weak slot. */
-static lsl_spanobj *new_object(lua_State *L, lsl_entry *e, const char *name, size_t len)
-{
-    lsl_spanobj *o = (lsl_spanobj *)lua_newuserdatauv(L, sizeof(lsl_spanobj) + len, 0);
-    o->magic = lsl_span_magic;
-    o->e = e;
-    o->gen = e->gen;
-    o->state = LO_OPEN | (e->state & (LS_NOOP | LS_UNSAMPLED | LS_FRAME));
-    ident_copy(&o->id, &e->s);
-    o->name_len = (uint32_t)len;
-    memcpy(o->name, name, len);
-    o->name[len] = '\0';
-    lua_pushvalue(L, lua_upvalueindex(UV_SPAN_MT));
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, lua_upvalueindex(UV_WEAK), e->slot);
-    return o;
-}
-
-void lsl_span_push_object(lua_State *L, lsl_entry *e)
-{
-    if (lua_rawgeti(L, lua_upvalueindex(UV_WEAK), e->slot) != LUA_TNIL) {
-        lsl_spanobj *o = (lsl_spanobj *)lua_touserdata(L, -1);
-        if (o && o->e == e && o->gen == e->gen) return;
-    }
-    lua_pop(L, 1);
-    if (!(e->state & LS_FRAME)) {
-        lua_pushnil(L);   /* collected, not yet ended by the sentinel */
-        return;
-    }
-    /* The allocation may run finalizers: the frame of a dead coroutine can
-     * end (and free) e meanwhile. */
-    uint32_t gen = e->gen;
-    lsl_spanobj *o = new_object(L, e, e->name ? e->name : "", e->name ? e->name_len : 0);
-    if (e->gen != gen) {
-        o->e = NULL;
-        o->state = 0;
-        lua_pop(L, 1);
-        lua_pushnil(L);
-    }
-}
 
 static void push_noop(lua_State *L)
 {
@@ -142,7 +50,7 @@ static lsl_entry *push_unsampled_root(lua_State *L, lsl_ctx *ctx, lsl_tracer *tr
         e->name = name;
         e->name_len = len;
     } else {
-        new_object(L, e, "", 0);
+        lsl_spanobj_new(L, e, "", 0);
         lsl_watch_add(ctx->st, e);
     }
     return e;
@@ -174,7 +82,7 @@ static int read_opts(lua_State *L, lsl_tracer *tr, int opts_idx, const char *fna
         if (ps->state & LS_NOOP) {
             how = PARENT_NOOP;
         } else {
-            ident_context(&ps->id, pctx);
+            lsl_ident_context(&ps->id, pctx);
             how = PARENT_GIVEN;
         }
     }
@@ -298,7 +206,7 @@ lsl_entry *lsl_span_open(lua_State *L, lsl_tracer *tr, int tr_idx, const char *n
         obj->e = e;
         obj->gen = e->gen;
         obj->state = LO_OPEN;
-        ident_copy(&obj->id, &e->s);
+        lsl_ident_copy(&obj->id, &e->s);
         obj->name_len = (uint32_t)len;
         memcpy(obj->name, name, len);
         obj->name[len] = '\0';
@@ -404,7 +312,7 @@ static int l_span_finish(lua_State *L)
         status = (sl_span_status)luaL_checkoption(L, 2, "ok", statuses);
         if (!lua_isnoneornil(L, 3)) err = lsl_span_error_message(L, 3, &errlen);
     }
-    lsl_entry *e = live_entry(o);
+    lsl_entry *e = lsl_live_entry(o);
     if (o->state & LS_NOOP) {
         o->state &= ~LO_OPEN;
         if (e && (e->state & LS_OPEN)) {
@@ -436,7 +344,7 @@ static lsl_entry *check_writable(lua_State *L, const char *fname)
 {
     lsl_spanobj *o = lsl_span_check(L, 1);
     if (o->state & LS_NOOP) return NULL;
-    lsl_entry *e = live_entry(o);
+    lsl_entry *e = lsl_live_entry(o);
     if (e == NULL || !(e->state & LS_OPEN)) {
         if ((e == NULL && (o->state & LO_OPEN) && !(o->state & LS_FRAME)) ||
             (e && (e->state & LS_CLOSED)))
@@ -503,130 +411,9 @@ static int l_span_event(lua_State *L)
     return 1;
 }
 
-static void push_hex(lua_State *L, const sl_id *id, int short16)
-{
-    char hex[33];
-    sl_id_to_hex(id, hex);
-    if (short16) lua_pushlstring(L, hex + 16, 16);
-    else lua_pushlstring(L, hex, 32);
-}
-
-static lsl_spanobj *check_recorded(lua_State *L)
-{
-    lsl_spanobj *o = lsl_span_check(L, 1);
-    return (o->state & LS_NOOP) ? NULL : o;
-}
-
-static int l_span_id(lua_State *L)
-{
-    lsl_spanobj *o = check_recorded(L);
-    if (o == NULL) return 0;
-    push_hex(L, &o->id.id, 0);
-    return 1;
-}
-
-static int l_span_trace_id(lua_State *L)
-{
-    lsl_spanobj *o = check_recorded(L);
-    if (o == NULL) return 0;
-    push_hex(L, &o->id.trace, 0);
-    return 1;
-}
-
-static int l_span_parent_id(lua_State *L)
-{
-    lsl_spanobj *o = check_recorded(L);
-    if (o == NULL || !o->id.has_parent) return 0;
-    push_hex(L, &o->id.parent, o->id.parent_remote);
-    return 1;
-}
-
-static int l_span_traceparent(lua_State *L)
-{
-    lsl_spanobj *o = check_recorded(L);
-    if (o == NULL) return 0;
-    sl_context c;
-    char out[SL_TRACEPARENT_LEN + 1];
-    ident_context(&o->id, &c);
-    sl_traceparent_format(&c, out);
-    lua_pushlstring(L, out, SL_TRACEPARENT_LEN);
-    return 1;
-}
-
-static int l_span_name(lua_State *L)
-{
-    lsl_spanobj *o = check_recorded(L);
-    if (o == NULL) return 0;
-    lua_pushlstring(L, o->name, o->name_len);
-    return 1;
-}
-
-static int l_span_lane(lua_State *L)
-{
-    lsl_spanobj *o = check_recorded(L);
-    if (o == NULL) return 0;
-    lua_pushinteger(L, o->id.lane);
-    return 1;
-}
-
-static int l_span_start_ns(lua_State *L)
-{
-    lsl_spanobj *o = check_recorded(L);
-    if (o == NULL) return 0;
-    lua_pushinteger(L, (lua_Integer)o->id.start_ns);
-    return 1;
-}
-
-static int is_open(const lsl_spanobj *o)
-{
-    lsl_entry *e = live_entry(o);
-    return e && (e->state & LS_OPEN);
-}
-
-static int l_span_is_open(lua_State *L)
-{
-    lua_pushboolean(L, is_open(lsl_span_check(L, 1)));
-    return 1;
-}
-
-static int l_span_is_recording(lua_State *L)
-{
-    lsl_spanobj *o = lsl_span_check(L, 1);
-    lua_pushboolean(L, (o->state & LS_NOOP) == 0);
-    return 1;
-}
-
-static int l_span_tostring(lua_State *L)
-{
-    lsl_spanobj *o = lsl_span_check(L, 1);
-    if (o->state & LS_NOOP) {
-        lua_pushstring(L, (o->state & LS_UNSAMPLED) ? "spanline.span (no-op, unsampled root)"
-                                                     : "spanline.span (no-op)");
-    } else {
-        char hex[33];
-        sl_id_to_hex(&o->id.id, hex);
-        lua_pushfstring(L, "spanline.span '%s' %s (%s)", o->name, hex, is_open(o) ? "open" : "ended");
-    }
-    return 1;
-}
-
 const luaL_Reg lsl_span_methods[] = {
     {"finish", l_span_finish},
     {"set", l_span_set},
     {"event", l_span_event},
-    {"id", l_span_id},
-    {"trace_id", l_span_trace_id},
-    {"parent_id", l_span_parent_id},
-    {"traceparent", l_span_traceparent},
-    {"name", l_span_name},
-    {"lane", l_span_lane},
-    {"start_ns", l_span_start_ns},
-    {"is_open", l_span_is_open},
-    {"is_recording", l_span_is_recording},
-    {NULL, NULL}
-};
-
-const luaL_Reg lsl_span_meta[] = {
-    {"__tostring", l_span_tostring},
     {NULL, NULL}
 };

@@ -1,6 +1,7 @@
 /*
- * ltrace.h: what the tracer half of the binding shares (ltracer.c, lspan.c,
- * lframe.c, lpool.c, lcontext.c, lattrs.c, loptions.c).
+ * ltrace.h: what the tracer half of the binding shares (ltracer.c,
+ * lcallback.c, loptions.c, lspan.c, lspanobj.c, lframe.c, lpool.c,
+ * lcontext.c, lattrs.c; lhook*.c use it too).
  *
  * Key idea: a span is a pool entry in C (what the core and the context
  * stacks link through) plus a small Lua object without __gc that refers to
@@ -12,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "lbinding.h"
 
@@ -274,15 +276,49 @@ void lsl_span_release(lsl_state *st, lsl_entry *e);
  * was collected, then arms the next sentinel. */
 int lsl_pool_sentinel_gc(lua_State *L);
 
-/* lspan.c */
+/* lspanobj.c */
 /* Per process, drawn when the module opens; odd, so no pointer (the first
  * field of every other userdata here) can equal it. */
 extern uint64_t lsl_span_magic;
 lsl_spanobj *lsl_span_test(lua_State *L, int idx);
 lsl_spanobj *lsl_span_check(lua_State *L, int idx);
+/* A new object for entry e (after its start). Leaves it on the stack and in
+ * the entry's weak slot. */
+lsl_spanobj *lsl_spanobj_new(lua_State *L, lsl_entry *e, const char *name, size_t len);
 /* Pushes the span object of the open entry e: the one in its weak slot, or a
  * new one (LS_FRAME entries); nil when its object was collected. */
 void lsl_span_push_object(lua_State *L, lsl_entry *e);
+extern const luaL_Reg lsl_spanobj_methods[];
+extern const luaL_Reg lsl_span_meta[];
+
+static inline void lsl_ident_copy(lsl_ident *d, const sl_span *s)
+{
+    d->id = s->id;
+    d->trace = s->trace;
+    d->parent = s->parent.span;
+    d->start_ns = s->start_ns;
+    d->lane = s->lane;
+    d->has_parent = (s->flags & SL_SPAN_HAS_PARENT) != 0;
+    d->parent_remote = s->parent.remote;
+}
+
+/* What sl_span_context gives for the span (a local, sampled parent). */
+static inline void lsl_ident_context(const lsl_ident *d, sl_context *out)
+{
+    memset(out, 0, sizeof *out);
+    out->trace = d->trace;
+    out->span = d->id;
+    out->flags = 1;
+}
+
+/* The entry o refers to, if it still is o's (not freed and reused). */
+static inline lsl_entry *lsl_live_entry(const lsl_spanobj *o)
+{
+    lsl_entry *e = o->e;
+    return e && e->gen == o->gen ? e : NULL;
+}
+
+/* lspan.c: starting and ending spans, and the methods that record */
 /* Starts a span of tr (userdata at tr_idx). frame == 0: pushes its object
  * (or the no-op span); frame == 1 (traced/with): pushes nothing, the entry
  * is LS_FRAME. Returns the entry, or NULL for the no-op span.
@@ -304,7 +340,6 @@ void lsl_span_abandon_all(lua_State *L, lsl_tracer *tr);
  * a description of its type; never raises. */
 const char *lsl_span_error_message(lua_State *L, int idx, size_t *len);
 extern const luaL_Reg lsl_span_methods[];
-extern const luaL_Reg lsl_span_meta[];
 
 /* lframe.c: traced/with, spans that live exactly as long as a call */
 int lsl_frame_with(lua_State *L);
@@ -338,6 +373,8 @@ static inline void lsl_tracer_anchor(lua_State *L, lsl_tracer *tr, int tr_idx)
 void lsl_tracer_release_idle(lua_State *L, lsl_state *st);
 /* Pushes the tracer userdata of tr (alive: anchored or referenced). */
 void lsl_tracer_push(lua_State *L, lsl_tracer *tr);
+/* lcallback.c: tracer:on("start"|"event"|"end", fn) -> unsubscribe */
+int lsl_tracer_on(lua_State *L);
 /* Calls the hooks of one kind with the span (and nargs more values) on top.
  * Callers run hooks only while none runs (lsl_state.hooks == 0) and never
  * for LS_QUIET spans: spans that hooks make run no hooks, so hooks that
