@@ -19,7 +19,7 @@ _Static_assert(LUA_EXTRASPACE >= sizeof(void *), "spanline stamps a pointer in L
 
 static lsl_ctx *ctx_new(lua_State *L, lsl_state *st, lua_State *co)
 {
-    lsl_ctx *ctx = (lsl_ctx *)lua_newuserdatauv(L, sizeof(lsl_ctx), 1);
+    lsl_ctx *ctx = (lsl_ctx *)lua_newuserdatauv(L, sizeof(lsl_ctx), 0);
     memset(ctx, 0, sizeof *ctx);
     ctx->L = co;
     ctx->st = st;
@@ -67,7 +67,7 @@ lsl_stack *lsl_ctx_stack_slow(lsl_ctx *ctx, lsl_tracer *tr, int create)
         return sk;
     }
     if (!create || tr->t == NULL) return NULL;   /* a closed tracer was forgotten */
-    lsl_stack *sk = (lsl_stack *)calloc(1, sizeof *sk);
+    lsl_stack *sk = ctx->first.tr == NULL ? &ctx->first : (lsl_stack *)calloc(1, sizeof *sk);
     if (sk == NULL) return NULL;
     sk->tr = tr;
     sk->ctx = ctx;
@@ -89,7 +89,8 @@ static void stack_free(lsl_stack *sk)
     if (sk->tprev) sk->tprev->tnext = sk->tnext;
     else if (sk->tr->stacks == sk) sk->tr->stacks = sk->tnext;
     if (sk->tnext) sk->tnext->tprev = sk->tprev;
-    free(sk);
+    if (sk == &sk->ctx->first) memset(sk, 0, sizeof *sk);
+    else free(sk);
 }
 
 void lsl_ctx_push(lsl_stack *sk, lsl_entry *e)
@@ -128,27 +129,37 @@ void lsl_ctx_forget_tracer(lsl_tracer *tr)
 
 /* ===== CURRENT SPAN ===== */
 
-/* The span object of the creator's span that sk inherited, while it lives:
- * ctx's uservalue is a weak table tracer (light) -> span object, checked
- * against the inherited id (the tracer's address may be a new tracer's). */
-static int push_inherited(lua_State *L, lsl_stack *sk)
+/* What a stack inherited, copied: pushing its object may run a collection
+ * step, whose finalizers may free the stack. */
+typedef struct inherited {
+    const lsl_stack *sk;    /* compared as a key, never dereferenced */
+    sl_id id;
+    lsl_entry *e;
+    uint32_t gen;
+} inherited;
+
+static void inherited_of(const lsl_stack *sk, inherited *in)
 {
-    int base = lua_gettop(L);
-    lua_pushthread(L);
-    lua_rawget(L, lua_upvalueindex(UV_CTXS));
-    if (lua_getiuservalue(L, -1, 1) == LUA_TTABLE && lua_rawgetp(L, -1, sk->tr) != LUA_TNIL) {
+    in->sk = sk;
+    in->id = sk->parent.span;
+    in->e = sk->inherit_e;
+    in->gen = sk->inherit_gen;
+}
+
+/* The span object of the creator's span a stack inherited, while it lives:
+ * UV_INHERIT maps the stack (light) to it, weakly; the object is checked
+ * against the inherited id (the address may be a newer stack's). */
+static int push_inherited(lua_State *L, const inherited *in)
+{
+    if (lua_rawgetp(L, lua_upvalueindex(UV_INHERIT), in->sk) != LUA_TNIL) {
         lsl_spanobj *o = lsl_span_test(L, -1);
-        if (o && memcmp(&o->id.id, &sk->parent.span, sizeof(sl_id)) == 0) {
-            lua_replace(L, base + 1);
-            lua_settop(L, base + 1);
-            return 1;
-        }
+        if (o && memcmp(&o->id.id, &in->id, sizeof(sl_id)) == 0) return 1;
     }
-    lua_settop(L, base);
+    lua_pop(L, 1);
     /* a traced/with span has no object to keep alive: one is made again
      * while its call runs */
-    lsl_entry *e = sk->inherit_e;
-    if (e && e->gen == sk->inherit_gen && (e->state & LS_OPEN) && (e->state & LS_FRAME)) {
+    lsl_entry *e = in->e;
+    if (e && e->gen == in->gen && (e->state & LS_OPEN) && (e->state & LS_FRAME)) {
         lsl_span_push_object(L, e);
         return 1;
     }
@@ -163,7 +174,11 @@ static void push_stack_current(lua_State *L, lsl_stack *sk)
         lsl_span_push_object(L, sk->top);
     } else if (sk->inherit == CTX_INHERIT_UNSAMPLED) {
         lua_pushvalue(L, lua_upvalueindex(UV_NOOP));
-    } else if (sk->inherit != CTX_INHERIT_SPAN || !push_inherited(L, sk)) {
+    } else if (sk->inherit == CTX_INHERIT_SPAN) {
+        inherited in;
+        inherited_of(sk, &in);
+        if (!push_inherited(L, &in)) lua_pushnil(L);
+    } else {
         lua_pushnil(L);
     }
 }
@@ -187,7 +202,12 @@ static int l_current(lua_State *L)
 {
     lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
     lsl_ctx *ctx = lsl_ctx_get(L, st);
-    lsl_stack *best = NULL;
+    lsl_stack *best = ctx->stacks;
+    if (best && best->next == NULL && !best->tr->hidden) {   /* one tracer */
+        push_stack_current(L, best);
+        return 1;
+    }
+    best = NULL;
     uint64_t best_seq = 0;
     for (lsl_stack *sk = ctx->stacks; sk; sk = sk->next) {
         if (sk->tr->hidden) continue;
@@ -211,19 +231,20 @@ static int l_lane(lua_State *L)
 
 /* ===== COROUTINES ===== */
 
-/* The new coroutine's stack of cur's tracer inherits cur's current span;
- * its object (if any) goes into the weak table on the top of L. */
-static void inherit_stack(lua_State *L, lsl_ctx *child, lsl_stack *cur)
+/* The new coroutine's stack of cur's tracer inherits cur's current span (C
+ * memory only: nothing here runs a collection step). 1 when it inherited
+ * a span whose object it may keep. */
+static int inherit_stack(lsl_ctx *child, lsl_stack *cur)
 {
     int unsampled = (cur->top && (cur->top->state & LS_NOOP)) ||
                     (cur->top == NULL && cur->inherit == CTX_INHERIT_UNSAMPLED);
-    if (!unsampled && cur->top == NULL && cur->inherit != CTX_INHERIT_SPAN) return;
+    if (!unsampled && cur->top == NULL && cur->inherit != CTX_INHERIT_SPAN) return 0;
     lsl_stack *sk = lsl_ctx_stack(child, cur->tr, 1);
-    if (sk == NULL) return;
+    if (sk == NULL) return 0;
     sk->inherit_seq = stack_seq(cur);
     if (unsampled) {
         sk->inherit = CTX_INHERIT_UNSAMPLED;
-        return;
+        return 0;
     }
     sk->inherit = CTX_INHERIT_SPAN;
     if (cur->top) {
@@ -235,34 +256,65 @@ static void inherit_stack(lua_State *L, lsl_ctx *child, lsl_stack *cur)
         sk->inherit_e = cur->inherit_e;
         sk->inherit_gen = cur->inherit_gen;
     }
-    push_stack_current(L, cur);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return;
+    return 1;
+}
+
+/* A stack the child inherited: its tracer, and the creator's stack it
+ * inherited from (both compared, never dereferenced, once allocations may
+ * have run finalizers that closed a tracer and freed its stacks). */
+typedef struct heir {
+    lsl_tracer *tr;
+    const lsl_stack *from;
+} heir;
+
+/* Finds again the objects of the spans the child's stacks inherited (for
+ * its current()): the creator's current span's object, or the one the
+ * creator inherited itself, kept in UV_INHERIT under the child's stack. */
+static void keep_objects(lua_State *L, lsl_ctx *child, const heir *hs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        lsl_stack *sk = lsl_ctx_stack(child, hs[i].tr, 0);
+        if (sk == NULL || sk->inherit != CTX_INHERIT_SPAN) continue;
+        inherited in;
+        inherited_of(sk, &in);
+        lsl_entry *e = in.e;
+        if (e && e->gen == in.gen && (e->state & LS_OPEN)) {
+            lsl_span_push_object(L, e);
+        } else {
+            inherited from = in;
+            from.sk = hs[i].from;
+            if (!push_inherited(L, &from)) lua_pushnil(L);
+        }
+        if (lua_isnil(L, -1)) lua_pop(L, 1);
+        else lua_rawsetp(L, lua_upvalueindex(UV_INHERIT), in.sk);
     }
-    lua_rawsetp(L, -2, cur->tr);
 }
 
 void lsl_ctx_inherit(lua_State *L, lsl_state *st, lua_State *co, int hooked_only)
 {
-    lsl_ctx *cur = lsl_ctx_get(L, st);
     int base = lua_gettop(L);
-    lsl_ctx *ctx = ctx_new(L, st, co);            /* base + 1: ctx */
-    if (cur->stacks) {
-        lua_createtable(L, 0, 1);                 /* weak {tracer -> span} */
-        lua_createtable(L, 0, 1);
-        lua_pushliteral(L, "v");
-        lua_setfield(L, -2, "__mode");
-        lua_setmetatable(L, -2);
-        /* no collection step while walking the stacks: the finalizer of a
-         * tracer nobody references any more would free its stacks */
-        int gc_was_running = lua_gc(L, LUA_GCISRUNNING);
-        lua_gc(L, LUA_GCSTOP);
-        for (lsl_stack *sk = cur->stacks; sk; sk = sk->next)
-            if (sk->tr->t && (!hooked_only || sk->tr->hook_fns)) inherit_stack(L, ctx, sk);
-        if (gc_was_running) lua_gc(L, LUA_GCRESTART);
-        lua_setiuservalue(L, base + 1, 1);
+    lsl_ctx *child = ctx_new(L, st, co);          /* base + 1: ctx */
+    lsl_ctx *cur = lsl_ctx_get(L, st);
+    heir local[16], *hs = local;
+    size_t n = 0, cap = 16;
+    /* C memory only in this loop: no collection step can free cur's stacks */
+    for (lsl_stack *sk = cur->stacks; sk; sk = sk->next) {
+        if (sk->tr->t == NULL || (hooked_only && !sk->tr->hook_fns)) continue;
+        if (!inherit_stack(child, sk)) continue;
+        if (n == cap) {
+            heir *p = (heir *)malloc(2 * cap * sizeof *p);
+            if (p == NULL) continue;   /* its parent is inherited, its object not kept */
+            memcpy(p, hs, n * sizeof *p);
+            if (hs != local) free(hs);
+            hs = p;
+            cap *= 2;
+        }
+        hs[n].tr = sk->tr;
+        hs[n].from = sk;
+        n++;
     }
+    if (n) keep_objects(L, child, hs, n);
+    if (hs != local) free(hs);
     lua_settop(L, base);
 }
 

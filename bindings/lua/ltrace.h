@@ -22,6 +22,7 @@ enum {
     UV_STATE = 1,   /* lsl_state userdata */
     UV_WEAK,        /* slot -> span object, weak values (also light tracer -> tracer) */
     UV_CTXS,        /* thread -> lsl_ctx userdata, weak keys */
+    UV_INHERIT,     /* light lsl_stack -> the span object it inherited, weak values */
     UV_SPAN_MT,     /* metatable of span objects (no __gc: see lsl_state.watch) */
     UV_TRACER_MT,
     UV_CTX_MT,
@@ -106,12 +107,14 @@ struct lsl_stack {
     uint64_t inherit_seq;      /* ... and when it was made current there */
 };
 
-/* The context of one coroutine: one stack per tracer that has used it. */
+/* The context of one coroutine: one stack per tracer that has used it
+ * (the first one in place: most programs have one tracer). */
 struct lsl_ctx {
     lua_State *L;
     lsl_state *st;
     lsl_stack *stacks;
     uint32_t lane;
+    lsl_stack first;           /* in use when first.tr is set */
 };
 
 #define POOL_CHUNK 64

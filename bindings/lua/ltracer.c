@@ -446,6 +446,7 @@ void lsl_open_tracer(lua_State *L)
     lua_setmetatable(L, -2);
     weak_table(L, "v");                      /* UV_WEAK */
     weak_table(L, "k");                      /* UV_CTXS */
+    weak_table(L, "v");                      /* UV_INHERIT */
     luaL_newmetatable(L, "spanline.span");   /* UV_SPAN_MT */
     luaL_newmetatable(L, "spanline.tracer"); /* UV_TRACER_MT */
     lua_newtable(L);                         /* UV_CTX_MT */
