@@ -36,7 +36,8 @@ typedef enum sl_code {
     SL_ESTATE = -5,   /* the span already ended */
     SL_EPARSE = -6,   /* input could not be parsed */
     SL_EOF = -7,      /* reader: end of input */
-    SL_EAGAIN = -8    /* reader in follow mode: no complete record yet */
+    SL_EAGAIN = -8,   /* reader in follow mode: no complete record yet */
+    SL_ETIMEDOUT = -9 /* the output had no room in time (a reader that stopped reading) */
 } sl_code;
 
 typedef struct sl_error {
@@ -171,7 +172,20 @@ typedef struct sl_config {
                                     Without a writer the recording threads flush when their
                                     ring is half full or a record is flush_interval_ms newer
                                     than the last flush. */
-    int block_when_full;         /* 1 (default): wait for the writer; 0: drop and count */
+    int block_when_full;         /* when a thread's ring is full: -1 (default): wait for the
+                                    writer when the output is a regular file, a callback or
+                                    memory (only the disk sets the pace), drop and count
+                                    when it is a pipe, socket or terminal (a reader that
+                                    stops reading never stops the program); 0: always drop
+                                    and count; 1: always wait, even for a stalled reader.
+                                    Dropped records are reported in the stream (a meta
+                                    record with "dropped") once it can be written again. */
+    uint32_t close_timeout_ms;   /* close, exit and flush wait at most this long for an
+                                    output with no room; the rest is dropped (default 1000) */
+    size_t recorder_size;        /* > 0: flight recorder: records are kept in this many
+                                    bytes of memory (the oldest whole records overwritten)
+                                    and written to the sink only by sl_tracer_dump, SIGUSR1
+                                    or the crash handler. Needs a path or fd sink. */
     const char *service;         /* meta record; NULL: omitted */
     const char *host;            /* meta record; NULL: gethostname() */
     int write_meta;              /* 1 (default): first record is the meta record */
@@ -191,11 +205,22 @@ void sl_config_init(sl_config *cfg);
  * writes it), writes a meta record with the child's pid, and flushes from
  * the calling thread from then on. */
 sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err);
-/* Writes every record recorded so far (by any thread) to the sink. */
+/* Writes every record recorded so far (by any thread) to the sink.
+ * Returns SL_EIO when a write failed since the last flush (with any flush
+ * policy; the errno is in sl_stats.last_errno), SL_ETIMEDOUT when a stalled
+ * output kept records from being written within close_timeout_ms (they stay
+ * buffered; with block_when_full = 1 it waits as long as it takes). */
 int sl_tracer_flush(sl_tracer *t);
-/* Ends every open span as "abandoned", flushes, closes the sink, frees the
- * tracer. Safe to call once; the pointer is invalid afterwards. */
+/* Ends every open span as "abandoned", flushes (waiting at most
+ * close_timeout_ms for a stalled output), closes the sink, frees the
+ * tracer. Safe to call once; the pointer is invalid afterwards. Returns
+ * SL_OK, SL_EIO (a write failed since the last flush) or SL_ETIMEDOUT. */
 int sl_tracer_close(sl_tracer *t);
+/* Flight recorder: writes the records it holds, after a meta record, to
+ * path (created or truncated) or, when path is NULL, to the tracer's sink,
+ * and empties it, so two dumps never repeat a record. SL_EINVAL when the
+ * tracer has no recorder. */
+int sl_tracer_dump(sl_tracer *t, const char *path);
 
 typedef struct sl_stats {
     uint64_t records;        /* records written to the sink */
@@ -208,6 +233,7 @@ typedef struct sl_stats {
     uint64_t spans_open;
     uint64_t abandoned;
     uint64_t truncated;      /* values or names cut, attributes dropped by limits */
+    uint64_t overwritten;    /* flight recorder: oldest records overwritten by newer ones */
 } sl_stats;
 
 void sl_tracer_stats(sl_tracer *t, sl_stats *out);
@@ -217,6 +243,30 @@ void sl_tracer_stats(sl_tracer *t, sl_stats *out);
  * *len), so string functions may scan them. */
 const char *sl_tracer_memory(sl_tracer *t, size_t *len);
 void sl_tracer_memory_clear(sl_tracer *t);
+
+/* ===== FAULTS (crash.c) =====
+ * What a dying process can still write. These handlers are opt-in: nothing
+ * in the library changes a signal disposition unless asked (the flight
+ * recorder's SIGUSR1 aside, and only when SIGUSR1 has its default action). */
+
+/* Writes what every open path/fd tracer has buffered (and its flight
+ * recorder), then, when abandon is set, an "abandoned" end record for every
+ * open span. Async-signal-safe: no malloc, no lock that a signalled thread
+ * may hold (it claims each tracer's drain with an atomic flag, waits at most
+ * 0.5 s for a writer thread in the middle of a batch, and skips a span list
+ * whose spinlock stays taken), records are encoded into a static buffer.
+ * One call at a time; a second concurrent call returns at once. Returns the
+ * number of records written. */
+uint64_t sl_emergency_flush(int abandon);
+/* Installs handlers for SIGSEGV, SIGBUS, SIGABRT, SIGFPE and SIGILL that
+ * call sl_emergency_flush(1), restore the previous disposition and raise
+ * the signal again (the default action: the process dies as it would have,
+ * with its core dump). SL_OK or SL_EIO. */
+int sl_crash_handler_install(void);
+/* The same for one signal meant to end the process (SIGTERM, SIGHUP,
+ * SIGINT...): on delivery, sl_emergency_flush(1), the previous disposition
+ * back, the signal raised again. */
+int sl_signal_flush_install(int signo);
 
 /* ===== SPANS =====
  * Recording calls return SL_OK even when their record is dropped (ring full
