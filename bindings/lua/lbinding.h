@@ -17,12 +17,16 @@
 int lsl_fail(lua_State *L, const char *message, const char *code);
 /* Same, from an sl_error. */
 int lsl_fail_error(lua_State *L, const sl_error *err);
+/* Same, for a tracer that could not write: rc (SL_EIO with the errno, or
+ * SL_ETIMEDOUT) -> "cannot write the trace: ...", "ENOSPC" (lfaults.c). */
+int lsl_write_fail(lua_State *L, int rc, int sys_errno);
 
 void lsl_open_tracer(lua_State *L);  /* ltracer.c: tracer, span, context */
 void lsl_open_reader(lua_State *L);  /* lreader.c: stream reader */
 void lsl_open_util(lua_State *L);    /* lutil.c: clock, ids, traceparent */
 void lsl_open_samples(lua_State *L); /* lsamples.c: exact percentiles */
 void lsl_open_spans(lua_State *L);   /* lspans.c: spans assembled in C */
+void lsl_open_faults(lua_State *L);  /* lfaults.c: dump, crash and signal handlers */
 
 /* lreader.c: a stream reader userdata (READER_MT). */
 #define LSL_READER_MT "spanline.reader"

@@ -237,6 +237,9 @@ typedef struct sl_stats {
 } sl_stats;
 
 void sl_tracer_stats(sl_tracer *t, sl_stats *out);
+/* sl_tracer_close, filling *final (when not NULL) with the counters as they
+ * stand after the last write: what made it, what was lost. */
+int sl_tracer_close_stats(sl_tracer *t, sl_stats *final);
 
 /* SL_SINK_MEMORY: the bytes written so far, after flushing (valid until the
  * next call that records or flushes), followed by a NUL (not counted in

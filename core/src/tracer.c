@@ -414,6 +414,11 @@ int sl_tracer_dump(sl_tracer *t, const char *path)
 
 int sl_tracer_close(sl_tracer *t)
 {
+    return sl_tracer_close_stats(t, NULL);
+}
+
+int sl_tracer_close_stats(sl_tracer *t, sl_stats *final)
+{
     if (!t) return SL_EINVAL;
     if (atomic_exchange(&t->closed, 1)) return SL_ECLOSED;
     sl_emergency_unregister(t);
@@ -432,6 +437,7 @@ int sl_tracer_close(sl_tracer *t)
     if (st) sl_abandon_open_spans(t, st, ts);
     int e = sl_tl_draining == t ? 0 : drain_final(t, ts, until);
     int rc = report(t, e);
+    if (final) sl_tracer_stats(t, final);
     sl_tstate *s = atomic_load(&t->states);
     while (s) {
         sl_tstate *next = s->next;
