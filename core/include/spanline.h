@@ -180,8 +180,10 @@ typedef struct sl_config {
                                     and count; 1: always wait, even for a stalled reader.
                                     Dropped records are reported in the stream (a meta
                                     record with "dropped") once it can be written again. */
-    uint32_t close_timeout_ms;   /* close, exit and flush wait at most this long for an
-                                    output with no room; the rest is dropped (default 1000) */
+    uint32_t close_timeout_ms;   /* close, exit and flush give up on an output that took
+                                    nothing for this long (a reader that stopped reading;
+                                    one that reads slowly is waited for); close and exit
+                                    drop the rest (default 1000) */
     size_t recorder_size;        /* > 0: flight recorder: records are kept in this many
                                     bytes of memory (the oldest whole records overwritten)
                                     and written to the sink only by sl_tracer_dump, SIGUSR1
@@ -207,12 +209,12 @@ void sl_config_init(sl_config *cfg);
 sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err);
 /* Writes every record recorded so far (by any thread) to the sink.
  * Returns SL_EIO when a write failed since the last flush (with any flush
- * policy; the errno is in sl_stats.last_errno), SL_ETIMEDOUT when a stalled
- * output kept records from being written within close_timeout_ms (they stay
- * buffered; with block_when_full = 1 it waits as long as it takes). */
+ * policy; the errno is in sl_stats.last_errno), SL_ETIMEDOUT when the
+ * output took nothing for close_timeout_ms (the records stay buffered; with
+ * block_when_full = 1 it waits as long as it takes). */
 int sl_tracer_flush(sl_tracer *t);
-/* Ends every open span as "abandoned", flushes (waiting at most
- * close_timeout_ms for a stalled output), closes the sink, frees the
+/* Ends every open span as "abandoned", flushes (giving up on an output
+ * that takes nothing for close_timeout_ms), closes the sink, frees the
  * tracer. Safe to call once; the pointer is invalid afterwards. Returns
  * SL_OK, SL_EIO (a write failed since the last flush) or SL_ETIMEDOUT. */
 int sl_tracer_close(sl_tracer *t);

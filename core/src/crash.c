@@ -70,7 +70,6 @@ void sl_emergency_unregister(sl_tracer *t)
 typedef struct emergency {
     sl_tracer *t;
     sl_buf buf;          /* g_mem, fixed */
-    uint64_t until;
     uint64_t records;
 } emergency;
 
@@ -78,9 +77,9 @@ static void put_out(emergency *em)
 {
     sl_sink *s = &em->t->sink;
     size_t w = 0;
-    if (s->torn && em->t->format == SL_JSONL && sl_sink_write(s, "\n", 1, em->until, &w) == 0)
+    if (s->torn && em->t->format == SL_JSONL && sl_sink_write(s, "\n", 1, WRITE_WAIT_NS, &w) == 0)
         s->torn = 0;
-    if (em->buf.len) sl_sink_write(s, em->buf.p, em->buf.len, em->until, &w);
+    if (em->buf.len) sl_sink_write(s, em->buf.p, em->buf.len, WRITE_WAIT_NS, &w);
     em->buf.len = 0;
 }
 
@@ -90,7 +89,7 @@ static void put_bytes(emergency *em, const char *p, size_t n)
     if (em->buf.cap - em->buf.len < n) put_out(em);
     if (em->buf.cap - em->buf.len < n) {
         size_t w = 0;
-        sl_sink_write(&em->t->sink, p, n, em->until, &w);   /* too big to gather */
+        sl_sink_write(&em->t->sink, p, n, WRITE_WAIT_NS, &w);   /* too big to gather */
         return;
     }
     memcpy(em->buf.p + em->buf.len, p, n);
@@ -224,14 +223,13 @@ static void put_abandoned(emergency *em)
 
 static uint64_t flush_tracer(sl_tracer *t, int abandon, uintptr_t me)
 {
-    emergency em = {t, {g_mem, 0, sizeof g_mem, 1}, 0, 0};
+    emergency em = {t, {g_mem, 0, sizeof g_mem, 1}, 0};
     uint64_t old_give_up = atomic_load(&t->sink.give_up_at);
     atomic_store(&t->emergency, 1);
     atomic_store(&t->sink.give_up_at, 1);   /* a writer waiting for room stops now */
     int was_mine;
     int owned = claim(t, me, &was_mine);
-    em.until = sl_mono_ns() + WRITE_WAIT_NS;
-    atomic_store(&t->sink.give_up_at, em.until);
+    atomic_store(&t->sink.give_up_at, 0);
     if (owned) {
         if (t->rec) {
             if (t->write_meta) put_meta(&em);

@@ -96,12 +96,12 @@ static void count_error(sl_tracer *t, int e)
 /* Writes the batch to sink s. Returns 0, EAGAIN (no room in time: what is
  * left stays in the batch) or the errno of a failed write (what is left is
  * dropped and counted). */
-static int write_batch(sl_tracer *t, sl_sink *s, uint64_t until)
+static int write_batch(sl_tracer *t, sl_sink *s, uint64_t patience)
 {
     if (!t->out.len) return 0;
     if (s->torn && t->format == SL_JSONL) {
         size_t nl = 0;
-        int e = sl_sink_write(s, "\n", 1, until, &nl);
+        int e = sl_sink_write(s, "\n", 1, patience, &nl);
         if (e == EAGAIN) return EAGAIN;
         add(&t->bytes, nl);
         if (e == 0) s->torn = 0;
@@ -111,7 +111,7 @@ static int write_batch(sl_tracer *t, sl_sink *s, uint64_t until)
     while (done < t->out.len && !e) {
         size_t piece = s->chunked ? next_piece(t, done) : t->out.len - done;
         size_t w = 0;
-        e = sl_sink_write(s, t->out.p + done, piece, until, &w);
+        e = sl_sink_write(s, t->out.p + done, piece, patience, &w);
         done += w;
     }
     size_t n = batch_records(t), whole = 0;
@@ -138,7 +138,7 @@ static int write_batch(sl_tracer *t, sl_sink *s, uint64_t until)
 /* The batch goes to the flight recorder (when there is one) or the sink. */
 static int flush_batch(sl_tracer *t)
 {
-    if (!t->rec) return write_batch(t, &t->sink, t->until);
+    if (!t->rec) return write_batch(t, &t->sink, t->patience);
     size_t start = 0, n = batch_records(t);
     for (size_t i = 0; i < n; i++) {
         size_t end = batch_end(t, i);
@@ -204,7 +204,7 @@ uint64_t sl_dropped_total(sl_tracer *t)
 
 /* Takes the drain (drain_mu) and claims it where a signal handler can see
  * it: 0 when an emergency flush holds it (then the drain is skipped). */
-static int drain_begin(sl_tracer *t, uint64_t until)
+static int drain_begin(sl_tracer *t, uint64_t patience)
 {
     pthread_mutex_lock(&t->drain_mu);
     uintptr_t none = 0;
@@ -212,7 +212,7 @@ static int drain_begin(sl_tracer *t, uint64_t until)
         pthread_mutex_unlock(&t->drain_mu);
         return 0;
     }
-    t->until = until;
+    t->patience = patience;
     return 1;
 }
 
@@ -247,15 +247,15 @@ static int drain_locked(sl_tracer *t, uint64_t ts)
     uint32_t asked = atomic_load_explicit(&sl_dump_requests, memory_order_relaxed);
     if (t->rec && asked != t->dumps_seen && e != EAGAIN) {
         t->dumps_seen = asked;
-        we = sl_recorder_dump(t, NULL, t->until);
+        we = sl_recorder_dump(t, NULL, t->patience);
         if (we) e = we;
     }
     return e;
 }
 
-int sl_drain_until(sl_tracer *t, uint64_t ts, uint64_t until)
+int sl_drain_waiting(sl_tracer *t, uint64_t ts, uint64_t patience)
 {
-    if (!drain_begin(t, until)) return EAGAIN;
+    if (!drain_begin(t, patience)) return EAGAIN;
     sl_tracer *outer = sl_tl_draining;
     sl_tl_draining = t;
     int e = drain_locked(t, ts);
@@ -268,12 +268,12 @@ int sl_drain_until(sl_tracer *t, uint64_t ts, uint64_t until)
 
 int sl_drain_all(sl_tracer *t, uint64_t ts)
 {
-    return sl_drain_until(t, ts, t->producer_until);
+    return sl_drain_waiting(t, ts, t->producer_patience);
 }
 
 void sl_drain_with(sl_tracer *t, const char *rec)
 {
-    if (!drain_begin(t, t->producer_until)) return;
+    if (!drain_begin(t, t->producer_patience)) return;
     sl_tracer *outer = sl_tl_draining;
     sl_tl_draining = t;
     if (flush_batch(t) != EAGAIN) {
@@ -289,7 +289,7 @@ void sl_drain_with(sl_tracer *t, const char *rec)
 
 void sl_drain_meta(sl_tracer *t, uint64_t ts)
 {
-    if (!drain_begin(t, t->producer_until)) return;
+    if (!drain_begin(t, t->producer_patience)) return;
     encode_meta(t, ts, 0);
     if (!t->rec) flush_batch(t);   /* a recorder keeps the meta for each dump itself */
     else sl_drain_discard(t);
@@ -298,7 +298,7 @@ void sl_drain_meta(sl_tracer *t, uint64_t ts)
 
 /* ===== FLIGHT RECORDER DUMPS (drain_mu held) ===== */
 
-int sl_recorder_dump(sl_tracer *t, const char *path, uint64_t until)
+int sl_recorder_dump(sl_tracer *t, const char *path, uint64_t patience)
 {
     sl_sink file, *s = &t->sink;
     if (path) {
@@ -322,9 +322,9 @@ int sl_recorder_dump(sl_tracer *t, const char *path, uint64_t until)
             continue;
         }
         batch_commit(t, before);
-        if (t->out.len >= OUT_BATCH) e = write_batch(t, s, until);
+        if (t->out.len >= OUT_BATCH) e = write_batch(t, s, patience);
     }
-    if (!e) e = write_batch(t, s, until);
+    if (!e) e = write_batch(t, s, patience);
     if (e == EAGAIN) e = ETIMEDOUT;
     if (e) add(&t->wdropped, sl_drain_discard(t));
     if (path) sl_sink_close(&file);
@@ -333,7 +333,7 @@ int sl_recorder_dump(sl_tracer *t, const char *path, uint64_t until)
 
 /* ===== BACKGROUND WRITER ===== */
 
-/* A drain holds the drain mutex at most this long while waiting for room. */
+/* The writer waits this long for room, then lets go of the drain mutex. */
 #define WRITER_WAIT_NS 50000000u
 
 static void *writer_main(void *arg)
@@ -353,7 +353,7 @@ static void *writer_main(void *arg)
         t->wkick = 0;
         atomic_store_explicit(&t->kick_pending, 0, memory_order_relaxed);
         pthread_mutex_unlock(&t->wmu);
-        sl_drain_until(t, tracer_now(t), sl_mono_ns() + WRITER_WAIT_NS);
+        sl_drain_waiting(t, tracer_now(t), WRITER_WAIT_NS);
         pthread_mutex_lock(&t->wmu);
     }
     pthread_mutex_unlock(&t->wmu);
@@ -374,8 +374,8 @@ int sl_start_writer(sl_tracer *t)
     return 0;
 }
 
-/* Returns within one of the writer's waits (WRITER_WAIT_NS, or the sink's
- * give_up_at when that is sooner). */
+/* Returns when the writer's drain under way ends: the rings are empty, or
+ * the output took nothing for WRITER_WAIT_NS. */
 void sl_stop_writer(sl_tracer *t)
 {
     if (!t->writer_started) return;

@@ -220,21 +220,22 @@ typedef struct sl_sink {
     sl_write_fn write;
     void *ud;
     sl_buf mem;
-    _Atomic uint64_t give_up_at;   /* monotonic ns: every wait ends here (close, exit,
-                                      emergency); 0: no such limit */
+    _Atomic uint64_t give_up_at;   /* monotonic ns: every wait ends here (an emergency
+                                      flush takes over); 0: no such limit */
 } sl_sink;
 
-/* `until` values of sl_sink_write besides a monotonic deadline. */
+/* How long a write waits for room without progress (`patience`, ns). */
 #define SL_WAIT_NONE 0
 #define SL_WAIT_FOREVER UINT64_MAX
 
 int sl_sink_open(sl_sink *s, const sl_config *cfg, sl_error *err);
 /* Writes data; *written is the number of bytes that reached the sink. A
  * chunked sink writes at most PIPE_BUF bytes per system call and waits for
- * room until `until` (monotonic ns) or give_up_at, whichever is first.
+ * room before each, at most `patience` ns (and never past give_up_at), so
+ * a reader that reads slowly is waited for and one that stopped is not.
  * Returns 0 or an errno value: EAGAIN when no room came in time. Never
  * raises SIGPIPE. */
-int sl_sink_write(sl_sink *s, const char *data, size_t len, uint64_t until, size_t *written);
+int sl_sink_write(sl_sink *s, const char *data, size_t len, uint64_t patience, size_t *written);
 void sl_sink_close(sl_sink *s);
 /* Set on the writer thread, which blocks SIGPIPE for good. */
 extern SL_HIDDEN _Thread_local int sl_sink_sigpipe_blocked;

@@ -10,7 +10,8 @@
  * (a pipe, a socket, a terminal) is "chunked": the tracer hands it whole
  * records of at most PIPE_BUF bytes, which a pipe writes atomically, and each
  * write waits for room with poll() first, so a write never blocks on a
- * reader that stopped reading: the wait ends at a deadline instead.
+ * reader that stopped reading: a wait ends after a given time without
+ * progress (the caller's patience) instead.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -87,11 +88,14 @@ int sl_sink_open(sl_sink *s, const sl_config *cfg, sl_error *err)
     return SL_EINVAL;
 }
 
-/* Waits until fd has room, `until` or give_up_at passes: 0, or EAGAIN. The
- * wait is cut in slices so a deadline lowered meanwhile (close, exit, a
- * crash) is seen within one slice. */
-static int wait_writable(sl_sink *s, uint64_t until)
+/* Waits until fd has room, for at most `patience` ns or until give_up_at:
+ * 0, or EAGAIN. The wait is cut in slices so that give_up_at, set meanwhile
+ * by an emergency flush, is seen within one slice. */
+static int wait_writable(sl_sink *s, uint64_t patience)
 {
+    uint64_t until = patience == SL_WAIT_FOREVER ? SL_WAIT_FOREVER
+                   : patience == SL_WAIT_NONE     ? SL_WAIT_NONE
+                                                  : sl_mono_ns() + patience;
     for (;;) {
         uint64_t limit = until;
         uint64_t give_up = atomic_load_explicit(&s->give_up_at, memory_order_relaxed);
@@ -111,12 +115,12 @@ static int wait_writable(sl_sink *s, uint64_t until)
 }
 
 /* Writes all of data, or up to the first error; *done counts what got out. */
-static int write_all(sl_sink *s, const char *data, size_t len, uint64_t until, size_t *done)
+static int write_all(sl_sink *s, const char *data, size_t len, uint64_t patience, size_t *done)
 {
     while (len) {
         size_t piece = len;
         if (s->chunked) {
-            int e = wait_writable(s, until);
+            int e = wait_writable(s, patience);
             if (e) return e;
             if (piece > PIPE_BUF) piece = PIPE_BUF;
         }
@@ -135,16 +139,16 @@ static int write_all(sl_sink *s, const char *data, size_t len, uint64_t until, s
     return 0;
 }
 
-static int write_fd(sl_sink *s, const char *data, size_t len, uint64_t until, size_t *done)
+static int write_fd(sl_sink *s, const char *data, size_t len, uint64_t patience, size_t *done)
 {
-    if (sl_sink_sigpipe_blocked || s->socket) return write_all(s, data, len, until, done);
+    if (sl_sink_sigpipe_blocked || s->socket) return write_all(s, data, len, patience, done);
     sigset_t pipe_set, old, pending;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
     sigpending(&pending);
     int was_pending = sigismember(&pending, SIGPIPE);
-    int e = write_all(s, data, len, until, done);
+    int e = write_all(s, data, len, patience, done);
     if (e == EPIPE && !was_pending) {
         struct timespec zero = {0, 0};
         while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {}
@@ -153,7 +157,7 @@ static int write_fd(sl_sink *s, const char *data, size_t len, uint64_t until, si
     return e;
 }
 
-int sl_sink_write(sl_sink *s, const char *data, size_t len, uint64_t until, size_t *written)
+int sl_sink_write(sl_sink *s, const char *data, size_t len, uint64_t patience, size_t *written)
 {
     size_t done = 0;
     int e = 0;
@@ -161,7 +165,7 @@ int sl_sink_write(sl_sink *s, const char *data, size_t len, uint64_t until, size
         switch (s->kind) {
         case SL_SINK_PATH:
         case SL_SINK_FD:
-            e = write_fd(s, data, len, until, &done);
+            e = write_fd(s, data, len, patience, &done);
             break;
         case SL_SINK_CALLBACK:
             e = s->write(s->ud, data, len);

@@ -165,18 +165,11 @@ void sl_config_init(sl_config *cfg)
     cfg->limits.max_name_len = 256;
 }
 
-/* Bounds every wait for the output from now on (close, exit). */
-static uint64_t give_up_soon(sl_tracer *t)
+/* Final drain (close, exit): what the output does not take once it has
+ * taken nothing for close_timeout_ns is lost. */
+static int drain_final(sl_tracer *t, uint64_t ts)
 {
-    uint64_t at = sl_mono_ns() + t->close_timeout_ns;
-    atomic_store(&t->sink.give_up_at, at ? at : 1);
-    return at;
-}
-
-/* Final drain: what the output did not take by the deadline is lost. */
-static int drain_final(sl_tracer *t, uint64_t ts, uint64_t until)
-{
-    int e = sl_drain_until(t, ts, until);
+    int e = sl_drain_waiting(t, ts, t->close_timeout_ns);
     if (e == EAGAIN) {
         pthread_mutex_lock(&t->drain_mu);
         add(&t->wdropped, sl_drain_discard(t));
@@ -211,9 +204,8 @@ static void at_exit_flush(void)
         /* never call a callback sink from exit: it may be a Lua function */
         if (t->sink.kind != SL_SINK_PATH && t->sink.kind != SL_SINK_FD) continue;
         if (sl_tl_draining == t) continue;
-        uint64_t until = give_up_soon(t);
         sl_stop_writer(t);
-        drain_final(t, tracer_now(t), until);
+        drain_final(t, tracer_now(t));
     }
     pthread_mutex_unlock(&g_mu);
 }
@@ -327,7 +319,7 @@ sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err)
     }
     /* only a pipe, socket or terminal has a reader that can stall us */
     t->block = cfg->block_when_full > 0 || (cfg->block_when_full < 0 && !t->sink.chunked);
-    t->producer_until = t->block ? SL_WAIT_FOREVER : SL_WAIT_NONE;
+    t->producer_patience = t->block ? SL_WAIT_FOREVER : SL_WAIT_NONE;
     if (cfg->service) t->service = strdup(cfg->service);
     if (cfg->host) {
         t->host = strdup(cfg->host);
@@ -388,20 +380,19 @@ int sl_tracer_flush(sl_tracer *t)
 {
     if (!t) return SL_EINVAL;
     if (sl_tl_draining == t) return SL_OK;   /* from inside our own callback sink */
-    uint64_t until = t->producer_until == SL_WAIT_FOREVER ? SL_WAIT_FOREVER
-                                                          : sl_mono_ns() + t->close_timeout_ns;
-    return report(t, sl_drain_until(t, tracer_now(t), until));
+    uint64_t patience = t->block ? t->producer_patience : t->close_timeout_ns;
+    return report(t, sl_drain_waiting(t, tracer_now(t), patience));
 }
 
 int sl_tracer_dump(sl_tracer *t, const char *path)
 {
     if (!t || !t->rec) return SL_EINVAL;
     if (sl_tl_draining == t) return SL_ESTATE;
-    uint64_t until = sl_mono_ns() + t->close_timeout_ns;
-    int e = sl_drain_until(t, tracer_now(t), until);
+    uint64_t patience = t->close_timeout_ns;
+    int e = sl_drain_waiting(t, tracer_now(t), patience);
     if (e == EAGAIN) return SL_ETIMEDOUT;
     pthread_mutex_lock(&t->drain_mu);
-    e = sl_recorder_dump(t, path, until);
+    e = sl_recorder_dump(t, path, patience);
     pthread_mutex_unlock(&t->drain_mu);
     if (e == ETIMEDOUT) return SL_ETIMEDOUT;
     if (e) {
@@ -430,12 +421,11 @@ int sl_tracer_close_stats(sl_tracer *t, sl_stats *final)
         }
     }
     pthread_mutex_unlock(&g_mu);
-    uint64_t until = give_up_soon(t);
     sl_stop_writer(t);
     uint64_t ts = tracer_now(t);
     sl_tstate *st = tstate(t);
     if (st) sl_abandon_open_spans(t, st, ts);
-    int e = sl_tl_draining == t ? 0 : drain_final(t, ts, until);
+    int e = sl_tl_draining == t ? 0 : drain_final(t, ts);
     int rc = report(t, e);
     if (final) sl_tracer_stats(t, final);
     sl_tstate *s = atomic_load(&t->states);

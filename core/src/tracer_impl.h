@@ -32,8 +32,8 @@ struct sl_tracer {
     sl_format format;
     int always;
     int block;                     /* a full ring waits for the writer (else: drop, count) */
-    uint64_t producer_until;       /* how long recording threads wait for a stalled output */
-    uint64_t close_timeout_ns;     /* close, exit and flush wait at most this long */
+    uint64_t producer_patience;    /* how long recording threads wait for a stalled output */
+    uint64_t close_timeout_ns;     /* close, exit and flush wait at most this long for room */
     sl_limits lim;
     sl_clock_fn clock;
     void *clock_ud;
@@ -50,7 +50,7 @@ struct sl_tracer {
     sl_buf out;                    /* encoded records not written yet (a stalled output keeps
                                       them here: the rings fill up behind them) */
     sl_buf ends;                   /* uint32 end offset in out of each record */
-    uint64_t until;                /* the drain under way waits for the output until then */
+    uint64_t patience;             /* the drain under way waits this long for room */
     int need_meta, write_meta;
     uint64_t dropped_told;         /* the dropped count the stream was last told */
     struct sl_recorder *rec;       /* flight recorder: records stay in memory until a dump */
@@ -132,11 +132,11 @@ static inline sl_tstate *tstate(sl_tracer *t)
 
 /* ===== DRAINING (drain.c) ===== */
 
-/* Drains every ring into the sink, waiting for a stalled output until
- * `until` (SL_WAIT_*, or monotonic ns); 0, EAGAIN (records left for later:
+/* Drains every ring into the sink, waiting for room in the output at most
+ * `patience` ns at a time (SL_WAIT_*); 0, EAGAIN (records left for later:
  * the output had no room in time), or the errno of a failed write. */
-int sl_drain_until(sl_tracer *t, uint64_t ts, uint64_t until);
-/* The recording threads' drain: waits as long as t->producer_until says. */
+int sl_drain_waiting(sl_tracer *t, uint64_t ts, uint64_t patience);
+/* The recording threads' drain: waits as t->producer_patience says. */
 int sl_drain_all(sl_tracer *t, uint64_t ts);
 /* The same with one more (out-of-ring) record after everything buffered. */
 void sl_drain_with(sl_tracer *t, const char *rec);
@@ -168,7 +168,7 @@ void sl_recorder_clear(sl_recorder *r);
 /* Writes what the recorder holds to t's sink, or to path (created or
  * truncated), preceded by a meta record, and empties it. drain_mu held;
  * 0 or an errno value (ETIMEDOUT: the output had no room in time). */
-int sl_recorder_dump(sl_tracer *t, const char *path, uint64_t until);
+int sl_recorder_dump(sl_tracer *t, const char *path, uint64_t patience);
 
 /* ===== SIGNALS (crash.c) ===== */
 

@@ -26,6 +26,7 @@
 
 #define WRITERS 4
 #define SPANS 200000
+#define STALL_SPANS 50000   /* many times what the pipe and the ring hold */
 #define PROGRAM_LINE_EVERY 1000
 #define PROGRAM_LINE "the program's own output, a line of it\n"
 
@@ -132,14 +133,14 @@ static void stalled_child(int fd, int ctl)
     c.fd = fd;
     sl_tracer *t = sl_tracer_open(&c, NULL);
     if (!t) _exit(3);
-    for (int i = 0; i < SPANS; i++) span_with_attrs(t, i);
+    for (int i = 0; i < STALL_SPANS; i++) span_with_attrs(t, i);
     sl_stats st;
     sl_tracer_stats(t, &st);
     int flush_rc = sl_tracer_flush(t);   /* bounded too: the output has no room */
     int64_t msg[3] = {(int64_t)st.dropped, flush_rc, 0};
     msg[2] = sl_tracer_close(t);
     if (write(ctl, msg, sizeof msg) != (ssize_t)sizeof msg) _exit(5);
-    _exit(st.spans_started == SPANS ? 0 : 4);
+    _exit(st.spans_started == STALL_SPANS ? 0 : 4);
 }
 
 static void check_stalled(int out_read, int out_write)
@@ -201,7 +202,7 @@ static void test_exit_with_stalled_reader(void)
         c.sink = SL_SINK_FD;
         c.fd = p[1];
         sl_tracer *t = sl_tracer_open(&c, NULL);
-        for (int i = 0; i < SPANS; i++) span_with_attrs(t, i);
+        for (int i = 0; i < STALL_SPANS; i++) span_with_attrs(t, i);
         exit(0);   /* still open: atexit flushes */
     }
     int status = wait_bounded(pid, 60);
@@ -227,8 +228,8 @@ static void *read_all(void *p)
     while (sl_reader_next(r, &rec) == SL_OK) {
         a->records++;
         if (rec.type != SL_REC_META) continue;
-        const char *d = strstr(rec.raw, "\"dropped\":");
-        if (d && d < rec.raw + rec.raw_len) a->last_dropped = strtoull(d + 10, NULL, 10);
+        const char *d = memmem(rec.raw, rec.raw_len, "\"dropped\":", 10);
+        if (d) a->last_dropped = strtoull(d + 10, NULL, 10);   /* digits, then '}' */
     }
     a->bad = sl_reader_bad_lines(r, NULL, 0);
     sl_reader_close(r);
