@@ -139,16 +139,22 @@ static int claim(sl_tracer *t, uintptr_t me, int *was_mine)
 }
 
 /* The batch: only records that were encoded whole. */
-static void put_batch(emergency *em)
+static void keep_batch(emergency *em)
 {
     sl_tracer *t = em->t;
     size_t n = t->ends.len / sizeof(uint32_t);
-    if (!n) return;
-    uint32_t end;
-    memcpy(&end, t->ends.p + (n - 1) * sizeof end, sizeof end);
-    if (end > t->out.len) return;
-    put_bytes(em, t->out.p, end);
-    em->records += n;
+    uint32_t start = 0, end;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(&end, t->ends.p + i * sizeof end, sizeof end);
+        if (end > t->out.len || end < start) break;
+        if (t->rec) {
+            sl_recorder_put(t->rec, t->out.p + start, end - start);
+        } else {
+            put_bytes(em, t->out.p + start, end - start);
+            em->records++;
+        }
+        start = end;
+    }
     t->out.len = 0;
     t->ends.len = 0;
 }
@@ -171,7 +177,22 @@ static void put_recorder(emergency *em)
     }
 }
 
-static void put_rings(emergency *em)
+/* A ring record: encoded into the output, or (flight recorder) into the
+ * recorder, which keeps the newest whole records of the lot. */
+static char g_one[8192];
+
+static void keep_record(emergency *em, const sl_rview *v)
+{
+    if (!em->t->rec) {
+        put_record(em, v);
+        return;
+    }
+    sl_buf one = {g_one, 0, sizeof g_one, 1};
+    int rc = em->t->format == SL_MSGPACK ? sl_msgpack_encode(&one, v) : sl_jsonl_encode(&one, v);
+    if (rc == 0) sl_recorder_put(em->t->rec, one.p, one.len);
+}
+
+static void keep_rings(emergency *em)
 {
     for (sl_tstate *s = atomic_load(&em->t->states); s; s = s->next) {
         sl_ring *r = &s->ring;
@@ -184,7 +205,7 @@ static void put_rings(emergency *em)
             if ((uint8_t)rec[4] != SL_REC_PAD) {
                 sl_rview v;
                 sl_rview_decode(rec, &v);
-                put_record(em, &v);
+                keep_record(em, &v);
             }
             tail += size;
         }
@@ -231,12 +252,12 @@ static uint64_t flush_tracer(sl_tracer *t, int abandon, uintptr_t me)
     int owned = claim(t, me, &was_mine);
     atomic_store(&t->sink.give_up_at, 0);
     if (owned) {
+        keep_batch(&em);
+        keep_rings(&em);
         if (t->rec) {
             if (t->write_meta) put_meta(&em);
             put_recorder(&em);
         }
-        put_batch(&em);
-        put_rings(&em);
     }
     if (abandon) put_abandoned(&em);
     put_out(&em);
