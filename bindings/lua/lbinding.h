@@ -36,5 +36,7 @@ typedef struct lreader {
     int string_ref; /* reader_string: the string kept alive */
 } lreader;
 lreader *lsl_reader_check(lua_State *L, int idx);
+/* nil, message, code for a failed sl_reader_next (rc). */
+int lsl_reader_fail(lua_State *L, lreader *lr, int rc);
 
 #endif

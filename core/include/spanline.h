@@ -378,14 +378,20 @@ typedef struct sl_reader sl_reader;
 typedef struct sl_reader_opts {
     int follow;                /* keep waiting for data at EOF (SL_EAGAIN), survive truncation/rotation */
     size_t max_line;           /* longer lines are skipped and counted (default 16 MiB) */
+    size_t max_garbage;        /* this many bytes in a row without a record (bad, blank or
+                                  over-long lines) end the read with SL_EPARSE: the input is
+                                  not a span stream (/dev/zero, a binary file) (default 64 MiB) */
 } sl_reader_opts;
 
 sl_reader *sl_reader_open_path(const char *path, const sl_reader_opts *opts, sl_error *err);
 sl_reader *sl_reader_open_fd(int fd, const sl_reader_opts *opts, sl_error *err);
 /* Reads from memory (the bytes are not copied: keep them alive). */
 sl_reader *sl_reader_open_mem(const char *data, size_t len, const sl_reader_opts *opts, sl_error *err);
-/* SL_OK with *out filled, SL_EOF, or SL_EAGAIN (follow mode), or SL_EIO. */
+/* SL_OK with *out filled, SL_EOF, or SL_EAGAIN (follow mode), or SL_EIO,
+ * or SL_EPARSE (max_garbage bytes without a record). */
 int sl_reader_next(sl_reader *r, sl_record *out);
+/* Why the last sl_reader_next failed (SL_EIO, SL_EPARSE), or NULL. */
+const char *sl_reader_error(const sl_reader *r);
 /* Lines skipped so far, and the line numbers of the first ones (up to cap). */
 uint64_t sl_reader_bad_lines(const sl_reader *r, uint64_t *lines, size_t cap);
 /* Bytes consumed so far. */
