@@ -103,6 +103,7 @@ function spanfile.where(expr)
     return function(s)
       local ok, v = pcall(fn, s)
       if ok then return v and true or false end
+      if query.is_limit_error(v) then error(v, 0) end   -- over budget: the command ends
       state.errors = state.errors + 1
       if not state.first then state.first = tostring(v):gsub("^expr:%d+: ", "") end
       return false

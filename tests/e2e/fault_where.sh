@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# fault_where.sh: hostile --where expressions against report and filter
+# (both the C span stream and the Lua assembler path). Rewriting
+# string.format inside an expression does not change what report prints;
+# an endless loop and a memory-eating expression end with exit 2 and a
+# message naming the expression (within the 1 s / 64 MiB budgets).
+set -uo pipefail
+
+src=${SPANLINE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+bin=${SPANLINE_BIN:-$src/bin/spanline}
+fixtures=${SPANLINE_FIXTURES:-$src/tests/fixtures}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+spanline() { timeout 60 lua5.4 "$bin" "$@"; }
+file=$fixtures/query_basic.jsonl
+
+# the host's libraries are out of reach
+spanline report "$file" --where 'true' >"$tmp/plain" || fail "report"
+for lib in 'string.format = function() return "X" end' 'string.rep = nil' 'table.concat = nil' \
+           'math.floor = function() return 0 end'; do
+  spanline report "$file" --where "(function() $lib return true end)()" >"$tmp/after" ||
+    fail "report with $lib"
+  cmp -s "$tmp/plain" "$tmp/after" || fail "report output changed by: $lib"
+  SPANLINE_NO_FAST=1 spanline report "$file" --where "(function() $lib return true end)()" >"$tmp/after" ||
+    fail "report (Lua path) with $lib"
+  cmp -s "$tmp/plain" "$tmp/after" || fail "report output (Lua path) changed by: $lib"
+done
+
+# budgets: exit 2 and a message naming the expression
+check_limit() {  # expression, expected message part
+  for fast in "" 1; do
+    for cmd in report filter; do
+      SPANLINE_NO_FAST=$fast spanline "$cmd" "$file" --where "$1" >/dev/null 2>"$tmp/err"
+      rc=$?
+      [ $rc -eq 2 ] || fail "$cmd --where '$1' (fast=$fast): exit $rc, expected 2 ($(cat "$tmp/err"))"
+      grep -qF -- "--where '$1' gave up" "$tmp/err" || fail "$cmd: message: $(cat "$tmp/err")"
+      grep -qF -- "$2" "$tmp/err" || fail "$cmd: message: $(cat "$tmp/err")"
+    done
+  done
+}
+check_limit '(function() while true do end end)()' 'more than 1 s on one span'
+check_limit '(function() local t = {} while true do t[#t + 1] = {} end end)()' 'MiB of memory on one span'
+check_limit '#("x"):rep(2^30) > 0' 'MiB of memory on one span'
+
+# an ordinary error is still only "no match"
+spanline filter "$file" --where 'nil + 1' >/dev/null 2>"$tmp/err" || fail "filter with a failing expression"
+grep -q "counted as no match" "$tmp/err" || fail "filter: $(cat "$tmp/err")"
+echo ok
