@@ -116,7 +116,7 @@ end
 function spanfile.where_note(state)
   if not state or state.errors == 0 then return nil end
   return string.format("--where failed on %d span%s (counted as no match): %s", state.errors,
-    state.errors == 1 and "" or "s", state.first)
+    state.errors == 1 and "" or "s", require("spanline.text").clean(tostring(state.first)))
 end
 
 return spanfile
