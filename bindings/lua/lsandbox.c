@@ -9,10 +9,13 @@
  * it is put back before the call returns, whatever happens. Time: a count
  * hook on every call would cost more than a small expression itself (Lua
  * runs every instruction through the hook check while one is set), so a
- * watchdog thread looks at the call under way every 10 ms and only when it
- * has run past its budget sets a hook (count 1, as lua.c does from its
+ * watchdog thread looks at the call under way every 10 ms, measures the CPU
+ * time the calling thread spent since it first saw that call (CPU, not wall
+ * time: a loaded machine must not fail a fine expression), and only when
+ * that passes the budget sets a hook (count 1, as lua.c does from its
  * SIGINT handler) that raises the error at the next instruction of the
  * same call; a hook that fires after that call ended just removes itself.
+ * A call costs the watchdog nothing but a few stores.
  * A call that hits a limit raises the value on_limit(kind) returns ("time"
  * or "memory"), and so does every later call (the wrapped function is
  * spent), so a caller that counts errors and goes on stops paying for them.
@@ -61,15 +64,16 @@ static struct {
     _Atomic int stop;
     _Atomic(lua_State *) L;     /* the state in a bounded call, or NULL */
     _Atomic(bounded_run *) run;
-    _Atomic uint64_t deadline;  /* monotonic ns the call may run until */
+    _Atomic uint64_t budget;    /* CPU ns the call may use */
+    _Atomic clockid_t cpu;      /* the CPU clock of the calling thread */
     _Atomic uint64_t call;      /* bumped per call */
     _Atomic uint64_t fired;     /* the call the watchdog set the hook for */
 } g_watch = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-static uint64_t mono_ns(void)
+static uint64_t cpu_ns(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (clock_gettime(id, &ts) != 0) return 0;
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -87,12 +91,20 @@ static void stop_hook(lua_State *L, lua_Debug *ar)
 static void *watchdog(void *arg)
 {
     (void)arg;
+    uint64_t seen = 0, cpu_at_seen = 0;   /* the call under watch, and its thread's CPU then */
     while (!atomic_load(&g_watch.stop)) {
         struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL);
-        lua_State *L = atomic_load(&g_watch.L);
+        lua_State *L = atomic_load_explicit(&g_watch.L, memory_order_acquire);
         uint64_t call = atomic_load(&g_watch.call);
-        if (L && atomic_load(&g_watch.fired) != call && mono_ns() > atomic_load(&g_watch.deadline)) {
+        if (!L || atomic_load(&g_watch.fired) == call) continue;
+        uint64_t cpu = cpu_ns(atomic_load_explicit(&g_watch.cpu, memory_order_relaxed));
+        if (call != seen) {
+            seen = call;
+            cpu_at_seen = cpu;
+            continue;
+        }
+        if (cpu - cpu_at_seen > atomic_load(&g_watch.budget)) {
             atomic_store(&g_watch.fired, call);
             lua_sethook(L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
         }
@@ -152,7 +164,9 @@ static int l_bounded_call(lua_State *L)
     /* relaxed stores and one release: the watchdog may see a call late,
      * never one that is not set up */
     atomic_store_explicit(&g_watch.run, &run, memory_order_relaxed);
-    atomic_store_explicit(&g_watch.deadline, mono_ns() + (uint64_t)(seconds * 1e9), memory_order_relaxed);
+    atomic_store_explicit(&g_watch.budget, (uint64_t)(seconds * 1e9), memory_order_relaxed);
+    clockid_t cpu;
+    if (pthread_getcpuclockid(pthread_self(), &cpu) == 0) atomic_store_explicit(&g_watch.cpu, cpu, memory_order_relaxed);
     atomic_store_explicit(&g_watch.call, atomic_load_explicit(&g_watch.call, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     atomic_store_explicit(&g_watch.L, L, memory_order_release);

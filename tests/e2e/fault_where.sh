@@ -39,7 +39,7 @@ check_limit() {  # expression, expected message part
     done
   done
 }
-check_limit '(function() while true do end end)()' 'more than 1 s on one span'
+check_limit '(function() while true do end end)()' 'more than 1 s of CPU on one span'
 check_limit '(function() local t = {} while true do t[#t + 1] = ("x"):rep(1000000) .. #t end end)()' 'MiB of memory on one span'
 check_limit '#("x"):rep(2^30) > 0' 'MiB of memory on one span'
 

@@ -16,8 +16,8 @@ local core = require("spanline.core")
 
 local expr = {}
 
--- Budgets per call (per span): wall-clock seconds and bytes allocated.
--- Settable before compiling.
+-- Budgets per call (per span): CPU seconds and bytes allocated. Settable
+-- before compiling.
 expr.limits = { seconds = 1, memory = 64 * 1024 * 1024 }
 
 -- ===== EXPRESSIONS (--where) =====
@@ -98,7 +98,8 @@ end
 local function limit_error(text, kind)
   local what
   if kind == "time" then
-    what = string.format("ran for more than %g s on one span (an endless loop?)", expr.limits.seconds)
+    what = string.format("ran for more than %g s of CPU on one span (an endless loop?)",
+      expr.limits.seconds)
   else
     what = string.format("more than %d MiB of memory on one span", expr.limits.memory // (1024 * 1024))
   end
