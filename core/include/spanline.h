@@ -172,14 +172,15 @@ typedef struct sl_config {
                                     Without a writer the recording threads flush when their
                                     ring is half full or a record is flush_interval_ms newer
                                     than the last flush. */
-    int block_when_full;         /* when a thread's ring is full: -1 (default): wait for the
-                                    writer when the output is a regular file, a callback or
-                                    memory (only the disk sets the pace), drop and count
-                                    when it is a pipe, socket or terminal (a reader that
-                                    stops reading never stops the program); 0: always drop
-                                    and count; 1: always wait, even for a stalled reader.
-                                    Dropped records are reported in the stream (a meta
-                                    record with "dropped") once it can be written again. */
+    int block_when_full;         /* when a thread's ring is full: -1 (default): the thread
+                                    drains it itself, but never waits for room in a pipe,
+                                    socket or terminal: when the reader is not reading, the
+                                    record is dropped and counted (a stalled reader never
+                                    stops the program; a regular file, callback or memory
+                                    has no reader to wait for); 0: always drop and count;
+                                    1: always wait, even for a stalled reader. Dropped
+                                    records are reported in the stream (a meta record with
+                                    "dropped") once it can be written again. */
     uint32_t close_timeout_ms;   /* close, exit and flush give up on an output that took
                                     nothing for this long (a reader that stopped reading;
                                     one that reads slowly is waited for); close and exit

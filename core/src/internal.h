@@ -217,6 +217,7 @@ typedef struct sl_sink {
                           at most PIPE_BUF bytes, each after poll() says there is room */
     int socket;        /* chunked and a socket: send(MSG_DONTWAIT | MSG_NOSIGNAL) */
     int torn;          /* a failed write cut a record: the next write starts a new line */
+    _Atomic int no_room;  /* chunked: the last poll found no room (a reader not reading) */
     sl_write_fn write;
     void *ud;
     sl_buf mem;

@@ -107,9 +107,14 @@ static int wait_writable(sl_sink *s, uint64_t patience)
             else slice = limit == SL_WAIT_FOREVER || limit - now > 20000000u ? 20 : (int)((limit - now) / 1000000u) + 1;
         }
         struct pollfd p = {s->fd, POLLOUT, 0};
-        int n = poll(&p, 1, slice);
-        if (n > 0) return 0;   /* room, or an error the write will report */
+        int n = poll(&p, 1, 0);
+        if (n == 0 && slice) n = poll(&p, 1, slice);
+        if (n > 0) {
+            atomic_store_explicit(&s->no_room, 0, memory_order_relaxed);
+            return 0;   /* room, or an error the write will report */
+        }
         if (n < 0 && errno != EINTR) return 0;
+        atomic_store_explicit(&s->no_room, 1, memory_order_relaxed);
         if (n == 0 && slice == 0) return EAGAIN;
     }
 }

@@ -317,9 +317,11 @@ sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err)
         free(t);
         return NULL;
     }
-    /* only a pipe, socket or terminal has a reader that can stall us */
-    t->block = cfg->block_when_full > 0 || (cfg->block_when_full < 0 && !t->sink.chunked);
-    t->producer_patience = t->block ? SL_WAIT_FOREVER : SL_WAIT_NONE;
+    /* a full ring: the recording thread drains it itself (the encoding work
+     * is bounded), but waits for room in the output only when told to or
+     * when no reader can stall it (a regular file, a callback, memory) */
+    t->block = cfg->block_when_full != 0;
+    t->producer_patience = cfg->block_when_full > 0 || !t->sink.chunked ? SL_WAIT_FOREVER : SL_WAIT_NONE;
     if (cfg->service) t->service = strdup(cfg->service);
     if (cfg->host) {
         t->host = strdup(cfg->host);
@@ -380,7 +382,7 @@ int sl_tracer_flush(sl_tracer *t)
 {
     if (!t) return SL_EINVAL;
     if (sl_tl_draining == t) return SL_OK;   /* from inside our own callback sink */
-    uint64_t patience = t->block ? t->producer_patience : t->close_timeout_ns;
+    uint64_t patience = t->producer_patience == SL_WAIT_FOREVER ? SL_WAIT_FOREVER : t->close_timeout_ns;
     return report(t, sl_drain_waiting(t, tracer_now(t), patience));
 }
 
