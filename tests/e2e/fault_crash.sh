@@ -54,7 +54,11 @@ expect_status() {  # name status expected
 }
 
 lua5.4 "$tmp/prog.lua" segv "$tmp/segv.jsonl" 2>/dev/null
-expect_status segv $? 139
+status=$?
+case "${LD_PRELOAD:-}" in
+  *asan*) [ $status -ne 0 ] || fail "segv: exit 0" ;;  # ASan's own handler, which ours hands the fault to, reports it
+  *) expect_status segv $status 139 ;;
+esac
 lua5.4 "$tmp/check.lua" "$tmp/segv.jsonl" 2003 1 || fail "segv: trace"
 
 lua5.4 "$tmp/prog.lua" abort "$tmp/abort.jsonl" 2>/dev/null

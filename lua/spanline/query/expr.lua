@@ -17,8 +17,16 @@ local core = require("spanline.core")
 local expr = {}
 
 -- Budgets per call (per span): CPU seconds and bytes allocated. Settable
--- before compiling.
-expr.limits = { seconds = 1, memory = 64 * 1024 * 1024 }
+-- before compiling, and from the environment: SPANLINE_WHERE_CPU (seconds)
+-- and SPANLINE_WHERE_MEMORY (MiB).
+local function env_number(name, default)
+  local v = tonumber(os.getenv(name) or "")
+  return v and v > 0 and v or default
+end
+expr.limits = {
+  seconds = env_number("SPANLINE_WHERE_CPU", 1),
+  memory = math.floor(env_number("SPANLINE_WHERE_MEMORY", 64) * 1024 * 1024),
+}
 
 -- ===== EXPRESSIONS (--where) =====
 
