@@ -16,6 +16,7 @@
  * only format into the buffer they are given.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
@@ -365,17 +366,37 @@ static void on_dump_request(int signo)
     atomic_fetch_add(&sl_dump_requests, 1);
 }
 
+/* Flight recorders open; the SIGUSR1 handler is ours while it is > 0. */
+static pthread_mutex_t g_dump_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_dump_users, g_dump_ours;
+
 void sl_dump_signal_install(void)
 {
-    static _Atomic int done;
-    if (atomic_exchange(&done, 1)) return;
-    struct sigaction cur;
-    if (sigaction(SIGUSR1, NULL, &cur) != 0 || cur.sa_handler != SIG_DFL || (cur.sa_flags & SA_SIGINFO))
-        return;   /* the program handles (or ignores) SIGUSR1 itself: leave it alone */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_dump_request;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR1, &sa, NULL);
+    pthread_mutex_lock(&g_dump_mu);
+    if (g_dump_users++ == 0) {
+        struct sigaction cur;
+        /* a program that handles (or ignores) SIGUSR1 itself is left alone */
+        if (sigaction(SIGUSR1, NULL, &cur) == 0 && cur.sa_handler == SIG_DFL && !(cur.sa_flags & SA_SIGINFO)) {
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = on_dump_request;
+            sa.sa_flags = SA_RESTART;
+            sigemptyset(&sa.sa_mask);
+            g_dump_ours = sigaction(SIGUSR1, &sa, NULL) == 0;
+        }
+    }
+    pthread_mutex_unlock(&g_dump_mu);
+}
+
+/* The last flight recorder closed: SIGUSR1 gets its default action back
+ * (unless the program has put its own handler there since). */
+void sl_dump_signal_release(void)
+{
+    pthread_mutex_lock(&g_dump_mu);
+    if (g_dump_users > 0 && --g_dump_users == 0 && g_dump_ours) {
+        struct sigaction cur;
+        if (sigaction(SIGUSR1, NULL, &cur) == 0 && cur.sa_handler == on_dump_request) signal(SIGUSR1, SIG_DFL);
+        g_dump_ours = 0;
+    }
+    pthread_mutex_unlock(&g_dump_mu);
 }

@@ -271,6 +271,7 @@ static void global_init(void)
 static void tracer_free(sl_tracer *t)
 {
     sl_sink_close(&t->sink);
+    if (t->rec) sl_dump_signal_release();
     sl_recorder_free(t->rec);
     free(t->service);
     free(t->host);
@@ -330,7 +331,7 @@ sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err)
         gethostname(h, sizeof h - 1);
         t->host = strdup(h);
     }
-    if (cfg->recorder_size) t->rec = sl_recorder_new(cfg->recorder_size);
+    if (cfg->recorder_size && (t->rec = sl_recorder_new(cfg->recorder_size))) sl_dump_signal_install();
     if ((cfg->service && !t->service) || !t->host || (cfg->recorder_size && !t->rec)) {
         tracer_free(t);
         sl_set_error(err, SL_ENOMEM, 0, "out of memory");
@@ -360,7 +361,6 @@ sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err)
         if (t->interval_ns < 1000000u) t->interval_ns = 1000000u;
         sl_start_writer(t);   /* without a thread we drain from the callers */
     }
-    if (t->rec) sl_dump_signal_install();
     pthread_mutex_lock(&g_mu);
     t->gnext = g_tracers;
     g_tracers = t;

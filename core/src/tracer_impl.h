@@ -177,7 +177,9 @@ extern SL_HIDDEN _Atomic uint32_t sl_dump_requests;
 /* The tracers an emergency flush writes out (path and fd sinks). */
 void sl_emergency_register(sl_tracer *t);
 void sl_emergency_unregister(sl_tracer *t);
-/* Installs the SIGUSR1 handler if SIGUSR1 has its default action. */
+/* A flight recorder opens: installs the SIGUSR1 handler if SIGUSR1 has
+ * its default action. The last one to close puts the default back. */
 void sl_dump_signal_install(void);
+void sl_dump_signal_release(void);
 
 #endif

@@ -3,7 +3,8 @@
  * gets nothing while tracing), the oldest whole records are overwritten, a
  * dump writes a meta record and the newest records (to a path, or the
  * output) and empties the recorder, SIGUSR1 asks for a dump of a running
- * process, and a crash with the crash handler writes what it holds.
+ * process (and has its default action back once no recorder is open), and
+ * a crash with the crash handler writes what it holds.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -86,6 +87,9 @@ static void spans(sl_tracer *t, int from, int n)
 static void test_keeps_newest(void)
 {
     sl_tracer *t = open_recorder(16 * 1024);
+    struct sigaction cur;
+    sigaction(SIGUSR1, NULL, &cur);
+    CHECK(cur.sa_handler != SIG_DFL);   /* SIGUSR1 asks for a dump now */
     spans(t, 0, 10000);
     CHECK_EQ_INT(sl_tracer_flush(t), SL_OK);
     CHECK_EQ_INT(file_size(out_path), 0);   /* nothing written while recording */
@@ -119,6 +123,8 @@ static void test_keeps_newest(void)
     CHECK_EQ_INT(s.records, 1 + 4);
     CHECK_EQ_INT(sl_tracer_close(t), SL_OK);
     CHECK_EQ_INT(read_stream(out_path).records, 1 + 4);   /* close does not dump */
+    sigaction(SIGUSR1, NULL, &cur);
+    CHECK(cur.sa_handler == SIG_DFL);   /* the last recorder gave SIGUSR1 back */
 }
 
 static void test_not_a_recorder(void)
