@@ -32,6 +32,7 @@ void lsl_open_samples(lua_State *L); /* lsamples.c: exact percentiles */
 void lsl_open_spans(lua_State *L);   /* lspans.c: spans assembled in C */
 void lsl_open_faults(lua_State *L);  /* lfaults.c: dump, crash and signal handlers */
 void lsl_open_sandbox(lua_State *L); /* lsandbox.c: calls under time and memory budgets */
+void lsl_open_process(lua_State *L); /* lprocess.c: signals and an exit note for `spanline run` */
 
 /* lreader.c: a stream reader userdata (READER_MT). */
 #define LSL_READER_MT "spanline.reader"
