@@ -9,11 +9,10 @@
 # newest records.
 set -uo pipefail
 
-src=${SPANLINE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-tmp=$(mktemp -d)
+# shellcheck source=support/run_env.sh
+. "$(dirname "$0")/support/run_env.sh"
 pid=
 trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 cat >"$tmp/prog.lua" <<'EOF'
 local spanline = require("spanline")

@@ -7,9 +7,8 @@
 # return nil, message, "ENOSPC" (flush = "always" too).
 set -euo pipefail
 
-src=${SPANLINE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=support/run_env.sh
+. "$(dirname "$0")/support/run_env.sh"
 mnt=$tmp/small
 mkdir "$mnt"
 

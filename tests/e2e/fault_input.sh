@@ -6,11 +6,8 @@
 # forever; a 20 MB junk line among records is skipped, the records read.
 set -uo pipefail
 
-src=${SPANLINE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${SPANLINE_BIN:-$src/bin/spanline}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=support/run_env.sh
+. "$(dirname "$0")/support/run_env.sh"
 spanline() { timeout 120 lua5.4 "$bin" "$@"; }
 
 head -c 70000000 /dev/zero | tr '\0' x >"$tmp/one-line"

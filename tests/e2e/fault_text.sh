@@ -8,11 +8,8 @@
 # empty file is an error (exit 1) for view --plain as for the others.
 set -uo pipefail
 
-src=${SPANLINE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${SPANLINE_BIN:-$src/bin/spanline}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=support/run_env.sh
+. "$(dirname "$0")/support/run_env.sh"
 spanline() { timeout 60 lua5.4 "$bin" "$@"; }
 
 lua5.4 - "$tmp/evil.jsonl" <<'EOF'

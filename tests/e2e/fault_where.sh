@@ -7,12 +7,8 @@
 # SPANLINE_WHERE_CPU / SPANLINE_WHERE_MEMORY).
 set -uo pipefail
 
-src=${SPANLINE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${SPANLINE_BIN:-$src/bin/spanline}
-fixtures=${SPANLINE_FIXTURES:-$src/tests/fixtures}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=support/run_env.sh
+. "$(dirname "$0")/support/run_env.sh"
 spanline() { timeout 60 lua5.4 "$bin" "$@"; }
 file=$fixtures/query_basic.jsonl
 
