@@ -40,10 +40,16 @@ static uint32_t batch_end(const sl_tracer *t, size_t i)
 
 /* Notes that the bytes appended since `before` are one record (or drops
  * them when the end list cannot grow). */
-static void batch_commit(sl_tracer *t, size_t before)
+static inline void batch_commit(sl_tracer *t, size_t before)
 {
     uint32_t e = (uint32_t)t->out.len;
-    if (t->out.len > UINT32_MAX || sl_buf_append(&t->ends, &e, sizeof e) != 0) {
+    sl_buf *ends = &t->ends;
+    if (__builtin_expect(ends->cap - ends->len >= sizeof e, 1)) {   /* a store, per record */
+        memcpy(ends->p + ends->len, &e, sizeof e);
+        ends->len += sizeof e;
+        return;
+    }
+    if (t->out.len > UINT32_MAX || sl_buf_append(ends, &e, sizeof e) != 0) {
         t->out.len = before;
         add(&t->wdropped, 1);
     }
