@@ -131,6 +131,10 @@ lsl_entry *lsl_span_open(lua_State *L, lsl_tracer *tr, int tr_idx, const char *n
     memset(&o, 0, sizeof o);
     sl_id root_id;
     if (parent == NULL && tr->sampling) {
+        if (tr->sample <= 0) {   /* nothing is recorded: no id to draw */
+            tr->unsampled++;
+            return push_unsampled_root(L, ctx, tr, current, frame, name, len);
+        }
         tr->L = L;
         o.ts = sl_tracer_next_id(tr->t, &root_id);
         o.id = &root_id;
