@@ -49,19 +49,18 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* A tracer writing to path, or to /dev/null when path is NULL (what
- * encoding costs without the kernel's page cache work). */
+/* A tracer writing a file at path. */
 static sl_tracer *open_file(const char *path, size_t ring, sl_format fmt)
 {
     sl_config c;
     sl_config_init(&c);
     c.sink = SL_SINK_PATH;
-    c.path = path ? path : "/dev/null";
+    c.path = path;
     c.buffer_size = ring;
     c.format = fmt;
     c.service = "bench";
     sl_error e;
-    if (path) unlink(path);
+    unlink(path);
     sl_tracer *t = sl_tracer_open(&c, &e);
     if (!t) {
         fprintf(stderr, "bench_core: %s\n", e.message);
@@ -216,7 +215,7 @@ int main(int argc, char **argv)
     int n = argc > 1 ? atoi(argv[1]) : 1000000;
     int rounds = argc > 2 ? atoi(argv[2]) : 5;
     /* argv[3]: run one kind only (for perf and callgrind): calling_jsonl,
-     * calling_msgpack, sustained_jsonl, sustained_msgpack, sustained_jsonl_devnull */
+     * calling_msgpack, sustained_jsonl, sustained_msgpack */
     const char *only = argc > 3 ? argv[3] : NULL;
     if (n < 2000) n = 2000;
     if (rounds < 1) rounds = 1;
@@ -224,18 +223,19 @@ int main(int argc, char **argv)
     char path[256];
     snprintf(path, sizeof path, "/tmp/spanline-bench-%d.jsonl", (int)getpid());
 
+
     /* warm up the clock calibration and the page cache */
     double warm[4];
     bench_calling(path, SL_JSONL, 10000, warm);
 
-    enum { CALL_J, CALL_M, SUS_J, SUS_M, SUS_JN, BASE, KERNEL, KINDS };
+    enum { CALL_J, CALL_M, SUS_J, SUS_M, BASE, KERNEL, KINDS };
     static double v[KINDS][4][MAX_ROUNDS];
     if (only) {
         double f[4];
         int sustained = strncmp(only, "sustained", 9) == 0;
         sl_format fmt = strstr(only, "msgpack") ? SL_MSGPACK : SL_JSONL;
         for (int r = 0; r < rounds; r++) {
-            if (sustained) bench_sustained(strstr(only, "devnull") ? NULL : path, fmt, n, f);
+            if (sustained) bench_sustained(path, fmt, n, f);
             else bench_calling(path, fmt, n, f);
             printf("bench c.%s ns=%.1f %.1f %.1f %.1f\n", only, f[0], f[1], f[2], f[3]);
         }
@@ -252,8 +252,6 @@ int main(int argc, char **argv)
         for (int k = 0; k < 4; k++) v[SUS_J][k][r] = f[k];
         bench_sustained(path, SL_MSGPACK, n, f);
         for (int k = 0; k < 4; k++) v[SUS_M][k][r] = f[k];
-        bench_sustained(NULL, SL_JSONL, n, f);
-        for (int k = 0; k < 4; k++) v[SUS_JN][k][r] = f[k];
         v[BASE][0][r] = bench_baseline(path, n / 4);
         v[KERNEL][0][r] = bench_kernel_write(path, (size_t)n * 256);
     }
@@ -264,9 +262,8 @@ int main(int argc, char **argv)
         printf("bench %s calling_ns=%.1f wall_mean_ns=%.1f median_burst_ns=%.1f best_burst_ns=%.1f"
                " spans=%d rounds=%d\n", call_names[kind], m[0], m[1], m[2], m[3], n, rounds);
     }
-    static const char *const sus_names[] = {"c.sustained_jsonl", "c.sustained_msgpack",
-                                            "c.sustained_jsonl_devnull"};
-    for (int kind = SUS_J; kind <= SUS_JN; kind++) {
+    static const char *const sus_names[] = {"c.sustained_jsonl", "c.sustained_msgpack"};
+    for (int kind = SUS_J; kind <= SUS_M; kind++) {
         medians(v[kind], 4, rounds, m);
         printf("bench %s process_ns=%.1f calling_ns=%.1f writer_ns=%.1f wall_ns=%.1f dropped=%.0f"
                " spans=%d rounds=%d\n", sus_names[kind - SUS_J], m[0], m[1], m[0] - m[1], m[2], m[3],
