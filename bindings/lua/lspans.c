@@ -1,6 +1,7 @@
 /*
- * lspans.c: core.span_stream(reader, opts): spans assembled in C from a
- * reader, for the streaming commands (filter, report).
+ * lspans.c: core.span_stream(reader, opts): spans assembled in C (the
+ * assembler in STREAM mode) from a reader, for the streaming commands
+ * (filter, report).
  *
  * Key idea: next() fills and returns ONE reused table with only the fields
  * asked for, so a streaming command allocates nothing per span.
@@ -10,7 +11,7 @@
 #include <string.h>
 
 #include "lbinding.h"
-#include "reader_internal.h"
+
 
 /* core.span_stream(reader, {fields = {...}, raw = bool}) -> stream;
  * stream:next() fills and returns ONE reused table (only the fields asked
@@ -27,8 +28,10 @@ static const char *const FIELD_NAMES[F_COUNT] = {
 };
 
 typedef struct lstream {
-    sl_spanner *sp;
-    const sl_aspan *cur;
+    sl_assembler *sp;
+    sl_reader *reader;   /* owned by the reader userdata (uservalue 1) */
+    sl_aspan cur;
+    int have_cur;
     unsigned fields;
     int table_ref;
 } lstream;
@@ -74,9 +77,15 @@ static int l_span_stream(lua_State *L)
     memset(st, 0, sizeof *st);
     st->table_ref = LUA_NOREF;
     luaL_setmetatable(L, STREAM_MT);
-    st->sp = sl_spanner_new(lr->r, raw);
+    sl_assembler_opts o;
+    memset(&o, 0, sizeof o);
+    o.mode = SL_ASM_STREAM;
+    o.keep_raw = raw;
+    o.skip_attrs = (fields & (1u << F_ATTRS)) == 0;
+    o.skip_events = 1;
+    st->sp = sl_assembler_new(&o, NULL);
     if (!st->sp) return luaL_error(L, "out of memory");
-    sl_spanner_keep_attrs(st->sp, (fields & (1u << F_ATTRS)) != 0);
+    st->reader = lr->r;
     st->fields = fields;
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);  /* the reader outlives the stream */
@@ -85,29 +94,30 @@ static int l_span_stream(lua_State *L)
     return 1;
 }
 
-static void push_attrs(lua_State *L, const sl_aspan *a)
+static void push_attrs(lua_State *L, lstream *st, const sl_aspan *a)
 {
     lua_newtable(L);
-    if (a->attrs.len == 0) return;
     int t = lua_gettop(L);
-    /* cjson.safe.decode, looked up once and kept in the registry. */
-    if (lua_getfield(L, LUA_REGISTRYINDEX, "spanline.cjson_decode") != LUA_TFUNCTION) {
-        lua_pop(L, 1);
-        lua_getglobal(L, "require");
-        lua_pushliteral(L, "cjson.safe");
-        lua_call(L, 1, 1);
-        lua_getfield(L, -1, "decode");
-        lua_remove(L, -2);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, LUA_REGISTRYINDEX, "spanline.cjson_decode");
-    }
-    int dec = lua_gettop(L);
-    const char *p = a->attrs.ptr, *e = p + a->attrs.len;
-    while (p < e) {
-        const char *nl = memchr(p, '\n', (size_t)(e - p));
-        if (!nl) nl = e;
+    size_t pos = 0, n;
+    const char *json;
+    int dec = 0;
+    while (sl_assembler_attrs_next(st->sp, a->ref, &pos, &json, &n)) {
+        if (!dec) {
+            /* cjson.safe.decode, looked up once and kept in the registry. */
+            if (lua_getfield(L, LUA_REGISTRYINDEX, "spanline.cjson_decode") != LUA_TFUNCTION) {
+                lua_pop(L, 1);
+                lua_getglobal(L, "require");
+                lua_pushliteral(L, "cjson.safe");
+                lua_call(L, 1, 1);
+                lua_getfield(L, -1, "decode");
+                lua_remove(L, -2);
+                lua_pushvalue(L, -1);
+                lua_setfield(L, LUA_REGISTRYINDEX, "spanline.cjson_decode");
+            }
+            dec = lua_gettop(L);
+        }
         lua_pushvalue(L, dec);
-        lua_pushlstring(L, p, (size_t)(nl - p));
+        lua_pushlstring(L, json, n);
         lua_call(L, 1, 1);
         if (lua_istable(L, -1)) {
             lua_pushnil(L);
@@ -118,60 +128,64 @@ static void push_attrs(lua_State *L, const sl_aspan *a)
             }
         }
         lua_pop(L, 1);
-        p = nl + 1;
     }
     lua_settop(L, t);
+}
+
+static void push_hex(lua_State *L, const sl_id *id, int is_short)
+{
+    char hex[33];
+    sl_id_to_hex(id, hex);
+    if (is_short) lua_pushlstring(L, hex + 16, 16);
+    else lua_pushlstring(L, hex, 32);
 }
 
 /* Pushes the reused span table filled from a. */
 static void push_span(lua_State *L, lstream *st, const sl_aspan *a)
 {
     unsigned fl = st->fields;
-    char hex[33];
+    int started = (a->flags & SL_ASPAN_STARTED) != 0, ended = (a->flags & SL_ASPAN_ENDED) != 0;
     lua_rawgeti(L, LUA_REGISTRYINDEX, st->table_ref);
     if (fl & (1u << F_ID)) {
-        sl_reader_hex(a->id.bytes, 16, hex);
-        lua_pushlstring(L, hex, 32);
+        push_hex(L, &a->id, 0);
         lua_setfield(L, -2, "id");
     }
     if (fl & (1u << F_TRACE)) {
-        sl_reader_hex(a->trace.bytes, 16, hex);
-        if (a->has_trace) lua_pushlstring(L, hex, 32); else lua_pushnil(L);
+        if (started) push_hex(L, &a->trace, 0); else lua_pushnil(L);
         lua_setfield(L, -2, "trace");
     }
     if (fl & (1u << F_PARENT)) {
-        if (!a->has_parent) lua_pushnil(L);
-        else if (a->parent_short) { sl_reader_hex(a->parent.bytes + 8, 8, hex); lua_pushlstring(L, hex, 16); }
-        else { sl_reader_hex(a->parent.bytes, 16, hex); lua_pushlstring(L, hex, 32); }
+        if (!(a->flags & SL_ASPAN_HAS_PARENT)) lua_pushnil(L);
+        else push_hex(L, &a->parent, (a->flags & SL_ASPAN_REMOTE_PARENT) != 0);
         lua_setfield(L, -2, "parent");
     }
 #define WANT(f) (fl & (1u << (f)))
     if (WANT(F_NAME)) {
-        if (a->has_start) lua_pushlstring(L, a->text.ptr + a->name_off, a->name_len); else lua_pushnil(L);
+        if (started) lua_pushlstring(L, a->name, a->name_len); else lua_pushnil(L);
         lua_setfield(L, -2, "name");
     }
     if (WANT(F_START)) {
-        if (a->has_start) lua_pushinteger(L, (lua_Integer)a->start); else lua_pushnil(L);
+        if (started) lua_pushinteger(L, (lua_Integer)a->start); else lua_pushnil(L);
         lua_setfield(L, -2, "start");
     }
     if (WANT(F_FINISH)) {
-        if (a->ended) lua_pushinteger(L, (lua_Integer)a->finish); else lua_pushnil(L);
+        if (ended) lua_pushinteger(L, (lua_Integer)a->finish); else lua_pushnil(L);
         lua_setfield(L, -2, "finish");
     }
     if (WANT(F_DUR)) {
-        if (a->ended && a->has_start) lua_pushinteger(L, (lua_Integer)(a->finish - a->start)); else lua_pushnil(L);
+        if (ended && started) lua_pushinteger(L, (lua_Integer)(a->finish - a->start)); else lua_pushnil(L);
         lua_setfield(L, -2, "dur");
     }
     if (WANT(F_STATUS)) {
-        if (a->ended) lua_pushlstring(L, a->text.ptr + a->status_off, a->status_len); else lua_pushliteral(L, "open");
+        lua_pushlstring(L, a->status, a->status_len);
         lua_setfield(L, -2, "status");
     }
     if (WANT(F_ERROR)) {
-        if (a->has_error) lua_pushlstring(L, a->text.ptr + a->error_off, a->error_len); else lua_pushnil(L);
+        if (a->error) lua_pushlstring(L, a->error, a->error_len); else lua_pushnil(L);
         lua_setfield(L, -2, "error");
     }
     if (WANT(F_ATTRS)) {
-        push_attrs(L, a);
+        push_attrs(L, st, a);
         lua_setfield(L, -2, "attrs");
     }
     if (WANT(F_LANE)) {
@@ -183,15 +197,15 @@ static void push_span(lua_State *L, lstream *st, const sl_aspan *a)
         lua_setfield(L, -2, "depth");
     }
     if (WANT(F_SELF)) {
-        if (a->self >= 0) lua_pushinteger(L, a->self); else lua_pushnil(L);
+        if (started && ended) lua_pushinteger(L, a->self); else lua_pushnil(L);
         lua_setfield(L, -2, "self");
     }
     if (WANT(F_ORPHAN)) {
-        lua_pushboolean(L, a->orphan);
+        lua_pushboolean(L, (a->flags & SL_ASPAN_ORPHAN) != 0);
         lua_setfield(L, -2, "orphan");
     }
     if (WANT(F_REMOTE)) {
-        lua_pushboolean(L, a->parent_short);
+        lua_pushboolean(L, (a->flags & SL_ASPAN_REMOTE_PARENT) != 0);
         lua_setfield(L, -2, "remote_parent");
     }
     if (WANT(F_LINE)) {
@@ -210,12 +224,35 @@ static int stream_fail(lua_State *L, int rc)
     return lsl_fail(L, rc == SL_ENOMEM ? "out of memory" : "read error", rc == SL_ENOMEM ? "ENOMEM" : "EIO");
 }
 
+/* The next span handed out, reading records as needed: SL_OK (in
+ * st->cur), SL_EOF, SL_EAGAIN (follow: no data yet), or an error. */
+static int stream_step(lstream *st)
+{
+    st->have_cur = 0;
+    for (;;) {
+        int rc = sl_assembler_next(st->sp, &st->cur);
+        if (rc == SL_OK) {
+            st->have_cur = 1;
+            return SL_OK;
+        }
+        if (rc != SL_EAGAIN) return rc;
+        sl_record rec;
+        rc = sl_reader_next(st->reader, &rec);
+        if (rc == SL_EOF) {
+            sl_assembler_finish(st->sp);
+            continue;
+        }
+        if (rc != SL_OK) return rc;
+        rc = sl_assembler_add(st->sp, &rec);
+        if (rc != SL_OK) return rc;
+    }
+}
+
 static int l_stream_next(lua_State *L)
 {
     lstream *st = check_stream(L);
-    const sl_aspan *a;
-    int rc = sl_spanner_next(st->sp, &a);
-    st->cur = NULL;
+    int rc = stream_step(st);
+    const sl_aspan *a = &st->cur;
     if (rc == SL_EOF) {
         lua_pushnil(L);
         return 1;
@@ -225,9 +262,19 @@ static int l_stream_next(lua_State *L)
         return 1;
     }
     if (rc != SL_OK) return stream_fail(L, rc);
-    st->cur = a;
     push_span(L, st, a);
     return 1;
+}
+
+/* Writes the records of the span last handed out to f. */
+static int write_raw(lstream *st, FILE *f)
+{
+    size_t pos = 0, n;
+    const char *line;
+    if (!st->have_cur) return 0;
+    while (sl_assembler_raw_next(st->sp, st->cur.ref, &pos, &line, &n))
+        if (fwrite(line, 1, n, f) != n) return -1;
+    return 0;
 }
 
 /* stream:filter(pred, file [, limit]) -> matched, failures, first_failure, spans
@@ -247,12 +294,10 @@ static int l_stream_filter(lua_State *L)
     lua_settop(L, 3);
     lua_pushnil(L);  /* 4: the first failure message */
     while (limit < 0 || matched < limit) {
-        const sl_aspan *a;
-        int rc = sl_spanner_next(st->sp, &a);
-        st->cur = NULL;
+        int rc = stream_step(st);
+        const sl_aspan *a = &st->cur;
         if (rc == SL_EOF || rc == SL_EAGAIN) break;
         if (rc != SL_OK) return stream_fail(L, rc);
-        st->cur = a;
         seen++;
         lua_pushvalue(L, 2);
         push_span(L, st, a);
@@ -271,7 +316,7 @@ static int l_stream_filter(lua_State *L)
         if (yes) {
             if (matched++ == 0) {
                 size_t n;
-                const char *m = sl_spanner_meta(st->sp, &n);
+                const char *m = sl_assembler_meta(st->sp, &n);
                 if (!m) {
                     m = "{\"type\":\"meta\",\"format\":\"" SL_FORMAT_NAME "\"}";
                     n = strlen(m);
@@ -279,8 +324,7 @@ static int l_stream_filter(lua_State *L)
                 if (fwrite(m, 1, n, f->f) != n || fputc('\n', f->f) == EOF)
                     return lsl_fail(L, "write error", "EIO");
             }
-            if (a->raw.len && fwrite(a->raw.ptr, 1, a->raw.len, f->f) != a->raw.len)
-                return lsl_fail(L, "write error", "EIO");
+            if (write_raw(st, f->f) != 0) return lsl_fail(L, "write error", "EIO");
         }
     }
     lua_pushinteger(L, matched);
@@ -297,10 +341,7 @@ static int l_stream_write_raw(lua_State *L)
     lstream *st = check_stream(L);
     luaL_Stream *f = luaL_checkudata(L, 2, LUA_FILEHANDLE);
     if (!f->closef) return luaL_argerror(L, 2, "file is closed");
-    if (st->cur && st->cur->raw.len) {
-        if (fwrite(st->cur->raw.ptr, 1, st->cur->raw.len, f->f) != st->cur->raw.len)
-            return lsl_fail(L, "write error", "EIO");
-    }
+    if (write_raw(st, f->f) != 0) return lsl_fail(L, "write error", "EIO");
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -309,8 +350,13 @@ static int l_stream_write_raw(lua_State *L)
 static int l_stream_raw(lua_State *L)
 {
     lstream *st = check_stream(L);
-    if (!st->cur) return 0;
-    lua_pushlstring(L, st->cur->raw.ptr ? st->cur->raw.ptr : "", st->cur->raw.len);
+    if (!st->have_cur) return 0;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    size_t pos = 0, n;
+    const char *line;
+    while (sl_assembler_raw_next(st->sp, st->cur.ref, &pos, &line, &n)) luaL_addlstring(&b, line, n);
+    luaL_pushresult(&b);
     return 1;
 }
 
@@ -319,7 +365,7 @@ static int l_stream_meta(lua_State *L)
 {
     lstream *st = check_stream(L);
     size_t n;
-    const char *m = sl_spanner_meta(st->sp, &n);
+    const char *m = sl_assembler_meta(st->sp, &n);
     if (!m) return 0;
     lua_pushlstring(L, m, n);
     return 1;
@@ -328,9 +374,9 @@ static int l_stream_meta(lua_State *L)
 static int l_stream_close(lua_State *L)
 {
     lstream *st = luaL_checkudata(L, 1, STREAM_MT);
-    if (st->sp) sl_spanner_free(st->sp);
+    if (st->sp) sl_assembler_free(st->sp);
     st->sp = NULL;
-    st->cur = NULL;
+    st->have_cur = 0;
     if (st->table_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, st->table_ref);
     st->table_ref = LUA_NOREF;
     return 0;
