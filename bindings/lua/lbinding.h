@@ -23,6 +23,7 @@ void lsl_open_reader(lua_State *L);  /* lreader.c: stream reader */
 void lsl_open_util(lua_State *L);    /* lutil.c: clock, ids, traceparent */
 void lsl_open_samples(lua_State *L); /* lsamples.c: exact percentiles */
 void lsl_open_spans(lua_State *L);   /* lspans.c: spans assembled in C */
+void lsl_open_assemble(lua_State *L); /* lassemble.c: core.assembler */
 
 /* lreader.c: a stream reader userdata (READER_MT). */
 #define LSL_READER_MT "spanline.reader"
@@ -32,5 +33,9 @@ typedef struct lreader {
     int string_ref; /* reader_string: the string kept alive */
 } lreader;
 lreader *lsl_reader_check(lua_State *L, int idx);
+/* Pushes an id as 32 hex digits (16 when is_short: a W3C span-id). */
+void lsl_push_id(lua_State *L, const sl_id *id, int is_short);
+/* Reads a record table at idx (argument number arg in errors). */
+void lsl_record_from_table(lua_State *L, int idx, int arg, sl_record *rec);
 
 #endif

@@ -332,6 +332,10 @@ sl_reader *sl_reader_open_fd(int fd, const sl_reader_opts *opts, sl_error *err);
 sl_reader *sl_reader_open_mem(const char *data, size_t len, const sl_reader_opts *opts, sl_error *err);
 /* SL_OK with *out filled, SL_EOF, or SL_EAGAIN (follow mode), or SL_EIO. */
 int sl_reader_next(sl_reader *r, sl_record *out);
+/* Writes rec as one spanline/1 JSONL line, '\n' included, into buf (cap
+ * bytes) and returns its length; like snprintf, a result > cap means it did
+ * not fit (call again with a bigger buffer). 0: out of memory. */
+size_t sl_record_jsonl(const sl_record *rec, char *buf, size_t cap);
 /* Lines skipped so far, and the line numbers of the first ones (up to cap). */
 uint64_t sl_reader_bad_lines(const sl_reader *r, uint64_t *lines, size_t cap);
 /* Bytes consumed so far. */
@@ -471,6 +475,9 @@ int sl_assembler_finish(sl_assembler *a);
 /* STREAM: the next span handed out: SL_OK, SL_EAGAIN (add more records),
  * or SL_EOF (finished and nothing left). Other modes: SL_EINVAL. */
 int sl_assembler_next(sl_assembler *a, sl_aspan *out);
+/* STREAM, TRACES: how many spans (traces) wait to be handed out (a trace
+ * queued may turn out incomplete when taken). */
+size_t sl_assembler_ready(const sl_assembler *a);
 /* TRACES: the next whole trace (read its spans with the accessors from
  * out->roots): SL_OK, SL_EAGAIN, SL_EOF. Other modes: SL_EINVAL. */
 int sl_assembler_next_trace(sl_assembler *a, sl_atrace *out);

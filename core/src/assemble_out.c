@@ -93,6 +93,11 @@ int sl_assembler_finish(sl_assembler *a)
     return SL_OK;
 }
 
+size_t sl_assembler_ready(const sl_assembler *a)
+{
+    return a ? a->qlen : 0;
+}
+
 /* The span handed out last goes (unless it is a ghost now), and its parent
  * with it when that was the parent's last pending child. */
 static void drop_handed_span(sl_assembler *a)
