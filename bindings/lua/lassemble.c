@@ -23,13 +23,35 @@
 typedef struct lasm {
     sl_assembler *a;
     sl_asm_mode mode;
+    lreader *reader;   /* bound by asm:bind (kept alive as uservalue 1), or NULL */
 } lasm;
 
+/* The methods get the metatable as upvalue 1: comparing it is cheaper than
+ * luaL_checkudata's registry lookup by name, once per span handed out. */
 static lasm *check_asm(lua_State *L, int idx)
 {
-    lasm *la = luaL_checkudata(L, idx, ASM_MT);
+    lasm *la = lua_touserdata(L, idx);
+    if (!la || !lua_getmetatable(L, idx) || !lua_rawequal(L, -1, lua_upvalueindex(1)))
+        luaL_typeerror(L, idx, ASM_MT);
+    lua_pop(L, 1);
     if (!la->a) luaL_argerror(L, idx, "assembler is closed");
     return la;
+}
+
+/* The bound reader, or NULL (none, or closed since). */
+static sl_reader *bound(lasm *la)
+{
+    return la->reader ? la->reader->r : NULL;
+}
+
+/* asm:bind(reader): next, next_trace and filter read records from it. */
+static int l_bind(lua_State *L)
+{
+    lasm *la = check_asm(L, 1);
+    la->reader = lsl_reader_check(L, 2);
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, 1, 1);
+    return 0;
 }
 
 static int fail_code(lua_State *L, int rc)
@@ -60,8 +82,9 @@ static int l_assembler(lua_State *L)
         o.skip_events = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
         lua_pop(L, 4);
     }
-    lasm *la = lua_newuserdatauv(L, sizeof *la, 0);
+    lasm *la = lua_newuserdatauv(L, sizeof *la, 1);
     la->a = NULL;
+    la->reader = NULL;
     luaL_setmetatable(L, ASM_MT);
     sl_error err;
     la->a = sl_assembler_new(&o, &err);
@@ -131,17 +154,34 @@ static int l_finish(lua_State *L)
     return 0;
 }
 
-/* asm:next([fields [, reuse]]) -> span, ref, parent_ref, pending, parent_released
- *   | false (add more records) | nil (finished, nothing left)
+/* Reads one record from r into the assembler (finishing it at the end of
+ * the input): SL_OK, SL_EAGAIN (following: no data yet) or an error. */
+static int pull_one(lasm *la, sl_reader *r)
+{
+    sl_record rec;
+    int rc = sl_reader_next(r, &rec);
+    if (rc == SL_EOF) return sl_assembler_finish(la->a);
+    if (rc != SL_OK) return rc;
+    return sl_assembler_add(la->a, &rec);
+}
+
+/* asm:next([fields [, reuse]]) -> span, ref, parent_ref, pending,
+ *   parent_released | false (add more records) | nil (finished, nothing left)
  * fields: a mask from core.span_fields (default all); reuse: a table to
- * fill instead of a new one. */
+ * fill instead of a new one. With a bound reader, records are read from it
+ * until a span is ready (false then means: following, no data yet). */
 static int l_next(lua_State *L)
 {
     lasm *la = check_asm(L, 1);
     if (la->mode != SL_ASM_STREAM) return luaL_argerror(L, 1, "next() needs mode \"stream\"");
     unsigned mask = (unsigned)luaL_optinteger(L, 2, LSL_F_ALL);
+    sl_reader *r = bound(la);
     sl_aspan s;
-    int rc = sl_assembler_next(la->a, &s);
+    int rc;
+    while ((rc = sl_assembler_next(la->a, &s)) == SL_EAGAIN && r) {
+        rc = pull_one(la, r);
+        if (rc != SL_OK) break;
+    }
     if (rc == SL_EOF) return 0;
     if (rc == SL_EAGAIN) {
         lua_pushboolean(L, 0);
@@ -228,14 +268,20 @@ nomem:
 }
 
 /* asm:next_trace([fields]) -> { trace = hex id, roots = { span trees } }
- *   | false (add more records) | nil (finished, nothing left) */
+ *   | false (add more records) | nil (finished, nothing left)
+ * A bound reader is read as for next. */
 static int l_next_trace(lua_State *L)
 {
     lasm *la = check_asm(L, 1);
     if (la->mode != SL_ASM_TRACES) return luaL_argerror(L, 1, "next_trace() needs mode \"traces\"");
     unsigned mask = (unsigned)luaL_optinteger(L, 2, LSL_F_ALL);
+    sl_reader *r = bound(la);
     sl_atrace t;
-    int rc = sl_assembler_next_trace(la->a, &t);
+    int rc;
+    while ((rc = sl_assembler_next_trace(la->a, &t)) == SL_EAGAIN && r) {
+        rc = pull_one(la, r);
+        if (rc != SL_OK) break;
+    }
     if (rc == SL_EOF) return 0;
     if (rc == SL_EAGAIN) {
         lua_pushboolean(L, 0);
@@ -248,6 +294,25 @@ static int l_next_trace(lua_State *L)
     push_trees(L, la->a, t.roots, t.nroots, mask);
     lua_setfield(L, -2, "roots");
     return 1;
+}
+
+static uint32_t check_ref(lua_State *L, lasm *la, int idx);
+
+/* asm:trees(refs [, fields]) -> { linked span trees } of those roots
+ * (keep mode: whole trees at any time) */
+static int l_trees(lua_State *L)
+{
+    lasm *la = check_asm(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    unsigned mask = (unsigned)luaL_optinteger(L, 3, LSL_F_ALL);
+    size_t n = lua_rawlen(L, 2);
+    uint32_t *refs = lua_newuserdatauv(L, (n ? n : 1) * sizeof *refs, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, 2, (lua_Integer)i + 1);
+        refs[i] = check_ref(L, la, -1);
+        lua_pop(L, 1);
+    }
+    return push_trees(L, la->a, refs, n, mask);
 }
 
 static uint32_t check_ref(lua_State *L, lasm *la, int idx)
@@ -380,52 +445,67 @@ static int write_meta(sl_assembler *a, FILE *f)
     return fwrite(m, 1, n, f) == n && fputc('\n', f) != EOF ? 0 : -1;
 }
 
-/* asm:filter(reader, pred, file [, limit [, fields]]) -> matched, failures,
- * first_failure, spans
- * The filter loop in C (stream mode with raw): pred(span) for every span
- * (one reused table with the fields asked for; a failing call counts as no
- * match), the records of matching spans written to file, preceded by the
- * stream's meta line (or a minimal one) before the first match. Stops at
- * EOF (the assembler is finished), or when no data is left in follow mode. */
+/* asm:filter(pred, file [, limit [, fields [, linker]]]) -> matched,
+ * failures, first_failure, spans
+ * The filter loop in C (stream mode with raw, a bound reader): pred(span)
+ * for every span (a failing call counts as no match), the records of the
+ * matching spans written to file, preceded by the stream's meta line (or a
+ * minimal one) before the first match. Without linker one table is reused
+ * for every span; with one, each span is a new table handed to
+ * linker(span, ref, parent_ref, pending, parent_released) first. Stops at
+ * the end (the assembler is finished), or when following and no data is
+ * left. */
 static int l_filter(lua_State *L)
 {
     lasm *la = check_asm(L, 1);
-    lreader *lr = lsl_reader_check(L, 2);
-    luaL_checktype(L, 3, LUA_TFUNCTION);
-    luaL_Stream *f = luaL_checkudata(L, 4, LUA_FILEHANDLE);
-    if (!f->closef) return luaL_argerror(L, 4, "file is closed");
-    lua_Integer limit = luaL_optinteger(L, 5, -1);
-    unsigned mask = (unsigned)luaL_optinteger(L, 6, LSL_F_ALL);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    luaL_Stream *f = luaL_checkudata(L, 3, LUA_FILEHANDLE);
+    if (!f->closef) return luaL_argerror(L, 3, "file is closed");
+    lua_Integer limit = luaL_optinteger(L, 4, -1);
+    unsigned mask = (unsigned)luaL_optinteger(L, 5, LSL_F_ALL);
+    int linker = !lua_isnoneornil(L, 6);
+    if (linker) luaL_checktype(L, 6, LUA_TFUNCTION);
     if (la->mode != SL_ASM_STREAM) return luaL_argerror(L, 1, "filter() needs mode \"stream\"");
+    sl_reader *r = bound(la);
+    if (!r) return luaL_argerror(L, 1, "filter() needs a bound reader");
     lua_Integer matched = 0, failures = 0, seen = 0;
     int first_failure = 0;
-    lua_settop(L, 4);
-    lua_pushnil(L);                          /* 5: the first failure message */
-    lua_createtable(L, 0, 20);               /* 6: the reused span table */
+    lua_settop(L, 6);
+    lua_pushnil(L);                          /* 7: the first failure message */
+    lua_createtable(L, 0, 20);               /* 8: the reused span table */
     luaL_setmetatable(L, LSL_SPAN_MT);
     while (limit < 0 || matched < limit) {
         sl_aspan s;
         int rc = sl_assembler_next(la->a, &s);
         if (rc == SL_EAGAIN) {
-            sl_record rec;
-            rc = sl_reader_next(lr->r, &rec);
-            if (rc == SL_EOF) sl_assembler_finish(la->a);
-            else if (rc == SL_EAGAIN) break;
-            else if (rc != SL_OK) return fail_code(L, rc);
-            else if ((rc = sl_assembler_add(la->a, &rec)) != SL_OK) return fail_code(L, rc);
+            rc = pull_one(la, r);
+            if (rc == SL_EAGAIN) break;
+            if (rc != SL_OK) return fail_code(L, rc);
             continue;
         }
         if (rc == SL_EOF) break;
         if (rc != SL_OK) return fail_code(L, rc);
         seen++;
-        lua_pushvalue(L, 3);
-        lsl_fill_span(L, 6, la->a, &s, mask);
-        lua_pushvalue(L, 6);
+        lua_pushvalue(L, 2);
+        if (linker) {
+            lsl_push_span(L, la->a, &s, mask);
+            lua_pushvalue(L, 6);
+            lua_pushvalue(L, -2);
+            lua_pushinteger(L, s.ref);
+            if (s.parent_ref != SL_NO_SPAN) lua_pushinteger(L, s.parent_ref);
+            else lua_pushnil(L);
+            lua_pushinteger(L, s.pending_children);
+            lua_pushboolean(L, s.parent_released);
+            lua_call(L, 5, 0);
+        } else {
+            lsl_fill_span(L, 8, la->a, &s, mask);
+            lua_pushvalue(L, 8);
+        }
         if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
             failures++;
             if (!first_failure) {
                 first_failure = 1;
-                lua_replace(L, 5);
+                lua_replace(L, 7);
             } else {
                 lua_pop(L, 1);
             }
@@ -439,17 +519,24 @@ static int l_filter(lua_State *L)
     }
     lua_pushinteger(L, matched);
     lua_pushinteger(L, failures);
-    lua_pushvalue(L, 5);
+    lua_pushvalue(L, 7);
     lua_pushinteger(L, seen);
     return 4;
 }
 
-static int l_close(lua_State *L)
+static int l_gc(lua_State *L)
 {
     lasm *la = luaL_checkudata(L, 1, ASM_MT);
     sl_assembler_free(la->a);
     la->a = NULL;
+    la->reader = NULL;
     return 0;
+}
+
+static int l_close(lua_State *L)
+{
+    check_asm(L, 1);
+    return l_gc(L);
 }
 
 /* core.span_fields({names}) -> a field mask for next/span/next_trace/filter */
@@ -461,12 +548,14 @@ static int l_span_fields(lua_State *L)
 }
 
 static const luaL_Reg asm_methods[] = {
+    { "bind", l_bind },
     { "add", l_add },
     { "feed", l_feed },
     { "finish", l_finish },
     { "next", l_next },
     { "next_trace", l_next_trace },
     { "span", l_span },
+    { "trees", l_trees },
     { "children", l_children },
     { "roots", l_roots },
     { "find", l_find },
@@ -487,11 +576,13 @@ static const luaL_Reg asm_funcs[] = {
 void lsl_open_assemble(lua_State *L)
 {
     if (luaL_newmetatable(L, ASM_MT)) {
-        luaL_newlib(L, asm_methods);
+        lua_newtable(L);
+        lua_pushvalue(L, -2);
+        luaL_setfuncs(L, asm_methods, 1);   /* upvalue: the metatable (check_asm) */
         lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_close);
+        lua_pushcfunction(L, l_gc);
         lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, l_close);
+        lua_pushcfunction(L, l_gc);
         lua_setfield(L, -2, "__close");
     }
     lua_pop(L, 1);

@@ -22,7 +22,6 @@ void lsl_open_tracer(lua_State *L);  /* ltracer.c: tracer, span, context */
 void lsl_open_reader(lua_State *L);  /* lreader.c: stream reader */
 void lsl_open_util(lua_State *L);    /* lutil.c: clock, ids, traceparent */
 void lsl_open_samples(lua_State *L); /* lsamples.c: exact percentiles */
-void lsl_open_spans(lua_State *L);   /* lspans.c: spans assembled in C */
 void lsl_open_assemble(lua_State *L); /* lassemble.c: core.assembler */
 
 /* lreader.c: a stream reader userdata (READER_MT). */

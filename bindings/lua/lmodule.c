@@ -55,7 +55,6 @@ int luaopen_spanline_core(lua_State *L)
     lsl_open_tracer(L);
     lsl_open_reader(L);
     lsl_open_samples(L);
-    lsl_open_spans(L);
     lsl_open_assemble(L);
     lua_pushliteral(L, SL_VERSION);
     lua_setfield(L, -2, "version");

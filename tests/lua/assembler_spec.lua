@@ -7,7 +7,8 @@ local FIX = os.getenv("SPANLINE_FIXTURES") or "tests/fixtures"
 local MS = 1000000
 local function id(n) return string.format("%032x", n) end
 
--- Feeds a whole file, handing out with take(asm) whenever something is ready.
+-- Feeds a whole file, handing out with take(asm) whenever something is
+-- ready (stream, traces: feed stops there).
 local function run(asm, path, take)
   local r = assert(core.reader(path))
   while true do
@@ -118,6 +119,14 @@ describe("core.assembler", function()
     assert.has_error(function() asm:add({ type = "bogus" }) end)
   end)
 
+  it("reads a bound reader itself", function()
+    local asm = core.assembler({ mode = "traces" })
+    asm:bind(assert(core.reader(FIX .. "/query_basic.jsonl")))
+    local n = 0
+    while asm:next_trace() do n = n + 1 end
+    assert.equal(6, n)
+  end)
+
   it("raises on misuse", function()
     assert.has_error(function() core.assembler({ mode = "all" }) end)
     assert.has_error(function() core.assembler({ mode = "keep" }):next() end)
@@ -131,10 +140,10 @@ describe("core.assembler", function()
 
   it("writes the records of matching spans (filter)", function()
     local asm = core.assembler({ raw = true })
-    local r = assert(core.reader(FIX .. "/query_basic.jsonl"))
+    asm:bind(assert(core.reader(FIX .. "/query_basic.jsonl")))
     local path = os.tmpname()
     local f = assert(io.open(path, "w"))
-    local matched, failures, first, seen = asm:filter(r, function(s) return s.status == "error" end, f, nil,
+    local matched, failures, first, seen = asm:filter(function(s) return s.status == "error" end, f, nil,
       core.span_fields({ "status" }))
     f:close()
     assert.same({ 1, 0, nil, 12 }, { matched, failures, first, seen })

@@ -1,6 +1,6 @@
 -- core.reader from Lua: record tables (integer ts, hex ids, lazy attrs),
 -- bad lines with numbers, js-logger streams, errors as nil/msg/code,
--- follow mode, reading from a string, and the C span stream.
+-- follow mode, reading from a string, re-encoding records.
 local core = require("spanline.core")
 
 local FIX = os.getenv("SPANLINE_FIXTURES") or "tests/fixtures"
@@ -165,28 +165,5 @@ describe("the writer's output", function()
     os.remove(path)
     assert.equal(7, n)  -- meta, 2 starts, event, attr, 2 ends
     assert.equal(0, (r:bad_lines()))
-  end)
-end)
-
-describe("core.span_stream", function()
-  it("assembles spans in C with only the fields asked for", function()
-    local r = assert(core.reader(FIX .. "/query_basic.jsonl"))
-    local st = core.span_stream(r, { fields = { "name", "dur", "self", "status" }, raw = true })
-    local s = st:next()
-    assert.equal("db.query", s.name)
-    assert.equal(30000000, s.dur)
-    assert.equal(30000000, s.self)
-    assert.is_nil(s.id)  -- not asked for
-    assert.matches('"id":"00000000000000000000000000000002"', st:raw())
-    local n, root = 1, nil
-    while true do
-      s = st:next()
-      if not s then break end
-      n = n + 1
-      if s.name == "request" and not root then root = s.self end
-    end
-    assert.equal(12, n)
-    assert.equal(40000000, root)
-    assert.matches('"format":"spanline/1"', st:meta())
   end)
 end)

@@ -1,7 +1,6 @@
--- The viewer on hostile trees from spanline.query's assembler: a 10^5-deep
+-- The viewer on hostile trees from the viewer's assembler: a 10^5-deep
 -- parent chain (no recursion, capped guides, G to the bottom, folds, data
 -- arriving in slices) and cut parent cycles (labelled, not "not seen").
-local query = require("spanline.query")
 local store_mod = require("spanline.view.store")
 local model = require("spanline.view.model")
 local plain = require("spanline.view.plain")
@@ -22,7 +21,7 @@ local function end_rec(i)
 end
 
 local function chain_store(upto)
-  local st = store_mod.new(query.assembler())
+  local st = store_mod.new(require("spanline.view.assembler").new())
   for i = 1, upto or DEPTH do st:add(start_rec(i)) end
   return st
 end
@@ -117,7 +116,7 @@ end)
 
 describe("view on a deep chain arriving in slices", function()
   it("keeps the row count right when new spans hang 50000 levels down", function()
-    local st = store_mod.new(query.assembler())
+    local st = store_mod.new(require("spanline.view.assembler").new())
     local a = app.new({ store = st, term = fake_term(100, 30) })
     for i = 1, DEPTH // 2 do st:add(start_rec(i)) end
     a:absorb()
@@ -135,7 +134,7 @@ end)
 
 describe("view on parent cycles", function()
   it("labels a cut cycle, not as a parent never seen", function()
-    local st = store_mod.new(query.assembler())
+    local st = store_mod.new(require("spanline.view.assembler").new())
     local fix = (os.getenv("SPANLINE_FIXTURES") or "tests/fixtures") .. "/query_cycle.jsonl"
     local src = assert(require("spanline.view.source").open(fix, { store = st, follow = false }))
     repeat local state = src:read(nil) until state ~= "more"

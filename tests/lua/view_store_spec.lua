@@ -2,7 +2,6 @@
 -- spanline.query): counts, time ranges, and the tree staying right as
 -- records arrive in pieces, including a W3C (16-hex) parent.
 local core = require("spanline.core")
-local query = require("spanline.query")
 local store_mod = require("spanline.view.store")
 local model = require("spanline.view.model")
 
@@ -35,7 +34,7 @@ end
 
 describe("view.store over spanline.query", function()
   it("counts spans by status and keeps each trace's time range", function()
-    local store = store_mod.new(query.assembler())
+    local store = store_mod.new(require("spanline.view.assembler").new())
     feed(store, start(1, nil, "root", 0) .. start(2, id(1), "a", 1) .. finish(2, 3, "error")
       .. start(3, id(1), "b", 4) .. finish(3, 5, "abandoned"))
     assert.same({ spans = 3, open = 1, errors = 1, abandoned = 1 }, store.counts)
@@ -50,7 +49,7 @@ describe("view.store over spanline.query", function()
   end)
 
   it("keeps the rows right while a tree arrives child first", function()
-    local store = store_mod.new(query.assembler())
+    local store = store_mod.new(require("spanline.view.assembler").new())
     local m = model.new(store)
     local function step(text)
       feed(store, text)
@@ -69,7 +68,7 @@ describe("view.store over spanline.query", function()
   end)
 
   it("keeps its state off the spans but one cache field on shown parents", function()
-    local store = store_mod.new(query.assembler())
+    local store = store_mod.new(require("spanline.view.assembler").new())
     local text = start(1, nil, "root", 0)
     for n = 2, 6 do text = text .. start(n, id(1), "rep", n) .. finish(n, n + 0.5) end
     text = text .. start(7, id(2), "leaf", 3) .. finish(7, 3.2) .. finish(1, 9)
@@ -96,7 +95,7 @@ describe("view.store over spanline.query", function()
   end)
 
   it("shows only the chosen trace with --trace", function()
-    local store = store_mod.new(query.assembler())
+    local store = store_mod.new(require("spanline.view.assembler").new())
     store.trace_filter = id(50):sub(1, 31)
     feed(store, start(1, nil, "one", 0) .. start(50, nil, "fifty", 1, id(50)) .. start(51, id(50), "kid", 2, id(50)))
     assert.equal(2, store.counts.spans)

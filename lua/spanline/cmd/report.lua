@@ -1,7 +1,6 @@
 -- cmd/report.lua: `spanline report FILE`: the latency table per group.
 local args = require("spanline.cli.args")
 local report = require("spanline.report")
-local query = require("spanline.query")
 local spanfile = require("spanline.cli.spanfile")
 
 local USAGE = [[
@@ -50,22 +49,15 @@ local function run(argv)
       return 2
     end
   end
-  -- The C span stream when the fields allow (fast, small); else Lua spans.
-  local fields = { "dur", "status", "self" }
+  -- Only the fields the table and the expression read, in one reused table.
   local attr = by:match("^attrs?%.(.+)$")
-  fields[#fields + 1] = attr and "attrs" or by
-  for _, f in ipairs(opts.where and query.expr_fields(opts.where) or {}) do fields[#fields + 1] = f end
-  local q, msg
-  if spanfile.fast_ok(fields) and not os.getenv("SPANLINE_NO_FAST") then
-    q, msg = spanfile.fast(pos[1], fields)
-  else
-    q, msg = spanfile.open(pos[1])
-  end
+  local fields = spanfile.fields({ "dur", "status", "self", attr and "attrs" or by }, opts.where)
+  local q, msg = spanfile.open(pos[1])
   if not q then
     io.stderr:write("spanline report: ", msg, "\n")
     return 1
   end
-  local spans = q:spans()
+  local spans = q:spans({ fields = fields, reuse = true })
   if pred then spans = spans:where(pred) end
   local rows = spans:group_by(by):stats()
   local problem = spanfile.check(q)

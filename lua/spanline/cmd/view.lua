@@ -59,7 +59,7 @@ function view.run(argv)
   local uv = require("luv")
   local plain = opts.plain or uv.guess_handle(1) ~= "tty" or uv.guess_handle(0) ~= "tty"
 
-  local store = require("spanline.view.store").new(require("spanline.query").assembler())
+  local store = require("spanline.view.store").new(require("spanline.view.assembler").new())
   store.trace_filter = opts.trace
   store.track = not plain   -- printed once: no change list to keep
   -- interactive: the reader always runs in follow mode so `f` can start

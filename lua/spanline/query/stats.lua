@@ -56,7 +56,7 @@ end
 -- of open spans are not counted (they have none).
 function Q:stats()
   local acc = new_acc("all")
-  for s in spans_of(self).gen do feed(acc, s) end
+  for s in spans_of(self).pass() do feed(acc, s) end
   return ranked({ finish_acc(acc) })
 end
 
@@ -78,7 +78,7 @@ end
 function Groups:stats()
   local accs, order = {}, {}
   local get = self.get
-  for s in self.q.gen do
+  for s in self.q.pass() do
     local k = group_key(get(s))
     local acc = accs[k]
     if not acc then
@@ -101,7 +101,7 @@ end
 -- { key = { spans } } (holds every span).
 function Groups:spans()
   local out = {}
-  for s in self.q.gen do
+  for s in self.q.pass() do
     local k = group_key(self.get(s))
     local list = out[k]
     if not list then
@@ -126,7 +126,7 @@ function Q:histogram(field, opts)
   if type(buckets) == "table" then
     local edges = buckets
     for i = 1, #edges - 1 do rows[i] = { lo = edges[i], hi = edges[i + 1], count = 0 } end
-    for s in spans_of(self).gen do
+    for s in spans_of(self).pass() do
       local v = get(s)
       if type(v) == "number" then
         for i = #rows, 1, -1 do
@@ -141,7 +141,7 @@ function Q:histogram(field, opts)
     return rows
   end
   local values, lo, hi = {}, nil, nil
-  for s in spans_of(self).gen do
+  for s in spans_of(self).pass() do
     local v = get(s)
     if type(v) == "number" then
       values[#values + 1] = v

@@ -1,4 +1,5 @@
--- assembler.lua: records -> span objects, in any arrival order.
+-- view/assembler.lua: INTERIM copy of the former Lua assembler, used only by the viewer
+-- until the viewer reads the C assembler (issue 9, step 5); records -> span objects.
 --
 -- Key idea: spans live in a table by id; a child whose parent has not been
 -- seen is a provisional orphan (a root) parked under the missing id and
