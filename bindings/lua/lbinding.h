@@ -27,6 +27,11 @@ void lsl_open_reader(lua_State *L);  /* lreader.c: stream reader */
 void lsl_open_util(lua_State *L);    /* lutil.c: clock, ids, traceparent */
 void lsl_open_samples(lua_State *L); /* lsamples.c: exact percentiles */
 void lsl_open_assemble(lua_State *L); /* lassemble.c: core.assembler */
+void lsl_open_json(lua_State *L);     /* ljson.c: core.json_decode */
+
+/* ljson.c: pushes the value of a JSON text (integers stay integers); on
+ * bad JSON pushes nil and returns 0. */
+int lsl_json_push(lua_State *L, const char *s, size_t len);
 
 /* lreader.c: a stream reader userdata (READER_MT). */
 #define LSL_READER_MT "spanline.reader"

@@ -301,26 +301,17 @@ static int l_record_jsonl(lua_State *L)
     return 1;
 }
 
-/* Record __index: `attrs` decodes attrs_json with lua-cjson once. */
+/* Record __index: `attrs` decodes attrs_json once (integers stay integers);
+ * a table even when the text is not a JSON object. */
 static int l_record_index(lua_State *L)
 {
     const char *k = lua_tostring(L, 2);
     if (!k || strcmp(k, "attrs") != 0) return 0;
     lua_getfield(L, 1, "attrs_json");
-    if (lua_isnil(L, -1)) return 0;
-    lua_getfield(L, lua_upvalueindex(1), "decode");
-    if (lua_isnil(L, -1)) {
-        /* First use: load lua-cjson (a missing module raises a normal error). */
-        lua_getglobal(L, "require");
-        lua_pushliteral(L, "cjson.safe");
-        lua_call(L, 1, 1);
-        lua_getfield(L, -1, "decode");
-        lua_setfield(L, lua_upvalueindex(1), "decode");
-        lua_pop(L, 2);
-        lua_getfield(L, lua_upvalueindex(1), "decode");
-    }
-    lua_pushvalue(L, -2);
-    lua_call(L, 1, 1);
+    size_t n;
+    const char *json = lua_tolstring(L, -1, &n);
+    if (!json) return 0;
+    lsl_json_push(L, json, n);
     if (!lua_istable(L, -1)) {
         lua_pop(L, 1);
         lua_newtable(L);
@@ -349,8 +340,7 @@ void lsl_open_reader(lua_State *L)
 {
     lsl_new_class(L, READER_MT, reader_methods, l_close);
     if (luaL_newmetatable(L, RECORD_MT)) {
-        lua_newtable(L);  /* upvalue: cache of cjson.decode */
-        lua_pushcclosure(L, l_record_index, 1);
+        lua_pushcfunction(L, l_record_index);
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);

@@ -43,27 +43,14 @@ unsigned lsl_field_mask(lua_State *L, int idx)
 
 /* ===== DECODING ===== */
 
-/* Pushes cjson.safe.decode (required once, then kept in the registry). */
-static void push_decoder(lua_State *L)
-{
-    if (lua_getfield(L, LUA_REGISTRYINDEX, "spanline.cjson_decode") == LUA_TFUNCTION) return;
-    lua_pop(L, 1);
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "cjson.safe");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "decode");
-    lua_remove(L, -2);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, "spanline.cjson_decode");
-}
-
 /* Decodes the JSON object text on the stack top into the table at t
  * (later keys win); pops the text. */
 static void merge_json(lua_State *L, int t)
 {
-    push_decoder(L);
-    lua_insert(L, -2);
-    lua_call(L, 1, 1);
+    size_t n;
+    const char *json = lua_tolstring(L, -1, &n);
+    lsl_json_push(L, json, n);
+    lua_remove(L, -2);
     if (lua_istable(L, -1)) {
         lua_pushnil(L);
         while (lua_next(L, -2)) {

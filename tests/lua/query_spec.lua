@@ -535,3 +535,123 @@ describe("--where expressions", function()
     end
   end)
 end)
+
+-- The query API as an analysis script uses it.
+describe("queries in scripts", function()
+  local path = FIX .. "/query_basic.jsonl"
+
+  it("can be iterated again: a path is read again", function()
+    local spans = query.open(path):spans()
+    assert.equal(12, spans:count())
+    assert.equal(12, spans:count())
+    local slow = spans:where(function(s) return s.dur and s.dur >= 30 * MS end)
+    assert.equal(4, #slow:collect())
+    assert.equal(4, #slow:collect())
+    local n = 0
+    local recs = query.open(path)
+    for _ in recs:iter() do n = n + 1 end
+    for _ in recs:iter() do n = n + 1 end
+    assert.equal(52, n)
+    -- a list of records restarts too; traces as well
+    local list = query.open(read_records(path))
+    assert.equal(12, list:count())
+    assert.equal(6, #list:traces())
+    assert.equal(6, #list:traces())
+  end)
+
+  it("raises a clear error when its source cannot be read twice", function()
+    local core = require("spanline.core")
+    local q = query.open(assert(core.reader(path))):spans()
+    assert.equal(12, q:count())
+    local ok, err = pcall(q.count, q)
+    assert.is_false(ok)
+    assert.matches("already read", err)
+    assert.matches("cannot be read twice", err)
+    local it = query.from_iter(function() return nil end)
+    it:count()
+    assert.has_error(function() it:count() end)
+  end)
+
+  it("where takes the CLI's expression language", function()
+    local q = query.open(path)
+    assert.equal(3, q:where('name == "db.query" and dur >= 4ms'):count())
+    -- a span the expression cannot evaluate (dur of an open span) does not match
+    assert.equal(11, q:where("dur >= 0"):count())
+    assert.equal(1, q:where("attrs.sql ~= nil"):count())
+    local ok, err = pcall(q.where, q, "dur > > 1ms")
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to 'where'", err)
+    assert.has_error(function() q:where(42) end)
+  end)
+
+  it("top and sort_by both return queries", function()
+    local q = query.open(FIX .. "/query_pct.jsonl")
+    local top, sorted = q:top(3, "dur"), q:where({ name = "op" }):sort_by("dur", "desc")
+    assert.equal(getmetatable(q), getmetatable(top))
+    assert.equal(getmetatable(q), getmetatable(sorted))
+    assert.same({ 50 * MS, 10 * MS, 9 * MS }, top:map(function(s) return s.dur end):collect())
+    assert.same({ 10 * MS, 9 * MS }, sorted:limit(2):map(function(s) return s.dur end):collect())
+    assert.equal(1, top:where({ dur = 9 * MS }):count())
+    assert.equal(3, top:count())  -- again: the source is read again
+  end)
+
+  it("names stats fields as `spanline report` titles its columns", function()
+    local report = require("spanline.report")
+    local rows = query.open(path):group_by("name"):stats()
+    for i = 2, #report.COLUMNS do
+      local field, title = report.COLUMNS[i][1], report.COLUMNS[i][2]
+      assert.equal(field, title)
+      assert.is_true(rows[1][field] ~= nil or field == "stdev", field)
+    end
+    assert.equal("request", rows[1].name)  -- the first column, titled by the grouping
+    assert.equal(rows[1].key, rows[1].name)
+    local text = report.table(rows, { title = "name" })
+    assert.matches("self_total%s+self_mean", text)
+  end)
+
+  it("critical_path with clip = false follows children that outlive the root", function()
+    -- js-logger: the root ends at 1.70 s; its children run on to 3.23 s
+    local q = query.open(FIX .. "/js-logger/polykey-cli-agent-start.jsonl")
+    local t = q:traces()[1]
+    local root = t.roots[1]
+    assert.is_true(root.finish < t.finish)
+    local function covered(segs)
+      local sum = 0
+      for i, s in ipairs(segs) do
+        sum = sum + (s.finish - s.start)
+        if i > 1 then assert.equal(segs[i - 1].finish, s.start) end
+      end
+      return sum, segs[#segs].finish
+    end
+    local clipped, last = covered(q:critical_path())
+    assert.equal(root.dur, clipped)
+    assert.equal(root.finish, last)
+    local whole, wlast = covered(q:critical_path({ clip = false }))
+    assert.equal(t.dur, whole)
+    assert.equal(t.finish, wlast)
+    -- and by trace id (the root's trace), the same
+    assert.equal(#q:critical_path({ clip = false }), #q:critical_path(t.trace, { clip = false }))
+  end)
+end)
+
+describe("tracer:records()", function()
+  it("keeps integers as integers (timestamps, lanes, attributes)", function()
+    local spanline = require("spanline")
+    for _, format in ipairs({ "jsonl", "msgpack" }) do
+      local tr = assert(spanline.tracer({ output = ":memory:", format = format }))
+      local s = tr:start("x", { n = 3, big = 9007199254740993, f = 1.5 })
+      s:event("e", { k = 7 })
+      s:finish()
+      local start
+      for _, rec in ipairs(tr:records()) do
+        if rec.type == "start" then start = rec end
+        if rec.type == "event" then assert.equal("integer", math.type(rec.attrs.k)) end
+      end
+      assert.equal("integer", math.type(start.ts), format)
+      assert.equal("integer", math.type(start.attrs.n), format)
+      assert.equal(9007199254740993, start.attrs.big)
+      assert.equal("float", math.type(start.attrs.f))
+      tr:close()
+    end
+  end)
+end)

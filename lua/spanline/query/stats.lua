@@ -74,7 +74,9 @@ local function group_key(v)
   return tostring(v)
 end
 
--- Rows sorted by total duration, largest first (then key).
+-- Rows sorted by total duration, largest first (then key). A row also
+-- holds its key under the grouping's name (row.name for group_by("name"),
+-- as `spanline report` titles that column), unless that is a stats field.
 function Groups:stats()
   local accs, order = {}, {}
   local get = self.get
@@ -89,7 +91,12 @@ function Groups:stats()
     feed(acc, s)
   end
   local rows = {}
-  for _, k in ipairs(order) do rows[#rows + 1] = finish_acc(accs[k]) end
+  local alias = type(self.keyname) == "string" and self.keyname or nil
+  for _, k in ipairs(order) do
+    local row = finish_acc(accs[k])
+    if alias and row[alias] == nil and alias ~= "rank" then row[alias] = k end
+    rows[#rows + 1] = row
+  end
   table.sort(rows, function(a, b)
     local x, y = a.total or 0, b.total or 0
     if x ~= y then return x > y end
