@@ -16,19 +16,14 @@
 #include <lualib.h>
 
 #include "lbinding.h"
+#include "lassemble.h"
 #include "lspanobj.h"
 
 #define ASM_MT "spanline.assembler"
 
-typedef struct lasm {
-    sl_assembler *a;
-    sl_asm_mode mode;
-    lreader *reader;   /* bound by asm:bind (kept alive as uservalue 1), or NULL */
-} lasm;
-
 /* The methods get the metatable as upvalue 1: comparing it is cheaper than
  * luaL_checkudata's registry lookup by name, once per span handed out. */
-static lasm *check_asm(lua_State *L, int idx)
+lasm *lsl_asm_check(lua_State *L, int idx)
 {
     lasm *la = lua_touserdata(L, idx);
     if (!la || !lua_getmetatable(L, idx) || !lua_rawequal(L, -1, lua_upvalueindex(1)))
@@ -47,7 +42,7 @@ static sl_reader *bound(lasm *la)
 /* asm:bind(reader): next, next_trace and filter read records from it. */
 static int l_bind(lua_State *L)
 {
-    lasm *la = check_asm(L, 1);
+    lasm *la = lsl_asm_check(L, 1);
     la->reader = lsl_reader_check(L, 2);
     lua_pushvalue(L, 2);
     lua_setiuservalue(L, 1, 1);
@@ -96,7 +91,7 @@ static int l_assembler(lua_State *L)
 /* asm:add(record) -> ref | nil (a meta record) */
 static int l_add(lua_State *L)
 {
-    lasm *la = check_asm(L, 1);
+    lasm *la = lsl_asm_check(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     sl_record rec;
     lsl_record_from_table(L, 2, 1, &rec);
@@ -115,7 +110,7 @@ static int l_add(lua_State *L)
  * were read ("more"). A read error returns nil, message, code. */
 static int l_feed(lua_State *L)
 {
-    lasm *la = check_asm(L, 1);
+    lasm *la = lsl_asm_check(L, 1);
     lreader *lr = lsl_reader_check(L, 2);
     lua_Integer max = luaL_optinteger(L, 3, -1);
     lua_Integer n = 0;
@@ -148,7 +143,7 @@ static int l_feed(lua_State *L)
 
 static int l_finish(lua_State *L)
 {
-    lasm *la = check_asm(L, 1);
+    lasm *la = lsl_asm_check(L, 1);
     int rc = sl_assembler_finish(la->a);
     if (rc != SL_OK) return fail_code(L, rc);
     return 0;
@@ -172,7 +167,7 @@ static int pull_one(lasm *la, sl_reader *r)
  * until a span is ready (false then means: following, no data yet). */
 static int l_next(lua_State *L)
 {
-    lasm *la = check_asm(L, 1);
+    lasm *la = lsl_asm_check(L, 1);
     if (la->mode != SL_ASM_STREAM) return luaL_argerror(L, 1, "next() needs mode \"stream\"");
     unsigned mask = (unsigned)luaL_optinteger(L, 2, LSL_F_ALL);
     sl_reader *r = bound(la);
@@ -204,7 +199,7 @@ static int l_next(lua_State *L)
 
 /* Pushes the tree under the roots as linked span tables: an array of the
  * root tables. Breadth first, so depth costs no C or Lua stack. */
-static int push_trees(lua_State *L, sl_assembler *a, const uint32_t *roots, size_t nroots, unsigned mask)
+int lsl_push_trees(lua_State *L, sl_assembler *a, const uint32_t *roots, size_t nroots, unsigned mask)
 {
     size_t cap = nroots + 16, n = 0;
     uint32_t *queue = malloc(cap * sizeof *queue);
@@ -272,7 +267,7 @@ nomem:
  * A bound reader is read as for next. */
 static int l_next_trace(lua_State *L)
 {
-    lasm *la = check_asm(L, 1);
+    lasm *la = lsl_asm_check(L, 1);
     if (la->mode != SL_ASM_TRACES) return luaL_argerror(L, 1, "next_trace() needs mode \"traces\"");
     unsigned mask = (unsigned)luaL_optinteger(L, 2, LSL_F_ALL);
     sl_reader *r = bound(la);
@@ -291,31 +286,13 @@ static int l_next_trace(lua_State *L)
     lua_createtable(L, 0, 2);
     lsl_push_id(L, &t.id, 0);
     lua_setfield(L, -2, "trace");
-    push_trees(L, la->a, t.roots, t.nroots, mask);
+    lsl_push_trees(L, la->a, t.roots, t.nroots, mask);
     lua_setfield(L, -2, "roots");
     return 1;
 }
 
-static uint32_t check_ref(lua_State *L, lasm *la, int idx);
 
-/* asm:trees(refs [, fields]) -> { linked span trees } of those roots
- * (keep mode: whole trees at any time) */
-static int l_trees(lua_State *L)
-{
-    lasm *la = check_asm(L, 1);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    unsigned mask = (unsigned)luaL_optinteger(L, 3, LSL_F_ALL);
-    size_t n = lua_rawlen(L, 2);
-    uint32_t *refs = lua_newuserdatauv(L, (n ? n : 1) * sizeof *refs, 0);
-    for (size_t i = 0; i < n; i++) {
-        lua_rawgeti(L, 2, (lua_Integer)i + 1);
-        refs[i] = check_ref(L, la, -1);
-        lua_pop(L, 1);
-    }
-    return push_trees(L, la->a, refs, n, mask);
-}
-
-static uint32_t check_ref(lua_State *L, lasm *la, int idx)
+uint32_t lsl_asm_ref(lua_State *L, lasm *la, int idx)
 {
     lua_Integer r = luaL_checkinteger(L, idx);
     sl_aspan s;
@@ -324,72 +301,19 @@ static uint32_t check_ref(lua_State *L, lasm *la, int idx)
     return (uint32_t)r;
 }
 
-/* asm:span(ref [, fields]) -> span table (no children / parent_span links) */
-static int l_span(lua_State *L)
-{
-    lasm *la = check_asm(L, 1);
-    uint32_t r = check_ref(L, la, 2);
-    unsigned mask = (unsigned)luaL_optinteger(L, 3, LSL_F_ALL);
-    sl_aspan s;
-    sl_assembler_get(la->a, r, &s);
-    lsl_push_span(L, la->a, &s, mask);
-    return 1;
-}
-
-static void push_refs(lua_State *L, const uint32_t *refs, size_t n)
-{
-    lua_createtable(L, (int)n, 0);
-    for (size_t i = 0; i < n; i++) {
-        lua_pushinteger(L, refs[i]);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-}
-
-/* asm:children(ref) -> { refs by start } */
-static int l_children(lua_State *L)
-{
-    lasm *la = check_asm(L, 1);
-    uint32_t r = check_ref(L, la, 2);
-    size_t n = sl_assembler_children(la->a, r, NULL, 0);
-    uint32_t *buf = lua_newuserdatauv(L, (n ? n : 1) * sizeof *buf, 0);
-    sl_assembler_children(la->a, r, buf, n);
-    push_refs(L, buf, n);
-    return 1;
-}
-
-/* asm:roots() -> { refs in arrival order } (keep mode) */
-static int l_roots(lua_State *L)
-{
-    lasm *la = check_asm(L, 1);
-    const uint32_t *refs;
-    size_t n = sl_assembler_roots(la->a, &refs);
-    push_refs(L, refs, n);
-    return 1;
-}
-
-/* asm:find(hex id) -> ref | nil */
-static int l_find(lua_State *L)
-{
-    lasm *la = check_asm(L, 1);
-    size_t n;
-    const char *hex = luaL_checklstring(L, 2, &n);
-    sl_id id;
-    if (n != 32 || sl_id_from_hex(hex, n, &id) != SL_OK) return 0;
-    uint32_t r = sl_assembler_find(la->a, &id);
-    if (r == SL_NO_SPAN) return 0;
-    lua_pushinteger(L, r);
-    return 1;
-}
-
 static int l_stats(lua_State *L)
 {
-    lasm *la = check_asm(L, 1);
+    lasm *la = lsl_asm_check(L, 1);
     sl_asm_stats st;
     sl_assembler_stats(la->a, &st);
     lua_createtable(L, 0, 10);
 #define F(k) lua_pushinteger(L, (lua_Integer)st.k); lua_setfield(L, -2, #k)
     F(records); F(spans); F(open); F(errors); F(abandoned); F(traces); F(cycles); F(duplicates);
 #undef F
+    if (st.min_start) {
+        lua_pushinteger(L, (lua_Integer)st.min_start);
+        lua_setfield(L, -2, "min_start");
+    }
     if (st.min_ts) {
         lua_pushinteger(L, (lua_Integer)st.min_ts);
         lua_setfield(L, -2, "min_ts");
@@ -402,7 +326,7 @@ static int l_stats(lua_State *L)
 /* asm:meta() -> the first meta record as a spanline/1 line, or nil */
 static int l_meta(lua_State *L)
 {
-    lasm *la = check_asm(L, 1);
+    lasm *la = lsl_asm_check(L, 1);
     size_t n;
     const char *m = sl_assembler_meta(la->a, &n);
     if (!m) return 0;
@@ -423,8 +347,8 @@ static int write_raw(sl_assembler *a, uint32_t r, FILE *f)
 /* asm:raw(ref) -> the span's records as spanline/1 lines (raw mode) */
 static int l_raw(lua_State *L)
 {
-    lasm *la = check_asm(L, 1);
-    uint32_t r = check_ref(L, la, 2);
+    lasm *la = lsl_asm_check(L, 1);
+    uint32_t r = lsl_asm_ref(L, la, 2);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     size_t pos = 0, n;
@@ -457,7 +381,7 @@ static int write_meta(sl_assembler *a, FILE *f)
  * left. */
 static int l_filter(lua_State *L)
 {
-    lasm *la = check_asm(L, 1);
+    lasm *la = lsl_asm_check(L, 1);
     luaL_checktype(L, 2, LUA_TFUNCTION);
     luaL_Stream *f = luaL_checkudata(L, 3, LUA_FILEHANDLE);
     if (!f->closef) return luaL_argerror(L, 3, "file is closed");
@@ -535,7 +459,7 @@ static int l_gc(lua_State *L)
 
 static int l_close(lua_State *L)
 {
-    check_asm(L, 1);
+    lsl_asm_check(L, 1);
     return l_gc(L);
 }
 
@@ -554,11 +478,6 @@ static const luaL_Reg asm_methods[] = {
     { "finish", l_finish },
     { "next", l_next },
     { "next_trace", l_next_trace },
-    { "span", l_span },
-    { "trees", l_trees },
-    { "children", l_children },
-    { "roots", l_roots },
-    { "find", l_find },
     { "stats", l_stats },
     { "meta", l_meta },
     { "raw", l_raw },
@@ -578,7 +497,9 @@ void lsl_open_assemble(lua_State *L)
     if (luaL_newmetatable(L, ASM_MT)) {
         lua_newtable(L);
         lua_pushvalue(L, -2);
-        luaL_setfuncs(L, asm_methods, 1);   /* upvalue: the metatable (check_asm) */
+        luaL_setfuncs(L, asm_methods, 1);   /* upvalue: the metatable (lsl_asm_check) */
+        lua_pushvalue(L, -2);
+        luaL_setfuncs(L, lsl_keep_methods, 1);
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, l_gc);
         lua_setfield(L, -2, "__gc");

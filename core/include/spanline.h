@@ -427,6 +427,7 @@ typedef struct sl_aspan {
     uint32_t depth;            /* 0 for a root or an orphan */
     uint32_t nchildren;        /* children linked and kept (see sl_assembler_children) */
     uint32_t nevents;
+    uint32_t name_id;          /* KEEP: equal names, equal ids (else SL_NO_SPAN) */
     uint32_t parent_ref;       /* the linked parent, or SL_NO_SPAN */
     uint32_t trace_ref;        /* its trace (sl_assembler_trace), or SL_NO_SPAN */
     uint32_t pending_children; /* STREAM: linked children not handed out yet; the
@@ -442,7 +443,7 @@ typedef struct sl_aspan {
 typedef struct sl_atrace {
     uint32_t ref;
     sl_id id;
-    uint32_t nspans, nopen, nerrors;   /* open: not ended */
+    uint32_t nspans, nopen, nerrors, nabandoned;   /* open: not ended */
     uint64_t start, finish;            /* first start, last end (or start); 0 when none */
     const uint32_t *roots;             /* TRACES: spans without a parent in this trace, by start */
     size_t nroots;
@@ -458,6 +459,7 @@ typedef struct sl_asm_stats {
     uint64_t cycles;       /* parent links refused (they closed a cycle), so far */
     uint64_t duplicates;   /* second start or end records for one id, so far */
     uint64_t min_ts, max_ts;  /* over every record with a timestamp (0: none) */
+    uint64_t min_start;       /* the earliest start of any span so far (0: none) */
 } sl_asm_stats;
 
 sl_assembler *sl_assembler_new(const sl_assembler_opts *opts, sl_error *err);
@@ -512,8 +514,32 @@ int sl_assembler_event_next(const sl_assembler *a, uint32_t ref, size_t *pos, sl
  * (each with its '\n'), like attrs_next. */
 int sl_assembler_raw_next(const sl_assembler *a, uint32_t ref, size_t *pos,
                           const char **line, size_t *len);
+/* ----- KEEP mode: what a live view (the terminal viewer) reads ----- */
+
+/* With on, every span an add touches is remembered (once) until handed out
+ * by sl_assembler_changes. */
+void sl_assembler_track(sl_assembler *a, int on);
+/* The spans touched since the last call (valid until the next add); the
+ * list starts afresh. */
+size_t sl_assembler_changes(sl_assembler *a, const uint32_t **refs);
+/* Every started span, by start (then id): brought up to date with the
+ * spans added since the last call (appended, or sorted again when one
+ * starts before the last); valid until the next add. *resorted (may be
+ * NULL) tells whether the order of spans already listed changed. */
+size_t sl_assembler_by_start(sl_assembler *a, const uint32_t **refs, int *resorted);
+/* The spans whose name contains term (ASCII letters in any case), in the
+ * order of refs[0..n) (tree = 0) or of the trees under the roots
+ * refs[0..n) (tree = 1: depth first, children by start). *before: how many
+ * matches come before span cur in that order (SIZE_MAX when cur is not in
+ * it). The result is valid until the next call that changes the assembler
+ * or searches. */
+size_t sl_assembler_search(sl_assembler *a, const uint32_t *refs, size_t n, int tree,
+                           const char *term, size_t len, uint32_t cur,
+                           const uint32_t **out, size_t *before);
+
 /* A trace by ref (sl_aspan.trace_ref): id, counts and time range (roots are
- * only set by sl_assembler_next_trace). */
+ * only set by sl_assembler_next_trace). SL_EINVAL for a ref no trace has
+ * now, SL_EOF past the last ref (so refs 0, 1, ... walk every trace). */
 int sl_assembler_trace(const sl_assembler *a, uint32_t ref, sl_atrace *out);
 /* The first meta record as a spanline/1 JSONL line (without '\n'), or NULL. */
 const char *sl_assembler_meta(const sl_assembler *a, size_t *len);

@@ -382,6 +382,7 @@ static int on_start(sl_assembler *a, uint32_t r, const sl_record *rec)
     sl_asm_trace_count(a, r, -1);
     s->flags |= SL_ASPAN_STARTED;
     s->start = rec->ts;
+    if (a->st.min_start == 0 || rec->ts < a->st.min_start) a->st.min_start = rec->ts;
     s->lane = rec->lane > INT32_MAX ? INT32_MAX : rec->lane < INT32_MIN ? INT32_MIN : (int32_t)rec->lane;
     s->line = rec->line;
     sl_asm_trace_count(a, r, 1);
@@ -478,6 +479,7 @@ static int on_end(sl_assembler *a, uint32_t r, const sl_record *rec)
         e->nopen--;
         if (s->flags & SL_ASPAN_STARTED) e->nunfinished--;
         if (st == ST_ERROR) e->nerrors++;
+        if (st == ST_ABANDONED) e->nabandoned++;
         if ((s->flags & SL_ASPAN_STARTED) && rec->ts > e->finish) e->finish = rec->ts;
     }
     s->flags |= SL_ASPAN_ENDED;
@@ -588,6 +590,12 @@ int sl_assembler_add(sl_assembler *a, const sl_record *rec)
         }
     }
     a->last = r;
+    if (a->track && !(a->slots[r].flags & F_CHANGED)) {
+        if (sl_asm_grow((void **)&a->changes, &a->changes_cap, a->nchanges + 1, sizeof *a->changes) != SL_OK)
+            return SL_ENOMEM;
+        a->changes[a->nchanges++] = r;
+        a->slots[r].flags |= F_CHANGED;
+    }
     if (a->opts.keep_raw && keep_raw(a, r, rec) != SL_OK) return SL_ENOMEM;
     slot *s = &a->slots[r];
     switch (rec->type) {
@@ -676,6 +684,11 @@ void sl_assembler_free(sl_assembler *a)
     free(a->keys);
     free(a->ivals);
     free(a->troots);
+    free(a->changes);
+    free(a->by_start);
+    free(a->unstarted);
+    free(a->found);
+    free(a->name_match);
     sl_rbuf_free(&a->enc);
     sl_rbuf_free(&a->meta);
     free(a);

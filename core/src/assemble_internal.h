@@ -30,6 +30,7 @@
 #define F_FREE 0x800u       /* a free slot */
 #define F_ROOT_LISTED 0x1000u /* KEEP: in the roots array */
 #define F_HAS_ERROR 0x2000u /* a B_ERROR entry is in its blob */
+#define F_CHANGED 0x4000u   /* KEEP with tracking: in the change list */
 #define PUBLIC_FLAGS 0x7fu
 
 enum { ST_OPEN = 0, ST_OK, ST_ERROR, ST_ABANDONED, ST_OTHER };
@@ -99,7 +100,7 @@ typedef struct slot {
 typedef struct trace_ent {
     sl_id id;
     uint64_t start, finish;
-    uint32_t nspans, nopen, nunfinished, nwaiting, nerrors;
+    uint32_t nspans, nopen, nunfinished, nwaiting, nerrors, nabandoned;
     uint32_t head;           /* TRACES: a member, or NONE */
     uint32_t next_free;
     uint8_t queued, live;
@@ -185,6 +186,18 @@ struct sl_assembler {
     size_t troots_cap;
     uint32_t last;
     uint32_t last_trace;     /* the trace found last (a cache) */
+    int track;               /* KEEP: keep the change list */
+    uint32_t *changes;       /* spans touched since the last sl_assembler_changes */
+    size_t nchanges, changes_cap;
+    uint32_t *by_start;      /* started spans by start (sl_assembler_by_start) */
+    size_t nby_start, by_start_cap;
+    uint32_t by_start_seen;  /* slots looked at so far */
+    uint32_t *unstarted;     /* slots looked at before their start came */
+    size_t nunstarted, unstarted_cap;
+    uint32_t *found;         /* sl_assembler_search's result */
+    size_t found_cap;
+    uint8_t *name_match;     /* per interned name: 0 unknown, 1 no, 2 yes */
+    size_t name_match_cap;
     int finished;
     sl_asm_stats st;
     blob *blob_pool[64];     /* blobs of forgotten spans, kept for reuse */

@@ -219,6 +219,7 @@ int sl_assembler_get(const sl_assembler *a, uint32_t r, sl_aspan *out)
     out->depth = s->depth;
     out->nchildren = s->nchildren;
     out->nevents = s->nevents;
+    out->name_id = a->opts.mode == SL_ASM_KEEP && (s->flags & SL_ASPAN_STARTED) ? s->name : SL_NO_SPAN;
     out->parent_ref = s->parent;
     out->trace_ref = s->trace;
     out->pending_children = a->opts.mode == SL_ASM_STREAM ? s->m.s.pending : 0;
@@ -296,14 +297,17 @@ int sl_assembler_raw_next(const sl_assembler *a, uint32_t r, size_t *pos, const 
 
 int sl_assembler_trace(const sl_assembler *a, uint32_t t, sl_atrace *out)
 {
-    if (!a || !out || t >= a->ntraces) return SL_EINVAL;
+    if (!a || !out) return SL_EINVAL;
+    if (t >= a->ntraces) return SL_EOF;
     const trace_ent *e = &a->traces[t];
+    if (!e->live && t != a->handed_trace) return SL_EINVAL;
     memset(out, 0, sizeof *out);
     out->ref = t;
     out->id = e->id;
     out->nspans = e->nspans;
     out->nopen = e->nopen;
     out->nerrors = e->nerrors;
+    out->nabandoned = e->nabandoned;
     out->start = e->start;
     out->finish = e->finish;
     return SL_OK;

@@ -106,6 +106,7 @@ void sl_asm_trace_count(sl_assembler *a, uint32_t r, int sign)
     if (is_unfinished(s)) e->nunfinished += d;
     if (s->flags & F_WAITING) e->nwaiting += d;
     if (s->status == ST_ERROR) e->nerrors += d;
+    if (s->status == ST_ABANDONED) e->nabandoned += d;
     if (sign > 0 && (s->flags & SL_ASPAN_STARTED)) {
         if (e->start == 0 || s->start < e->start) e->start = s->start;
         uint64_t f = (s->flags & SL_ASPAN_ENDED) ? s->finish : s->start;

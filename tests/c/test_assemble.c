@@ -746,6 +746,57 @@ static void test_jslogger(void)
     free(text);
 }
 
+/* KEEP extras: the change list, the by-start index, name search. */
+static void test_keep_index(void)
+{
+    sl_assembler *a = new_asm(SL_ASM_KEEP, 0);
+    sl_assembler_track(a, 1);
+    add(a, st(1, 0, 10));
+    add(a, st(2, 1, 30));
+    add(a, st(3, 1, 20));
+    add(a, en(2, 35));
+    const uint32_t *refs;
+    CHECK_EQ_INT(sl_assembler_changes(a, &refs), 3);   /* 1, 2, 3: 2 once */
+    CHECK_EQ_INT(sl_assembler_changes(a, &refs), 0);
+    add(a, en(1, 50));
+    CHECK_EQ_INT(sl_assembler_changes(a, &refs), 1);
+    CHECK_EQ_INT(refs[0], get_n(a, 1).ref);
+    int resorted;
+    size_t n = sl_assembler_by_start(a, &refs, &resorted);
+    CHECK_EQ_INT(n, 3);
+    CHECK(resorted);                                    /* 3 starts before 2 */
+    sl_aspan s;
+    unsigned want[] = { 1, 3, 2 };
+    for (size_t i = 0; i < n && i < 3; i++) {
+        sl_assembler_get(a, refs[i], &s);
+        CHECK_EQ_INT(low(&s.id), want[i]);
+    }
+    add(a, en(9, 60));                                  /* seen before its start */
+    add(a, st(4, 1, 40));
+    n = sl_assembler_by_start(a, &refs, &resorted);
+    CHECK_EQ_INT(n, 4);
+    CHECK(!resorted);                                   /* appended in order */
+    add(a, st(9, 0, 5));
+    n = sl_assembler_by_start(a, &refs, &resorted);
+    CHECK_EQ_INT(n, 5);
+    CHECK(resorted);
+    sl_assembler_get(a, refs[0], &s);
+    CHECK_EQ_INT(low(&s.id), 9);
+    /* search: names are all "s": every started span matches; tree order */
+    const uint32_t *found;
+    size_t before;
+    uint32_t root = get_n(a, 1).ref;
+    n = sl_assembler_search(a, &root, 1, 1, "S", 1, get_n(a, 2).ref, &found, &before);
+    CHECK_EQ_INT(n, 4);                                 /* 1, 3, 2, 4 */
+    sl_assembler_get(a, found[1], &s);
+    CHECK_EQ_INT(low(&s.id), 3);
+    CHECK_EQ_INT(before, 2);
+    n = sl_assembler_search(a, &root, 1, 1, "x", 1, SL_NO_SPAN, &found, &before);
+    CHECK_EQ_INT(n, 0);
+    CHECK(before == SIZE_MAX);
+    sl_assembler_free(a);
+}
+
 static void test_misuse(void)
 {
     sl_assembler_opts o;
@@ -781,6 +832,7 @@ int main(void)
     test_traces_basic();
     test_traces_memory_and_late();
     test_jslogger();
+    test_keep_index();
     test_misuse();
     return CHECK_DONE();
 }

@@ -1,0 +1,455 @@
+/*
+ * lkeep.c: reading a kept store from Lua (assembler methods): spans and
+ * trees by ref, children and roots, and what the terminal viewer reads
+ * without a Lua value per span: small per-span accessors, the change list,
+ * the by-start index with bucket bounds and statistics, name search.
+ *
+ * Key idea: the viewer holds refs (integers), never span tables, except for
+ * the rows it draws; everything it needs about many spans at once (children
+ * with their name ids and child counts, a bucket's statistics, the matches
+ * of a search) comes back from one C call.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lassemble.h"
+#include "lspanobj.h"
+
+static void push_refs(lua_State *L, const uint32_t *refs, size_t n)
+{
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushinteger(L, refs[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
+static int get(lasm *la, uint32_t r, sl_aspan *s)
+{
+    return sl_assembler_get(la->a, r, s);
+}
+
+/* ===== SPANS ===== */
+
+/* asm:span(ref [, fields [, into]]) -> span table (no children or
+ * parent_span links); into: fill that table instead of a new one. */
+static int l_span(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    uint32_t r = lsl_asm_ref(L, la, 2);
+    unsigned mask = (unsigned)luaL_optinteger(L, 3, LSL_F_ALL);
+    sl_aspan s;
+    get(la, r, &s);
+    if (lua_istable(L, 4)) {
+        lsl_fill_span(L, 4, la->a, &s, mask);
+        lua_pushvalue(L, 4);
+    } else {
+        lsl_push_span(L, la->a, &s, mask);
+    }
+    return 1;
+}
+
+/* asm:trees(refs [, fields]) -> { linked span trees } of those roots */
+static int l_trees(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    unsigned mask = (unsigned)luaL_optinteger(L, 3, LSL_F_ALL);
+    size_t n = lua_rawlen(L, 2);
+    uint32_t *refs = lua_newuserdatauv(L, (n ? n : 1) * sizeof *refs, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, 2, (lua_Integer)i + 1);
+        refs[i] = lsl_asm_ref(L, la, -1);
+        lua_pop(L, 1);
+    }
+    return lsl_push_trees(L, la->a, refs, n, mask);
+}
+
+/* asm:children(ref [, info]) -> { refs by start } [, { name ids }, { child
+ * counts }] */
+static int l_children(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    uint32_t r = lsl_asm_ref(L, la, 2);
+    int info = lua_toboolean(L, 3);
+    size_t n = sl_assembler_children(la->a, r, NULL, 0);
+    uint32_t *buf = lua_newuserdatauv(L, (n ? n : 1) * sizeof *buf, 0);
+    sl_assembler_children(la->a, r, buf, n);
+    push_refs(L, buf, n);
+    if (!info) return 1;
+    lua_createtable(L, (int)n, 0);
+    lua_createtable(L, (int)n, 0);
+    sl_aspan s;
+    for (size_t i = 0; i < n; i++) {
+        get(la, buf[i], &s);
+        lua_pushinteger(L, s.name_id == SL_NO_SPAN ? -1 : (lua_Integer)s.name_id);
+        lua_rawseti(L, -3, (lua_Integer)i + 1);
+        lua_pushinteger(L, s.nchildren);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 3;
+}
+
+typedef struct keyref {
+    uint64_t start;
+    sl_id id;
+    uint32_t ref;
+} keyref;
+
+static int by_key(const void *x, const void *y)
+{
+    const keyref *a = x, *b = y;
+    if (a->start != b->start) return a->start < b->start ? -1 : 1;
+    return memcmp(a->id.bytes, b->id.bytes, 16);
+}
+
+/* asm:roots([sorted]) -> { refs } in arrival order, or by start (keep mode) */
+static int l_roots(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    const uint32_t *refs;
+    size_t n = sl_assembler_roots(la->a, &refs);
+    if (!lua_toboolean(L, 2)) {
+        push_refs(L, refs, n);
+        return 1;
+    }
+    keyref *k = lua_newuserdatauv(L, (n ? n : 1) * sizeof *k, 0);
+    sl_aspan s;
+    for (size_t i = 0; i < n; i++) {
+        get(la, refs[i], &s);
+        k[i].start = s.start;
+        k[i].id = s.id;
+        k[i].ref = refs[i];
+    }
+    qsort(k, n, sizeof *k, by_key);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushinteger(L, k[i].ref);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+/* asm:find(hex id) -> ref | nil */
+static int l_find(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    size_t n;
+    const char *hex = luaL_checklstring(L, 2, &n);
+    sl_id id;
+    if (n != 32 || sl_id_from_hex(hex, n, &id) != SL_OK) return 0;
+    uint32_t r = sl_assembler_find(la->a, &id);
+    if (r == SL_NO_SPAN) return 0;
+    lua_pushinteger(L, r);
+    return 1;
+}
+
+/* ===== ONE FACT OF A SPAN ===== */
+
+/* asm:parent(ref) -> the linked parent's ref | nil */
+static int l_parent(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    sl_aspan s;
+    get(la, lsl_asm_ref(L, la, 2), &s);
+    if (s.parent_ref == SL_NO_SPAN) return 0;
+    lua_pushinteger(L, s.parent_ref);
+    return 1;
+}
+
+/* asm:nchildren(ref) -> n */
+static int l_nchildren(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    sl_aspan s;
+    get(la, lsl_asm_ref(L, la, 2), &s);
+    lua_pushinteger(L, s.nchildren);
+    return 1;
+}
+
+/* asm:start(ref) -> start | nil; asm:name(ref) -> name | nil */
+static int l_start(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    sl_aspan s;
+    get(la, lsl_asm_ref(L, la, 2), &s);
+    if (!(s.flags & SL_ASPAN_STARTED)) return 0;
+    lua_pushinteger(L, (lua_Integer)s.start);
+    return 1;
+}
+
+static int l_name(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    sl_aspan s;
+    get(la, lsl_asm_ref(L, la, 2), &s);
+    if (!s.name) return 0;
+    lua_pushlstring(L, s.name, s.name_len);
+    return 1;
+}
+
+/* asm:trace_range(ref) -> lo, hi, open: the span's trace's first start,
+ * last end (or start), spans not ended (lo, hi nil when none started) */
+static int l_trace_range(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    sl_aspan s;
+    sl_atrace t;
+    get(la, lsl_asm_ref(L, la, 2), &s);
+    if (s.trace_ref == SL_NO_SPAN || sl_assembler_trace(la->a, s.trace_ref, &t) != SL_OK) return 0;
+    if (t.start) lua_pushinteger(L, (lua_Integer)t.start); else lua_pushnil(L);
+    if (t.start) lua_pushinteger(L, (lua_Integer)t.finish); else lua_pushnil(L);
+    lua_pushinteger(L, t.nopen);
+    return 3;
+}
+
+/* asm:trace_sums(prefix) -> { spans, open, errors, abandoned, traces,
+ * min_start } over the traces whose id starts with prefix (hex) */
+static int l_trace_sums(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    size_t plen;
+    const char *prefix = luaL_checklstring(L, 2, &plen);
+    lua_Integer spans = 0, open = 0, errors = 0, abandoned = 0, traces = 0;
+    uint64_t min_start = 0;
+    sl_atrace t;
+    char hex[33];
+    for (uint32_t r = 0;; r++) {
+        int rc = sl_assembler_trace(la->a, r, &t);
+        if (rc == SL_EOF) break;
+        if (rc != SL_OK || t.nspans == 0) continue;
+        sl_id_to_hex(&t.id, hex);
+        if (plen > 32 || memcmp(hex, prefix, plen) != 0) continue;
+        traces++;
+        spans += t.nspans;
+        open += t.nopen;
+        errors += t.nerrors;
+        abandoned += t.nabandoned;
+        if (t.start && (min_start == 0 || t.start < min_start)) min_start = t.start;
+    }
+    lua_createtable(L, 0, 6);
+#define F(k) lua_pushinteger(L, k); lua_setfield(L, -2, #k)
+    F(spans); F(open); F(errors); F(abandoned); F(traces);
+#undef F
+    if (min_start) {
+        lua_pushinteger(L, (lua_Integer)min_start);
+        lua_setfield(L, -2, "min_start");
+    }
+    return 1;
+}
+
+/* ===== CHANGES ===== */
+
+/* asm:track(on) */
+static int l_track(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    sl_assembler_track(la->a, lua_toboolean(L, 2));
+    return 0;
+}
+
+/* asm:changes() -> { refs touched since the last call } */
+static int l_changes(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    const uint32_t *refs;
+    size_t n = sl_assembler_changes(la->a, &refs);
+    push_refs(L, refs, n);
+    return 1;
+}
+
+/* ===== BY START ===== */
+
+/* asm:by_start() -> n, resorted: brings the index up to date */
+static int l_by_start(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    const uint32_t *refs;
+    int resorted;
+    size_t n = sl_assembler_by_start(la->a, &refs, &resorted);
+    lua_pushinteger(L, (lua_Integer)n);
+    lua_pushboolean(L, resorted);
+    return 2;
+}
+
+static const uint32_t *index_of_start(lasm *la, size_t *n)
+{
+    const uint32_t *refs;
+    *n = sl_assembler_by_start(la->a, &refs, NULL);
+    return refs;
+}
+
+/* asm:by_start_at(i) -> ref of the i-th span by start (1-based) | nil */
+static int l_by_start_at(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    lua_Integer i = luaL_checkinteger(L, 2);
+    size_t n;
+    const uint32_t *refs = index_of_start(la, &n);
+    if (i < 1 || (size_t)i > n) return 0;
+    lua_pushinteger(L, refs[i - 1]);
+    return 1;
+}
+
+/* asm:by_start_index(ref) -> i | nil (binary search by start, then id) */
+static int l_by_start_index(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    uint32_t r = lsl_asm_ref(L, la, 2);
+    size_t n;
+    const uint32_t *refs = index_of_start(la, &n);
+    sl_aspan s, m;
+    get(la, r, &s);
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        get(la, refs[mid], &m);
+        int less = m.start < s.start || (m.start == s.start && memcmp(m.id.bytes, s.id.bytes, 16) < 0);
+        if (less) lo = mid + 1; else hi = mid;
+    }
+    if (lo < n && refs[lo] == r) {
+        lua_pushinteger(L, (lua_Integer)lo + 1);
+        return 1;
+    }
+    return 0;
+}
+
+/* asm:buckets(t0, interval [, from]) -> { { key, first, n }, ... }: the
+ * runs of the by-start index (from index from, 1-based) whose
+ * (start - t0) // interval is the same key */
+static int l_buckets(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    lua_Integer t0 = luaL_checkinteger(L, 2), interval = luaL_checkinteger(L, 3);
+    lua_Integer from = luaL_optinteger(L, 4, 1);
+    if (interval <= 0) return luaL_argerror(L, 3, "interval must be positive");
+    size_t n;
+    const uint32_t *refs = index_of_start(la, &n);
+    lua_newtable(L);
+    lua_Integer nb = 0, key = 0, first = 0, count = 0;
+    sl_aspan s;
+    for (size_t i = from > 0 ? (size_t)from - 1 : 0; i < n; i++) {
+        get(la, refs[i], &s);
+        lua_Integer k = ((lua_Integer)s.start - t0) / interval;
+        if ((lua_Integer)s.start < t0 && ((lua_Integer)s.start - t0) % interval) k--;
+        if (count > 0 && k == key) {
+            count++;
+            continue;
+        }
+        if (count > 0) {
+            lua_createtable(L, 3, 0);
+            lua_pushinteger(L, key); lua_rawseti(L, -2, 1);
+            lua_pushinteger(L, first); lua_rawseti(L, -2, 2);
+            lua_pushinteger(L, count); lua_rawseti(L, -2, 3);
+            lua_rawseti(L, -2, ++nb);
+        }
+        key = k;
+        first = (lua_Integer)i + 1;
+        count = 1;
+    }
+    if (count > 0) {
+        lua_createtable(L, 3, 0);
+        lua_pushinteger(L, key); lua_rawseti(L, -2, 1);
+        lua_pushinteger(L, first); lua_rawseti(L, -2, 2);
+        lua_pushinteger(L, count); lua_rawseti(L, -2, 3);
+        lua_rawseti(L, -2, ++nb);
+    }
+    return 1;
+}
+
+/* asm:range_stats(first, n) -> count, errors, open, slowest ref | nil, its
+ * duration: over the by-start index's entries first .. first + n - 1 */
+static int l_range_stats(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    lua_Integer first = luaL_checkinteger(L, 2), count = luaL_checkinteger(L, 3);
+    size_t n;
+    const uint32_t *refs = index_of_start(la, &n);
+    lua_Integer errors = 0, open = 0, seen = 0;
+    uint32_t slowest = SL_NO_SPAN;
+    uint64_t slowest_dur = 0;
+    sl_aspan s;
+    for (lua_Integer i = first; i < first + count; i++) {
+        if (i < 1 || (size_t)i > n) continue;
+        get(la, refs[i - 1], &s);
+        seen++;
+        if (s.status_len == 5 && memcmp(s.status, "error", 5) == 0) errors++;
+        if (!(s.flags & SL_ASPAN_ENDED)) {
+            open++;
+            continue;
+        }
+        uint64_t d = s.finish - s.start;
+        if (slowest == SL_NO_SPAN || d > slowest_dur) {
+            slowest = s.ref;
+            slowest_dur = d;
+        }
+    }
+    lua_pushinteger(L, seen);
+    lua_pushinteger(L, errors);
+    lua_pushinteger(L, open);
+    if (slowest == SL_NO_SPAN) return 3;
+    lua_pushinteger(L, slowest);
+    lua_pushinteger(L, (lua_Integer)slowest_dur);
+    return 5;
+}
+
+/* ===== SEARCH ===== */
+
+/* asm:search(term, cur [, roots]) -> { matching refs }, before
+ * In the order of the trees under roots (depth first, children by start),
+ * or of the by-start index without roots. before: how many matches come
+ * before span cur in that order (nil when cur is not in it). */
+static int l_search(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    size_t tlen;
+    const char *term = luaL_checklstring(L, 2, &tlen);
+    uint32_t cur = lua_isnoneornil(L, 3) ? SL_NO_SPAN : lsl_asm_ref(L, la, 3);
+    const uint32_t *order;
+    size_t n;
+    int tree = !lua_isnoneornil(L, 4);
+    if (tree) {
+        luaL_checktype(L, 4, LUA_TTABLE);
+        n = lua_rawlen(L, 4);
+        uint32_t *roots = lua_newuserdatauv(L, (n ? n : 1) * sizeof *roots, 0);
+        for (size_t i = 0; i < n; i++) {
+            lua_rawgeti(L, 4, (lua_Integer)i + 1);
+            roots[i] = lsl_asm_ref(L, la, -1);
+            lua_pop(L, 1);
+        }
+        order = roots;
+    } else {
+        order = index_of_start(la, &n);
+    }
+    const uint32_t *found;
+    size_t before;
+    size_t m = sl_assembler_search(la->a, order, n, tree, term, tlen, cur, &found, &before);
+    push_refs(L, found, m);
+    if (before == SIZE_MAX) return 1;
+    lua_pushinteger(L, (lua_Integer)before);
+    return 2;
+}
+
+const luaL_Reg lsl_keep_methods[] = {
+    { "span", l_span },
+    { "trees", l_trees },
+    { "children", l_children },
+    { "roots", l_roots },
+    { "find", l_find },
+    { "parent", l_parent },
+    { "nchildren", l_nchildren },
+    { "start", l_start },
+    { "name", l_name },
+    { "trace_range", l_trace_range },
+    { "trace_sums", l_trace_sums },
+    { "track", l_track },
+    { "changes", l_changes },
+    { "by_start", l_by_start },
+    { "by_start_at", l_by_start_at },
+    { "by_start_index", l_by_start_index },
+    { "buckets", l_buckets },
+    { "range_stats", l_range_stats },
+    { "search", l_search },
+    { NULL, NULL }
+};
