@@ -78,8 +78,7 @@ static int l_assembler(lua_State *L)
         lua_pop(L, 4);
     }
     lasm *la = lua_newuserdatauv(L, sizeof *la, 1);
-    la->a = NULL;
-    la->reader = NULL;
+    memset(la, 0, sizeof *la);
     luaL_setmetatable(L, ASM_MT);
     sl_error err;
     la->a = sl_assembler_new(&o, &err);
@@ -452,8 +451,11 @@ static int l_gc(lua_State *L)
 {
     lasm *la = luaL_checkudata(L, 1, ASM_MT);
     sl_assembler_free(la->a);
+    free(la->rows);
     la->a = NULL;
     la->reader = NULL;
+    la->rows = NULL;
+    la->rows_cap = 0;
     return 0;
 }
 

@@ -12,6 +12,10 @@ typedef struct lasm {
     sl_assembler *a;
     sl_asm_mode mode;
     lreader *reader;   /* bound by asm:bind (kept alive as uservalue 1), or NULL */
+    uint32_t *rows;    /* lkeep.c: rows below each span in a view's default state */
+    size_t rows_cap;   /* (UINT32_MAX: not counted yet), for these settings: */
+    size_t rows_min_run;
+    int rows_groups_open;
 } lasm;
 
 /* The assembler at idx (methods only: the metatable is their upvalue 1). */

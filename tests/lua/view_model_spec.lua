@@ -10,7 +10,7 @@ local function names(view, ctxw)
   local out = {}
   for row in view:rows(1) do
     if row.group then
-      out[#out + 1] = string.rep(" ", row.depth) .. row.group.name .. " x" .. #row.group.members
+      out[#out + 1] = string.rep(" ", row.depth) .. row.group.name .. " x" .. row.group.n
     elseif row.span then
       out[#out + 1] = string.rep(" ", row.depth) .. row.span.name
     else

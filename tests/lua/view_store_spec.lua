@@ -22,7 +22,7 @@ end
 local function names(m)
   local out = {}
   for row in m:rows(1) do
-    out[#out + 1] = string.rep(" ", row.depth) .. (row.span and row.span.name or row.group.name .. " x" .. #row.group.members)
+    out[#out + 1] = string.rep(" ", row.depth) .. (row.span and row.span.name or row.group.name .. " x" .. row.group.n)
   end
   return out
 end

@@ -109,10 +109,7 @@ end
 function app:absorb()
   local changed = self.store:drain()
   if #changed == 0 then return false end
-  local batch = self.store.version
-  for _, v in pairs(self.views) do
-    for i = 1, #changed do v:touch(changed[i], batch) end
-  end
+  for _, v in pairs(self.views) do v:touch_all(changed) end
   return true
 end
 
@@ -376,7 +373,7 @@ function app:render()
       lines = draw.details(row.span, self.store, w)
     elseif row and row.group then
       local g = row.group
-      lines = { "── " .. g.name .. " × " .. #g.members .. " (repeated siblings; Enter expands) ──" }
+      lines = { "── " .. g.name .. " × " .. g.n .. " (repeated siblings; Enter expands) ──" }
     elseif row and row.bucket then
       local st = view:stats(row.bucket)
       lines = { "── bucket " .. fmt.clock(row.bucket.lo) .. " + " .. fmt.duration(self.interval)

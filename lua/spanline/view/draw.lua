@@ -105,11 +105,11 @@ end
 local GROUP_FIELDS = require("spanline.core").span_fields({ "status", "start", "finish", "dur" })
 
 -- Statistics of a group of repeated siblings (cached per store version).
-local function group_stats(g, store)
+local function group_stats(g, store, view)
   local st = g.stats
   if st and st.version == store.version then return st end
   st = { version = store.version, errors = 0, open = 0, total = 0 }
-  for _, ref in ipairs(g.members) do
+  for _, ref in ipairs((view:members(g))) do
     local s = store:span(ref, GROUP_FIELDS)
     if s.status == "error" then st.errors = st.errors + 1 end
     if is_open(s) then
@@ -146,9 +146,9 @@ function draw.logical(row, ctx)
   local prefix = tree_prefix(row, name_w)
   if row.group then
     local g = row.group
-    local st = group_stats(g, ctx.store)
+    local st = group_stats(g, ctx.store, ctx.view)
     local open = ctx.view:group_open(g)
-    local text = fmt.pad(prefix .. (open and "▾ " or "▸ ") .. g.name .. " × " .. #g.members, name_w)
+    local text = fmt.pad(prefix .. (open and "▾ " or "▸ ") .. g.name .. " × " .. g.n, name_w)
     push_matched(out, text, "group", ctx.search)
     push(out, " " .. fmt.rpad("Σ" .. fmt.duration(st.total), DUR_W) .. " ", nil)
     local parts = {}

@@ -7,12 +7,15 @@
 -- on screen. New data drops the caches on the path from the changed span
 -- to the top.
 --
--- Memory: spans are refs into the store (integers); the only Lua state per
--- span is the cache of a node whose children are shown, and a fold or
--- group override the user set. Children come sorted by start from C with
--- their name ids (runs of repeated names are found comparing integers) and
--- their own child counts. A span's place among its siblings is found by
--- binary search on start times.
+-- Memory: spans are refs into the store (integers). The rows below a span
+-- whose subtree is as the defaults say (no fold or group the user set in
+-- it) are counted in C and remembered per span (memo); a cache (items and
+-- prefix sums) exists only for the nodes on the paths to rows shown and
+-- for subtrees holding a user's override (custom). Children come sorted
+-- by start from C, runs of repeated names already grouped (a group is a
+-- range of its parent's children: members are fetched when needed). A
+-- span's place among its siblings is found by binary search on start
+-- times.
 
 local model = {}
 model.__index = model
@@ -26,6 +29,7 @@ function model.new(store)
   self.store = store
   self.top = { is_top = true }
   self.caches = {}             -- ref -> cache of a span whose children are shown
+  self.custom = {}             -- ref -> true: an override is in its subtree
   self.gen = 0                 -- bumped by collapse/expand all: every cache stale
   self.fold_default = false
   self.group_default = true    -- groups of repeated siblings start collapsed
@@ -50,6 +54,23 @@ function model:group_open(g)
   return v
 end
 
+-- A group's members (refs) and their child counts, fetched from C when
+-- first needed (a collapsed group holds none: it is a range of its
+-- parent's children).
+function model:members(g)
+  local m = g.members
+  if m then return m, g.counts end
+  local asm = self.store.asm
+  local kids = asm:children(g.parent)
+  m = table.move(kids, g.i, g.i + g.n - 1, 1, {})
+  local counts = {}
+  if not g.leaves then
+    for k = 1, #m do counts[k] = asm:nchildren(m[k]) end
+  end
+  g.members, g.counts = m, counts
+  return m, counts
+end
+
 -- Rows below a node (not counting the node's own row).
 local inner
 
@@ -64,62 +85,61 @@ local function expands(self, item, nkids)
   return item
 end
 
-local function item_rows(self, item, nkids)
-  local sub = expands(self, item, nkids)
-  if not sub then return 1 end
-  return 1 + inner(self, sub)
+-- Rows below a span in the default state: counted (and remembered) in C.
+local function default_rows(self, ref)
+  return self.store.asm:rows_below(ref, model.MIN_RUN, not self.group_default)
 end
 
--- A node's children: refs by start, their name ids (nil for the top: its
--- items are never grouped) and child counts.
-local function kids_of(self, node)
+-- The node whose cache an item's row count needs: an open group with
+-- members that have children, or an unfolded span with a user's override
+-- below it; nil when C counts it (or it is one row).
+local function needs_cache(self, item, nkids)
+  if is_group(item) then
+    if not item.leaves and self:group_open(item) then return item end
+    return nil
+  end
+  if (nkids or 0) > 0 and self.custom[item] and not self:is_folded(item) then return item end
+  return nil
+end
+
+local function item_rows(self, item, nkids)
+  if is_group(item) then
+    if not self:group_open(item) then return 1 end
+    if item.leaves then return 1 + item.n end
+    return 1 + inner(self, item)
+  end
+  if (nkids or 0) == 0 or self:is_folded(item) then return 1 end
+  if self.custom[item] then return 1 + inner(self, item) end
+  return 1 + default_rows(self, item)
+end
+
+-- A cache: { gen, items, counts, cum } (cum[i] = rows of items 1..i), or
+-- flat ({ gen, flat = true, n, group }: the members of a group that are all
+-- leaves, one row each, so cum[i] = i and the refs are fetched only when a
+-- row is asked for).
+local function nitems(c) return c.flat and c.n or #c.items end
+local function cum_at(c, i)
+  if c.flat then return i end
+  return c.cum[i]
+end
+local function total_rows(c)
+  if c.flat then return c.n end
+  return c.cum[#c.cum] or 0
+end
+
+-- The items of a node and their child counts: its children in start order,
+-- runs of repeated siblings as groups (grouped in C); the top's are the
+-- roots, never grouped (each trace is worth its own row).
+local function build_items(self, node)
   local asm = self.store.asm
   if node == self.top then
     local roots = self.store:roots()
     local counts = {}
     for i, r in ipairs(roots) do counts[i] = asm:nchildren(r) end
-    return roots, nil, counts
+    return roots, counts
   end
-  return asm:children(node, true)
-end
-
--- The items of a node and their child counts (nil for groups): its
--- children in start order, runs of repeated siblings replaced by groups.
-local function build_items(self, node)
-  if is_group(node) then return node.members, node.counts end
-  local kids, names, counts = kids_of(self, node)
-  local n = #kids
-  local min = model.MIN_RUN
-  local runs = false
-  if names and n >= min then
-    local run = 1
-    for i = 2, n do
-      if names[i] == names[i - 1] and names[i] >= 0 then
-        run = run + 1
-        if run >= min then runs = true break end
-      else
-        run = 1
-      end
-    end
-  end
-  if not runs then return kids, counts end
-  local items, icounts, k, i = {}, {}, 0, 1
-  while i <= n do
-    local j = i
-    while j < n and names[j + 1] == names[i] and names[i] >= 0 do j = j + 1 end
-    if j - i + 1 >= min then
-      k = k + 1
-      items[k] = { group = true, name = self.store:name(kids[i]), first = kids[i],
-        members = table.move(kids, i, j, 1, {}), counts = table.move(counts, i, j, 1, {}), parent = node }
-    else
-      for m = i, j do
-        k = k + 1
-        items[k], icounts[k] = kids[m], counts[m]
-      end
-    end
-    i = j + 1
-  end
-  return items, icounts
+  if is_group(node) then return self:members(node) end
+  return asm:items(node, model.MIN_RUN)
 end
 
 local function get_cache(self, node)
@@ -133,80 +153,99 @@ end
 
 local function fresh(self, node)
   local c = get_cache(self, node)
-  if c and c.gen == self.gen and c.cum then return c end
+  if c and c.gen == self.gen and (c.cum or c.flat) then return c end
   return nil
 end
 
--- The cache of a node: { gen, items, counts, cum } (cum[i] = rows of items
--- 1..i). Built bottom-up with an explicit stack (a node's row count needs
--- its open children's caches first), so a 10^5-deep chain needs no
--- recursion.
+-- A node's cache, its items kept when only the folds changed (collapse or
+-- expand all bump gen; new data drops the cache itself).
+local function start_cache(self, node)
+  local c = get_cache(self, node)
+  if c and c.gen == self.gen then return c end
+  if is_group(node) and node.leaves then
+    c = { gen = self.gen, flat = true, n = node.n, group = node }
+  elseif c and not c.flat then
+    c = { gen = self.gen, items = c.items, counts = c.counts, next = 1 }
+  else
+    local items, counts = build_items(self, node)
+    c = { gen = self.gen, items = items, counts = counts, next = 1 }
+  end
+  set_cache(self, node, c)
+  return c
+end
+
+-- Built bottom-up with an explicit stack (a node's row count needs its
+-- open children's caches first), so a 10^5-deep chain needs no recursion.
 local function cache(self, node)
   local c = fresh(self, node)
   if c then return c end
   local stack, n = { node }, 1
   while n > 0 do
     local nd = stack[n]
-    c = get_cache(self, nd)
-    if not c or c.gen ~= self.gen then
-      local items, counts = build_items(self, nd)
-      c = { gen = self.gen, items = items, counts = counts, next = 1 }
-      set_cache(self, nd, c)
-    end
-    local items, counts, pushed = c.items, c.counts, false
-    for i = c.next, #items do
-      local sub = expands(self, items[i], counts[i])
-      if sub and not fresh(self, sub) then
-        c.next = i
-        n = n + 1
-        stack[n] = sub
-        pushed = true
-        break
-      end
-    end
-    if not pushed then
-      local cum, total = {}, 0
-      for i = 1, #items do
-        total = total + item_rows(self, items[i], counts[i])
-        cum[i] = total
-      end
-      c.cum, c.next = cum, nil
+    c = start_cache(self, nd)
+    if c.flat then
       stack[n] = nil
       n = n - 1
+    else
+      local items, counts, pushed = c.items, c.counts, false
+      for i = c.next, #items do
+        local sub = needs_cache(self, items[i], counts[i])
+        if sub and not fresh(self, sub) then
+          c.next = i
+          n = n + 1
+          stack[n] = sub
+          pushed = true
+          break
+        end
+      end
+      if not pushed then
+        local cum, total = {}, 0
+        for i = 1, #items do
+          total = total + item_rows(self, items[i], counts[i])
+          cum[i] = total
+        end
+        c.cum, c.next = cum, nil
+        stack[n] = nil
+        n = n - 1
+      end
     end
   end
   return get_cache(self, node)
 end
 
 inner = function(self, node)
-  local c = cache(self, node)
-  return c.cum[#c.cum] or 0
+  return total_rows(cache(self, node))
 end
 
--- Drops the caches from a span up to the top (called for every changed
--- span). With `batch` (a number unique to one batch of changes) a walk stops
--- at a span an earlier walk of the same batch passed: above it, everything
--- is already dropped.
-function model:touch(ref, batch)
-  local store = self.store
-  local seen
-  if batch then
-    if self.touched_batch ~= batch then self.touched, self.touched_batch = {}, batch end
-    seen = self.touched
-  end
-  -- no parent cycles reach here (the assembler cuts them); the bound only
-  -- keeps a broken store from looping
-  local r, guard, limit = ref, 0, (store.counts and store.counts.spans or 0) + 2
-  while r and guard < limit do
-    if seen then
-      if seen[r] then break end
-      seen[r] = true
-    end
-    -- a group's cache goes with its parent's (groups are rebuilt with it)
-    self.caches[r] = nil
-    r, guard = store:parent(r), guard + 1
-  end
+-- The item i of a cache and its child count.
+local function item_at(self, c, i)
+  if c.flat then return (self:members(c.group))[i], 0 end
+  return c.items[i], c.counts[i]
+end
+
+-- Drops what was counted for these spans and all their ancestors (one
+-- batch of changed spans; the walk runs in C).
+function model:touch_all(refs)
+  if #refs == 0 then return end
+  local caches = self.caches
+  for _, r in ipairs(self.store.asm:ancestors(refs)) do caches[r] = nil end
   self.top._v = nil
+end
+
+-- A user's override at ref (a fold, or a group of ref's children): ref and
+-- its ancestors count their rows in Lua from now on.
+local function mark_custom(self, ref)
+  local custom = self.custom
+  while ref and not custom[ref] do
+    custom[ref] = true
+    ref = self.store:parent(ref)
+  end
+end
+
+-- Drops what was counted for a span and its ancestors (a group's cache
+-- goes with its parent's: groups are rebuilt with it).
+function model:touch(ref)
+  self:touch_all({ ref })
 end
 
 function model:count()
@@ -220,12 +259,12 @@ model.MAX_GUIDES = require("spanline.tree_text").MAX_GUIDES
 -- A row: { item, ref, span (its fields, for drawing), group, depth,
 -- lasts = {bool per level}, parent, nkids }.
 local function make_row(self, c, i, depth, lasts, parent)
-  local item = c.items[i]
+  local item, nkids = item_at(self, c, i)
   if is_group(item) then
     return { item = item, group = item, depth = depth, lasts = lasts, parent = parent }
   end
   return { item = item, ref = item, span = self.store:span(item), depth = depth, lasts = lasts,
-    parent = parent, nkids = c.counts[i] or 0 }
+    parent = parent, nkids = nkids or 0 }
 end
 
 -- The flags of a path: lasts[l] = whether the item at level l is the last
@@ -233,8 +272,8 @@ end
 local function path_lasts(pc, pi, n)
   local lasts = {}
   local m = math.min(n, model.MAX_GUIDES + 1)
-  for l = 1, m do lasts[l] = pi[l] == #pc[l].cum end
-  lasts[n] = pi[n] == #pc[n].cum
+  for l = 1, m do lasts[l] = pi[l] == nitems(pc[l]) end
+  lasts[n] = pi[n] == nitems(pc[n])
   return lasts
 end
 
@@ -243,18 +282,22 @@ local function descend(self, k, pn, pc, pi)
   local node, n = self.top, 0
   while true do
     local c = cache(self, node)
-    local cum = c.cum
-    local lo, hi = 1, #cum
-    if hi == 0 or k < 1 or k > cum[hi] then return nil end
-    while lo < hi do
-      local mid = (lo + hi) // 2
-      if cum[mid] >= k then hi = mid else lo = mid + 1 end
+    local lo, hi = 1, nitems(c)
+    if hi == 0 or k < 1 or k > cum_at(c, hi) then return nil end
+    if c.flat then
+      lo = k
+    else
+      local cum = c.cum
+      while lo < hi do
+        local mid = (lo + hi) // 2
+        if cum[mid] >= k then hi = mid else lo = mid + 1 end
+      end
     end
     n = n + 1
     pn[n], pc[n], pi[n] = node, c, lo
-    k = k - (cum[lo - 1] or 0)
+    k = k - (lo > 1 and cum_at(c, lo - 1) or 0)
     if k == 1 then return n end
-    node, k = c.items[lo], k - 1
+    node, k = item_at(self, c, lo), k - 1
   end
 end
 
@@ -274,7 +317,7 @@ function model:rows(from)
   local n = descend(self, from or 1, pn, pc, pi)
   local lasts = {}
   if n then
-    for l = 1, n do lasts[l] = pi[l] == #pc[l].cum end
+    for l = 1, n do lasts[l] = pi[l] == nitems(pc[l]) end
   end
   local first = true
   return function()
@@ -283,16 +326,15 @@ function model:rows(from)
       first = false
       return make_row(self, pc[n], pi[n], n - 1, lasts, pn[n])
     end
-    local c = pc[n]
-    local sub = expands(self, c.items[pi[n]], c.counts[pi[n]])
+    local sub = expands(self, item_at(self, pc[n], pi[n]))
     local sc = sub and cache(self, sub)
-    if sc and #sc.cum > 0 then
+    if sc and nitems(sc) > 0 then
       n = n + 1
       pn[n], pc[n], pi[n] = sub, sc, 1
     else
       while n > 0 do
         pi[n] = pi[n] + 1
-        if pi[n] <= #pc[n].items then break end
+        if pi[n] <= nitems(pc[n]) then break end
         pn[n], pc[n], pi[n] = nil, nil, nil
         n = n - 1
       end
@@ -301,7 +343,7 @@ function model:rows(from)
         return nil
       end
     end
-    lasts[n] = pi[n] == #pc[n].cum
+    lasts[n] = pi[n] == nitems(pc[n])
     return make_row(self, pc[n], pi[n], n - 1, lasts, pn[n])
   end
 end
@@ -334,7 +376,7 @@ local function find_in(list, ref, key_of, start_of, target)
 end
 
 local function locate(self, c, ref)
-  local items = c.items
+  local items = c.flat and self:members(c.group) or c.items
   if #items == 0 then return nil end
   local asm = self.store.asm
   local function start_of(r) return asm:start(r) end
@@ -345,7 +387,7 @@ local function locate(self, c, ref)
     local it = items[k]
     if it == ref then return k end
     if is_group(it) then
-      local m = it.members
+      local m = self:members(it)
       local j = find_in(m, ref, function(x) return x end, start_of, target)
       for jj = j, #m do
         if m[jj] == ref then return k, jj end
@@ -357,7 +399,7 @@ local function locate(self, c, ref)
   for k, x in ipairs(items) do
     if x == ref then return k end
     if is_group(x) then
-      for j, m in ipairs(x.members) do
+      for j, m in ipairs((self:members(x))) do
         if m == ref then return k, j end
       end
     end
@@ -377,13 +419,13 @@ function model:index_of(ref, as_group)
     local c = cache(self, node)
     local pos, gpos = locate(self, c, sp)
     if not pos then return nil, seen end
-    row = row + (c.cum[pos - 1] or 0) + 1
+    row = row + (pos > 1 and cum_at(c, pos - 1) or 0) + 1
     if gpos then
       if i == 1 and as_group then return row end
-      local g = c.items[pos]
+      local g = item_at(self, c, pos)
       if not self:group_open(g) then return nil, seen end
       local gc = cache(self, g)
-      row = row + (gc.cum[gpos - 1] or 0) + 1
+      row = row + (gpos > 1 and cum_at(gc, gpos - 1) or 0) + 1
     end
     if i > 1 and self:is_folded(sp) then return nil, row end
     seen = row
@@ -397,7 +439,7 @@ function model:group_of(ref)
   local p = self.store:parent(ref)
   local c = cache(self, p or self.top)
   local pos, gpos = locate(self, c, ref)
-  return gpos and c.items[pos] or nil
+  return gpos and item_at(self, c, pos) or nil
 end
 
 -- Unfolds every ancestor (and opens its group) so a span gets a row.
@@ -407,8 +449,15 @@ function model:reveal(ref)
     local sp = chain[i]
     local c = cache(self, chain[i + 1] or self.top)
     local pos, gpos = locate(self, c, sp)
-    if gpos then self.gopen[c.items[pos].first] = true end
-    if i > 1 then self.fold[sp] = false end
+    if gpos then
+      local g = item_at(self, c, pos)
+      self.gopen[g.first] = true
+      mark_custom(self, g.parent)
+    end
+    if i > 1 then
+      self.fold[sp] = false
+      mark_custom(self, sp)
+    end
   end
   self:touch(ref)
   return self:index_of(ref)
@@ -418,9 +467,11 @@ function model:toggle(row)
   local item = row.item
   if is_group(item) then
     self.gopen[item.first] = not self:group_open(item)
+    mark_custom(self, item.parent)
     self:touch(item.first)
   elseif (row.nkids or 0) > 0 then
     self.fold[item] = not self:is_folded(item)
+    mark_custom(self, item)
     self:touch(item)
   else
     return false
@@ -428,17 +479,16 @@ function model:toggle(row)
   return true
 end
 
-function model:collapse_all()
-  self.fold, self.gopen = {}, {}
-  self.fold_default, self.group_default = true, true
+-- Every override goes: the defaults count everything again (in C).
+local function reset(self, fold_default, group_default)
+  self.fold, self.gopen, self.custom, self.caches = {}, {}, {}, {}
+  self.fold_default, self.group_default = fold_default, group_default
   self.gen = self.gen + 1
+  self.top._v = nil
 end
 
-function model:expand_all()
-  self.fold, self.gopen = {}, {}
-  self.fold_default, self.group_default = false, false
-  self.gen = self.gen + 1
-end
+function model:collapse_all() reset(self, true, true) end
+function model:expand_all() reset(self, false, false) end
 
 -- Whether a row's item has rows below it that are hidden (folded or collapsed).
 function model:hidden(row)

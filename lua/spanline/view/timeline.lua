@@ -75,6 +75,10 @@ function timeline:touch(_)
   self.cum = nil
 end
 
+function timeline:touch_all(_)
+  self.cum = nil
+end
+
 function timeline:is_folded(b)
   local v = self.bfold[b.key]
   if v == nil then return self.fold_default end
