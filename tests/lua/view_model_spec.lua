@@ -198,3 +198,87 @@ describe("view.timeline (time mode)", function()
     assert.equal(2000, timeline.auto_interval(0, 30000))
   end)
 end)
+
+-- The rows counted in C for untouched subtrees and in Lua under a user's
+-- folds must be the rows a plain walk of the trees gives, whatever the
+-- folds, groups and new data.
+describe("view.model counts against a brute-force walk", function()
+  local MIN_RUN = model.MIN_RUN
+
+  -- Rows below ref as the view shows them, by recursion over the store.
+  local function brute(m, store, ref)
+    local asm = store.asm
+    local kids, names, counts = asm:children(ref, true)
+    local rows, i = 0, 1
+    while i <= #kids do
+      local j = i
+      while j < #kids and names[j + 1] == names[i] do j = j + 1 end
+      local grouped = j - i + 1 >= MIN_RUN
+      local open = true
+      if grouped then
+        rows = rows + 1
+        open = m:group_open({ first = kids[i] })
+      end
+      if open then
+        for k = i, j do
+          rows = rows + 1
+          if counts[k] > 0 and not m:is_folded(kids[k]) then rows = rows + brute(m, store, kids[k]) end
+        end
+      end
+      i = j + 1
+    end
+    return rows
+  end
+
+  local function total(m, store)
+    local n = 0
+    for _, r in ipairs(store:roots()) do
+      n = n + 1
+      if store:nchildren(r) > 0 and not m:is_folded(r) then n = n + brute(m, store, r) end
+    end
+    return n
+  end
+
+  it("agrees on random trees, folds, group toggles and new spans", function()
+    local rng = 12345
+    local function rand(n)
+      rng = (rng * 1103515245 + 12345) % 2147483648
+      return rng % n + 1
+    end
+    for round = 1, 30 do
+      local store, h = fake.store()
+      local m = model.new(store)
+      local made = { "p" .. round .. "_1" }
+      h.start(made[1], nil, "root", 0)
+      for i = 2, 40 do
+        local parent = made[rand(#made)]
+        local name = "n" .. made[1] .. "_" .. i
+        made[#made + 1] = name
+        h.start(name, parent, ({ "a", "a", "b" })[rand(3)], i * 0.01)
+      end
+      m:touch_all(store:drain())
+      for _ = 1, 12 do
+        local action = rand(5)
+        if action == 1 then
+          m:expand_all()
+        elseif action == 2 then
+          m:collapse_all()
+        elseif action == 3 then
+          local row = m:row(rand(m:count()))
+          if row then m:toggle(row) end
+        elseif action == 4 then
+          local name = "late" .. round .. "_" .. rand(1000000)
+          h.start(name, made[rand(#made)], "a", 1)
+          made[#made + 1] = name
+          m:touch_all(store:drain())
+        else
+          m:reveal(fake.ref(store, made[rand(#made)]))
+        end
+        local rows = 0
+        for _ in m:rows(1) do rows = rows + 1 end
+        assert.equal(total(m, store), m:count(), "round " .. round)
+        assert.equal(m:count(), rows, "round " .. round)
+      end
+    end
+  end)
+end)
