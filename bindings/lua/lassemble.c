@@ -159,6 +159,33 @@ static int pull_one(lasm *la, sl_reader *r)
     return sl_assembler_add(la->a, &rec);
 }
 
+/* The next span (stream) or trace (traces) into out, reading the bound
+ * reader as needed: SL_OK, SL_EAGAIN (following: no data yet), SL_EOF, or
+ * an error. */
+static int take_ready(lasm *la, void *out)
+{
+    sl_reader *r = bound(la);
+    for (;;) {
+        int rc = la->mode == SL_ASM_TRACES ? sl_assembler_next_trace(la->a, out)
+                                           : sl_assembler_next(la->a, out);
+        if (rc != SL_EAGAIN || !r) return rc;
+        rc = pull_one(la, r);
+        if (rc != SL_OK) return rc;
+    }
+}
+
+/* What next/next_trace return when nothing is handed out: nil (the end),
+ * false (add more records) or nil, message, code. */
+static int push_not_ready(lua_State *L, int rc)
+{
+    if (rc == SL_EOF) return 0;
+    if (rc == SL_EAGAIN) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    return fail_code(L, rc);
+}
+
 /* asm:next([fields [, reuse]]) -> span, ref, parent_ref, pending,
  *   parent_released | false (add more records) | nil (finished, nothing left)
  * fields: a mask from core.span_fields (default all); reuse: a table to
@@ -169,19 +196,9 @@ static int l_next(lua_State *L)
     lasm *la = lsl_asm_check(L, 1);
     if (la->mode != SL_ASM_STREAM) return luaL_argerror(L, 1, "next() needs mode \"stream\"");
     unsigned mask = (unsigned)luaL_optinteger(L, 2, LSL_F_ALL);
-    sl_reader *r = bound(la);
     sl_aspan s;
-    int rc;
-    while ((rc = sl_assembler_next(la->a, &s)) == SL_EAGAIN && r) {
-        rc = pull_one(la, r);
-        if (rc != SL_OK) break;
-    }
-    if (rc == SL_EOF) return 0;
-    if (rc == SL_EAGAIN) {
-        lua_pushboolean(L, 0);
-        return 1;
-    }
-    if (rc != SL_OK) return fail_code(L, rc);
+    int rc = take_ready(la, &s);
+    if (rc != SL_OK) return push_not_ready(L, rc);
     if (lua_istable(L, 3)) {
         lsl_fill_span(L, 3, la->a, &s, mask);
         lua_pushvalue(L, 3);
@@ -269,19 +286,9 @@ static int l_next_trace(lua_State *L)
     lasm *la = lsl_asm_check(L, 1);
     if (la->mode != SL_ASM_TRACES) return luaL_argerror(L, 1, "next_trace() needs mode \"traces\"");
     unsigned mask = (unsigned)luaL_optinteger(L, 2, LSL_F_ALL);
-    sl_reader *r = bound(la);
     sl_atrace t;
-    int rc;
-    while ((rc = sl_assembler_next_trace(la->a, &t)) == SL_EAGAIN && r) {
-        rc = pull_one(la, r);
-        if (rc != SL_OK) break;
-    }
-    if (rc == SL_EOF) return 0;
-    if (rc == SL_EAGAIN) {
-        lua_pushboolean(L, 0);
-        return 1;
-    }
-    if (rc != SL_OK) return fail_code(L, rc);
+    int rc = take_ready(la, &t);
+    if (rc != SL_OK) return push_not_ready(L, rc);
     lua_createtable(L, 0, 2);
     lsl_push_id(L, &t.id, 0);
     lua_setfield(L, -2, "trace");
