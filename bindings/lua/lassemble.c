@@ -49,13 +49,15 @@ static int l_bind(lua_State *L)
     return 0;
 }
 
-static int fail_code(lua_State *L, int rc)
+/* nil, message, code for a failed read or add (the reader says why). */
+static int fail_code(lua_State *L, lreader *lr, int rc)
 {
-    if (rc == SL_ENOMEM) return lsl_fail(L, "out of memory", "ENOMEM");
-    return lsl_fail(L, "read error", "EIO");
+    if (rc == SL_ENOMEM || !lr) return lsl_fail(L, "out of memory", "ENOMEM");
+    return lsl_reader_fail(L, lr, rc);
 }
 
-/* core.assembler({mode = "stream"|"traces"|"keep", raw, attrs, events}) */
+/* core.assembler({mode = "stream"|"traces"|"keep", raw, attrs, events, pid})
+ * pid: keep only that process's records (a stream several processes wrote). */
 static int l_assembler(lua_State *L)
 {
     sl_assembler_opts o;
@@ -75,7 +77,12 @@ static int l_assembler(lua_State *L)
         o.skip_attrs = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
         lua_getfield(L, 1, "events");
         o.skip_events = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
-        lua_pop(L, 4);
+        lua_getfield(L, 1, "pid");
+        if (!lua_isnil(L, -1)) {
+            o.select_pid = 1;
+            o.pid = luaL_checkinteger(L, -1);
+        }
+        lua_pop(L, 5);
     }
     lasm *la = lua_newuserdatauv(L, sizeof *la, 1);
     memset(la, 0, sizeof *la);
@@ -96,7 +103,7 @@ static int l_add(lua_State *L)
     lsl_record_from_table(L, 2, 1, &rec);
     int rc = sl_assembler_add(la->a, &rec);
     if (rc == SL_ESTATE) return luaL_error(L, "assembler: add after finish");
-    if (rc != SL_OK) return fail_code(L, rc);
+    if (rc != SL_OK) return fail_code(L, NULL, rc);
     uint32_t ref = sl_assembler_last(la->a);
     if (ref == SL_NO_SPAN) return 0;
     lua_pushinteger(L, ref);
@@ -129,10 +136,10 @@ static int l_feed(lua_State *L)
             state = "again";
             break;
         }
-        if (rc != SL_OK) return fail_code(L, rc);
+        if (rc != SL_OK) return fail_code(L, lr, rc);
         rc = sl_assembler_add(la->a, &rec);
         if (rc == SL_ESTATE) return luaL_error(L, "assembler: feed after finish");
-        if (rc != SL_OK) return fail_code(L, rc);
+        if (rc != SL_OK) return fail_code(L, NULL, rc);
         n++;
     }
     lua_pushstring(L, state);
@@ -144,7 +151,7 @@ static int l_finish(lua_State *L)
 {
     lasm *la = lsl_asm_check(L, 1);
     int rc = sl_assembler_finish(la->a);
-    if (rc != SL_OK) return fail_code(L, rc);
+    if (rc != SL_OK) return fail_code(L, NULL, rc);
     return 0;
 }
 
@@ -176,14 +183,14 @@ static int take_ready(lasm *la, void *out)
 
 /* What next/next_trace return when nothing is handed out: nil (the end),
  * false (add more records) or nil, message, code. */
-static int push_not_ready(lua_State *L, int rc)
+static int push_not_ready(lua_State *L, lasm *la, int rc)
 {
     if (rc == SL_EOF) return 0;
     if (rc == SL_EAGAIN) {
         lua_pushboolean(L, 0);
         return 1;
     }
-    return fail_code(L, rc);
+    return fail_code(L, la->reader, rc);
 }
 
 /* asm:next([fields [, reuse]]) -> span, ref, parent_ref, pending,
@@ -198,7 +205,7 @@ static int l_next(lua_State *L)
     unsigned mask = (unsigned)luaL_optinteger(L, 2, LSL_F_ALL);
     sl_aspan s;
     int rc = take_ready(la, &s);
-    if (rc != SL_OK) return push_not_ready(L, rc);
+    if (rc != SL_OK) return push_not_ready(L, la, rc);
     if (lua_istable(L, 3)) {
         lsl_fill_span(L, 3, la->a, &s, mask);
         lua_pushvalue(L, 3);
@@ -288,7 +295,7 @@ static int l_next_trace(lua_State *L)
     unsigned mask = (unsigned)luaL_optinteger(L, 2, LSL_F_ALL);
     sl_atrace t;
     int rc = take_ready(la, &t);
-    if (rc != SL_OK) return push_not_ready(L, rc);
+    if (rc != SL_OK) return push_not_ready(L, la, rc);
     lua_createtable(L, 0, 2);
     lsl_push_id(L, &t.id, 0);
     lua_setfield(L, -2, "trace");
@@ -338,6 +345,22 @@ static int l_meta(lua_State *L)
     if (!m) return 0;
     lua_pushlstring(L, m, n);
     return 1;
+}
+
+/* asm:pids() -> { distinct pids of the meta records seen }, more */
+static int l_pids(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    const int64_t *pids;
+    int more;
+    size_t n = sl_assembler_pids(la->a, &pids, &more);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushinteger(L, pids[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_pushboolean(L, more);
+    return 2;
 }
 
 /* Writes a span's records (raw mode) to f; 0, or -1 on a write error. */
@@ -410,11 +433,11 @@ static int l_filter(lua_State *L)
         if (rc == SL_EAGAIN) {
             rc = pull_one(la, r);
             if (rc == SL_EAGAIN) break;
-            if (rc != SL_OK) return fail_code(L, rc);
+            if (rc != SL_OK) return fail_code(L, la->reader, rc);
             continue;
         }
         if (rc == SL_EOF) break;
-        if (rc != SL_OK) return fail_code(L, rc);
+        if (rc != SL_OK) return fail_code(L, la->reader, rc);
         seen++;
         lua_pushvalue(L, 2);
         if (linker) {
@@ -489,6 +512,7 @@ static const luaL_Reg asm_methods[] = {
     { "next_trace", l_next_trace },
     { "stats", l_stats },
     { "meta", l_meta },
+    { "pids", l_pids },
     { "raw", l_raw },
     { "filter", l_filter },
     { "close", l_close },

@@ -564,16 +564,48 @@ static void note_ts(sl_assembler *a, uint64_t ts)
     if (ts > a->st.max_ts) a->st.max_ts = ts;
 }
 
+#define MAX_PIDS 1000
+
+static void note_pid(sl_assembler *a, int64_t pid)
+{
+    for (size_t i = 0; i < a->npids; i++)
+        if (a->pids[i] == pid) return;
+    if (a->npids >= MAX_PIDS ||
+        sl_asm_grow((void **)&a->pids, &a->pids_cap, a->npids + 1, sizeof *a->pids) != SL_OK) {
+        a->more_pids = 1;
+        return;
+    }
+    a->pids[a->npids++] = pid;
+}
+
+/* With select_pid: does this record belong to the chosen process? */
+static int chosen(sl_assembler *a, const sl_record *rec, uint32_t known)
+{
+    if (!a->opts.select_pid) return 1;
+    if (rec->type == SL_REC_META) return rec->pid == a->opts.pid;
+    if (rec->type == SL_REC_START) return a->have_cur_pid && a->cur_pid == a->opts.pid;
+    return known != NONE;
+}
+
 int sl_assembler_add(sl_assembler *a, const sl_record *rec)
 {
     if (!a || !rec) return SL_EINVAL;
     if (a->finished && a->opts.mode != SL_ASM_KEEP) return SL_ESTATE;
-    a->st.records++;
     a->last = NONE;
-    note_ts(a, rec->ts);
-    if (rec->type == SL_REC_META) return keep_meta(a, rec);
+    if (rec->type == SL_REC_META) {
+        a->cur_pid = rec->pid;
+        a->have_cur_pid = 1;
+        note_pid(a, rec->pid);
+        if (!chosen(a, rec, NONE)) return SL_OK;
+        a->st.records++;
+        note_ts(a, rec->ts);
+        return keep_meta(a, rec);
+    }
     keysrc src = sl_asm_src(a);
     uint32_t r = sl_reftab_find(&a->by_id, &src, &rec->id);
+    if (!chosen(a, rec, r)) return SL_OK;
+    a->st.records++;
+    note_ts(a, rec->ts);
     if (r != NONE && (a->slots[r].flags & F_HANDED)) {
         /* A ghost was handed out already: its later records change nothing
          * the consumer can still see. */
@@ -685,6 +717,7 @@ void sl_assembler_free(sl_assembler *a)
     free(a->ivals);
     free(a->troots);
     free(a->changes);
+    free(a->pids);
     free(a->by_start);
     free(a->unstarted);
     free(a->found);

@@ -206,6 +206,11 @@ struct sl_assembler {
     sl_rbuf enc;             /* re-encoding records as spanline/1 */
     sl_rbuf meta;
     int have_meta;
+    int64_t cur_pid;         /* pid of the last meta record */
+    int have_cur_pid;
+    int64_t *pids;           /* distinct pids seen (sl_assembler_pids) */
+    size_t npids, pids_cap;
+    int more_pids;
 };
 
 /* Shared by assemble.c and assemble_out.c. */

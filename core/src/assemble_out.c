@@ -319,6 +319,13 @@ const char *sl_assembler_meta(const sl_assembler *a, size_t *len)
     return a && a->have_meta ? a->meta.ptr : NULL;
 }
 
+size_t sl_assembler_pids(const sl_assembler *a, const int64_t **pids, int *more)
+{
+    *pids = a->pids;
+    if (more) *more = a->more_pids;
+    return a->npids;
+}
+
 void sl_assembler_stats(const sl_assembler *a, sl_asm_stats *out)
 {
     *out = a->st;

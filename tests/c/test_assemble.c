@@ -797,6 +797,46 @@ static void test_keep_index(void)
     sl_assembler_free(a);
 }
 
+/* A stream two processes wrote: select_pid keeps one process's records
+ * (a start belongs to the process of the meta record before it, any other
+ * record to its span's); every pid seen is listed. */
+static void test_select_pid(void)
+{
+    const char *text =
+        "{\"type\":\"meta\",\"format\":\"spanline/1\",\"pid\":11}\n"
+        "{\"type\":\"start\",\"id\":\"00000000000000000000000000000001\",\"name\":\"a\",\"ts\":1}\n"
+        "{\"type\":\"meta\",\"format\":\"spanline/1\",\"pid\":22}\n"
+        "{\"type\":\"start\",\"id\":\"00000000000000000000000000000002\",\"name\":\"b\",\"ts\":2}\n"
+        "{\"type\":\"end\",\"id\":\"00000000000000000000000000000001\",\"ts\":5,\"status\":\"ok\"}\n"
+        "{\"type\":\"end\",\"id\":\"00000000000000000000000000000002\",\"ts\":6,\"status\":\"ok\"}\n";
+    for (int which = 0; which < 2; which++) {
+        sl_assembler_opts o;
+        memset(&o, 0, sizeof o);
+        o.mode = SL_ASM_KEEP;
+        o.select_pid = 1;
+        o.pid = which ? 22 : 11;
+        sl_assembler *a = sl_assembler_new(&o, NULL);
+        feed_text(a, text);
+        sl_asm_stats stt;
+        sl_assembler_stats(a, &stt);
+        CHECK_EQ_INT(stt.spans, 1);
+        CHECK_EQ_INT(stt.records, 3);               /* its meta, start and end */
+        sl_aspan s = get_n(a, which ? 2 : 1);
+        CHECK(s.flags & SL_ASPAN_ENDED);            /* the end went with its start */
+        CHECK(sl_assembler_find(a, &(sl_id){ .bytes = { [15] = (uint8_t)(which ? 1 : 2) } }) == SL_NO_SPAN);
+        const int64_t *pids;
+        int more;
+        CHECK_EQ_INT(sl_assembler_pids(a, &pids, &more), 2);
+        CHECK_EQ_INT(pids[0], 11);
+        CHECK_EQ_INT(pids[1], 22);
+        CHECK(!more);
+        size_t ml;
+        const char *m = sl_assembler_meta(a, &ml);
+        CHECK(m && memmem(m, ml, which ? "\"pid\":22" : "\"pid\":11", 8));
+        sl_assembler_free(a);
+    }
+}
+
 static void test_misuse(void)
 {
     sl_assembler_opts o;
@@ -833,6 +873,7 @@ int main(void)
     test_traces_memory_and_late();
     test_jslogger();
     test_keep_index();
+    test_select_pid();
     test_misuse();
     return CHECK_DONE();
 }

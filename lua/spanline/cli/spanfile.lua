@@ -1,17 +1,19 @@
 -- spanfile.lua: what report, filter and tree share: opening a span file for
 -- a command with one-line errors, the check for an empty or unreadable
--- file, the --where expression, and the notes about skipped lines and
--- failed expressions. (Not a command itself: no `run`.)
+-- file, the --where expression, and the notes about skipped lines, failed
+-- expressions and several processes. (Not a command itself: no `run`.)
 
+local processes = require("spanline.cli.processes")
 local query = require("spanline.query")
 
 local spanfile = {}
 
--- Opens path ("-" = stdin) as a records query. Returns q, or nil and a
+-- Opens path ("-" = stdin) as a records query. opts.pid keeps the records
+-- of that process only (query.open's pid). Returns q, or nil and a
 -- one-line message.
 function spanfile.open(path, opts)
   opts = opts or {}
-  local q, msg = query.open(path, { raw = opts.raw, max_line = opts.max_line })
+  local q, msg = query.open(path, { raw = opts.raw, max_line = opts.max_line, pid = opts.pid })
   if not q then
     msg = tostring(msg)
     if not msg:find(path, 1, true) then msg = path .. ": " .. msg end
@@ -56,6 +58,7 @@ function spanfile.where(expr)
     return function(s)
       local ok, v = pcall(fn, s)
       if ok then return v and true or false end
+      if query.is_limit_error(v) then error(v, 0) end   -- over budget: the command ends
       state.errors = state.errors + 1
       if not state.first then state.first = tostring(v):gsub("^expr:%d+: ", "") end
       return false
@@ -68,7 +71,14 @@ end
 function spanfile.where_note(state)
   if not state or state.errors == 0 then return nil end
   return string.format("--where failed on %d span%s (counted as no match): %s", state.errors,
-    state.errors == 1 and "" or "s", state.first)
+    state.errors == 1 and "" or "s", require("spanline.text").clean(tostring(state.first)))
+end
+
+-- "FILE holds N processes ...: --pid N selects one" after a pass that kept
+-- every process (nil when one process wrote it, or with --pid).
+function spanfile.processes_note(q, pid)
+  if pid then return nil end
+  return processes.note(q.source.path, q:processes())
 end
 
 -- The span fields a command reads: its own plus the expression's.

@@ -49,6 +49,7 @@ local function run(argv)
   -- the expression is Lua.
   local matched, failures, first = query.filter(q, bare, out, { fields = spanfile.fields({}, opts.where),
     limit = limit })
+  if query.is_limit_error(first) then error(first, 0) end
   if not matched then
     io.stderr:write("spanline filter: ", tostring(failures), "\n")
     return 1

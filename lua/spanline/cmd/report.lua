@@ -1,22 +1,25 @@
 -- cmd/report.lua: `spanline report FILE`: the latency table per group.
 local args = require("spanline.cli.args")
+local processes = require("spanline.cli.processes")
 local report = require("spanline.report")
 local spanfile = require("spanline.cli.spanfile")
 
 local USAGE = [[
 usage: spanline report FILE [--by name|trace|status|attr.KEY] [--where EXPR]
-                            [--format table|csv|json] [--top N]
+                            [--format table|csv|json] [--top N] [--pid N]
 
 Latency statistics per group (default: per span name), largest total first:
 count, errors, open, total, min, mean, stdev, p50/p90/p95/p99 (nearest rank),
 max, self time. FILE "-" reads stdin. EXPR is a Lua expression over span
 fields (id trace parent name start finish dur status error attrs lane depth
-self orphan remote_parent); durations take units: `dur > 5ms`.
+self orphan remote_parent); durations take units: `dur > 5ms`. A file that
+several processes wrote says so; --pid N reports one process's spans.
 ]]
 
 local function run(argv)
   local opts, pos = args.parse(argv, {
     ["--by"] = "value", ["--where"] = "value", ["--format"] = "value", ["--top"] = "value",
+    ["--pid"] = "value",
   })
   if not opts then
     io.stderr:write("spanline report: ", pos, "\n")
@@ -37,6 +40,8 @@ local function run(argv)
     return 2
   end
   local top, bad = args.integer(opts, "top", 1)
+  local pid = opts.pid and processes.pid_option(opts.pid)
+  if opts.pid and not pid then bad = select(2, processes.pid_option(opts.pid)) end
   if bad then
     io.stderr:write("spanline report: ", bad, "\n")
     return 2
@@ -52,7 +57,7 @@ local function run(argv)
   -- Only the fields the table and the expression read, in one reused table.
   local attr = by:match("^attrs?%.(.+)$")
   local fields = spanfile.fields({ "dur", "status", "self", attr and "attrs" or by }, opts.where)
-  local q, msg = spanfile.open(pos[1])
+  local q, msg = spanfile.open(pos[1], { pid = pid })
   if not q then
     io.stderr:write("spanline report: ", msg, "\n")
     return 1
@@ -68,6 +73,8 @@ local function run(argv)
   local note = spanfile.bad_note(q)
   if note then io.stderr:write("spanline report: ", note, "\n") end
   note = spanfile.where_note(state)
+  if note then io.stderr:write("spanline report: ", note, "\n") end
+  note = spanfile.processes_note(q, pid)
   if note then io.stderr:write("spanline report: ", note, "\n") end
   if top then
     for i = #rows, top + 1, -1 do rows[i] = nil end

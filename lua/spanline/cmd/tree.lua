@@ -1,21 +1,25 @@
 -- cmd/tree.lua: `spanline tree FILE`: span trees as plain text.
 local args = require("spanline.cli.args")
+local processes = require("spanline.cli.processes")
 local spanfile = require("spanline.cli.spanfile")
 local tree_text = require("spanline.tree_text")
 local report = require("spanline.report")
+local text = require("spanline.text")
 
 local USAGE = [[
-usage: spanline tree FILE [--trace ID] [--depth N]
+usage: spanline tree FILE [--trace ID] [--depth N] [--pid N]
 
 Prints every trace (or the one whose id starts with ID) as a tree of spans,
 children in start order, with durations, errors, open and orphan spans
 marked. Each trace is printed once none of its spans is open (so in the
 order traces complete; those still open at the end last, by start), and
-memory holds only the traces not complete yet. FILE "-" reads stdin.
+memory holds only the traces not complete yet. FILE "-" reads stdin. A
+file that several processes wrote says so; --pid N shows one process's
+spans.
 ]]
 
 local function run(argv)
-  local opts, pos = args.parse(argv, { ["--trace"] = "value", ["--depth"] = "value" })
+  local opts, pos = args.parse(argv, { ["--trace"] = "value", ["--depth"] = "value", ["--pid"] = "value" })
   if not opts then
     io.stderr:write("spanline tree: ", pos, "\n")
     return 2
@@ -25,11 +29,13 @@ local function run(argv)
     return 2
   end
   local depth, bad = args.integer(opts, "depth", 0)
+  local pid = opts.pid and processes.pid_option(opts.pid)
+  if opts.pid and not pid then bad = select(2, processes.pid_option(opts.pid)) end
   if bad then
     io.stderr:write("spanline tree: ", bad, "\n")
     return 2
   end
-  local q, msg = spanfile.open(pos[1])
+  local q, msg = spanfile.open(pos[1], { pid = pid })
   if not q then
     io.stderr:write("spanline tree: ", msg, "\n")
     return 1
@@ -40,8 +46,8 @@ local function run(argv)
   out:setvbuf("full", 1 << 16)
   for t in q:each_trace() do
     if not opts.trace or t.trace:sub(1, #opts.trace) == opts.trace then
-      out:write(shown > 0 and "\n" or "", string.format("trace %s  %d span%s  %s%s%s\n", t.trace, t.spans,
-        t.spans == 1 and "" or "s", (t.open > 0 and ">=" or "") .. report.duration(t.dur),
+      out:write(shown > 0 and "\n" or "", string.format("trace %s  %d span%s  %s%s%s\n", text.clean(t.trace),
+        t.spans, t.spans == 1 and "" or "s", (t.open > 0 and ">=" or "") .. report.duration(t.dur),
         t.errors > 0 and string.format("  %d error%s", t.errors, t.errors == 1 and "" or "s") or "",
         t.open > 0 and string.format("  %d open", t.open) or ""))
       out:write(tree_text.render(t.roots, { max_depth = depth }))
@@ -55,6 +61,8 @@ local function run(argv)
     return 1
   end
   local note = spanfile.bad_note(q)
+  if note then io.stderr:write("spanline tree: ", note, "\n") end
+  note = spanfile.processes_note(q, pid)
   if note then io.stderr:write("spanline tree: ", note, "\n") end
   local cycles = q:cycles()
   if cycles > 0 then

@@ -21,6 +21,7 @@ local query = {}
 query.rewrite_units = expr.rewrite_units
 query.expr_fields = expr.expr_fields
 query.compile_where = expr.compile_where
+query.is_limit_error = expr.is_limit_error
 query.FIELDS = expr.FIELDS
 query.EMPTY = core.EMPTY
 query.filter = spans.filter
@@ -51,7 +52,8 @@ local function reader_opts(opts)
   return { follow = opts.follow, max_line = opts.max_line, raw = opts.raw }
 end
 
--- path | fd | "-" | { records } | reader. opts: follow, max_line, raw.
+-- path | fd | "-" | { records } | reader. opts: follow, max_line, raw, pid
+-- (spans of that process only: a stream several processes wrote).
 -- Returns a query of records, or nil, message, code.
 function query.open(src, opts)
   opts = opts or {}
@@ -168,8 +170,16 @@ function Q:cycles() return counted(self, "cycles") end
 -- Second start or end records for one span id.
 function Q:duplicates() return counted(self, "duplicates") end
 
--- Records read (meta records included).
+-- Records read (meta records included; with opts.pid, that process's).
 function Q:records_read() return counted(self, "records") end
+
+-- The processes whose meta records were seen: { pids = { in order }, more }.
+function Q:processes()
+  local asm = self.source.assembler
+  if not asm then return { pids = {}, more = false } end
+  local pids, more = asm:pids()
+  return { pids = pids, more = more }
+end
 
 -- The stream's first meta record (once read), or nil.
 function Q:meta()
@@ -236,6 +246,7 @@ local function predicate(pred)
     if not fn then error("bad argument #1 to 'where' (bad expression: " .. msg .. ")", 3) end
     return function(s)
       local ok, v = pcall(fn, s)
+      if not ok and expr.is_limit_error(v) then error(v, 0) end  -- over its budget: the query ends
       return ok and v and true or false
     end
   end

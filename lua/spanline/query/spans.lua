@@ -90,7 +90,8 @@ function spans.stream(q, make, opts)
     want = field_set(opts.fields)
     link = want.children or want.parent_span or false
   end
-  local asm_opts = { mode = "stream", raw = source.opts and source.opts.raw,
+  local sopts = source.opts or {}
+  local asm_opts = { mode = "stream", raw = sopts.raw, pid = sopts.pid,
     attrs = not want or want.attrs or false, events = not want or want.events or false }
   local resume  -- follow mode: the next pass goes on with the same state
   return make(function()
@@ -107,6 +108,7 @@ function spans.stream(q, make, opts)
     return function()
       while true do
         local s, ref, parent, pending, released = asm:next(mask, reuse)
+        if s == nil and ref ~= nil then error(ref, 0) end   -- a read error
         if s then
           if linker then linker(s, ref, parent, pending, released) end
           source.current_ref = ref  -- the span just yielded (its raw records: asm:raw(ref))
@@ -123,7 +125,7 @@ end
 function spans.keep_all(q)
   local source = q.source
   local reader = pass_reader(q)
-  local asm = core.assembler({ mode = "keep" })
+  local asm = core.assembler({ mode = "keep", pid = source.opts and source.opts.pid })
   source.assembler = asm
   if reader then
     local state, err = asm:feed(reader)
@@ -141,12 +143,13 @@ function spans.trace_pass(q)
   local source = q.source
   local reader = pass_reader(q)
   local recs = not reader and q.pass()
-  local asm = core.assembler({ mode = "traces" })
+  local asm = core.assembler({ mode = "traces", pid = source.opts and source.opts.pid })
   if reader then asm:bind(reader) end
   source.assembler = asm
   return function()
     while true do
-      local t = asm:next_trace()
+      local t, err = asm:next_trace()
+      if t == nil and err ~= nil then error(err, 0) end     -- a read error
       if t then return t end
       if t == nil or reader or not pull(asm, recs, source) then return nil end
     end
@@ -231,7 +234,7 @@ function spans.filter(q, pred, out, opts)
   opts = opts or {}
   local reader = pass_reader(q)
   if not reader then error("spanline.query: filter needs a source read by a reader", 2) end
-  local asm = core.assembler({ mode = "stream", raw = true })
+  local asm = core.assembler({ mode = "stream", raw = true, pid = q.source.opts and q.source.opts.pid })
   asm:bind(reader)
   q.source.assembler = asm
   local want = field_set(opts.fields or {})
