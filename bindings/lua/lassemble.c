@@ -347,6 +347,15 @@ static int l_meta(lua_State *L)
     return 1;
 }
 
+void lsl_push_refs(lua_State *L, const uint32_t *refs, size_t n)
+{
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushinteger(L, refs[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
 /* asm:pids() -> { distinct pids of the meta records seen }, more */
 static int l_pids(lua_State *L)
 {
@@ -533,6 +542,8 @@ void lsl_open_assemble(lua_State *L)
         luaL_setfuncs(L, asm_methods, 1);   /* upvalue: the metatable (lsl_asm_check) */
         lua_pushvalue(L, -2);
         luaL_setfuncs(L, lsl_keep_methods, 1);
+        lua_pushvalue(L, -2);
+        luaL_setfuncs(L, lsl_view_methods, 1);
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, l_gc);
         lua_setfield(L, -2, "__gc");

@@ -1,7 +1,7 @@
 /*
  * lassemble.h: the assembler userdata, shared by lassemble.c (core.assembler
- * and its streaming methods) and lkeep.c (what the viewer reads from a KEEP
- * store).
+ * and its streaming methods), lkeep.c (reading a KEEP store by ref) and
+ * lview.c (what the viewer asks about many spans at once).
  */
 #ifndef LSL_ASSEMBLE_H
 #define LSL_ASSEMBLE_H
@@ -25,7 +25,12 @@ uint32_t lsl_asm_ref(lua_State *L, lasm *la, int idx);
 /* Pushes the linked trees under roots: an array of root span tables. */
 int lsl_push_trees(lua_State *L, sl_assembler *a, const uint32_t *roots, size_t nroots, unsigned mask);
 
-/* lkeep.c: methods added to the assembler's (with the metatable as upvalue). */
+/* Pushes an array of refs. */
+void lsl_push_refs(lua_State *L, const uint32_t *refs, size_t n);
+
+/* Methods added to the assembler's (the metatable as upvalue): lkeep.c
+ * (reading a kept store), lview.c (what a view asks about many spans). */
 extern const luaL_Reg lsl_keep_methods[];
+extern const luaL_Reg lsl_view_methods[];
 
 #endif
