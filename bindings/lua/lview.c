@@ -303,6 +303,19 @@ static int l_by_start_index(lua_State *L)
     return 0;
 }
 
+/* Appends { key, first, n } to the table on the stack top, at index nb. */
+static void push_run(lua_State *L, lua_Integer nb, lua_Integer key, lua_Integer first, lua_Integer count)
+{
+    lua_createtable(L, 3, 0);
+    lua_pushinteger(L, key);
+    lua_rawseti(L, -2, 1);
+    lua_pushinteger(L, first);
+    lua_rawseti(L, -2, 2);
+    lua_pushinteger(L, count);
+    lua_rawseti(L, -2, 3);
+    lua_rawseti(L, -2, nb);
+}
+
 /* asm:buckets(t0, interval [, from]) -> { { key, first, n }, ... }: the
  * runs of the by-start index (from index from, 1-based) whose
  * (start - t0) // interval is the same key */
@@ -325,24 +338,12 @@ static int l_buckets(lua_State *L)
             count++;
             continue;
         }
-        if (count > 0) {
-            lua_createtable(L, 3, 0);
-            lua_pushinteger(L, key); lua_rawseti(L, -2, 1);
-            lua_pushinteger(L, first); lua_rawseti(L, -2, 2);
-            lua_pushinteger(L, count); lua_rawseti(L, -2, 3);
-            lua_rawseti(L, -2, ++nb);
-        }
+        if (count > 0) push_run(L, ++nb, key, first, count);
         key = k;
         first = (lua_Integer)i + 1;
         count = 1;
     }
-    if (count > 0) {
-        lua_createtable(L, 3, 0);
-        lua_pushinteger(L, key); lua_rawseti(L, -2, 1);
-        lua_pushinteger(L, first); lua_rawseti(L, -2, 2);
-        lua_pushinteger(L, count); lua_rawseti(L, -2, 3);
-        lua_rawseti(L, -2, ++nb);
-    }
+    if (count > 0) push_run(L, ++nb, key, first, count);
     return 1;
 }
 
