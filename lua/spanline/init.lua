@@ -81,6 +81,12 @@ spanline.now = core.now
 spanline.extract = propagation.extract
 spanline.inject = propagation.inject
 
+-- spanline.export(path_or_query, format, out?, opts?) -> true | nil, msg, code
+-- (spanline/export/: otlp-json, otlp-proto, chrome, folded, ...), loaded on use.
+function spanline.export(...)
+  return require("spanline.export").run(...)
+end
+
 -- ===== the default tracer (spanline/default.lua) =====
 
 spanline.default = default.get
