@@ -18,6 +18,10 @@ int lsl_fail(lua_State *L, const char *message, const char *code);
 /* Same, from an sl_error. */
 int lsl_fail_error(lua_State *L, const sl_error *err);
 
+/* lmodule.c: registers a userdata type (metatable `name`, __index = methods,
+ * __gc and __close = gc when not NULL). */
+void lsl_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc);
+
 void lsl_open_tracer(lua_State *L);  /* ltracer.c: tracer, span, context */
 void lsl_open_reader(lua_State *L);  /* lreader.c: stream reader */
 void lsl_open_util(lua_State *L);    /* lutil.c: clock, ids, traceparent */

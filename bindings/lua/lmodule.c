@@ -45,6 +45,24 @@ int lsl_fail_error(lua_State *L, const sl_error *err)
     return lsl_fail(L, err->message, code_name(err));
 }
 
+/* Registers a userdata type: a metatable named `name` whose __index holds
+ * `methods`, with `gc` as __gc (and __close) when given. */
+void lsl_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc)
+{
+    if (luaL_newmetatable(L, name)) {
+        lua_newtable(L);
+        luaL_setfuncs(L, methods, 0);
+        lua_setfield(L, -2, "__index");
+        if (gc) {
+            lua_pushcfunction(L, gc);
+            lua_setfield(L, -2, "__gc");
+            lua_pushcfunction(L, gc);
+            lua_setfield(L, -2, "__close");
+        }
+    }
+    lua_pop(L, 1);
+}
+
 /* The module's only exported symbol (see exports.map). */
 __attribute__((visibility("default"))) int luaopen_spanline_core(lua_State *L);
 

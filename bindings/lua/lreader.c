@@ -330,15 +330,7 @@ static const luaL_Reg module_funcs[] = {
 
 void lsl_open_reader(lua_State *L)
 {
-    if (luaL_newmetatable(L, READER_MT)) {
-        luaL_newlib(L, reader_methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_close);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, l_close);
-        lua_setfield(L, -2, "__close");
-    }
-    lua_pop(L, 1);
+    lsl_new_class(L, READER_MT, reader_methods, l_close);
     if (luaL_newmetatable(L, RECORD_MT)) {
         lua_newtable(L);  /* upvalue: cache of cjson.decode */
         lua_pushcclosure(L, l_record_index, 1);

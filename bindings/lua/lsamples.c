@@ -149,12 +149,6 @@ static const luaL_Reg samples_funcs[] = {
 
 void lsl_open_samples(lua_State *L)
 {
-    if (luaL_newmetatable(L, SAMPLES_MT)) {
-        luaL_newlib(L, samples_methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_samples_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_pop(L, 1);
+    lsl_new_class(L, SAMPLES_MT, samples_methods, l_samples_gc);
     luaL_setfuncs(L, samples_funcs, 0);
 }

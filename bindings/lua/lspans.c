@@ -354,12 +354,6 @@ static const luaL_Reg stream_funcs[] = {
 
 void lsl_open_spans(lua_State *L)
 {
-    if (luaL_newmetatable(L, STREAM_MT)) {
-        luaL_newlib(L, stream_methods);
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_stream_close);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_pop(L, 1);
+    lsl_new_class(L, STREAM_MT, stream_methods, l_stream_close);
     luaL_setfuncs(L, stream_funcs, 0);
 }

@@ -48,6 +48,44 @@ local function usage(out)
   out:write("\n`spanline <command> --help` shows a command's options.\n")
 end
 
+-- Levenshtein distance, for "did you mean" on a mistyped command.
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+-- The command a mistyped name most likely meant (a prefix, or at most two
+-- edits away), or nil.
+function cli.suggest(name)
+  local best, best_d
+  for _, cand in ipairs(command_names()) do
+    local d = cand:sub(1, #name) == name and 0 or distance(name, cand)
+    if d <= 2 and (not best_d or d < best_d) then best, best_d = cand, d end
+  end
+  return best
+end
+
+-- Does the user ask for help anywhere among the command's own arguments?
+-- Scanning stops at "--", and for commands that run a program (mod.program)
+-- at the first positional: what follows belongs to the program.
+local function wants_help(mod, rest)
+  for _, a in ipairs(rest) do
+    if a == "--" then return false end
+    if a == "-h" or a == "--help" then return true end
+    if mod.program and a:sub(1, 1) ~= "-" then return false end
+  end
+  return false
+end
+
 function cli.main(argv)
   argv = argv or {}
   local name = argv[1]
@@ -61,12 +99,17 @@ function cli.main(argv)
   end
   local mod = load_command(name)
   if not mod then
-    io.stderr:write("spanline: unknown command '", name, "'\n")
-    usage(io.stderr)
+    local guess = cli.suggest(name)
+    if guess then
+      io.stderr:write("spanline: unknown command '", name, "'; did you mean '", guess, "'?\n")
+    else
+      io.stderr:write("spanline: unknown command '", name, "'\n")
+      usage(io.stderr)
+    end
     return 2
   end
   local rest = table.move(argv, 2, #argv, 1, {})
-  if rest[1] == "-h" or rest[1] == "--help" then
+  if wants_help(mod, rest) then
     io.stdout:write(mod.usage or ("usage: spanline " .. name .. "\n"))
     return 0
   end

@@ -94,6 +94,7 @@ local function message_handler(err)
 end
 
 local run = {
+  program = true,   -- arguments after the script belong to it (cli: --help)
   summary = "run a Lua program with tracing installed (spanline.default())",
   usage = USAGE,
 }
