@@ -16,6 +16,7 @@ Formats (--to):
               they read as one)
   chrome      Trace Event Format JSON: Perfetto UI (ui.perfetto.dev), chrome://tracing
   folded      collapsed stacks weighted by self time (ns): flamegraph.pl, speedscope
+  html        one self-contained HTML page: timeline, span list, details, report
   (and every other module in spanline/export/)
 
 --include-open   spans still open at the end too (ended at the last timestamp
@@ -66,11 +67,12 @@ local function run(argv)
     if not ok then return fail(err) end
     return 0
   end
+  opts.file = pos[1]:match("[^/]*$")   -- a name for titles (html)
   local q
   q, msg = spanfile.open(pos[1], { raw = true })
   if not q then return fail(msg) end
   local out = io.stdout
-  if opts.output then
+  if opts.output and opts.output ~= "-" then
     local err
     out, err = io.open(opts.output, "wb")
     if not out then return fail("cannot write " .. tostring(err)) end
@@ -86,5 +88,5 @@ local function run(argv)
   return 0
 end
 
-return { summary = "spans as OTLP, Chrome trace or folded stacks; or push them to a collector",
+return { summary = "spans as OTLP, Chrome trace, folded stacks or HTML; or push them to a collector",
   usage = USAGE, run = run }
