@@ -30,6 +30,7 @@ local function run(argv)
     return 2
   end
   if opts.to ~= "jsonl" and opts.to ~= "msgpack" then return fail("--to must be jsonl or msgpack", 2) end
+  if not core.recoder then return fail("this build has no record encoder for conversions") end
   local reader, msg = core.reader(pos[1], {})
   if not reader then return fail("cannot read " .. tostring(msg)) end
   local out = io.stdout

@@ -51,6 +51,7 @@ function otlp.exporter(format, summary)
   -- mod.export(q, out, opts) -> true | nil, message, code
   function mod.export(q, out, opts)
     opts = opts or {}
+    if not core.otlp_encoder then return nil, "this build has no OTLP encoder (core/src/otlp_*.c)", "ENOSYS" end
     local enc = core.otlp_encoder(encoder_opts(format, opts))
     local function on_ready()
       local bytes = enc:take()
