@@ -24,8 +24,8 @@ end
 
 -- Feeds q into enc: a records query's reader, or a spans query's records.
 local function feed_query(q, enc, on_ready)
-  local reader = q.kind == "records" and q.source and q.source.reader
-  if reader and type(reader) == "userdata" then
+  local reader = q.kind == "records" and q.source.take_reader and q.source.take_reader()
+  if reader then
     repeat
       local status = enc:feed(reader, FEED)
       on_ready()
