@@ -3,7 +3,7 @@
  * hooks) and the span methods that record: finish, set, event.
  *
  * Key idea: a span is a pool entry in C memory (lpool.c) that the core and
- * the context stacks link through, plus a small Lua object (lspanobj.c: no
+ * the context stacks link through, plus a small Lua object (lspanident.c: no
  * __gc, no user values) that refers to it by (entry, generation). Nothing
  * per span goes through Lua's finalizer machinery. A tracer with open spans
  * is anchored (UV_ANCHOR) so it lives as long as they may be finished; the
@@ -68,16 +68,31 @@ static int read_opts(lua_State *L, lsl_tracer *tr, int opts_idx, const char *fna
     if (lua_getfield(L, opts_idx, "root") != LUA_TNIL && lua_toboolean(L, -1)) how = PARENT_NONE;
     lua_pop(L, 1);
     int t = lua_getfield(L, opts_idx, "parent");
+    if (t == LUA_TTABLE) {
+        /* spanline.extract's context: its normalised header, or none (a
+         * new trace; counted when the header was malformed) */
+        if (lua_getfield(L, -1, "traceparent") != LUA_TSTRING) {
+            lua_getfield(L, -2, "malformed");
+            if (lua_toboolean(L, -1)) tr->bad_traceparents++;
+            lua_pop(L, 1);
+            how = PARENT_NONE;
+        }
+        lua_remove(L, -2);
+        t = lua_type(L, -1);
+    }
     if (t == LUA_TSTRING) {
         size_t plen;
         const char *p = lua_tolstring(L, -1, &plen);
-        if (sl_traceparent_parse(p, plen, pctx) != SL_OK)
-            luaL_error(L, "bad option 'parent' to '%s' (invalid traceparent '%s')", fname, p);
-        how = tr->sampling && !(pctx->flags & 1) ? PARENT_UNSAMPLED : PARENT_GIVEN;
+        if (sl_traceparent_parse(p, plen, pctx) != SL_OK) {
+            tr->bad_traceparents++;   /* wire data never raises: a new trace, counted */
+            how = PARENT_NONE;
+        } else {
+            how = tr->sampling && !(pctx->flags & 1) ? PARENT_UNSAMPLED : PARENT_GIVEN;
+        }
     } else if (t != LUA_TNIL) {
         lsl_spanobj *ps = lsl_span_test(L, -1);
         if (ps == NULL)
-            luaL_error(L, "bad option 'parent' to '%s' (span or traceparent string expected, got %s)",
+            luaL_error(L, "bad option 'parent' to '%s' (span, context or traceparent string expected, got %s)",
                        fname, luaL_typename(L, -1));
         if (ps->state & LS_NOOP) {
             how = PARENT_NOOP;

@@ -1,6 +1,6 @@
 /*
  * ltrace.h: what the tracer half of the binding shares (ltracer.c,
- * lcallback.c, loptions.c, lspan.c, lspanobj.c, lframe.c, lpool.c,
+ * lcallback.c, loptions.c, lspan.c, lspanident.c, lframe.c, lpool.c,
  * lcontext.c, lattrs.c; lhook*.c use it too).
  *
  * Key idea: a span is a pool entry in C (what the core and the context
@@ -159,6 +159,7 @@ struct lsl_tracer {
     double sample;
     uint32_t nhooks[HOOK_KINDS];
     uint64_t hook_errors, unsampled, output_errors;
+    uint64_t bad_traceparents;  /* malformed remote parents: new traces started instead */
     int hook_reported, output_reported;
     pthread_t owner;        /* the thread that opened it (Lua clock calls) */
     sl_stats final_stats;   /* counters at close */
@@ -279,7 +280,7 @@ void lsl_span_release(lsl_state *st, lsl_entry *e);
  * was collected, then arms the next sentinel. */
 int lsl_pool_sentinel_gc(lua_State *L);
 
-/* lspanobj.c */
+/* lspanident.c: the Lua object of a span (lsl_spanobj) */
 /* Per process, drawn when the module opens; odd, so no pointer (the first
  * field of every other userdata here) can equal it. */
 extern uint64_t lsl_span_magic;
