@@ -115,9 +115,8 @@ static void set_str(lua_State *L, const char *k, const char *s, size_t n)
 static void set_id(lua_State *L, const char *k, const sl_id *id, int is_short)
 {
     char hex[33];
-    if (is_short) sl_reader_hex(id->bytes + 8, 8, hex);
-    else sl_reader_hex(id->bytes, 16, hex);
-    lua_pushlstring(L, hex, is_short ? 16 : 32);
+    sl_id_to_hex(id, hex);
+    lua_pushlstring(L, is_short ? hex + 16 : hex, is_short ? 16 : 32);
     lua_setfield(L, -2, k);
 }
 
@@ -263,30 +262,29 @@ static int l_record_jsonl(lua_State *L)
         }
         lua_pop(L, 1);  /* the table still holds the string */
     }
-    int is_short = 0;
     size_t n;
     const char *s;
     lua_getfield(L, 1, "id");
     s = lua_tolstring(L, -1, &n);
-    if (rec.type != SL_REC_META && (!s || sl_reader_parse_hex_id(s, n, &rec.id, &is_short) != SL_OK || is_short))
+    if (rec.type != SL_REC_META && (!s || n != 32 || sl_id_from_hex(s, n, &rec.id) != SL_OK))
         return luaL_argerror(L, 1, "record has no valid id");
     lua_getfield(L, 1, "trace");
     s = lua_tolstring(L, -1, &n);
-    if (s && sl_reader_parse_hex_id(s, n, &rec.trace, &is_short) == SL_OK && !is_short) rec.has_trace = 1;
+    if (s && n == 32 && sl_id_from_hex(s, n, &rec.trace) == SL_OK) rec.has_trace = 1;
     lua_getfield(L, 1, "parent");
     s = lua_tolstring(L, -1, &n);
-    if (s && sl_reader_parse_hex_id(s, n, &rec.parent, &is_short) == SL_OK) {
+    if (s && sl_id_from_hex(s, n, &rec.parent) == SL_OK) {
         rec.has_parent = 1;
-        rec.parent_short = (uint8_t)is_short;
+        rec.parent_short = n == 16;
     }
     lua_pop(L, 3);
-    sl_rbuf b = { 0 };
+    sl_buf b = { 0 };
     if (sl_record_to_jsonl(&rec, &b) != SL_OK) {
-        sl_rbuf_free(&b);
+        sl_buf_free(&b);
         return luaL_error(L, "out of memory");
     }
     lua_pushlstring(L, b.ptr, b.len);
-    sl_rbuf_free(&b);
+    sl_buf_free(&b);
     return 1;
 }
 
@@ -570,19 +568,18 @@ static void push_span(lua_State *L, lstream *st, const sl_aspan *a)
     char hex[33];
     lua_rawgeti(L, LUA_REGISTRYINDEX, st->table_ref);
     if (fl & (1u << F_ID)) {
-        sl_reader_hex(a->id.bytes, 16, hex);
+        sl_id_to_hex(&a->id, hex);
         lua_pushlstring(L, hex, 32);
         lua_setfield(L, -2, "id");
     }
     if (fl & (1u << F_TRACE)) {
-        sl_reader_hex(a->trace.bytes, 16, hex);
+        sl_id_to_hex(&a->trace, hex);
         if (a->has_trace) lua_pushlstring(L, hex, 32); else lua_pushnil(L);
         lua_setfield(L, -2, "trace");
     }
     if (fl & (1u << F_PARENT)) {
         if (!a->has_parent) lua_pushnil(L);
-        else if (a->parent_short) { sl_reader_hex(a->parent.bytes + 8, 8, hex); lua_pushlstring(L, hex, 16); }
-        else { sl_reader_hex(a->parent.bytes, 16, hex); lua_pushlstring(L, hex, 32); }
+        else { sl_id_to_hex(&a->parent, hex); lua_pushlstring(L, a->parent_short ? hex + 16 : hex, a->parent_short ? 16 : 32); }
         lua_setfield(L, -2, "parent");
     }
 #define WANT(f) (fl & (1u << (f)))

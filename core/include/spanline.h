@@ -40,12 +40,13 @@ typedef enum sl_code {
 } sl_code;
 
 typedef struct sl_error {
-    int code;           /* an sl_code */
+    sl_code code;
     int sys_errno;      /* errno when code == SL_EIO, else 0 */
     char message[256];  /* human-readable reason, NUL-terminated */
 } sl_error;
 
-/* Static description of a code ("invalid argument", ...). */
+/* Static description of a code ("invalid argument", ...); any int is
+ * accepted (unknown ones: "unknown error"). */
 const char *sl_strerror(int code);
 
 /* ===== IDS ===== */

@@ -1,7 +1,8 @@
 /*
- * internal.h: what the core's files share and the public header does not say:
- * the growable output buffer, the sink, the binary record layout kept in the
- * per-thread rings, and the encoders' entry points.
+ * internal.h: what the write side's files share and the public header does
+ * not say: the per-thread rings and the binary record layout in them, the
+ * encoders' entry points, the sink, and the inlined clock and id generator
+ * (the text primitives every file uses are in text.h).
  *
  * Key idea: a record in a ring is a fixed header followed by raw (already
  * length-limited) bytes; the encoders only ever see an sl_rview over it, so
@@ -16,9 +17,13 @@
 #include <string.h>
 
 #include "spanline.h"
+#include "text.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <x86intrin.h>
+#define SL_HAVE_TSC 1
+#else
+#define SL_HAVE_TSC 0
 #endif
 
 /* Internal globals: hidden, so position-independent code (both libraries
@@ -29,26 +34,7 @@
 #define SL_HIDDEN
 #endif
 
-/* ===== BUFFER (buffer.c) ===== */
-
-typedef struct sl_buf {
-    char *p;
-    size_t len, cap;
-} sl_buf;
-
-/* Makes room for n more bytes; 0 or -1 (out of memory, buffer unchanged). */
-int sl_buf_reserve(sl_buf *b, size_t n);
-int sl_buf_append(sl_buf *b, const void *data, size_t n);
-void sl_buf_free(sl_buf *b);
-
-static inline int sl_buf_putc(sl_buf *b, char c)
-{
-    if (b->len == b->cap && sl_buf_reserve(b, 1) != 0) return -1;
-    b->p[b->len++] = c;
-    return 0;
-}
-
-/* ===== RING (single producer, single consumer at a time) ===== */
+/* ===== RING (ring.c: single producer, single consumer at a time) ===== */
 
 typedef struct sl_ring {
     char *mem;
@@ -190,19 +176,12 @@ typedef struct sl_meta {
 
 /* ===== ENCODERS (jsonl.c, msgpack.c) ===== */
 
-/* Append one record (with its trailing '\n' for JSONL); 0 or -1 (no memory:
- * the buffer is left as it was). */
+/* Append one record (with its trailing '\n' for JSONL): SL_OK, SL_ENOMEM
+ * (the buffer is left as it was) or SL_EINVAL (not a record). */
 int sl_jsonl_encode(sl_buf *b, const sl_rview *v);
 int sl_jsonl_meta(sl_buf *b, const sl_meta *m);
 int sl_msgpack_encode(sl_buf *b, const sl_rview *v);
 int sl_msgpack_meta(sl_buf *b, const sl_meta *m);
-
-/* Appends s with invalid UTF-8 replaced by U+FFFD (no escaping) into b's
- * spare room, which must hold 3 bytes per input byte. */
-int sl_utf8_sanitize_into(sl_buf *b, const char *s, size_t n);
-/* Longest prefix of s no longer than max that does not split a UTF-8
- * sequence. */
-size_t sl_utf8_cut(const char *s, size_t n, size_t max);
 
 /* ===== SINK (sink.c) ===== */
 
@@ -229,29 +208,38 @@ extern SL_HIDDEN _Thread_local int sl_sink_sigpipe_blocked;
 void sl_clock_refine(void);
 /* 1 when sl_clock_now reads the TSC. */
 int sl_clock_uses_tsc(void);
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if SL_HAVE_TSC
+/* The TSC -> ns mapping (clock.c): ns = base_ns + ((tsc - base_tsc) * mult
+ * >> SL_CLK_MULT_SHIFT), published under the seqlock sl_clk_seq (odd while
+ * it is being changed). */
+#define SL_CLK_MULT_SHIFT 32
 extern SL_HIDDEN _Atomic uint32_t sl_clk_seq;
 extern SL_HIDDEN _Atomic uint64_t sl_clk_base_tsc, sl_clk_base_ns, sl_clk_mult;
 extern SL_HIDDEN _Atomic int sl_clk_tsc_ready;
 
+/* A TSC reading in ns since the epoch; never before the current base (a
+ * core slightly behind the one that set it must not step back). */
+static inline uint64_t sl_clock_tsc_to_ns(uint64_t tsc)
+{
+    for (;;) {
+        uint32_t s1 = atomic_load_explicit(&sl_clk_seq, memory_order_acquire);
+        uint64_t bt = atomic_load_explicit(&sl_clk_base_tsc, memory_order_relaxed);
+        uint64_t bn = atomic_load_explicit(&sl_clk_base_ns, memory_order_relaxed);
+        uint64_t m = atomic_load_explicit(&sl_clk_mult, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (s1 == atomic_load_explicit(&sl_clk_seq, memory_order_relaxed) && !(s1 & 1)) {
+            if (tsc < bt) return bn;
+            __extension__ unsigned __int128 p = (unsigned __int128)(tsc - bt) * m;
+            return bn + (uint64_t)(p >> SL_CLK_MULT_SHIFT);
+        }
+    }
+}
+
 /* sl_clock_now with its TSC path inlined (the tracer's hot path). */
 static inline uint64_t sl_clock_fast(void)
 {
-    if (__builtin_expect(atomic_load_explicit(&sl_clk_tsc_ready, memory_order_acquire), 1)) {
-        uint64_t tsc = __rdtsc();
-        for (;;) {
-            uint32_t s1 = atomic_load_explicit(&sl_clk_seq, memory_order_acquire);
-            uint64_t bt = atomic_load_explicit(&sl_clk_base_tsc, memory_order_relaxed);
-            uint64_t bn = atomic_load_explicit(&sl_clk_base_ns, memory_order_relaxed);
-            uint64_t m = atomic_load_explicit(&sl_clk_mult, memory_order_relaxed);
-            atomic_thread_fence(memory_order_acquire);
-            if (s1 == atomic_load_explicit(&sl_clk_seq, memory_order_relaxed) && !(s1 & 1)) {
-                if (tsc < bt) return bn;
-                __extension__ unsigned __int128 p = (unsigned __int128)(tsc - bt) * m;
-                return bn + (uint64_t)(p >> 32);
-            }
-        }
-    }
+    if (__builtin_expect(atomic_load_explicit(&sl_clk_tsc_ready, memory_order_acquire), 1))
+        return sl_clock_tsc_to_ns(__rdtsc());
     return sl_clock_now();
 }
 #else
@@ -310,9 +298,5 @@ static inline void sl_idgen_next_fast(sl_idgen *gen, uint64_t now_ns, sl_id *out
     memcpy(out->bytes + 8, &lo, 8);
 #endif
 }
-
-/* ===== ERRORS ===== */
-
-void sl_set_error(sl_error *err, int code, int sys_errno, const char *fmt, ...);
 
 #endif

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <msgpack.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -44,17 +43,9 @@ struct sl_reader {
     int origin;
     uint64_t bad;
     uint64_t bad_lines[SL_BAD_KEEP];
-    sl_rbuf scratch;
+    sl_buf scratch;
     msgpack_unpacked unpacked;
 };
-
-static void set_error(sl_error *err, int code, int sys, const char *fmt, const char *arg)
-{
-    if (!err) return;
-    err->code = code;
-    err->sys_errno = sys;
-    snprintf(err->message, sizeof err->message, fmt, arg ? arg : "", sys ? strerror(sys) : "");
-}
 
 static void note_bad(sl_reader *r, uint64_t line)
 {
@@ -66,7 +57,7 @@ static sl_reader *reader_new(const sl_reader_opts *opts, sl_error *err)
 {
     sl_reader *r = calloc(1, sizeof *r);
     if (!r) {
-        set_error(err, SL_ENOMEM, 0, "out of memory%s%s", NULL);
+        sl_set_error(err, SL_ENOMEM, 0, "out of memory");
         return NULL;
     }
     r->fd = -1;
@@ -81,7 +72,7 @@ static int alloc_buffer(sl_reader *r, sl_error *err)
     r->cap = SL_READ_CHUNK * 4;
     r->buf = malloc(r->cap);
     if (!r->buf) {
-        set_error(err, SL_ENOMEM, 0, "out of memory%s%s", NULL);
+        sl_set_error(err, SL_ENOMEM, 0, "out of memory");
         return SL_ENOMEM;
     }
     return SL_OK;
@@ -90,7 +81,7 @@ static int alloc_buffer(sl_reader *r, sl_error *err)
 sl_reader *sl_reader_open_fd(int fd, const sl_reader_opts *opts, sl_error *err)
 {
     if (fd < 0) {
-        set_error(err, SL_EINVAL, 0, "bad file descriptor%s%s", NULL);
+        sl_set_error(err, SL_EINVAL, 0, "bad file descriptor");
         return NULL;
     }
     sl_reader *r = reader_new(opts, err);
@@ -98,7 +89,7 @@ sl_reader *sl_reader_open_fd(int fd, const sl_reader_opts *opts, sl_error *err)
     r->fd = fd;
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        set_error(err, SL_EIO, EISDIR, "%s%s", NULL);
+        sl_set_error(err, SL_EIO, EISDIR, "%s", strerror(EISDIR));
         sl_reader_close(r);
         return NULL;
     }
@@ -112,18 +103,19 @@ sl_reader *sl_reader_open_fd(int fd, const sl_reader_opts *opts, sl_error *err)
 sl_reader *sl_reader_open_path(const char *path, const sl_reader_opts *opts, sl_error *err)
 {
     if (!path) {
-        set_error(err, SL_EINVAL, 0, "no path%s%s", NULL);
+        sl_set_error(err, SL_EINVAL, 0, "no path");
         return NULL;
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_error(err, SL_EIO, errno, "%s: %s", path);
+        int e = errno;
+        sl_set_error(err, SL_EIO, e, "%s: %s", path, strerror(e));
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
         close(fd);
-        set_error(err, SL_EIO, EISDIR, "%s: %s", path);
+        sl_set_error(err, SL_EIO, EISDIR, "%s: %s", path, strerror(EISDIR));
         return NULL;
     }
     sl_reader *r = sl_reader_open_fd(fd, opts, err);
@@ -136,7 +128,7 @@ sl_reader *sl_reader_open_path(const char *path, const sl_reader_opts *opts, sl_
     r->ino = st.st_ino;
     r->path = strdup(path);
     if (!r->path) {
-        set_error(err, SL_ENOMEM, 0, "out of memory%s%s", NULL);
+        sl_set_error(err, SL_ENOMEM, 0, "out of memory");
         sl_reader_close(r);
         return NULL;
     }
@@ -146,7 +138,7 @@ sl_reader *sl_reader_open_path(const char *path, const sl_reader_opts *opts, sl_
 sl_reader *sl_reader_open_mem(const char *data, size_t len, const sl_reader_opts *opts, sl_error *err)
 {
     if (!data && len) {
-        set_error(err, SL_EINVAL, 0, "no data%s%s", NULL);
+        sl_set_error(err, SL_EINVAL, 0, "no data");
         return NULL;
     }
     sl_reader *r = reader_new(opts, err);
@@ -165,7 +157,7 @@ void sl_reader_close(sl_reader *r)
     if (r->own_fd && r->fd >= 0) close(r->fd);
     if (!r->mem) free(r->buf);
     free(r->path);
-    sl_rbuf_free(&r->scratch);
+    sl_buf_free(&r->scratch);
     msgpack_unpacked_destroy(&r->unpacked);
     free(r);
 }
@@ -313,7 +305,7 @@ static int next_jsonl(sl_reader *r, sl_record *out)
             note_bad(r, r->line);
             continue;
         }
-        if (r->scratch.cap < len && sl_rbuf_reserve(&r->scratch, len) != SL_OK) return SL_ENOMEM;
+        if (r->scratch.cap < len && sl_buf_reserve(&r->scratch, len) != SL_OK) return SL_ENOMEM;
         if (sl_jsonl_parse_line(base, len, r->scratch.ptr, out, &r->origin) != SL_OK) {
             note_bad(r, r->line);
             continue;

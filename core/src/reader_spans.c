@@ -73,9 +73,9 @@ struct sl_spanner {
     sl_aspan **tail;         /* at EOF: the open spans by start */
     size_t tail_n, tail_i;
     int at_eof;
-    sl_rbuf meta_raw;
+    sl_buf meta_raw;
     int have_meta;
-    sl_rbuf enc;             /* re-encoding non-spanline records */
+    sl_buf enc;             /* re-encoding non-spanline records */
 };
 
 /* ===== TABLE ===== */
@@ -169,7 +169,7 @@ static void table_clear(span_table *t)
 
 static void reset_span(sl_aspan *a)
 {
-    sl_rbuf text = a->text, attrs = a->attrs, raw = a->raw;
+    sl_buf text = a->text, attrs = a->attrs, raw = a->raw;
     sl_kid *kids = a->kids;
     size_t kcap = a->kcap;
     memset(a, 0, sizeof *a);
@@ -184,9 +184,9 @@ static void reset_span(sl_aspan *a)
 
 static void free_span(sl_aspan *a)
 {
-    sl_rbuf_free(&a->text);
-    sl_rbuf_free(&a->attrs);
-    sl_rbuf_free(&a->raw);
+    sl_buf_free(&a->text);
+    sl_buf_free(&a->attrs);
+    sl_buf_free(&a->raw);
     free(a->kids);
     free(a);
 }
@@ -222,9 +222,9 @@ static sl_aspan *new_span(sl_spanner *s, const sl_id *id)
     return a;
 }
 
-static int put_text(sl_rbuf *b, const char *p, size_t n, uint32_t *off, uint32_t *len)
+static int put_text(sl_buf *b, const char *p, size_t n, uint32_t *off, uint32_t *len)
 {
-    if (sl_rbuf_reserve(b, n) != SL_OK) return SL_ENOMEM;
+    if (sl_buf_reserve(b, n) != SL_OK) return SL_ENOMEM;
     memcpy(b->ptr + b->len, p, n);
     *off = (uint32_t)b->len;
     *len = (uint32_t)n;
@@ -421,7 +421,7 @@ static int add_record(sl_spanner *s, const sl_record *rec)
         if (!s->have_meta && s->keep_raw) {
             s->have_meta = 1;
             s->meta_raw.len = 0;
-            if (sl_rbuf_reserve(&s->meta_raw, raw_len) != SL_OK) return SL_ENOMEM;
+            if (sl_buf_reserve(&s->meta_raw, raw_len) != SL_OK) return SL_ENOMEM;
             memcpy(s->meta_raw.ptr, raw, raw_len);
             s->meta_raw.len = raw_len;
         }
@@ -433,13 +433,13 @@ static int add_record(sl_spanner *s, const sl_record *rec)
     if (a && a->ended) return SL_OK;
     if (!a && !(a = new_span(s, &rec->id))) return SL_ENOMEM;
     if (s->keep_raw) {
-        if (sl_rbuf_reserve(&a->raw, raw_len + 1) != SL_OK) return SL_ENOMEM;
+        if (sl_buf_reserve(&a->raw, raw_len + 1) != SL_OK) return SL_ENOMEM;
         memcpy(a->raw.ptr + a->raw.len, raw, raw_len);
         a->raw.len += raw_len;
         a->raw.ptr[a->raw.len++] = '\n';
     }
     if (s->keep_attrs && rec->attrs_json && rec->type != SL_REC_EVENT) {
-        if (sl_rbuf_reserve(&a->attrs, rec->attrs_len + 1) != SL_OK) return SL_ENOMEM;
+        if (sl_buf_reserve(&a->attrs, rec->attrs_len + 1) != SL_OK) return SL_ENOMEM;
         memcpy(a->attrs.ptr + a->attrs.len, rec->attrs_json, rec->attrs_len);
         a->attrs.len += rec->attrs_len;
         a->attrs.ptr[a->attrs.len++] = '\n';
@@ -547,7 +547,7 @@ void sl_spanner_free(sl_spanner *s)
     free(s->tails.slots);
     free(s->ready);
     free(s->tail);
-    sl_rbuf_free(&s->meta_raw);
-    sl_rbuf_free(&s->enc);
+    sl_buf_free(&s->meta_raw);
+    sl_buf_free(&s->enc);
     free(s);
 }

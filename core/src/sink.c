@@ -107,9 +107,9 @@ int sl_sink_write(sl_sink *s, const char *data, size_t len)
     case SL_SINK_MEMORY:
         /* one spare byte: the bytes stay NUL-terminated (sl_tracer_memory) */
         if (len == SIZE_MAX || sl_buf_reserve(&s->mem, len + 1) != 0) return ENOMEM;
-        memcpy(s->mem.p + s->mem.len, data, len);
+        memcpy(s->mem.ptr + s->mem.len, data, len);
         s->mem.len += len;
-        s->mem.p[s->mem.len] = '\0';
+        s->mem.ptr[s->mem.len] = '\0';
         return 0;
     }
     return EINVAL;

@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -39,35 +38,6 @@ typedef struct tl_node {
 } tl_node;
 static pthread_key_t g_key;
 static int g_key_ok;
-
-/* ===== ERRORS ===== */
-
-const char *sl_strerror(int code)
-{
-    switch (code) {
-    case SL_OK: return "ok";
-    case SL_EINVAL: return "invalid argument";
-    case SL_ENOMEM: return "out of memory";
-    case SL_EIO: return "input/output error";
-    case SL_ECLOSED: return "tracer is closed";
-    case SL_ESTATE: return "span already ended";
-    case SL_EPARSE: return "parse error";
-    case SL_EOF: return "end of input";
-    case SL_EAGAIN: return "no complete record yet";
-    }
-    return "unknown error";
-}
-
-void sl_set_error(sl_error *err, int code, int sys_errno, const char *fmt, ...)
-{
-    if (!err) return;
-    err->code = code;
-    err->sys_errno = sys_errno;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-}
 
 /* ===== THREAD STATES ===== */
 
@@ -151,7 +121,7 @@ static int write_out(sl_tracer *t)
 {
     int e = 0;
     if (t->out.len) {
-        e = sl_sink_write(&t->sink, t->out.p, t->out.len);
+        e = sl_sink_write(&t->sink, t->out.ptr, t->out.len);
         if (e) {
             add(&t->write_errors, 1);
             atomic_store_explicit(&t->last_errno, e, memory_order_relaxed);
@@ -560,7 +530,7 @@ const char *sl_tracer_memory(sl_tracer *t, size_t *len)
     if (!t || t->sink.kind != SL_SINK_MEMORY) return NULL;
     if (sl_tl_draining != t) sl_drain_all(t, tracer_now(t));
     if (len) *len = t->sink.mem.len;
-    return t->sink.mem.p ? t->sink.mem.p : "";
+    return t->sink.mem.ptr ? t->sink.mem.ptr : "";
 }
 
 void sl_tracer_memory_clear(sl_tracer *t)
@@ -568,12 +538,12 @@ void sl_tracer_memory_clear(sl_tracer *t)
     if (!t || t->sink.kind != SL_SINK_MEMORY) return;
     if (sl_tl_draining == t) {
         t->sink.mem.len = 0;
-        if (t->sink.mem.p) t->sink.mem.p[0] = '\0';
+        if (t->sink.mem.ptr) t->sink.mem.ptr[0] = '\0';
         return;
     }
     pthread_mutex_lock(&t->drain_mu);
     t->sink.mem.len = 0;
-    if (t->sink.mem.p) t->sink.mem.p[0] = '\0';
+    if (t->sink.mem.ptr) t->sink.mem.ptr[0] = '\0';
     pthread_mutex_unlock(&t->drain_mu);
 }
 
