@@ -305,7 +305,7 @@ l_span *sl_lspan_open(lua_State *L, l_tracer *tr, int tr_idx, const char *name, 
     sl_id root_id;
     if (parent == NULL && tr->sampling) {
         tr->L = L;
-        o.ts = sl_tracer_next_id(tr->t, &root_id);
+        (void)sl_tracer_next_id(tr->t, &root_id, &o.ts);  /* failing, begin reports it */
         o.id = &root_id;
         if (!sampled_id(tr, &root_id)) {
             tr->unsampled++;

@@ -7,10 +7,20 @@
  * encodes them as JSONL or MessagePack and writes whole lines in batches.
  *
  * Conventions: functions return SL_OK (0) or a negative sl_code; functions
- * that return a pointer return NULL and fill an sl_error when one is given.
- * Nothing in the library aborts or exits the host process. Strings are
- * (pointer, length) pairs unless the name says _cstr; they need not be
- * NUL-terminated and may hold any bytes (invalid UTF-8 is replaced on output).
+ * that return a pointer return NULL and fill an sl_error when one is given
+ * (NULL: the caller wants no message). Nothing in the library aborts or
+ * exits the host process.
+ *
+ * Strings are (pointer, length) pairs: they need not be NUL-terminated and
+ * may hold any bytes (invalid UTF-8 is replaced by U+FFFD on output). The
+ * exceptions take NUL-terminated strings and say so: the sl_config strings
+ * and the convenience calls sl_span_start and sl_span_attr_*.
+ *
+ * Ownership: the library never keeps a caller's pointer past the call that
+ * receives it, except where a comment says so (sl_reader_open_mem's data,
+ * a span's caller-owned storage). Names, keys, values and config strings
+ * are copied (or used) before the call returns; the caller may free or
+ * reuse them right after.
  */
 #ifndef SPANLINE_H
 #define SPANLINE_H
@@ -61,7 +71,10 @@ int sl_id_is_zero(const sl_id *id);
 /* 32 lowercase hex digits + NUL. */
 void sl_id_to_hex(const sl_id *id, char out[33]);
 /* Parses 32 hex digits (a full id) or 16 hex digits (a W3C span-id: stored
- * in bytes 8..15, bytes 0..7 zero). Returns SL_OK or SL_EPARSE. */
+ * in bytes 8..15, bytes 0..7 zero). Returns SL_OK or SL_EPARSE (*out is
+ * then unchanged). Hex is lowercase only, here and wherever the library
+ * reads ids (streams, traceparent): 'A'..'F' are refused, as W3C
+ * trace-context requires, and every spanline writer writes lowercase. */
 int sl_id_from_hex(const char *hex, size_t len, sl_id *out);
 
 /* An id generator. Not thread-safe: the tracer keeps one per thread. */
@@ -157,12 +170,14 @@ typedef struct sl_limits {
     uint32_t max_name_len;   /* bytes per span/event name and key (default 256) */
 } sl_limits;
 
+/* Strings here are NUL-terminated, read by sl_tracer_open and not kept:
+ * path is opened there, service and host are copied. */
 typedef struct sl_config {
     sl_sink_kind sink;
     const char *path;          /* SL_SINK_PATH */
     int fd;                    /* SL_SINK_FD */
     sl_write_fn write;         /* SL_SINK_CALLBACK */
-    void *write_ud;
+    void *write_ud;            /* passed to write, never freed */
     sl_format format;
     sl_flush_policy flush;
     uint32_t flush_interval_ms;  /* batch: max age of buffered records (default 100) */
@@ -178,7 +193,7 @@ typedef struct sl_config {
     int write_meta;              /* 1 (default): first record is the meta record */
     sl_limits limits;
     sl_clock_fn clock;           /* NULL: sl_clock_now */
-    void *clock_ud;
+    void *clock_ud;              /* passed to clock, never freed */
     uint64_t seed;               /* 0: random ids; else deterministic ids */
 } sl_config;
 
@@ -254,7 +269,7 @@ typedef struct sl_start_opts {
     uint32_t lane;             /* 0: the calling thread's lane (1, 2, ... in the order threads
                                   first record through this tracer; a thread that exited
                                   hands its lane on to the next new one) */
-    const sl_attr *attrs;
+    const sl_attr *attrs;      /* copied (within sl_limits) before sl_span_begin returns */
     size_t nattrs;
     uint64_t ts;               /* 0: now */
     const sl_id *id;  /* NULL: a new id; else use this id (the caller drew it, e.g. to decide sampling from its tail) */
@@ -266,15 +281,22 @@ typedef struct sl_start_opts {
 int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len,
                   const sl_start_opts *opts);
 /* Draws the next span id from the calling thread's generator of t (the one
- * sl_span_begin uses, so ids stay in creation order) and returns the
- * timestamp it drew it for (pass both in sl_start_opts). 0 if t is closed. */
-uint64_t sl_tracer_next_id(sl_tracer *t, sl_id *out);
-/* Convenience: a heap span (freed by sl_span_end); parent may be NULL. */
-sl_span *sl_span_start(sl_tracer *t, const char *name, const sl_span *parent);
+ * sl_span_begin uses, so ids stay in creation order) and the timestamp it
+ * drew it for (pass both in sl_start_opts). SL_OK, SL_EINVAL, SL_ECLOSED
+ * (t is closed) or SL_ENOMEM; on failure *out is the zero id and *ts 0. */
+int sl_tracer_next_id(sl_tracer *t, sl_id *out, uint64_t *ts);
+/* Convenience: a heap span (freed by sl_span_end) named by a NUL-terminated
+ * name; parent may be NULL (a root span). NULL when it cannot start (no
+ * tracer or name: SL_EINVAL, closed: SL_ECLOSED, SL_ENOMEM), with the
+ * reason in *err when err is not NULL. */
+sl_span *sl_span_start(sl_tracer *t, const char *name, const sl_span *parent, sl_error *err);
 
 /* The context a child span or a traceparent header refers to. */
 void sl_span_context(const sl_span *span, sl_context *out);
 
+/* Recording calls copy names, keys and values (within sl_limits) before they
+ * return. The sl_span_attr_* conveniences take NUL-terminated keys and
+ * values. */
 int sl_span_attrs(sl_span *span, const sl_attr *attrs, size_t n);
 int sl_span_attr_str(sl_span *span, const char *key, const char *value);
 int sl_span_attr_int(sl_span *span, const char *key, int64_t value);

@@ -468,22 +468,31 @@ int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len
     return emit(t, st, &r);
 }
 
-uint64_t sl_tracer_next_id(sl_tracer *t, sl_id *out)
+int sl_tracer_next_id(sl_tracer *t, sl_id *out, uint64_t *ts)
 {
+    if (!out || !ts) return SL_EINVAL;
     memset(out, 0, sizeof *out);
-    if (!t || atomic_load_explicit(&t->closed, memory_order_relaxed)) return 0;
+    *ts = 0;
+    if (!t) return SL_EINVAL;
+    if (atomic_load_explicit(&t->closed, memory_order_relaxed)) return SL_ECLOSED;
     sl_tstate *st = tstate(t);
-    if (!st) return 0;
-    uint64_t ts = tracer_now(t);
-    sl_idgen_next_fast(&st->gen, ts, out);
-    return ts;
+    if (!st) return SL_ENOMEM;
+    *ts = tracer_now(t);
+    sl_idgen_next_fast(&st->gen, *ts, out);
+    return SL_OK;
 }
 
-sl_span *sl_span_start(sl_tracer *t, const char *name, const sl_span *parent)
+sl_span *sl_span_start(sl_tracer *t, const char *name, const sl_span *parent, sl_error *err)
 {
-    if (!t || !name) return NULL;
+    if (!t || !name) {
+        sl_set_error(err, SL_EINVAL, 0, "sl_span_start: %s", !t ? "no tracer" : "no name");
+        return NULL;
+    }
     sl_span *s = malloc(sizeof *s);
-    if (!s) return NULL;
+    if (!s) {
+        sl_set_error(err, SL_ENOMEM, 0, "out of memory");
+        return NULL;
+    }
     sl_context ctx;
     sl_start_opts o;
     memset(&o, 0, sizeof o);
@@ -491,13 +500,11 @@ sl_span *sl_span_start(sl_tracer *t, const char *name, const sl_span *parent)
         sl_span_context(parent, &ctx);
         o.parent = &ctx;
     }
-    if (sl_span_begin(t, s, name, strlen(name), &o) != SL_OK) {
-        /* begin fails before linking the span, except for a dropped record */
-        if (s->flags & SL_SPAN_OPEN) {
-            s->flags |= SL_SPAN_ALLOCATED;
-            return s;
-        }
+    /* begin either links the span and returns SL_OK, or fails before */
+    int rc = sl_span_begin(t, s, name, strlen(name), &o);
+    if (rc != SL_OK) {
         free(s);
+        sl_set_error(err, (sl_code)rc, 0, "sl_span_start: %s", sl_strerror(rc));
         return NULL;
     }
     s->flags |= SL_SPAN_ALLOCATED;
