@@ -7,7 +7,9 @@
  * ns by (base_tsc, base_ns, mult) under a seqlock: calibrated briefly at
  * first use, then refined from flush paths, re-based at the current point
  * so the mapping stays continuous, and steered toward CLOCK_MONOTONIC.
- * Elsewhere it is CLOCK_MONOTONIC itself.
+ * Elsewhere it is CLOCK_MONOTONIC itself. The read side of the mapping is
+ * one inline function (sl_clock_tsc_to_ns, internal.h) for this file and
+ * the tracer's hot path alike.
  */
 #include <pthread.h>
 #include <stdio.h>

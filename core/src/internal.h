@@ -167,6 +167,16 @@ typedef struct sl_rview {
 
 void sl_rview_decode(const char *rec, sl_rview *v);
 
+/* What an encoder needs to bound the encoding of a record's attributes. */
+typedef struct sl_attrs_size {
+    size_t values;      /* attributes, and the items of arrays */
+    size_t key_bytes;
+    size_t str_bytes;   /* string values and items */
+} sl_attrs_size;
+
+/* Walks the n attributes at p (an sl_rview's attrs). */
+void sl_attrs_measure(const char *p, uint32_t n, sl_attrs_size *out);
+
 typedef struct sl_meta {
     int64_t pid;
     const char *service;   /* may be NULL */

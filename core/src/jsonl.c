@@ -81,30 +81,13 @@ static char *head(char *o, const line *l)
 
 /* ===== RING RECORDS ===== */
 
-static size_t scalar_bound(const sl_aview *a)
-{
-    return a->type == SL_ATTR_STRING ? SL_JSON_STR_BOUND(a->len) : SL_JSON_SCALAR_BOUND;
-}
-
+/* Per attribute or item at most: key quotes, ':' and ',', brackets, and a
+ * number (SL_JSON_SCALAR_BOUND) or a string's quotes and cut mark. */
 static size_t attrs_bound(const char *p, uint32_t n)
 {
-    size_t b = 16;
-    for (uint32_t i = 0; i < n; i++) {
-        sl_aview a;
-        p = sl_attr_read(p, &a);
-        b += SL_JSON_STR_BOUND(a.key_len) + 2;
-        if (a.type == SL_ATTR_ARRAY) {
-            b += 2;
-            for (size_t j = 0; j < a.len; j++) {
-                sl_aview it;
-                p = sl_attr_read(p, &it);
-                b += scalar_bound(&it) + 1;
-            }
-        } else {
-            b += scalar_bound(&a);
-        }
-    }
-    return b;
+    sl_attrs_size z;
+    sl_attrs_measure(p, n, &z);
+    return 16 + 6 * (z.key_bytes + z.str_bytes) + (SL_JSON_SCALAR_BOUND + 12) * z.values;
 }
 
 static char *scalar(char *o, const sl_aview *a)
@@ -249,15 +232,17 @@ int sl_record_to_jsonl(const sl_record *r, sl_buf *b)
         .status = r->status, .status_len = r->status_len,
         .error = r->error, .error_len = r->error_len,
     };
-    size_t bound = head_bound(&l) + (r->attrs_json ? r->attrs_len + 16 : 0);
+    size_t bound = head_bound(&l) + (r->attrs_json ? 3 * r->attrs_len + 16 : 0);
     if (sl_buf_reserve(b, bound) != SL_OK) return SL_ENOMEM;
     char *o = head(b->ptr + b->len, &l);
     if (r->attrs_json) {
-        /* already JSON: the reader kept JSONL attrs as they were written,
-         * and built MessagePack ones with the same writer (json.c) */
+        /* already JSON text: kept as it was written (JSONL input) or built
+         * by the one JSON writer (MessagePack input); only invalid UTF-8 a
+         * JSONL writer let through is repaired, which keeps it JSON */
         o = LIT(o, ",\"attrs\":");
-        memcpy(o, r->attrs_json, r->attrs_len);
-        o += r->attrs_len;
+        b->len = (size_t)(o - b->ptr);
+        sl_utf8_sanitize_into(b, r->attrs_json, r->attrs_len);
+        o = b->ptr + b->len;
     }
     o = LIT(o, "}\n");
     b->len = (size_t)(o - b->ptr);

@@ -176,24 +176,13 @@ static size_t str_bound(size_t n)
     return 3 * n + 12;
 }
 
+/* Per attribute or item at most: the key's and a string's headers (5
+ * each) and cut mark, or a 9-byte number. */
 static size_t attrs_bound(const char *p, uint32_t n)
 {
-    size_t b = 16;
-    for (uint32_t i = 0; i < n; i++) {
-        sl_aview a;
-        p = sl_attr_read(p, &a);
-        b += str_bound(a.key_len) + 16;
-        if (a.type == SL_ATTR_ARRAY) {
-            for (size_t j = 0; j < a.len; j++) {
-                sl_aview it;
-                p = sl_attr_read(p, &it);
-                b += (it.type == SL_ATTR_STRING ? str_bound(it.len) : 0) + 16;
-            }
-        } else if (a.type == SL_ATTR_STRING) {
-            b += str_bound(a.len);
-        }
-    }
-    return b;
+    sl_attrs_size z;
+    sl_attrs_measure(p, n, &z);
+    return 16 + 3 * (z.key_bytes + z.str_bytes) + 40 * z.values;
 }
 
 static char *attrs(char *o, const char *p, uint32_t n)

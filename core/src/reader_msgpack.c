@@ -3,8 +3,9 @@
  *
  * Key idea: the same keys as JSONL; ids are 16-byte bin (8-byte bin for a
  * remote W3C parent; 32/16-hex strings are accepted too), ts is a uint64,
- * and `attrs` is re-encoded as JSON text so everything above the reader
- * sees one shape whatever the input format.
+ * and `attrs` is turned into JSON text by the core's one JSON writer
+ * (json.h), so everything above the reader sees one shape, and the same
+ * bytes, whatever the input format.
  */
 #include <msgpack.h>
 #include <string.h>

@@ -5,9 +5,9 @@
  *
  * Key idea: recording copies a header and the raw, length-limited bytes
  * (cut at a UTF-8 boundary, counted) into the ring: no malloc, no encoding,
- * no lock shared with other threads; only the open-span list has a per-thread
- * spinlock (uncontended, so close and other threads can end spans). Flushing is decided
- * after the record is published, out of line.
+ * no lock shared with other threads; only the open-span list has a
+ * per-thread spinlock (uncontended, so close and other threads can end
+ * spans). Flushing is decided after the record is published, out of line.
  */
 #include <stdlib.h>
 
@@ -175,6 +175,28 @@ static inline char *attr_write(char *o, const sl_limits *L, const sl_attr *a, ui
     }
 }
 
+/* Writes a record header at dst and returns where its body starts. The
+ * fields are stored straight into the ring: a header built on the stack
+ * and copied whole would stall on store forwarding. */
+static inline __attribute__((always_inline)) char *
+put_header(char *dst, uint32_t size, uint8_t type, uint8_t status, uint8_t flags, uint32_t lane,
+           uint32_t nattrs, uint32_t text_len, uint64_t ts, const sl_id *id)
+{
+    sl_rhdr *h = (sl_rhdr *)(void *)dst;
+    h->size = size;
+    h->type = type;
+    h->status = status;
+    h->flags = flags;
+    h->pad0 = 0;
+    h->lane = lane;
+    h->nattrs = nattrs;
+    h->text_len = text_len;
+    h->pad1 = 0;
+    h->ts = ts;
+    memcpy(&h->id, id, 16);
+    return dst + sizeof *h;
+}
+
 static inline size_t rec_nattrs(const sl_tracer *t, const rec_in *r)
 {
     if (!r->attrs) return 0;
@@ -197,21 +219,9 @@ static inline void rec_write(const sl_tracer *t, const rec_in *r, char *dst, siz
     size_t text = str_fit(r->text, r->text_len, r->text_max);
     int text_trunc = r->text && text < r->text_len;
     size_t n = rec_nattrs(t, r);
-    /* fields stored straight into the ring: a header built on the stack and
-     * copied whole would stall on store forwarding */
-    sl_rhdr *h = (sl_rhdr *)(void *)dst;
-    h->size = (uint32_t)size;
-    h->type = r->type;
-    h->status = r->status;
-    h->flags = (uint8_t)(r->flags | (text_trunc ? SL_RF_TEXT_TRUNC : 0));
-    h->pad0 = 0;
-    h->lane = r->lane;
-    h->nattrs = (uint32_t)n;
-    h->text_len = (uint32_t)text;
-    h->pad1 = 0;
-    h->ts = r->ts;
-    memcpy(&h->id, r->id, 16);
-    char *o = dst + sizeof *h;
+    char *o = put_header(dst, (uint32_t)size, r->type, r->status,
+                         (uint8_t)(r->flags | (text_trunc ? SL_RF_TEXT_TRUNC : 0)), r->lane,
+                         (uint32_t)n, (uint32_t)text, r->ts, r->id);
     if (r->type == SL_REC_START) {
         memcpy(o, r->trace, 16);
         memcpy(o + 16, r->parent, 16);
@@ -325,18 +335,7 @@ static inline int emit_end(sl_tracer *t, sl_tstate *st, const sl_id *id, uint8_t
         bump(&st->dropped, 1);
         return SL_OK;
     }
-    sl_rhdr *h = (sl_rhdr *)(void *)dst;
-    h->size = size;
-    h->type = SL_REC_END;
-    h->status = status;
-    h->flags = 0;
-    h->pad0 = 0;
-    h->lane = 0;
-    h->nattrs = 0;
-    h->text_len = 0;
-    h->pad1 = 0;
-    h->ts = ts;
-    memcpy(&h->id, id, 16);
+    put_header(dst, size, SL_REC_END, status, 0, 0, 0, 0, ts, id);
     after_commit(t, ring, sl_ring_commit(ring, size), ts);
     return SL_OK;
 }
@@ -362,19 +361,8 @@ static inline int start_fast(sl_tracer *t, sl_tstate *st, const sl_span *span, u
     if (__builtin_expect(size > ring->cap / 2, 0)) return 0;
     char *dst = sl_ring_reserve(ring, (uint32_t)size);
     if (__builtin_expect(!dst, 0)) return 0;
-    sl_rhdr *h = (sl_rhdr *)(void *)dst;
-    h->size = (uint32_t)size;
-    h->type = SL_REC_START;
-    h->status = 0;
-    h->flags = rflags;
-    h->pad0 = 0;
-    h->lane = span->lane;
-    h->nattrs = (uint32_t)nattrs;
-    h->text_len = (uint32_t)name_len;
-    h->pad1 = 0;
-    h->ts = span->start_ns;
-    memcpy(&h->id, &span->id, 16);
-    char *o = dst + sizeof *h;
+    char *o = put_header(dst, (uint32_t)size, SL_REC_START, 0, rflags, span->lane, (uint32_t)nattrs,
+                         (uint32_t)name_len, span->start_ns, &span->id);
     memcpy(o, &span->trace, 16);
     memcpy(o + 16, &span->parent.span, 16);
     o += 32;

@@ -1,7 +1,8 @@
 /*
- * utf8.c: UTF-8 checking, repair and cutting, for every writer (names,
- * keys and values go out as valid UTF-8 whatever came in) and the JSON
- * reader (\u escapes become UTF-8).
+ * utf8.c: UTF-8 repair and cutting, for every writer (names, keys and
+ * values go out as valid UTF-8 whatever came in), and code points to UTF-8
+ * for the JSON reader (\u escapes). The per-character check they share is
+ * inline in text.h.
  *
  * Key idea: invalid input is never refused, it is repaired: each maximal
  * invalid subsequence (overlong forms, surrogates, bytes past U+10FFFF,

@@ -227,9 +227,26 @@ static void test_msgpack_from_another_writer(void)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* js-logger input is re-encoded too; raw invalid UTF-8 in its name and in
+ * its attrs text comes out as U+FFFD, like everything the encoder writes. */
+static void test_jslogger_reencoded(void)
+{
+    const char *in = "{\"type\":\"start\",\"id\":\"v0q1dd9ije1o017ldsd7ko3311c\",\"name\":\"n\xff\","
+                     "\"attrs\":{\"k\":\"v\xfe\"}}\n";
+    sl_buf out = {0};
+    reencode_all(in, strlen(in), &out);
+    CHECK_EQ_INT(sl_buf_putc(&out, '\0'), SL_OK);
+    CHECK(strstr(out.ptr, "{\"type\":\"start\",\"id\":\"") == out.ptr);
+    CHECK(strstr(out.ptr, "\"startId\"") == NULL && strstr(out.ptr, "\"v0q1") == NULL);
+    CHECK(strstr(out.ptr, "\"name\":\"n\xef\xbf\xbd\",\"ts\":") != NULL);
+    CHECK(strstr(out.ptr, ",\"attrs\":{\"k\":\"v\xef\xbf\xbd\"}}\n") != NULL);
+    sl_buf_free(&out);
+}
+
 int main(void)
 {
     test_encoders_agree();
     test_msgpack_from_another_writer();
+    test_jslogger_reencoded();
     return CHECK_DONE();
 }
