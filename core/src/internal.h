@@ -174,8 +174,26 @@ typedef struct sl_attrs_size {
     size_t str_bytes;   /* string values and items */
 } sl_attrs_size;
 
-/* Walks the n attributes at p (an sl_rview's attrs). */
-void sl_attrs_measure(const char *p, uint32_t n, sl_attrs_size *out);
+/* Walks the n attributes at p (an sl_rview's attrs); inline, for the
+ * encoders run it on every record. */
+static inline void sl_attrs_measure(const char *p, uint32_t n, sl_attrs_size *out)
+{
+    memset(out, 0, sizeof *out);
+    for (uint32_t i = 0; i < n; i++) {
+        sl_aview a;
+        p = sl_attr_read(p, &a);
+        out->values++;
+        out->key_bytes += a.key_len;
+        if (a.type == SL_ATTR_STRING) out->str_bytes += a.len;
+        if (a.type != SL_ATTR_ARRAY) continue;
+        for (size_t j = 0; j < a.len; j++) {
+            sl_aview it;
+            p = sl_attr_read(p, &it);
+            out->values++;
+            if (it.type == SL_ATTR_STRING) out->str_bytes += it.len;
+        }
+    }
+}
 
 typedef struct sl_meta {
     int64_t pid;

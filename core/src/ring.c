@@ -1,7 +1,6 @@
 /*
  * ring.c: the per-thread byte rings that hold binary records until a writer
- * drains them, and the reading of one record in a ring (sl_rview, and the
- * sizes of its attributes for the encoders' bounds).
+ * drains them, and the decoding of one record in a ring (sl_rview).
  *
  * Key idea: a ring position is a 64-bit counter that never wraps; the byte
  * offset is the position masked by the (power of two) capacity, so "used" is
@@ -54,23 +53,4 @@ void sl_rview_decode(const char *rec, sl_rview *v)
     p += h.text_len;
     v->attrs = p;
     v->nattrs = h.nattrs;
-}
-
-void sl_attrs_measure(const char *p, uint32_t n, sl_attrs_size *out)
-{
-    memset(out, 0, sizeof *out);
-    for (uint32_t i = 0; i < n; i++) {
-        sl_aview a;
-        p = sl_attr_read(p, &a);
-        out->values++;
-        out->key_bytes += a.key_len;
-        if (a.type == SL_ATTR_STRING) out->str_bytes += a.len;
-        if (a.type != SL_ATTR_ARRAY) continue;
-        for (size_t j = 0; j < a.len; j++) {
-            sl_aview it;
-            p = sl_attr_read(p, &it);
-            out->values++;
-            if (it.type == SL_ATTR_STRING) out->str_bytes += it.len;
-        }
-    }
 }
