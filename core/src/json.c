@@ -3,8 +3,9 @@
  * formatter.
  *
  * Key idea: a double is written in the shortest of %.15g / %.17g that reads
- * back to the same double (integral values without printf), so every writer
- * of JSON text in the core, from whatever input, prints 0.1 as 0.1.
+ * back to the same double, so every writer of JSON text in the core, from
+ * whatever input, prints 0.1 as 0.1; integers and short decimals, the
+ * common cases, get the same digits without printf and strtod.
  */
 #include <math.h>
 #include <stdio.h>
@@ -31,6 +32,42 @@ const char sl_json_digit_pairs[201] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
+/* Fixed-notation decimals of up to 15 significant digits (0.1, 12.25,
+ * 3.14159), the common attribute values, without printf: the smallest k
+ * for which some integer m has m / 10^k == d. IEEE division rounds that
+ * quotient correctly, as strtod rounds the decimal "m e-k", so the digits
+ * read back as d; and they are the ones %.15g prints, since d lies within
+ * half an ulp of m / 10^k, far closer than 15-digit decimals lie to each
+ * other. NULL: not such a number. */
+static char *short_decimal(char *o, double d)
+{
+    static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    double a = d < 0 ? -d : d;
+    if (!(a >= 1e-4 && a < 1e14)) return NULL;   /* %.15g's fixed notation */
+    for (int k = 1; k < 16; k++) {
+        double scaled = a * pow10[k];
+        if (scaled >= 1e15) return NULL;
+        double m = (double)(uint64_t)(scaled + 0.5);   /* a candidate; checked next */
+        if (m / pow10[k] != a) continue;
+        char digits[16];
+        char *e = sl_json_u64(digits, (uint64_t)m);
+        size_t n = (size_t)(e - digits), whole = n > (size_t)k ? n - (size_t)k : 0;
+        if (d < 0) *o++ = '-';
+        if (whole) {
+            memcpy(o, digits, whole);
+            o += whole;
+        } else {
+            *o++ = '0';
+        }
+        *o++ = '.';
+        for (size_t z = n; z < (size_t)k; z++) *o++ = '0';
+        memcpy(o, digits + whole, n - whole);
+        return o + (n - whole);
+    }
+    return NULL;
+}
+
 char *sl_json_double(char *o, double d)
 {
     if (isnan(d)) return SL_PUT_LIT(o, "\"NaN\"");
@@ -40,6 +77,8 @@ char *sl_json_double(char *o, double d)
         if (d == 0 && signbit(d)) return SL_PUT_LIT(o, "-0");
         return sl_json_i64(o, (int64_t)d);
     }
+    char *short_end = short_decimal(o, d);
+    if (short_end) return short_end;
     char tmp[40];
     int n = snprintf(tmp, sizeof tmp, "%.15g", d);
     if (strtod(tmp, NULL) != d) n = snprintf(tmp, sizeof tmp, "%.17g", d);

@@ -136,6 +136,53 @@ static void check_double(double d, const char *want)
     CHECK_EQ_STR(out, want);
 }
 
+/* The rule, spelled out with printf: integral values below 1e15 as
+ * integers, else the shortest of %.15g / %.17g that reads back. */
+static void reference_double(double d, char *out, size_t cap)
+{
+    if (d > -1e15 && d < 1e15 && d == (double)(int64_t)d) {
+        snprintf(out, cap, "%s%lld", d == 0 && signbit(d) ? "-" : "", (long long)d);
+        return;
+    }
+    snprintf(out, cap, "%.15g", d);
+    if (strtod(out, NULL) != d) snprintf(out, cap, "%.17g", d);
+}
+
+static int same_as_reference(double d)
+{
+    char got[SL_JSON_SCALAR_BOUND + 1], want[64];
+    *sl_json_double(got, d) = '\0';
+    reference_double(d, want, sizeof want);
+    if (strcmp(got, want) == 0) return 1;
+    fprintf(stderr, "double %.17g: got %s, the rule says %s\n", d, got, want);
+    return 0;
+}
+
+/* The printf-free path for short decimals prints what the rule prints. */
+static void test_json_short_decimals(void)
+{
+    static const double edges[] = {1e-4, 1.0000000000000002e-4, 9.9999999999999991e-5, 0.00012,
+                                   99999999999999.9, 99999999999999.99, 1e14 - 1, 123456789012.345,
+                                   0.1 + 0.2, 0.3, 2.675, 1.005, 9.995, 0.000123456789012345};
+    int same = 0, tried = 0;
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        same += same_as_reference(edges[i]) + same_as_reference(-edges[i]);
+        tried += 2;
+    }
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int digits = 1 + (int)(x % 17), k = 1 + (int)((x >> 8) % 17);
+        double m = (double)((x >> 16) % (uint64_t)pow10[digits]);
+        double d = m / pow10[k];
+        same += same_as_reference(i & 1 ? -d : d);
+        tried++;
+    }
+    CHECK_EQ_INT(same, tried);
+}
+
 static void test_json_doubles(void)
 {
     check_double(0.1, "0.1");
@@ -162,7 +209,7 @@ static void test_json_doubles(void)
         char *e = sl_json_double(out, d);
         *e = '\0';
         tried++;
-        if (e - out <= 24 && strtod(out, NULL) == d) exact++;
+        if (e - out <= 24 && strtod(out, NULL) == d && same_as_reference(d)) exact++;
     }
     CHECK_EQ_INT(exact, tried);
 }
@@ -261,6 +308,7 @@ int main(void)
     test_hex_digits();
     test_hex_one_rule();
     test_json_doubles();
+    test_json_short_decimals();
     test_json_strings();
     test_json_numbers_and_ids();
     test_utf8();
