@@ -1,7 +1,7 @@
 -- context.lua: the current span of each coroutine, and coroutines that
 -- inherit it.
 --
--- The per-coroutine stacks live in C (spanline.core, bindings/lua/context.c):
+-- The per-coroutine stacks live in C (spanline.core, bindings/lua/lcontext.c):
 -- tracer:start pushes the new span on the running coroutine's stack,
 -- finish removes it from wherever it is (finishing a span that is not on top
 -- leaves the spans above it current). The stack holds spans weakly: a span

@@ -35,7 +35,7 @@
 -- so with a `clock` too a run's output is byte-identical across processes.
 --
 -- Spans are cheap objects without a finalizer: the span's state lives in C
--- (bindings/lua/span.c), and once per collection cycle the spans whose object
+-- (bindings/lua/lspan.c), and once per collection cycle the spans whose object
 -- was collected unfinished are ended as "abandoned". traced/with spans get
 -- an object only when one is asked for (current(), active(), hooks).
 --
@@ -55,6 +55,8 @@
 
 local core = require("spanline.core")
 local context = require("spanline.context")
+local default = require("spanline.default")
+local instrument = require("spanline.instrument")
 
 local spanline = {
   version = core.version,
@@ -73,34 +75,10 @@ spanline.patch_coroutines = context.patch
 spanline.unpatch_coroutines = context.unpatch
 spanline.now = core.now
 
--- ===== the default tracer =====
+-- ===== the default tracer (spanline/default.lua) =====
 
-local default_tracer
-
--- The process-wide default tracer (used by `spanline run` and by
--- instrumentation without an explicit tracer). Created on first use when
--- none was set: output to $SPANLINE_OUTPUT if set, else stderr.
-function spanline.default()
-  if default_tracer == nil then
-    local path = os.getenv("SPANLINE_OUTPUT")
-    local t, err
-    if path and path ~= "" then t, err = core.tracer{ output = path } else t = core.tracer{ output = io.stderr } end
-    if not t then error("spanline.default: " .. tostring(err), 2) end
-    default_tracer = t
-  end
-  return default_tracer
-end
-
--- Sets (or with nil, forgets) the default tracer; returns the previous one.
-function spanline.set_default(tracer)
-  local mt = type(tracer) == "userdata" and getmetatable(tracer)
-  if tracer ~= nil and not (mt and mt.__index == core.tracer_methods) then
-    error("bad argument #1 to 'set_default' (spanline.tracer expected, got " .. type(tracer) .. ")", 2)
-  end
-  local previous = default_tracer
-  default_tracer = tracer
-  return previous
-end
+spanline.default = default.get
+spanline.set_default = default.set
 
 -- ===== methods written in Lua (not on the hot path) =====
 
@@ -132,7 +110,7 @@ function methods.records(tracer)
   local text, err, code = tracer:output()
   if not text then return nil, err, code end
   if text:sub(1, 1) ~= "{" and text ~= "" then
-    -- MessagePack: the core's stream reader (bindings/lua/reader.c)
+    -- MessagePack: the core's stream reader (bindings/lua/lreader.c)
     if not core.reader_string then return nil, "records() needs the stream reader for msgpack", "EINVAL" end
     local reader = core.reader_string(text, {})
     local out = {}
@@ -149,23 +127,17 @@ function methods.records(tracer)
   return decode_jsonl(text)
 end
 
-local function instrument()
-  return require("spanline.instrument")
-end
-
 -- tracer:instrument(target, opts) -> undo (see spanline.instrument)
 function methods.instrument(tracer, target, opts)
-  return instrument().instrument(tracer, target, opts)
+  return instrument.instrument(tracer, target, opts)
 end
 
 -- tracer:lifecycle(class_or_object, opts) -> undo
 function methods.lifecycle(tracer, target, opts)
-  return instrument().lifecycle(tracer, target, opts)
+  return instrument.lifecycle(tracer, target, opts)
 end
 
 -- spanline.instrument_require(pattern, tracer?) -> undo
-function spanline.instrument_require(pattern, tracer)
-  return instrument().instrument_require(pattern, tracer)
-end
+spanline.instrument_require = instrument.instrument_require
 
 return spanline

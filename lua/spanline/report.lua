@@ -4,25 +4,12 @@
 -- shown human-readable in tables (950ns, 12.3us, 4.50ms, 1.25s) and as raw
 -- integers in CSV/JSON so other tools can compute with them.
 
+local text = require("spanline.text")
+
 local report = {}
 
--- Three significant digits, fixed suffix (ns/us/ms/s; minutes past 60s).
-function report.duration(ns)
-  if ns == nil then return "-" end
-  if ns < 0 then return "-" .. report.duration(-ns) end
-  if ns < 1000 then return string.format("%dns", math.floor(ns + 0.5)) end
-  local function sig(v, unit)
-    if v < 9.995 then return string.format("%.2f%s", v, unit) end
-    if v < 99.95 then return string.format("%.1f%s", v, unit) end
-    return string.format("%.0f%s", v, unit)
-  end
-  if ns < 999500 then return sig(ns / 1e3, "us") end
-  if ns < 999500000 then return sig(ns / 1e6, "ms") end
-  if ns < 60e9 then return sig(ns / 1e9, "s") end
-  local s = math.floor(ns / 1e9)
-  if s < 3600 then return string.format("%dm%02ds", s // 60, s % 60) end
-  return string.format("%dh%02dm", s // 3600, (s % 3600) // 60)
-end
+-- Durations as people read them (spanline/text.lua: the one formatter).
+report.duration = text.duration
 
 -- The columns, in order: { field, title, kind } (kind "dur" or "int" or "str").
 report.COLUMNS = {

@@ -4,7 +4,7 @@
 # following, quits, and leaves the terminal restored (also on SIGTERM).
 set -euo pipefail
 BIN=$(cd "$(dirname "${SPANLINE_BIN:-bin/spanline}")" && pwd)/$(basename "${SPANLINE_BIN:-bin/spanline}")
-command -v tmux >/dev/null || { echo "tmux not installed: skipped"; exit 0; }
+command -v tmux >/dev/null || { echo "tmux not installed: skipped"; exit 77; }
 tmp=$(mktemp -d)
 sock="spanline-view-$$"
 cleanup() { tmux -L "$sock" kill-server 2>/dev/null || true; rm -rf "$tmp"; }

@@ -4,10 +4,10 @@
 -- Spans are judged when they end (open ones at EOF), so a span's records
 -- come out together; spanline JSONL lines pass through byte for byte, other
 -- inputs (msgpack, js-logger) are re-encoded. Memory: the open spans.
-local args = require("spanline.cmd.args")
+local args = require("spanline.cli.args")
 local core = require("spanline.core")
 local query = require("spanline.query")
-local spanfile = require("spanline.cmd.spanfile")
+local spanfile = require("spanline.cli.spanfile")
 
 local USAGE = [[
 usage: spanline filter FILE --where EXPR [--limit N]

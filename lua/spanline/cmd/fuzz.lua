@@ -5,7 +5,7 @@
 -- shrunk program and exits 1, and `--seed N` replays the run exactly. The
 -- report itself is deterministic (timings only with --timing).
 
-local args = require("spanline.cmd.args")
+local args = require("spanline.cli.args")
 
 local USAGE = [[
 usage: spanline fuzz [--seed N] [--runs N] [--property NAME] [--size N] [--file PROPS.lua]

@@ -1,8 +1,8 @@
 -- cmd/report.lua: `spanline report FILE`: the latency table per group.
-local args = require("spanline.cmd.args")
+local args = require("spanline.cli.args")
 local report = require("spanline.report")
 local query = require("spanline.query")
-local spanfile = require("spanline.cmd.spanfile")
+local spanfile = require("spanline.cli.spanfile")
 
 local USAGE = [[
 usage: spanline report FILE [--by name|trace|status|attr.KEY] [--where EXPR]

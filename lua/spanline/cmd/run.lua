@@ -6,7 +6,7 @@
 -- The trace is closed on every way out: normal end, an error, or os.exit
 -- (wrapped so that it closes the tracer before the process goes).
 
-local args = require("spanline.cmd.args")
+local args = require("spanline.cli.args")
 
 local USAGE = [[
 usage: spanline run [options] SCRIPT.lua [ARGS...]     (SCRIPT `-`: stdin)
@@ -94,6 +94,7 @@ local function message_handler(err)
 end
 
 local run = {
+  program = true,   -- arguments after the script belong to it (cli: --help)
   summary = "run a Lua program with tracing installed (spanline.default())",
   usage = USAGE,
 }

@@ -1,6 +1,6 @@
 -- cmd/tree.lua: `spanline tree FILE`: span trees as plain text.
-local args = require("spanline.cmd.args")
-local spanfile = require("spanline.cmd.spanfile")
+local args = require("spanline.cli.args")
+local spanfile = require("spanline.cli.spanfile")
 local tree_text = require("spanline.tree_text")
 local report = require("spanline.report")
 

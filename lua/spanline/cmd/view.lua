@@ -3,7 +3,7 @@
 -- Interactive on a terminal; with --plain, or when stdout is not a terminal,
 -- the chosen view is printed once as text.
 
-local args = require("spanline.cmd.args")
+local args = require("spanline.cli.args")
 
 local view = {
   summary = "browse spans in the terminal: logical tree or time buckets, live",

@@ -10,6 +10,7 @@
 -- independently of spanline's own reader.
 
 local gen = require("spanline.fuzz.gen")
+local show = require("spanline.fuzz.show")
 local program = require("spanline.fuzz.program")
 
 local properties = {}
@@ -296,8 +297,8 @@ define("jsonl_msgpack", "JSONL and MessagePack encodings of the same run decode 
     local x, y = a.all[i], b.all[i]
     if x.type == "meta" then x.pid, y.pid = nil, nil end
     if not same(x, y) then
-      return false, "record " .. i .. " differs: " .. require("spanline.fuzz").show(x) .. " vs "
-        .. require("spanline.fuzz").show(y)
+      return false, "record " .. i .. " differs: " .. show(x) .. " vs "
+        .. show(y)
     end
   end
   return true

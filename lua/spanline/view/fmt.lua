@@ -4,26 +4,12 @@
 -- Width means terminal columns: one per code point, two for East Asian wide
 -- characters and emoji (a wide character fills two cells of the screen).
 
+local text = require("spanline.text")
+
 local fmt = {}
 
--- Human-readable duration from integer nanoseconds: 950ns, 12.3us, 4.50ms,
--- 1.25s, 3m05s; three significant digits, fixed suffix, so columns align.
-function fmt.duration(ns)
-  if ns == nil then return "" end
-  if ns < 0 then ns = 0 end
-  if ns < 1000 then return string.format("%dns", ns) end
-  local function sig(v, unit)
-    if v < 10 then return string.format("%.2f%s", v, unit) end
-    if v < 100 then return string.format("%.1f%s", v, unit) end
-    return string.format("%.0f%s", v, unit)
-  end
-  if ns < 999500 then return sig(ns / 1e3, "us") end
-  if ns < 999500000 then return sig(ns / 1e6, "ms") end
-  if ns < 60e9 then return sig(ns / 1e9, "s") end
-  local s = ns // 1000000000
-  if s < 3600 then return string.format("%dm%02ds", s // 60, s % 60) end
-  return string.format("%dh%02dm", s // 3600, (s % 3600) // 60)
-end
+-- Durations: the one formatter (spanline/text.lua), blank when unknown.
+function fmt.duration(ns) return text.duration(ns, "") end
 
 -- UTC wall-clock time of day with milliseconds: 09:00:01.250.
 function fmt.clock(ns)
@@ -46,28 +32,8 @@ function fmt.offset(ns)
   return string.format("+%d.%06ds", ns // 1000000000, (ns % 1000000000) // 1000)
 end
 
--- Makes text safe to draw: control characters (they would move the
--- cursor) and bytes of invalid UTF-8 become '?'.
-function fmt.clean(s)
-  if s:find("%c") then s = s:gsub("%c", "?") end
-  if not utf8.len(s) then
-    -- keep the valid sequences, replace every other byte
-    local out, i, n = {}, 1, #s
-    while i <= n do
-      local a, b = s:find("^" .. utf8.charpattern, i)
-      local ch = a and s:sub(a, b)
-      if ch and utf8.len(ch) then
-        out[#out + 1] = ch
-        i = b + 1
-      else
-        out[#out + 1] = "?"
-        i = i + 1
-      end
-    end
-    s = table.concat(out)
-  end
-  return s
-end
+-- Text safe to draw on a terminal (spanline/text.lua).
+fmt.clean = text.clean
 
 -- Columns a code point takes: 2 for East Asian wide/fullwidth and emoji.
 function fmt.cp_width(c)

@@ -4,6 +4,11 @@
 -- Restoring is idempotent and is called on quit, on a Lua error (app.lua
 -- wraps every callback), and on SIGINT/SIGTERM/SIGHUP (handled as a quit),
 -- so the shell never gets back a raw, cursorless terminal.
+--
+-- Output goes through the luv TTY handle in blocking mode, never through
+-- io.stdout: libuv puts the terminal's file description in non-blocking
+-- mode (fds 0 and 1 usually share it), and stdio then loses the rest of a
+-- large frame to EAGAIN while the terminal is slow to read.
 
 local uv = require("luv")
 
@@ -71,7 +76,9 @@ function term.open(handlers)
     stdin:close(); stdout:close()
     return nil, "cannot switch the terminal to raw mode: " .. tostring(merr)
   end
-  io.stdout:setvbuf("full")
+  -- Every byte of a frame must reach the terminal: writes block until the
+  -- terminal took them (a viewer has nothing better to do meanwhile).
+  stdout:set_blocking(true)
   self:write(ENTER)
   stdin:read_start(function(rerr, data)
     if rerr or not data then
@@ -102,16 +109,14 @@ function term:size()
 end
 
 function term:write(s)
-  if self.closed then return end
-  io.stdout:write(s)
-  io.stdout:flush()
+  if self.closed or s == "" then return end
+  self.stdout:write(s)
 end
 
 -- Leaves raw mode and the alternate screen; safe to call more than once.
 function term:close()
   if self.closed then return end
-  io.stdout:write(LEAVE)
-  io.stdout:flush()
+  self:write(LEAVE)
   self.closed = true
   for _, sig in ipairs(self.signals or {}) do
     if not sig:is_closing() then sig:stop(); sig:close() end
@@ -123,7 +128,6 @@ function term:close()
   end
   if self.stdout and not self.stdout:is_closing() then self.stdout:close() end
   uv.tty_reset_mode()
-  io.stdout:setvbuf("line")
 end
 
 return term

@@ -1,0 +1,40 @@
+/*
+ * lbinding.h: what the files of the Lua module spanline.core share.
+ *
+ * One file per concept (tracer + spans + context, reader, misc); each has one
+ * function that adds its functions to the module table on the top of the
+ * stack. lmodule.c calls them all from luaopen_spanline_core.
+ */
+#ifndef LSL_BINDING_H
+#define LSL_BINDING_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "spanline.h"
+
+/* Run-time failure at the Lua boundary: pushes nil, message, code; returns 3. */
+int lsl_fail(lua_State *L, const char *message, const char *code);
+/* Same, from an sl_error. */
+int lsl_fail_error(lua_State *L, const sl_error *err);
+
+/* lmodule.c: registers a userdata type (metatable `name`, __index = methods,
+ * __gc and __close = gc when not NULL). */
+void lsl_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc);
+
+void lsl_open_tracer(lua_State *L);  /* ltracer.c: tracer, span, context */
+void lsl_open_reader(lua_State *L);  /* lreader.c: stream reader */
+void lsl_open_util(lua_State *L);    /* lutil.c: clock, ids, traceparent */
+void lsl_open_samples(lua_State *L); /* lsamples.c: exact percentiles */
+void lsl_open_spans(lua_State *L);   /* lspans.c: spans assembled in C */
+
+/* lreader.c: a stream reader userdata (READER_MT). */
+#define LSL_READER_MT "spanline.reader"
+typedef struct lreader {
+    sl_reader *r;
+    int raw;        /* put the record's raw bytes in rec.raw */
+    int string_ref; /* reader_string: the string kept alive */
+} lreader;
+lreader *lsl_reader_check(lua_State *L, int idx);
+
+#endif

@@ -1,0 +1,59 @@
+-- text.lua: the one place text is made for people: durations, and strings
+-- made safe to print on a terminal. Used by report, tree, the viewer and
+-- every command that prints span names or error messages.
+--
+-- Key idea: one formatter per kind of value, so `tree`, `report` and the
+-- viewer can never disagree (they once printed 9.996 ms as 10.0ms and
+-- 10.00ms).
+
+local text = {}
+
+local function significant(v, unit)
+  if v < 9.995 then return string.format("%.2f%s", v, unit) end
+  if v < 99.95 then return string.format("%.1f%s", v, unit) end
+  return string.format("%.0f%s", v, unit)
+end
+
+-- Human-readable duration from nanoseconds (integer or float): 950ns,
+-- 12.3us, 4.50ms, 1.25s, 3m05s, 2h01m; three significant digits, fixed
+-- suffixes so columns align. nil gives `missing` (default "-").
+function text.duration(ns, missing)
+  if ns == nil then return missing or "-" end
+  if ns ~= ns then return "?" end
+  if ns < 0 then return "-" .. text.duration(-ns) end
+  if ns >= 2^63 then return ">292y" end
+  ns = math.floor(ns + 0.5)
+  if ns < 1000 then return string.format("%dns", ns) end
+  if ns < 999500 then return significant(ns / 1e3, "us") end
+  if ns < 999500000 then return significant(ns / 1e6, "ms") end
+  if ns < 59999500000 then return significant(ns / 1e9, "s") end
+  local s = (ns + 500000000) // 1000000000
+  if s < 3600 then return string.format("%dm%02ds", s // 60, s % 60) end
+  return string.format("%dh%02dm", s // 3600, (s % 3600) // 60)
+end
+
+-- Makes text safe to draw on a terminal: control characters (they would
+-- move the cursor, set the title, clear the screen) and bytes of invalid
+-- UTF-8 become '?'.
+function text.clean(s)
+  if s:find("[%c\127]") then s = s:gsub("[%c\127]", "?") end
+  if not utf8.len(s) then
+    -- keep the valid sequences, replace every other byte
+    local out, i, n = {}, 1, #s
+    while i <= n do
+      local a, b = s:find("^" .. utf8.charpattern, i)
+      local ch = a and s:sub(a, b)
+      if ch and utf8.len(ch) then
+        out[#out + 1] = ch
+        i = b + 1
+      else
+        out[#out + 1] = "?"
+        i = i + 1
+      end
+    end
+    s = table.concat(out)
+  end
+  return s
+end
+
+return text

@@ -1,0 +1,253 @@
+-- web/data.lua: spans as the page's compact JSON: a batch of column arrays
+-- plus a string table, for the HTML export (one batch) and the live page
+-- (a snapshot, then batches of the spans that changed).
+--
+-- Key idea: every span gets a serial number the first time it is encoded
+-- (kept on the span as `_web`); a batch lists spans by serial, so an update
+-- replaces a row the page already has, and parents are serials too. Names,
+-- trace ids, statuses, error texts and attribute keys go through one string
+-- table that only grows: a batch carries the strings added since the last
+-- one, so every client of a live page receives the same bytes. Times are
+-- integer nanoseconds relative to `base` (sent as a string: epoch
+-- nanoseconds do not fit a JavaScript double), written with %d so none is
+-- rounded. Text is escaped for a <script type="application/json"> block:
+-- `<` (so no `</script` or `<!--` can end it), U+2028 and U+2029.
+
+local data = {}
+
+-- ===== JSON TEXT =====
+
+local ESCAPES = {
+  ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n",
+  ["\r"] = "\\r", ["\t"] = "\\t", ["<"] = "\\u003c", [">"] = "\\u003e", ["&"] = "\\u0026",
+}
+for c = 0, 31 do
+  local ch = string.char(c)
+  if not ESCAPES[ch] then ESCAPES[ch] = string.format("\\u%04x", c) end
+end
+
+-- A JSON string literal, safe inside an HTML script block.
+local function json_string(s)
+  if not s:find('[%c"\\<>&\226]') then return '"' .. s .. '"' end
+  s = s:gsub('[%c"\\<>&]', ESCAPES)
+  s = s:gsub("\226\128\168", "\\u2028"):gsub("\226\128\169", "\\u2029")
+  return '"' .. s .. '"'
+end
+data.json_string = json_string
+
+local MAX_DEPTH = 16
+
+-- Attribute values: strings, numbers, booleans, arrays or objects of them.
+-- Integers are written exactly; NaN and infinities become null (JSON has
+-- neither); tables nested past MAX_DEPTH become "…".
+local function json_value(v, depth)
+  local t = type(v)
+  if t == "string" then return json_string(v) end
+  if t == "number" then
+    if math.type(v) == "integer" then return string.format("%d", v) end
+    if v ~= v or v == math.huge or v == -math.huge then return "null" end
+    return string.format("%.17g", v)
+  end
+  if t == "boolean" then return tostring(v) end
+  if t ~= "table" then return "null" end
+  if depth >= MAX_DEPTH then return '"…"' end
+  local parts = {}
+  local n = #v
+  if n > 0 or next(v) == nil then
+    for i = 1, n do parts[i] = json_value(v[i], depth + 1) end
+    return "[" .. table.concat(parts, ",") .. "]"
+  end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  for i, k in ipairs(keys) do
+    local val = v[k]
+    if val == nil then val = v[math.tointeger(tonumber(k)) or k] end
+    parts[i] = json_string(k) .. ":" .. json_value(val, depth + 1)
+  end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+data.json_value = function(v) return json_value(v, 0) end
+
+local tointeger, floor, tostring_ = math.tointeger, math.floor, tostring
+
+-- An integer as JSON (tostring writes Lua integers exactly, and fast).
+local function int_or_null(v)
+  if v == nil then return "null" end
+  return tostring_(tointeger(v) or floor(v + 0.5))
+end
+
+-- ===== ENCODER =====
+
+local Encoder = {}
+Encoder.__index = Encoder
+
+-- opts.base: integer nanoseconds the times are relative to (default: the
+-- first span's start seen by the first batch).
+function data.encoder(opts)
+  opts = opts or {}
+  return setmetatable({
+    base = opts.base,
+    strings = { "" },   -- index 0 is "" (none); Lua index = JSON index + 1
+    string_ix = { [""] = 0 },
+    sent = 0,           -- strings already in a batch (JSON indices below this)
+    serials = 0,
+  }, Encoder)
+end
+
+function Encoder:intern(s)
+  if s == nil then return 0 end
+  s = tostring(s)
+  local ix = self.string_ix[s]
+  if ix then return ix end
+  ix = #self.strings
+  self.strings[ix + 1] = s
+  self.string_ix[s] = ix
+  return ix
+end
+
+-- The serial of span s (assigned the first time it is asked for).
+function Encoder:serial(s)
+  local n = rawget(s, "_web")
+  if n then return n end
+  n = self.serials
+  self.serials = n + 1
+  s._web = n
+  return n
+end
+
+local function rel(base, ts)
+  if ts == nil then return "null" end
+  return int_or_null(ts - base)
+end
+
+-- The first start among spans (the base of a file's batch).
+local function first_start(spans)
+  local lo
+  for i = 1, #spans do
+    local a = spans[i].start
+    if a and (lo == nil or a < lo) then lo = a end
+  end
+  return lo
+end
+
+local function report_json(rows, columns)
+  local cols, out = {}, {}
+  for i, c in ipairs(columns) do
+    cols[i] = "[" .. json_string(c[1]) .. "," .. json_string(c[2]) .. "," .. json_string(c[3]) .. "]"
+  end
+  for r, row in ipairs(rows) do
+    local cells = {}
+    for i, c in ipairs(columns) do
+      local v = row[c[1]]
+      if c[3] == "str" then cells[i] = json_string(tostring(v or ""))
+      else cells[i] = int_or_null(v) end
+    end
+    out[r] = "[" .. table.concat(cells, ",") .. "]"
+  end
+  return '{"columns":[' .. table.concat(cols, ",") .. '],"rows":[' .. table.concat(out, ",") .. "]}"
+end
+
+-- Columns of one batch, in the order the page reads them.
+local COLUMNS = { "id", "trace", "parent", "name", "start", "dur", "self", "status", "error", "lane" }
+
+-- One batch (a JSON text). spans: a list; opts: now (integer ns, "now" for
+-- spans still open), snapshot (true: the receiver starts afresh and the
+-- batch holds every string and span), report = { rows, columns }, info (a
+-- table of scalars about the source: file, service, records, bad lines).
+-- Serials are assigned in list order to spans that have none.
+function Encoder:batch(spans, opts)
+  opts = opts or {}
+  -- The base is fixed by the first batch with a start; before that (a
+  -- live file still empty) "now" stands in, so offsets stay small.
+  if not self.base then self.base = first_start(spans) end
+  local base = self.base or opts.now or 0
+  for i = 1, #spans do self:serial(spans[i]) end
+  local col = {}
+  for _, name in ipairs(COLUMNS) do col[name] = {} end
+  local serial_col = {}
+  local parent_ids, attrs, events = {}, {}, {}
+  for i = 1, #spans do
+    local s = spans[i]
+    local n = rawget(s, "_web")
+    serial_col[i] = n
+    col.id[i] = json_string(s.id or "")
+    col.trace[i] = self:intern(s.trace or s.id)
+    local p = s.parent_span
+    col.parent[i] = p and self:serial(p) or -1
+    if not p and s.parent then parent_ids[#parent_ids + 1] = "[" .. n .. "," .. json_string(s.parent) .. "]" end
+    col.name[i] = self:intern(s.name or "?")
+    col.start[i] = rel(base, s.start)
+    col.dur[i] = int_or_null(s.dur)
+    col.self[i] = int_or_null(s.self)
+    col.status[i] = self:intern(s.status or "open")
+    col.error[i] = self:intern(s.error)
+    col.lane[i] = int_or_null(s.lane or 0)
+    local a = s.attrs
+    if a and next(a) ~= nil then
+      local parts = {}
+      local keys = {}
+      for k in pairs(a) do keys[#keys + 1] = tostring(k) end
+      table.sort(keys)
+      for j, k in ipairs(keys) do parts[j] = self:intern(k) .. "," .. json_value(a[k], 1) end
+      attrs[#attrs + 1] = "[" .. n .. "," .. table.concat(parts, ",") .. "]"
+    end
+    local evs = s.events
+    if evs and #evs > 0 then
+      local parts = {}
+      for j, ev in ipairs(evs) do
+        local ea = ev.attrs
+        parts[j] = "[" .. self:intern(ev.name or "?") .. "," .. rel(base, ev.ts) .. ","
+          .. ((ea and next(ea) ~= nil) and json_value(ea, 1) or "null") .. "]"
+      end
+      events[#events + 1] = "[" .. n .. ",[" .. table.concat(parts, ",") .. "]]"
+    end
+  end
+  -- A snapshot carries every string and leaves `sent` alone: the batches
+  -- other clients get next still carry what they have not seen (a client
+  -- that has a string already overwrites it with the same text).
+  local from = opts.snapshot and 0 or self.sent
+  local new_strings = {}
+  for i = from + 1, #self.strings do new_strings[#new_strings + 1] = json_string(self.strings[i]) end
+  if not opts.snapshot then self.sent = #self.strings end
+  local out = {
+    '{"v":1,"snapshot":', opts.snapshot and "true" or "false",
+    ',"base":"', string.format("%d", base), '"',
+    ',"now":', opts.now and rel(base, opts.now) or "null",
+    ',"strings_from":', tostring(from), ',"strings":[', table.concat(new_strings, ","), "]",
+    ',"spans":{"n":[', table.concat(serial_col, ","), "]",
+  }
+  for _, name in ipairs(COLUMNS) do
+    out[#out + 1] = ',"' .. name .. '":[' .. table.concat(col[name], ",") .. "]"
+  end
+  out[#out + 1] = '},"parent_id":[' .. table.concat(parent_ids, ",") .. "]"
+  out[#out + 1] = ',"attrs":[' .. table.concat(attrs, ",") .. "]"
+  out[#out + 1] = ',"events":[' .. table.concat(events, ",") .. "]"
+  if opts.report then
+    out[#out + 1] = ',"report":' .. report_json(opts.report.rows, opts.report.columns)
+  end
+  if opts.info then
+    local keys, parts = {}, {}
+    for k in pairs(opts.info) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for i, k in ipairs(keys) do parts[i] = json_string(k) .. ":" .. json_value(opts.info[k], 1) end
+    out[#out + 1] = ',"info":{' .. table.concat(parts, ",") .. "}"
+  end
+  out[#out + 1] = "}"
+  return table.concat(out)
+end
+
+-- The report's columns as `spanline report` (by name) prints them.
+function data.report_columns()
+  local cols = {}
+  for i, c in ipairs(require("spanline.report").COLUMNS) do cols[i] = c end
+  cols[1] = { "key", "name", "str" }
+  return cols
+end
+
+-- The report table's JSON alone (a live page's periodic update).
+function Encoder:report(rows, columns)
+  return report_json(rows, columns)
+end
+
+return data
