@@ -5,7 +5,7 @@
  * Key idea: capacity doubles, from 256 bytes, so appends are amortised O(1)
  * and a small buffer (a span's text in the reader) stays small; a failed
  * growth leaves the buffer as it was, so a caller can report SL_ENOMEM and
- * carry on.
+ * carry on. A fixed buffer (caller storage, in a signal handler) never grows.
  */
 #include <stdlib.h>
 
@@ -16,6 +16,7 @@
 int sl_buf_reserve(sl_buf *b, size_t n)
 {
     if (b->cap - b->len >= n) return SL_OK;
+    if (b->fixed) return SL_ENOMEM;
     size_t cap = b->cap ? b->cap : SL_BUF_MIN;
     while (cap - b->len < n) {
         if (cap > SIZE_MAX / 2) return SL_ENOMEM;
@@ -38,7 +39,7 @@ int sl_buf_append(sl_buf *b, const void *data, size_t n)
 
 void sl_buf_free(sl_buf *b)
 {
-    free(b->ptr);
+    if (!b->fixed) free(b->ptr);
     b->ptr = NULL;
     b->len = b->cap = 0;
 }

@@ -23,6 +23,7 @@ const char *sl_strerror(int code)
     case SL_EPARSE: return "parse error";
     case SL_EOF: return "end of input";
     case SL_EAGAIN: return "no complete record yet";
+    case SL_ETIMEDOUT: return "output not writable in time (a stalled reader?)";
     }
     return "unknown error";
 }

@@ -200,6 +200,7 @@ typedef struct sl_meta {
     const char *service;   /* may be NULL */
     const char *host;
     uint64_t ts;
+    uint64_t dropped;      /* records lost so far; 0: the key is omitted */
 } sl_meta;
 
 /* ===== ENCODERS (jsonl.c, msgpack.c) ===== */
@@ -217,17 +218,35 @@ typedef struct sl_sink {
     sl_sink_kind kind;
     int fd;
     int owns_fd;
+    int chunked;       /* not a regular file (pipe, socket, tty): whole records in writes of
+                          at most PIPE_BUF bytes, each after poll() says there is room */
+    int socket;        /* chunked and a socket: send(MSG_DONTWAIT | MSG_NOSIGNAL) */
+    int torn;          /* a failed write cut a record: the next write starts a new line */
+    _Atomic int no_room;  /* chunked: the last poll found no room (a reader not reading) */
     sl_write_fn write;
     void *ud;
     sl_buf mem;
+    _Atomic uint64_t give_up_at;   /* monotonic ns: every wait ends here (an emergency
+                                      flush takes over); 0: no such limit */
 } sl_sink;
 
+/* How long a write waits for room without progress (`patience`, ns). */
+#define SL_WAIT_NONE 0
+#define SL_WAIT_FOREVER UINT64_MAX
+
 int sl_sink_open(sl_sink *s, const sl_config *cfg, sl_error *err);
-/* Writes all of data; 0 or an errno value. Never raises SIGPIPE. */
-int sl_sink_write(sl_sink *s, const char *data, size_t len);
+/* Writes data; *written is the number of bytes that reached the sink. A
+ * chunked sink writes at most PIPE_BUF bytes per system call and waits for
+ * room before each, at most `patience` ns (and never past give_up_at), so
+ * a reader that reads slowly is waited for and one that stopped is not.
+ * Returns 0 or an errno value: EAGAIN when no room came in time. Never
+ * raises SIGPIPE. */
+int sl_sink_write(sl_sink *s, const char *data, size_t len, uint64_t patience, size_t *written);
 void sl_sink_close(sl_sink *s);
 /* Set on the writer thread, which blocks SIGPIPE for good. */
 extern SL_HIDDEN _Thread_local int sl_sink_sigpipe_blocked;
+/* CLOCK_MONOTONIC in ns (deadlines; async-signal-safe). */
+uint64_t sl_mono_ns(void);
 
 /* ===== CLOCK AND IDS (clock.c, id.c) ===== */
 

@@ -169,8 +169,8 @@ int sl_jsonl_encode(sl_buf *b, const sl_rview *v)
 
 /* ===== READER RECORDS ===== */
 
-/* pid and ts are written when known (nonzero: 0 is what a reader makes of
- * an absent one), so a meta record survives re-encoding unchanged. */
+/* pid, ts and dropped are written when known (nonzero: 0 is what a reader
+ * makes of an absent one), so a meta record survives re-encoding unchanged. */
 static int meta_line(sl_buf *b, const sl_record *r)
 {
     size_t bound = 128 + SL_JSON_STR_BOUND(r->format_len) + SL_JSON_STR_BOUND(r->service_len) +
@@ -197,6 +197,10 @@ static int meta_line(sl_buf *b, const sl_record *r)
         o = LIT(o, ",\"ts\":");
         o = sl_json_u64(o, r->ts);
     }
+    if (r->dropped) {
+        o = LIT(o, ",\"dropped\":");
+        o = sl_json_u64(o, r->dropped);
+    }
     o = LIT(o, "}\n");
     b->len = (size_t)(o - b->ptr);
     return SL_OK;
@@ -215,6 +219,7 @@ int sl_jsonl_meta(sl_buf *b, const sl_meta *m)
     r.host = m->host;
     r.host_len = m->host ? strlen(m->host) : 0;
     r.ts = m->ts;
+    r.dropped = m->dropped;
     return meta_line(b, &r);
 }
 

@@ -326,6 +326,7 @@ static slot slot_for(const char *key, size_t klen, sl_jsonl_keys *k, sl_record *
             break;
     case 7: if (KEY("service")) { sl.s = &out->service; sl.n = &out->service_len; }
             else if (KEY("startId")) { sl.s = &k->start_id; sl.n = &k->start_id_len; }
+            else if (KEY("dropped")) { sl.i = (int64_t *)&out->dropped; sl.unsigned_only = 1; }
             break;
     case 8: if (KEY("parentId")) { sl.s = &k->parent; sl.n = &k->parent_len; }
             break;

@@ -183,6 +183,12 @@ int sl_msgpack_record(const void *obj, sl_buf *scratch, sl_record *out)
         else if (KEY("format")) rc = get_str(v, &out->format, &out->format_len);
         else if (KEY("service")) rc = get_str(v, &out->service, &out->service_len);
         else if (KEY("host")) rc = get_str(v, &out->host, &out->host_len);
+        else if (KEY("dropped")) {
+            int64_t n = 0;
+            rc = get_int(v, &n);
+            if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) rc = SL_EPARSE;
+            out->dropped = (uint64_t)n;
+        }
         else if (KEY("attrs")) {
             if (v->type == MSGPACK_OBJECT_MAP) {
                 attrs_off = scratch->len;

@@ -32,9 +32,11 @@
 typedef struct sl_buf {
     char *ptr;
     size_t len, cap;
+    int fixed;      /* caller-owned storage that never grows (signal handlers) */
 } sl_buf;
 
-/* Makes room for n more bytes: SL_OK, or SL_ENOMEM with b unchanged. */
+/* Makes room for n more bytes: SL_OK, or SL_ENOMEM (out of memory, or a
+ * fixed buffer without the room) with b unchanged. */
 int sl_buf_reserve(sl_buf *b, size_t n);
 int sl_buf_append(sl_buf *b, const void *data, size_t n);
 void sl_buf_free(sl_buf *b);

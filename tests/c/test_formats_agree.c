@@ -220,7 +220,7 @@ static void test_msgpack_from_another_writer(void)
     CHECK_EQ_INT(sl_tracer_flush(t), SL_OK);
     size_t n;
     const char *m = sl_tracer_memory(t, &n);
-    sl_buf enc = {m ? (char *)m : NULL, n, n};
+    sl_buf enc = {m ? (char *)m : NULL, n, n, 1};
     CHECK(same_bytes(&enc, WANT_START, sizeof(WANT_START) - 1));
     sl_span_end(&span, SL_STATUS_OK, NULL, 0);
     sl_tracer_close(t);
@@ -243,10 +243,37 @@ static void test_jslogger_reencoded(void)
     sl_buf_free(&out);
 }
 
+/* A meta record's "dropped" count (records the writer lost) is read from
+ * both formats and survives re-encoding. */
+static void test_meta_dropped(void)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4);
+    KEY(&pk, "type"); KEY(&pk, "meta");
+    KEY(&pk, "format"); KEY(&pk, "spanline/1");
+    KEY(&pk, "ts"); msgpack_pack_uint64(&pk, TS);
+    KEY(&pk, "dropped"); msgpack_pack_uint64(&pk, 7);
+    const char *want = "{\"type\":\"meta\",\"format\":\"spanline/1\",\"ts\":1764000000000000123,\"dropped\":7}\n";
+    sl_buf out = {0};
+    reencode_all(sb.data, sb.size, &out);
+    CHECK(same_bytes(&out, want, strlen(want)));
+    sl_reader *r = sl_reader_open_mem(want, strlen(want), NULL, NULL);
+    sl_record rec;
+    CHECK_EQ_INT(sl_reader_next(r, &rec), SL_OK);
+    CHECK(rec.type == SL_REC_META && rec.dropped == 7);
+    sl_reader_close(r);
+    sl_buf_free(&out);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 int main(void)
 {
     test_encoders_agree();
     test_msgpack_from_another_writer();
     test_jslogger_reencoded();
+    test_meta_dropped();
     return CHECK_DONE();
 }

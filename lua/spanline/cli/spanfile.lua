@@ -3,12 +3,15 @@
 -- and the note about skipped lines. (Not a command itself: no `run`.)
 
 local core = require("spanline.core")
+local processes = require("spanline.cli.processes")
 local query = require("spanline.query")
 
 local spanfile = {}
 
 -- Opens path ("-" = stdin) as a records query that counts what it yields.
--- Returns q, or nil and a one-line message.
+-- opts.pid keeps the records of that process only (cli/processes.lua);
+-- q.source.processes lists the pids seen. Returns q, or nil and a one-line
+-- message.
 function spanfile.open(path, opts)
   opts = opts or {}
   local q, msg = query.open(path, { raw = opts.raw, max_line = opts.max_line })
@@ -17,8 +20,9 @@ function spanfile.open(path, opts)
     if not msg:find(path, 1, true) then msg = path .. ": " .. msg end
     return nil, "cannot read " .. msg
   end
-  local gen = q.gen
+  local gen, procs = processes.select(q.gen, opts.pid)
   local source = q.source
+  source.processes = procs
   source.records = 0
   source.path = path
   q.gen = function()
@@ -103,6 +107,7 @@ function spanfile.where(expr)
     return function(s)
       local ok, v = pcall(fn, s)
       if ok then return v and true or false end
+      if query.is_limit_error(v) then error(v, 0) end   -- over budget: the command ends
       state.errors = state.errors + 1
       if not state.first then state.first = tostring(v):gsub("^expr:%d+: ", "") end
       return false
@@ -115,7 +120,7 @@ end
 function spanfile.where_note(state)
   if not state or state.errors == 0 then return nil end
   return string.format("--where failed on %d span%s (counted as no match): %s", state.errors,
-    state.errors == 1 and "" or "s", state.first)
+    state.errors == 1 and "" or "s", require("spanline.text").clean(tostring(state.first)))
 end
 
 return spanfile

@@ -1,19 +1,22 @@
 -- cmd/tree.lua: `spanline tree FILE`: span trees as plain text.
 local args = require("spanline.cli.args")
+local processes = require("spanline.cli.processes")
 local spanfile = require("spanline.cli.spanfile")
 local tree_text = require("spanline.tree_text")
 local report = require("spanline.report")
+local text = require("spanline.text")
 
 local USAGE = [[
-usage: spanline tree FILE [--trace ID] [--depth N]
+usage: spanline tree FILE [--trace ID] [--depth N] [--pid N]
 
 Prints every trace (or the one whose id starts with ID) as a tree of spans,
 children in start order, with durations, errors, open and orphan spans
-marked. FILE "-" reads stdin. Holds the whole file in memory.
+marked. FILE "-" reads stdin. Holds the whole file in memory. A file that
+several processes wrote says so; --pid N shows one process's spans.
 ]]
 
 local function run(argv)
-  local opts, pos = args.parse(argv, { ["--trace"] = "value", ["--depth"] = "value" })
+  local opts, pos = args.parse(argv, { ["--trace"] = "value", ["--depth"] = "value", ["--pid"] = "value" })
   if not opts then
     io.stderr:write("spanline tree: ", pos, "\n")
     return 2
@@ -23,11 +26,13 @@ local function run(argv)
     return 2
   end
   local depth, bad = args.integer(opts, "depth", 0)
+  local pid = opts.pid and processes.pid_option(opts.pid)
+  if opts.pid and not pid then bad = select(2, processes.pid_option(opts.pid)) end
   if bad then
     io.stderr:write("spanline tree: ", bad, "\n")
     return 2
   end
-  local q, msg = spanfile.open(pos[1])
+  local q, msg = spanfile.open(pos[1], { pid = pid })
   if not q then
     io.stderr:write("spanline tree: ", msg, "\n")
     return 1
@@ -40,6 +45,8 @@ local function run(argv)
   end
   local note = spanfile.bad_note(q)
   if note then io.stderr:write("spanline tree: ", note, "\n") end
+  note = not pid and processes.note(pos[1], q.source.processes)
+  if note then io.stderr:write("spanline tree: ", note, "\n") end
   local cycles = q:cycles()
   if cycles > 0 then
     io.stderr:write(string.format("spanline tree: %d parent cycle%s cut\n", cycles, cycles == 1 and "" or "s"))
@@ -48,7 +55,7 @@ local function run(argv)
   for _, t in ipairs(traces) do
     if not opts.trace or t.trace:sub(1, #opts.trace) == opts.trace then
       shown = shown + 1
-      out[#out + 1] = string.format("trace %s  %d span%s  %s%s%s\n%s", t.trace, t.spans,
+      out[#out + 1] = string.format("trace %s  %d span%s  %s%s%s\n%s", text.clean(t.trace), t.spans,
         t.spans == 1 and "" or "s", (t.open > 0 and ">=" or "") .. report.duration(t.dur),
         t.errors > 0 and string.format("  %d error%s", t.errors, t.errors == 1 and "" or "s") or "",
         t.open > 0 and string.format("  %d open", t.open) or "",
