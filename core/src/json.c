@@ -33,39 +33,42 @@ const char sl_json_digit_pairs[201] =
     "8081828384858687888990919293949596979899";
 
 /* Fixed-notation decimals of up to 15 significant digits (0.1, 12.25,
- * 3.14159), the common attribute values, without printf: the smallest k
- * for which some integer m has m / 10^k == d. IEEE division rounds that
- * quotient correctly, as strtod rounds the decimal "m e-k", so the digits
- * read back as d; and they are the ones %.15g prints, since d lies within
- * half an ulp of m / 10^k, far closer than 15-digit decimals lie to each
- * other. NULL: not such a number. */
+ * 3.14159), the common attribute values, without printf: d is m / 10^k for
+ * an integer m < 10^15. Then m / 10^k, which IEEE division rounds as strtod
+ * rounds the decimal "m e-k", is d, so the digits read back as d; and they
+ * are the ones %.15g prints, since d lies within half an ulp of m / 10^k,
+ * far closer than 15-digit decimals lie to each other. One test at the
+ * largest K with d * 10^K < 10^15 settles every k <= K: the product is
+ * then off m * 10^(K-k) by less than 0.25, so it rounds to it; the
+ * smallest k drops m's trailing zeros. NULL: not such a number. */
 static char *short_decimal(char *o, double d)
 {
     static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
                                    1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
     double a = d < 0 ? -d : d;
     if (!(a >= 1e-4 && a < 1e14)) return NULL;   /* %.15g's fixed notation */
-    for (int k = 1; k < 16; k++) {
-        double scaled = a * pow10[k];
-        if (scaled >= 1e15) return NULL;
-        double m = (double)(uint64_t)(scaled + 0.5);   /* a candidate; checked next */
-        if (m / pow10[k] != a) continue;
-        char digits[16];
-        char *e = sl_json_u64(digits, (uint64_t)m);
-        size_t n = (size_t)(e - digits), whole = n > (size_t)k ? n - (size_t)k : 0;
-        if (d < 0) *o++ = '-';
-        if (whole) {
-            memcpy(o, digits, whole);
-            o += whole;
-        } else {
-            *o++ = '0';
-        }
-        *o++ = '.';
-        for (size_t z = n; z < (size_t)k; z++) *o++ = '0';
-        memcpy(o, digits + whole, n - whole);
-        return o + (n - whole);
+    int k = 15;
+    while (a >= pow10[15 - k]) k--;              /* a < 10^(15-k): a * 10^k < 10^15 */
+    double scaled = a * pow10[k];
+    if (scaled >= 1e15) return NULL;
+    uint64_t m = (uint64_t)(scaled + 0.5);
+    if ((double)m / pow10[k] != a) return NULL;
+    for (; k > 0 && m % 10 == 0; k--) m /= 10;
+    if (k == 0) return NULL;                     /* integral: not this path's */
+    char digits[16];
+    size_t n = (size_t)(sl_json_u64(digits, m) - digits);
+    size_t whole = n > (size_t)k ? n - (size_t)k : 0;
+    if (d < 0) *o++ = '-';
+    if (whole) {
+        memcpy(o, digits, whole);
+        o += whole;
+    } else {
+        *o++ = '0';
     }
-    return NULL;
+    *o++ = '.';
+    for (size_t z = n; z < (size_t)k; z++) *o++ = '0';
+    memcpy(o, digits + whole, n - whole);
+    return o + (n - whole);
 }
 
 char *sl_json_double(char *o, double d)
