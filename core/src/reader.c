@@ -484,11 +484,12 @@ static int next_msgpack(sl_reader *r, sl_record *out)
                     if (r->fd >= 0) check_file(r);
                     return SL_EAGAIN;
                 }
-                /* A truncated last record. */
+                /* A truncated last record: garbage like any other bad one. */
                 r->line++;
                 note_bad(r, r->line);
                 r->consumed += avail;
                 r->start = r->end;
+                if (note_garbage(r, avail, r->line) != SL_OK) return SL_EPARSE;
                 return SL_EOF;
             }
         }
