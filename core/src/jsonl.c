@@ -253,3 +253,19 @@ int sl_record_to_jsonl(const sl_record *r, sl_buf *b)
     b->len = (size_t)(o - b->ptr);
     return SL_OK;
 }
+
+size_t sl_record_jsonl(const sl_record *rec, char *buf, size_t cap)
+{
+    /* straight into buf when the line's bound fits there, else through the
+     * heap to learn the exact length */
+    sl_buf direct = {buf, 0, cap, 1};
+    if (sl_record_to_jsonl(rec, &direct) == SL_OK) return direct.len;
+    sl_buf heap = {0};
+    size_t n = 0;
+    if (sl_record_to_jsonl(rec, &heap) == SL_OK) {
+        n = heap.len;
+        if (n <= cap) memcpy(buf, heap.ptr, n);
+    }
+    sl_buf_free(&heap);
+    return n;
+}

@@ -1,8 +1,8 @@
 /*
  * reader_internal.h: what the reader's files share (reader.c: input, lines,
  * follow mode; reader_jsonl.c: JSON lines; reader_jslogger.c: js-logger's
- * dialect of them; reader_msgpack.c: msgpack records; reader_spans.c: spans
- * assembled from records) and the extras the Lua binding uses.
+ * dialect of them; reader_msgpack.c: msgpack records) and with the
+ * assembler (assemble*.c) and the JSONL encoder (jsonl.c).
  *
  * Key idea: every decoder writes strings either as pointers into the input
  * buffer (no escapes) or into one scratch buffer sized before parsing, so a
@@ -67,41 +67,5 @@ int sl_msgpack_record(const void *obj, sl_buf *scratch, sl_record *out);
 /* Encodes a record as one spanline/1 JSONL line (with '\n') into b:
  * SL_OK, SL_ENOMEM or SL_EINVAL (no such record type). */
 int sl_record_to_jsonl(const sl_record *rec, sl_buf *b);
-
-/* ===== SPANS IN C (reader_spans.c) ===== */
-
-typedef struct sl_kid {
-    uint64_t start, finish;   /* finish UINT64_MAX: still open */
-} sl_kid;
-
-/* A span assembled from its records. Strings live in text at offsets. */
-typedef struct sl_aspan {
-    sl_id id, trace, parent;
-    uint8_t has_start, ended, has_trace, has_parent, parent_short, orphan, linked, has_error;
-    uint64_t start, finish;
-    int64_t lane;
-    int64_t self;             /* -1: unknown (open) */
-    uint64_t line;
-    uint32_t depth, nevents;
-    uint32_t name_off, name_len, status_off, status_len, error_off, error_len;
-    sl_buf text;
-    sl_buf attrs;             /* attrs JSON objects, one per line, in order */
-    sl_buf raw;               /* the span's records as spanline/1 lines */
-    sl_kid *kids;
-    size_t nkids, kcap, slot_in_parent;
-    struct sl_aspan *next_free;
-} sl_aspan;
-
-typedef struct sl_spanner sl_spanner;
-
-/* Spans from a reader (not owned). keep_raw: collect each span's records. */
-sl_spanner *sl_spanner_new(sl_reader *r, int keep_raw);
-/* Collect attrs text (default on); off when nobody reads span attrs. */
-void sl_spanner_keep_attrs(sl_spanner *s, int on);
-/* SL_OK with *out valid until the next call, SL_EOF, SL_EAGAIN, SL_ENOMEM, SL_EIO. */
-int sl_spanner_next(sl_spanner *s, const sl_aspan **out);
-/* The first meta record as a spanline/1 line (no '\n'), or NULL. */
-const char *sl_spanner_meta(const sl_spanner *s, size_t *len);
-void sl_spanner_free(sl_spanner *s);
 
 #endif
