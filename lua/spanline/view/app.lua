@@ -386,7 +386,7 @@ function app:draw_pane(scr, w, y0, pane_h)
 end
 
 -- The help screen (from the key map), boxed in the middle.
-function app:draw_help(scr, w, h)
+local function draw_help(scr, w, h)
   local lines = keymap.help_lines()
   local bw = 0
   for _, l in ipairs(lines) do bw = math.max(bw, fmt.width(l)) end
@@ -418,7 +418,7 @@ function app:render()
   if pane_h > 0 then self:draw_pane(scr, w, h - pane_h, pane_h) end
   local text, style = self:status_line()
   scr:put(h, 1, { fmt.pad(text, w), style })
-  if self.help then self:draw_help(scr, w, h) end
+  if self.help then draw_help(scr, w, h) end
   self.term:write(scr:flush())
   self.frames = self.frames + 1
   self.last_render = uv.hrtime()
