@@ -78,5 +78,5 @@ set +e
 view "$tmp/garbage.jsonl" --plain 2> "$tmp/err"; rc=$?
 set -e
 [ $rc -eq 1 ] || fail "garbage file exit $rc"
-grep -q "no spanline records (2 lines could not be read)" "$tmp/err" || fail "garbage message: $(cat "$tmp/err")"
+grep -q "garbage.jsonl: no span records (2 bad lines, first at line 1)" "$tmp/err" || fail "garbage message: $(cat "$tmp/err")"
 echo "view_plain: ok"

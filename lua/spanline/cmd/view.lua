@@ -4,6 +4,7 @@
 -- the chosen view is printed once as text.
 
 local args = require("spanline.cli.args")
+local spanfile = require("spanline.cli.spanfile")
 
 local view = {
   summary = "browse spans in the terminal: logical tree or time buckets, live",
@@ -73,17 +74,15 @@ function view.run(argv)
   -- interactive: the reader always runs in follow mode so `f` can start
   -- following at any time; without --follow the app stops polling at the end
   local src, msg = require("spanline.view.source").open(path, { store = store, follow = not plain })
-  if not src then return fail("cannot open " .. path .. ": " .. tostring(msg)) end
+  if not src then return fail(spanfile.open_error(path, msg)) end
 
   if plain then
     local state
     repeat state = src:read(nil) until state ~= "more"
+    local problem = spanfile.no_spans(path, store.records - store.metas, src.reader:bad_lines())
     src:close()
     if state == "error" then return fail(path .. ": " .. tostring(src.error_text)) end
-    if store.records == 0 and store.bad > 0 then
-      return fail(path .. ": no spanline records (" .. store.bad .. " lines could not be read)")
-    end
-    if store.records == 0 then return fail(path .. ": empty file (no span records)") end
+    if problem then return fail(problem) end
     require("spanline.view.plain").render(store, { mode = mode, interval = interval, width = width,
       scale = scale })
     return 0

@@ -127,11 +127,133 @@ function expr.expr_fields(text)
   return used
 end
 
+-- ===== NAMES AN EXPRESSION READS =====
+
+local KEYWORDS = {}
+for w in ([[and break do else elseif end false for function goto if in local nil not or
+  repeat return then true until while]]):gmatch("%a+") do KEYWORDS[w] = true end
+
+-- The end of a long bracket opened at i ("[[", "[==["), or nil.
+local function long_bracket_end(text, i)
+  local eqs = text:match("^%[(=*)%[", i)
+  if not eqs then return nil end
+  local _, e = text:find("]" .. eqs .. "]", i + #eqs + 2, true)
+  return e or #text
+end
+
+-- The tokens of an expression: { kind = "name"|"sym"|"other", text, col },
+-- strings, numbers (with their duration units) and comments skipped over.
+local function tokens(text)
+  local list, i, n = {}, 1, #text
+  while i <= n do
+    local c = text:sub(i, i)
+    if c:match("%s") then
+      i = i + 1
+    elseif text:sub(i, i + 1) == "--" then
+      i = (long_bracket_end(text, i + 2) or text:find("\n", i, true) or n) + 1
+    elseif c == '"' or c == "'" then
+      local j = i + 1
+      while j <= n and text:sub(j, j) ~= c do
+        if text:sub(j, j) == "\\" then j = j + 1 end
+        j = j + 1
+      end
+      list[#list + 1] = { kind = "other", text = "string", col = i }
+      i = j + 1
+    elseif c == "[" and long_bracket_end(text, i) then
+      list[#list + 1] = { kind = "other", text = "string", col = i }
+      i = long_bracket_end(text, i) + 1
+    elseif c:match("%d") or (c == "." and text:sub(i + 1, i + 1):match("%d")) then
+      local num = text:match("^[%w%.]+", i)
+      list[#list + 1] = { kind = "other", text = num, col = i }
+      i = i + #num
+    elseif c:match("[%a_]") then
+      local word = text:match("^[%w_]+", i)
+      list[#list + 1] = { kind = KEYWORDS[word] and "keyword" or "name", text = word, col = i }
+      i = i + #word
+    else
+      local sym = text:match("^%.%.%.?", i) or text:match("^[=~<>]=", i) or text:match("^::", i) or c
+      list[#list + 1] = { kind = "sym", text = sym, col = i }
+      i = i + #sym
+    end
+  end
+  return list
+end
+
+-- Names the expression declares (function parameters, locals, for
+-- variables): they are not free.
+local function declared(toks)
+  local set = {}
+  local function names_from(k, stop)
+    while toks[k] and (toks[k].kind == "name" or toks[k].text == "," or toks[k].text == "<"
+        or toks[k].text == ">") and toks[k].text ~= stop do
+      if toks[k].kind == "name" then set[toks[k].text] = true end
+      k = k + 1
+    end
+  end
+  for k, t in ipairs(toks) do
+    if t.text == "function" then
+      local p = k + 1
+      while toks[p] and toks[p].text ~= "(" do p = p + 1 end
+      names_from(p + 1)
+    elseif t.text == "local" or t.text == "for" then
+      names_from(k + 1)
+    end
+  end
+  return set
+end
+
+-- The free names an expression reads ({ name, col }, each once, in order):
+-- not fields after "." or ":", not table keys or assignments ("k ="),
+-- not keywords, not names it declares.
+local function free_names(text)
+  local toks = tokens(text)
+  local decl, seen, out = declared(toks), {}, {}
+  for k, t in ipairs(toks) do
+    local prev, nxt = toks[k - 1], toks[k + 1]
+    local field = prev and (prev.text == "." or prev.text == ":" or prev.text == "goto" or prev.text == "::")
+    local key = nxt and nxt.text == "="
+    if t.kind == "name" and not field and not key and not decl[t.text] and not seen[t.text] then
+      seen[t.text] = true
+      out[#out + 1] = { name = t.text, col = t.col }
+    end
+  end
+  return out
+end
+
+-- The names an expression may read besides span fields: its sandbox's
+-- (filled below, from sandbox()).
+local SANDBOX_NAMES, SANDBOX_LIST = {}, {}
+
+-- A free name that is neither a span field nor in the sandbox, as an
+-- error message and its column; nil when every name is known.
+function expr.unknown_name(text)
+  for _, u in ipairs(free_names(text)) do
+    if not FIELD_SET[u.name] and not SANDBOX_NAMES[u.name] then
+      local fields = table.concat(FIELDS, " ")
+      if _G[u.name] ~= nil then
+        return string.format("'%s' is not available in an expression; span fields: %s; also: %s",
+          u.name, fields, table.concat(SANDBOX_LIST, " ")), u.col
+      end
+      local guess = require("spanline.text").suggest(u.name, FIELDS)
+      return string.format("unknown field '%s'%s; span fields: %s", u.name,
+        guess and (" (did you mean '" .. guess .. "'?)") or "", fields), u.col
+    end
+  end
+  return nil
+end
+
+for name in pairs(sandbox()) do
+  SANDBOX_NAMES[name] = true
+  SANDBOX_LIST[#SANDBOX_LIST + 1] = name
+end
+table.sort(SANDBOX_LIST)
+
 -- Compiles a Lua expression over span fields (`dur > 5ms and name:find("db")`)
 -- into a predicate, in an environment without os, io, load or require,
 -- bounded by expr.limits (over them, it raises expr.is_limit_error objects,
 -- on every call from then on). Returns fn, or nil, message, column
--- (1-based) of a syntax error.
+-- (1-based) of a syntax error or of a name that is neither a span field
+-- nor in the sandbox (a mistyped field: "durr > 5ms").
 function expr.compile_where(text)
   if type(text) ~= "string" then
     error("bad argument #1 to 'compile_where' (string expected, got " .. type(text) .. ")", 2)
@@ -146,6 +268,8 @@ function expr.compile_where(text)
     if not col then col = #text + 1 end
     return nil, msg, col
   end
+  local unknown, ucol = expr.unknown_name(text)
+  if unknown then return nil, unknown, ucol end
   local used = {}
   for word in code:gmatch("[%a_][%w_]*") do
     if FIELD_SET[word] and not used[word] then

@@ -28,6 +28,7 @@ function store.new(opts)
   self.version = 0        -- bumped per drain that had changes
   self.counts = { spans = 0, open = 0, errors = 0, abandoned = 0 }
   self.records = 0
+  self.metas = 0          -- of those, meta records
   self.traces = 0         -- distinct traces
   self.bad = 0            -- lines the reader skipped
   self.max_ts = nil       -- latest timestamp seen
@@ -40,6 +41,7 @@ end
 function store:refresh()
   local st = self.asm:stats()
   self.records = st.records
+  self.metas = st.metas
   self.max_ts = st.max_ts
   local sums = self.trace_filter and self.asm:trace_sums(self.trace_filter) or st
   local c = self.counts
