@@ -251,21 +251,35 @@ lsl_entry *lsl_span_open(lua_State *L, lsl_tracer *tr, int tr_idx, const char *n
         if (lua_getfield(L, opts_idx, "root") != LUA_TNIL && lua_toboolean(L, -1)) explicit_parent = 1;
         lua_pop(L, 1);
         int t = lua_getfield(L, opts_idx, "parent");
+        if (t == LUA_TTABLE) {
+            /* spanline.extract's context: its normalised header, or none
+             * (a new trace; counted when the header was malformed) */
+            if (lua_getfield(L, -1, "traceparent") != LUA_TSTRING) {
+                lua_getfield(L, -2, "malformed");
+                if (lua_toboolean(L, -1)) tr->bad_traceparents++;
+                lua_pop(L, 1);
+                explicit_parent = 1;
+            }
+            lua_remove(L, -2);
+            t = lua_type(L, -1);
+        }
         if (t == LUA_TSTRING) {
             size_t plen;
             const char *p = lua_tolstring(L, -1, &plen);
-            if (sl_traceparent_parse(p, plen, &pctx) != SL_OK)
-                luaL_error(L, "bad option 'parent' to '%s' (invalid traceparent '%s')", fname, p);
             explicit_parent = 1;
-            if (tr->sampling && !(pctx.flags & 1)) {
+            if (sl_traceparent_parse(p, plen, &pctx) != SL_OK) {
+                /* wire data never raises: a new trace, counted */
+                tr->bad_traceparents++;
+            } else if (tr->sampling && !(pctx.flags & 1)) {
                 lua_pop(L, 1);
                 return push_unsampled_root(L, ctx, current, frame, name, len);
+            } else {
+                parent = &pctx;
             }
-            parent = &pctx;
         } else if (t != LUA_TNIL) {
             lsl_spanobj *ps = lsl_span_test(L, -1);
             if (ps == NULL)
-                luaL_error(L, "bad option 'parent' to '%s' (span or traceparent string expected, got %s)",
+                luaL_error(L, "bad option 'parent' to '%s' (span, context or traceparent string expected, got %s)",
                            fname, luaL_typename(L, -1));
             explicit_parent = 1;
             if (ps->state & LS_NOOP) {

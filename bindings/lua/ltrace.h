@@ -128,6 +128,7 @@ struct lsl_tracer {
     double sample;
     uint32_t nhooks[HOOK_KINDS];
     uint64_t hook_errors, unsampled, output_errors;
+    uint64_t bad_traceparents;  /* malformed remote parents: new traces started instead */
     int hook_reported, output_reported;
     pthread_t owner;        /* the thread that opened it (Lua clock calls) */
     sl_stats final_stats;   /* counters at close */

@@ -364,7 +364,7 @@ static int l_tracer_stats(lua_State *L)
     sl_stats s;
     if (tr->t) sl_tracer_stats(tr->t, &s);
     else s = tr->final_stats;
-    lua_createtable(L, 0, 14);
+    lua_createtable(L, 0, 15);
 #define SET(name, v) (lua_pushinteger(L, (lua_Integer)(v)), lua_setfield(L, -2, name))
     SET("records", s.records);
     SET("bytes", s.bytes);
@@ -380,6 +380,7 @@ static int l_tracer_stats(lua_State *L)
     SET("hook_errors", tr->hook_errors);
     SET("unsampled", tr->unsampled);
     SET("output_errors", tr->output_errors);
+    SET("bad_traceparents", tr->bad_traceparents);
 #undef SET
     lua_pushboolean(L, tr->t == NULL);
     lua_setfield(L, -2, "closed");

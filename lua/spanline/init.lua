@@ -57,6 +57,7 @@ local core = require("spanline.core")
 local context = require("spanline.context")
 local default = require("spanline.default")
 local instrument = require("spanline.instrument")
+local propagation = require("spanline.propagation")
 
 local spanline = {
   version = core.version,
@@ -74,6 +75,17 @@ spanline.coroutine = { create = context.create, wrap = context.wrap }
 spanline.patch_coroutines = context.patch
 spanline.unpatch_coroutines = context.unpatch
 spanline.now = core.now
+
+-- W3C Trace Context (spanline/propagation.lua): extract(headers | string)
+-- -> context for tracer:start's `parent`; inject(span | context, headers).
+spanline.extract = propagation.extract
+spanline.inject = propagation.inject
+
+-- spanline.export(path_or_query, format, out?, opts?) -> true | nil, msg, code
+-- (spanline/export/: otlp-json, otlp-proto, chrome, folded, ...), loaded on use.
+function spanline.export(...)
+  return require("spanline.export").run(...)
+end
 
 -- ===== the default tracer (spanline/default.lua) =====
 

@@ -405,7 +405,11 @@ describe("spanline.tracer", function()
     assert.are.equal("0af7651916cd43dd8448eb211c80319c", st.trace)
     assert.are.equal("b7ad6b7169203331", st.parent)
     assert.are.equal("b7ad6b7169203331", s:parent_id())
-    assert.has_error(function() t:start("bad", nil, { parent = "00-zz" }) end)
+    -- a malformed header (wire data) never raises: a new trace, counted
+    local bad = t:start("bad", nil, { parent = "00-zz" })
+    assert.is_nil(bad:parent_id())
+    assert.are.equal(1, t:stats().bad_traceparents)
+    bad:finish()
   end)
 
   it("takes an explicit parent span or root = true over the current span", function()

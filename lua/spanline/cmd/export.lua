@@ -1,42 +1,86 @@
--- cmd/export.lua: `spanline export FILE --to FORMAT [-o OUT]` (a minimal
--- stand-in for the otlp helper's command: it only dispatches by the
--- exporter contract: spanline.export.<format> returns { summary, export }).
+-- cmd/export.lua: `spanline export FILE --to FORMAT [-o OUT]`: spans in the
+-- formats other tools read (spanline.export.*), or pushed to an OpenTelemetry
+-- collector with --endpoint.
 local args = require("spanline.cli.args")
+local export = require("spanline.export")
 local spanfile = require("spanline.cli.spanfile")
 
 local USAGE = [[
-usage: spanline export FILE --to FORMAT [-o OUT]
+usage: spanline export FILE --to FORMAT [-o OUT] [--include-open] [--service NAME]
+       spanline export FILE --to otlp-json|otlp-proto --endpoint URL [--header K=V]...
+                            [--follow] [--batch N] [--queue N]
 
-Writes FILE's spans in another format (to OUT, default stdout).
-  --to html   one self-contained HTML page (timeline, spans, report)
+Formats (--to):
+  otlp-json   OTLP/HTTP JSON: one ExportTraceServiceRequest per line
+  otlp-proto  OTLP protobuf: ExportTraceServiceRequest messages (concatenated,
+              they read as one)
+  chrome      Trace Event Format JSON: Perfetto UI (ui.perfetto.dev), chrome://tracing
+  folded      collapsed stacks weighted by self time (ns): flamegraph.pl, speedscope
+  html        one self-contained HTML page: timeline, span list, details, report
+  (and every other module in spanline/export/)
+
+--include-open   spans still open at the end too (ended at the last timestamp
+                 seen, marked spanline.open = true)
+--service NAME   service.name when the file's meta record names none
+--endpoint URL   POST batches to an OTLP/HTTP collector (http://HOST:4318/v1/traces)
+                 with retries and backoff; drops are counted and reported
+--header K=V     an HTTP header for --endpoint (repeatable)
+--follow         keep shipping what is appended to FILE (until interrupted)
+--batch N        spans per request (default 512); --queue N: spans held while
+                 the collector is unreachable (default 65536, then dropped)
+FILE "-" reads stdin.
 ]]
 
-local function fail(msg, code)
+local SPEC = {
+  ["--to"] = "value", ["--output"] = "value", ["--include-open"] = "flag", ["--service"] = "value",
+  ["--endpoint"] = "value", ["--header"] = "list", ["--follow"] = "flag", ["--batch"] = "value",
+  ["--queue"] = "value",
+  aliases = { ["-o"] = "--output" },
+}
+
+local function fail(msg, status)
   io.stderr:write("spanline export: ", msg, "\n")
-  return code or 1
+  return status or 1
 end
 
 local function run(argv)
-  local opts, pos = args.parse(argv, {
-    ["--to"] = "value", ["--output"] = "value", aliases = { ["-o"] = "--output" },
-  })
+  local opts, pos = args.parse(argv, SPEC)
   if not opts then return fail(pos, 2) end
-  if #pos ~= 1 then return fail("expected one FILE\n" .. USAGE, 2) end
-  if not opts.to or not opts.to:match("^[%w%-]+$") then return fail("--to FORMAT is required", 2) end
-  local ok, exporter = pcall(require, "spanline.export." .. opts.to:gsub("%-", "_"))
-  if not ok or type(exporter) ~= "table" or type(exporter.export) ~= "function" then
-    return fail("unknown format '" .. opts.to .. "'", 2)
+  if #pos ~= 1 or not opts.to then
+    io.stderr:write("spanline export: expected FILE and --to FORMAT\n", USAGE)
+    return 2
   end
-  local q, msg = spanfile.open(pos[1])
+  local mod, msg = export.load(opts.to)
+  if not mod then
+    return fail(msg .. " (formats: " .. table.concat(export.formats(), ", ") .. ")", 2)
+  end
+  if opts.endpoint or opts.follow or opts.header or opts.batch or opts.queue then
+    if not opts.endpoint then return fail("--follow, --header, --batch and --queue need --endpoint", 2) end
+    if not mod.push then return fail("--endpoint needs --to otlp-json or otlp-proto", 2) end
+    if opts.output then return fail("--endpoint and --output exclude each other", 2) end
+    for _, key in ipairs({ "batch", "queue" }) do
+      local n, bad = args.integer(opts, key, 1)
+      if bad then return fail(bad, 2) end
+      opts[key] = n
+    end
+    local ok, err = mod.push(pos[1], opts, io.stderr)
+    if not ok then return fail(err) end
+    return 0
+  end
+  opts.file = pos[1]:match("[^/]*$")   -- a name for titles (html)
+  local q
+  q, msg = spanfile.open(pos[1], { raw = true })
   if not q then return fail(msg) end
-  local out, err = io.stdout, nil
+  local out = io.stdout
   if opts.output and opts.output ~= "-" then
+    local err
     out, err = io.open(opts.output, "wb")
     if not out then return fail("cannot write " .. tostring(err)) end
   end
-  local done, why = exporter.export(q, out, { file = pos[1]:match("[^/]*$") })
-  if out ~= io.stdout then out:close() end
-  if not done then return fail(why) end
+  out:setvbuf("full", 1 << 16)
+  local ok, err = mod.export(q, out, opts)
+  if out ~= io.stdout then out:close() else out:flush() end
+  if not ok then return fail(err) end
   local problem = spanfile.check(q)
   if problem then return fail(problem) end
   local note = spanfile.bad_note(q)
@@ -44,4 +88,5 @@ local function run(argv)
   return 0
 end
 
-return { summary = "write spans in another format (html)", usage = USAGE, run = run }
+return { summary = "spans as OTLP, Chrome trace, folded stacks or HTML; or push them to a collector",
+  usage = USAGE, run = run }

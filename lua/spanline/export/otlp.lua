@@ -1,0 +1,84 @@
+-- export/otlp.lua: what otlp_json.lua and otlp_proto.lua share: spans as
+-- OTLP ExportTraceServiceRequests, to a file or pushed to a collector.
+-- (Not a format itself: it has no `export`.)
+--
+-- Key idea: the encoding is the core's (core/src/otlp_*.c) and so is the
+-- assembly of spans from records: a records query hands its C reader to
+-- the encoder, a spans query hands over each span's records (s.records,
+-- from query.open(..., {raw = true})), so every OTLP byte comes from the
+-- same encoder as the tracer's own OTLP output. Requests hold `batch`
+-- spans (default 512): otlp-json writes one request per line (the form
+-- the collector's file exporter writes), otlp-proto writes them back to
+-- back (concatenated protobuf messages read as one).
+
+local core = require("spanline.core")
+
+local otlp = {}
+
+local FEED = 4096   -- records per call into C
+
+local function encoder_opts(format, opts)
+  return { format = format, include_open = opts.include_open, service = opts.service,
+           batch = opts.batch }
+end
+
+-- Feeds q into enc: a records query's reader, or a spans query's records.
+local function feed_query(q, enc, on_ready)
+  local reader = q.kind == "records" and q.source.take_reader and q.source.take_reader()
+  if reader then
+    repeat
+      local status = enc:feed(reader, FEED)
+      on_ready()
+    until status ~= "more"
+    return true
+  end
+  local spans = q.kind == "spans" and q or q:spans()
+  for s in spans:iter() do
+    local recs = s.records
+    if not recs then
+      return nil, "OTLP export of a spans query needs the spans' records (query.open(path, {raw = true}))"
+    end
+    enc:feed(table.concat(recs, "\n") .. "\n")
+    on_ready()
+  end
+  return true
+end
+
+-- The exporter of one encoding ("json" | "proto").
+function otlp.exporter(format, summary)
+  local mod = { summary = summary }
+
+  -- mod.export(q, out, opts) -> true | nil, message, code
+  function mod.export(q, out, opts)
+    opts = opts or {}
+    if not core.otlp_encoder then return nil, "this build has no OTLP encoder (core/src/otlp_*.c)", "ENOSYS" end
+    local enc = core.otlp_encoder(encoder_opts(format, opts))
+    local function on_ready()
+      local bytes = enc:take()
+      if bytes then out:write(bytes) end
+    end
+    local ok, done, msg = pcall(feed_query, q, enc, on_ready)
+    if not ok or not done then
+      enc:close()
+      return nil, tostring(ok and msg or done), "EIO"
+    end
+    enc:finish()
+    on_ready()
+    local st = enc:stats()
+    enc:close()
+    mod.last_stats = st
+    return true
+  end
+
+  -- mod.push(path, opts, log) -> true | nil, message: ships the file's
+  -- spans to opts.endpoint; with opts.follow keeps shipping what is
+  -- appended until interrupted. log gets one line at the end (counts).
+  function mod.push(path, opts, log)
+    local push = require("spanline.export.push")
+    return push.run(path, format, opts, log)
+  end
+
+  return mod
+end
+
+return otlp
