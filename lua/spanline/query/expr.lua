@@ -30,45 +30,6 @@ expr.limits = {
 
 -- ===== EXPRESSIONS (--where) =====
 
-local UNIT_NS = { ns = 1, us = 1000, ms = 1000000, s = 1000000000, m = 60000000000, h = 3600000000000 }
-
--- Rewrites duration literals (5ms, 1.5s, 250us) to integer nanoseconds,
--- leaving string literals alone.
-function expr.rewrite_units(text)
-  local out, i, n = {}, 1, #text
-  while i <= n do
-    local c = text:sub(i, i)
-    if c == '"' or c == "'" then
-      local j = i + 1
-      while j <= n and text:sub(j, j) ~= c do
-        if text:sub(j, j) == "\\" then j = j + 1 end
-        j = j + 1
-      end
-      out[#out + 1] = text:sub(i, j)
-      i = j + 1
-    elseif c:match("[%a_]") then
-      local word = text:match("^[%w_]+", i)
-      out[#out + 1] = word
-      i = i + #word
-    elseif c:match("%d") or (c == "." and text:sub(i + 1, i + 1):match("%d")) then
-      local num, unit = text:match("^([%d%.]+)(%a*)", i)
-      local scale = UNIT_NS[unit]
-      if scale and tonumber(num) and not text:sub(i):match("^0[xX]") then
-        out[#out + 1] = string.format("%d", math.floor(tonumber(num) * scale + 0.5))
-        i = i + #num + #unit
-      else
-        local tok = text:match("^[%w%.]+", i)
-        out[#out + 1] = tok
-        i = i + #tok
-      end
-    else
-      out[#out + 1] = c
-      i = i + 1
-    end
-  end
-  return table.concat(out)
-end
-
 local FIELDS = { "id", "trace", "parent", "name", "start", "finish", "dur", "status", "error",
   "attrs", "events", "lane", "children", "depth", "self", "orphan", "remote_parent", "line" }
 local FIELD_SET = {}
@@ -127,7 +88,7 @@ function expr.expr_fields(text)
   return used
 end
 
--- ===== NAMES AN EXPRESSION READS =====
+-- ===== TOKENS =====
 
 local KEYWORDS = {}
 for w in ([[and break do else elseif end false for function goto if in local nil not or
@@ -141,43 +102,65 @@ local function long_bracket_end(text, i)
   return e or #text
 end
 
--- The tokens of an expression: { kind = "name"|"sym"|"other", text, col },
--- strings, numbers (with their duration units) and comments skipped over.
-local function tokens(text)
-  local list, i, n = {}, 1, #text
-  while i <= n do
-    local c = text:sub(i, i)
-    if c:match("%s") then
-      i = i + 1
-    elseif text:sub(i, i + 1) == "--" then
-      i = (long_bracket_end(text, i + 2) or text:find("\n", i, true) or n) + 1
-    elseif c == '"' or c == "'" then
-      local j = i + 1
-      while j <= n and text:sub(j, j) ~= c do
-        if text:sub(j, j) == "\\" then j = j + 1 end
-        j = j + 1
-      end
-      list[#list + 1] = { kind = "other", text = "string", col = i }
-      i = j + 1
-    elseif c == "[" and long_bracket_end(text, i) then
-      list[#list + 1] = { kind = "other", text = "string", col = i }
-      i = long_bracket_end(text, i) + 1
-    elseif c:match("%d") or (c == "." and text:sub(i + 1, i + 1):match("%d")) then
-      local num = text:match("^[%w%.]+", i)
-      list[#list + 1] = { kind = "other", text = num, col = i }
-      i = i + #num
-    elseif c:match("[%a_]") then
-      local word = text:match("^[%w_]+", i)
-      list[#list + 1] = { kind = KEYWORDS[word] and "keyword" or "name", text = word, col = i }
-      i = i + #word
-    else
-      local sym = text:match("^%.%.%.?", i) or text:match("^[=~<>]=", i) or text:match("^::", i) or c
-      list[#list + 1] = { kind = "sym", text = sym, col = i }
-      i = i + #sym
+-- The end of the token of the given kind starting at i.
+local function token_end(text, i, c)
+  if c:match("%s") then return i, "space" end
+  if text:sub(i, i + 1) == "--" then
+    return (long_bracket_end(text, i + 2) or text:find("\n", i, true) or #text), "comment"
+  end
+  if c == '"' or c == "'" then
+    local j = i + 1
+    while j <= #text and text:sub(j, j) ~= c do
+      if text:sub(j, j) == "\\" then j = j + 1 end
+      j = j + 1
     end
+    return math.min(j, #text), "string"
+  end
+  if c == "[" and long_bracket_end(text, i) then return long_bracket_end(text, i), "string" end
+  if c:match("%d") or (c == "." and text:sub(i + 1, i + 1):match("%d")) then
+    return i + #text:match("^[%w%.]+", i) - 1, "number"           -- with a unit: 5ms
+  end
+  if c:match("[%a_]") then
+    local word = text:match("^[%w_]+", i)
+    return i + #word - 1, KEYWORDS[word] and "keyword" or "name"
+  end
+  local sym = text:match("^%.%.%.?", i) or text:match("^[=~<>]=", i) or text:match("^::", i) or c
+  return i + #sym - 1, "sym"
+end
+
+-- The tokens of an expression, every byte in one: { kind, text, col };
+-- kinds: space comment string number (duration literals included) name
+-- keyword sym.
+local function tokens(text)
+  local list, i = {}, 1
+  while i <= #text do
+    local e, kind = token_end(text, i, text:sub(i, i))
+    list[#list + 1] = { kind = kind, text = text:sub(i, e), col = i }
+    i = e + 1
   end
   return list
 end
+
+-- ===== DURATION LITERALS =====
+
+local UNIT_NS = { ns = 1, us = 1000, ms = 1000000, s = 1000000000, m = 60000000000, h = 3600000000000 }
+
+-- Rewrites duration literals (5ms, 1.5s, 250us) to integer nanoseconds,
+-- leaving strings and comments alone.
+function expr.rewrite_units(text)
+  local out = {}
+  for k, t in ipairs(tokens(text)) do
+    local num, unit = t.text:match("^([%d%.]+)(%a+)$")
+    if t.kind == "number" and num and UNIT_NS[unit] and tonumber(num) and not t.text:match("^0[xX]") then
+      out[k] = string.format("%d", math.floor(tonumber(num) * UNIT_NS[unit] + 0.5))
+    else
+      out[k] = t.text
+    end
+  end
+  return table.concat(out)
+end
+
+-- ===== NAMES AN EXPRESSION READS =====
 
 -- Names the expression declares (function parameters, locals, for
 -- variables): they are not free.
@@ -206,7 +189,10 @@ end
 -- not fields after "." or ":", not table keys or assignments ("k ="),
 -- not keywords, not names it declares.
 local function free_names(text)
-  local toks = tokens(text)
+  local toks = {}
+  for _, t in ipairs(tokens(text)) do
+    if t.kind ~= "space" and t.kind ~= "comment" then toks[#toks + 1] = t end
+  end
   local decl, seen, out = declared(toks), {}, {}
   for k, t in ipairs(toks) do
     local prev, nxt = toks[k - 1], toks[k + 1]
