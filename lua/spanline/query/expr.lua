@@ -10,7 +10,10 @@
 -- loop or a memory-eating expression ends with an error naming the
 -- expression, raised as an object with exit = 2 that no caller mistakes
 -- for an ordinary failure of one span. (A pattern search that backtracks
--- for long inside string.find is C code: it ends when it returns.)
+-- for long inside string.find is C code: it ends when it returns.) The
+-- names an expression reads are checked when it is compiled: one that is
+-- neither a span field nor in the sandbox (a mistyped field, which would
+-- otherwise match nothing, silently) is refused, naming the fields.
 
 local core = require("spanline.core")
 
