@@ -50,6 +50,7 @@ describe("view.keys", function()
     local lines = a.screen:shown()
     assert.truthy(lines[40]:find(keys.footer(), 1, true))
     assert.truthy(keys.footer():find("s scale", 1, true))
+    assert.is_true(utf8.len(keys.footer()) <= 80)      -- whole on an 80-column terminal
   end)
 
   it("runs what the map says and ignores unbound keys", function()

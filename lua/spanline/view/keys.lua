@@ -31,7 +31,7 @@ keys.MAP = {
     bind = { { "enter", " ", run = "toggle_fold" } } },
   { help = "fold / unfold; ← on a leaf goes to its parent",
     bind = { { "left", "h", run = "go_left" }, { "right", "l", run = "go_right" } } },
-  { help = "collapse all / expand all", foot = "[ ] all",
+  { help = "collapse all / expand all",
     bind = { { "[", run = "collapse_all" }, { "]", run = "expand_all" } } },
   { help = "search names (Enter runs it, Esc cancels)", foot = "/ search",
     bind = { { "/", run = "start_search" } } },
