@@ -78,6 +78,12 @@ for c in "${cmds[@]}"; do
   spanline $c >/dev/null 2>"$tmp/err" || fail "$c in a pipe"
   ! grep -q reading "$tmp/err" || fail "$c: progress written to a pipe: $(cat "$tmp/err")"
 done
+# stdin: a file redirected in has an offset to show, a pipe has none
+in_pty "$tmp/pty.log" "lua5.4 '$bin' report - < '$f' > '$tmp/stdout'" || fail "report - < file"
+grep -q "reading -: " "$tmp/pty.log" || fail "report - < file: no progress: $(cat "$tmp/pty.log")"
+in_pty "$tmp/pty.log" "cat '$f' | lua5.4 '$bin' report - > '$tmp/stdout'" || fail "cat | report -"
+! grep -q "reading" "$tmp/pty.log" || fail "report from a pipe drew progress: $(cat "$tmp/pty.log")"
+grep -q "^db.query " "$tmp/stdout" || fail "report from a pipe: $(cat "$tmp/stdout")"
 # a command printing as it reads, with stdout on the terminal: no redraws
 # tearing its lines; report prints at the end, so it shows progress
 in_pty "$tmp/pty.log" "lua5.4 '$bin' filter $f --where true" || fail "filter to a pty"

@@ -8,7 +8,8 @@
 -- one line. The command's own thread pays nothing. Stopping closes a pipe
 -- the watcher listens on; it clears its line and ends, and stop waits for
 -- that, so nothing the command writes next lands on the progress line.
--- Without /proc (or for a pipe, which has no offset) nothing is shown.
+-- Only a regular file is watched (a pipe has no offset); without /proc
+-- nothing is shown.
 
 local uv = require("luv")
 
@@ -21,9 +22,10 @@ local function delay_ms()
   return v and v >= 0 and v or 1000
 end
 
--- The descriptor this process has open on path (the reader's), or nil.
+-- The descriptor this process has open on path (the reader's) and what
+-- it links to in /proc/self/fd, or nil.
 local function fd_of(path)
-  if path == "-" then return 0 end
+  if path == "-" then return 0, uv.fs_readlink("/proc/self/fd/0") end
   local real = uv.fs_realpath(path)
   if not real then return nil end
   local found
@@ -36,12 +38,12 @@ local function fd_of(path)
       found = math.max(found or 0, n)   -- the newest: the reader opened last
     end
   end
-  return found
+  return found, real
 end
 
 -- The watcher, run in its own thread and Lua state (THREAD loads this
 -- module there): draws the line until the stop pipe closes.
-function progress.watch(fd, size, label, after, stop_fd)
+function progress.watch(fd, link, size, label, after, stop_fd)
   local wuv = require("luv")
   local text = require("spanline.text")
   local function bytes(n)
@@ -53,12 +55,16 @@ function progress.watch(fd, size, label, after, stop_fd)
     end
     return (u == 1 and string.format("%d", n) or string.format(n < 10 and "%.1f" or "%.0f", n)) .. " " .. units[u]
   end
+  -- the reader's offset; a descriptor closed (or reused for another
+  -- file) means the reader is done with it: all of it was read
   local function offset()
-    local f = io.open("/proc/self/fdinfo/" .. math.tointeger(fd))
-    if not f then return nil end
+    fd = math.tointeger(fd)
+    if wuv.fs_readlink("/proc/self/fd/" .. fd) ~= link then return size end
+    local f = io.open("/proc/self/fdinfo/" .. fd)
+    if not f then return size end
     local info = f:read("a")
     f:close()
-    return tonumber(info:match("pos:%s*(%d+)"))
+    return tonumber(info:match("pos:%s*(%d+)")) or size
   end
   local t0, shown = wuv.hrtime(), false
   local function draw()
@@ -96,9 +102,9 @@ end
 -- The thread's code: given as text (luv 1.44 cannot load a function of
 -- this size dumped for a thread), it finds this module as its parent did.
 local THREAD = [[
-local fd, size, label, after, stop_fd, lpath, lcpath = ...
+local fd, link, size, label, after, stop_fd, lpath, lcpath = ...
 package.path, package.cpath = lpath, lcpath
-require("spanline.cli.progress").watch(fd, size, label, after, stop_fd)
+require("spanline.cli.progress").watch(fd, link, size, label, after, stop_fd)
 ]]
 
 -- The watchers running, so cli.main can stop them all before it writes a
@@ -115,13 +121,15 @@ function progress.start(path, label, quiet_tty_stdout)
   local function none() end
   if uv.guess_handle(2) ~= "tty" then return none end
   if quiet_tty_stdout and uv.guess_handle(1) == "tty" then return none end
-  local fd = fd_of(path)
-  if not fd then return none end
+  -- a regular file: a pipe or a terminal has no offset to show
   local st = path == "-" and uv.fs_fstat(0) or uv.fs_stat(path)
-  local size = st and st.type == "file" and st.size or 0
+  if not (st and st.type == "file") then return none end
+  local fd, link = fd_of(path)
+  if not fd or not link then return none end
+  local size = st.size
   local pipe = uv.pipe({ nonblock = false }, { nonblock = false })
   if not pipe then return none end
-  local thread = uv.new_thread(THREAD, fd, size, label, delay_ms(), pipe.read, package.path, package.cpath)
+  local thread = uv.new_thread(THREAD, fd, link, size, label, delay_ms(), pipe.read, package.path, package.cpath)
   if not thread then
     uv.fs_close(pipe.read)
     uv.fs_close(pipe.write)
