@@ -542,6 +542,7 @@ typedef struct sl_atrace {
 
 typedef struct sl_asm_stats {
     uint64_t records;      /* records added (meta records included) */
+    uint64_t metas;        /* of those, meta records */
     uint64_t spans;        /* spans kept now */
     uint64_t open;         /* of those, not ended */
     uint64_t errors;       /* of those, status "error" */

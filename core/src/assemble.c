@@ -598,6 +598,7 @@ int sl_assembler_add(sl_assembler *a, const sl_record *rec)
         note_pid(a, rec->pid);
         if (!chosen(a, rec, NONE)) return SL_OK;
         a->st.records++;
+        a->st.metas++;
         note_ts(a, rec->ts);
         return keep_meta(a, rec);
     }
