@@ -213,12 +213,18 @@ typedef struct sl_sink {
     sl_write_fn write;
     void *ud;
     sl_buf mem;
+    sl_otlp *otlp;           /* SL_SINK_OTLP (otlp_sink.c) */
 } sl_sink;
 
 int sl_sink_open(sl_sink *s, const sl_config *cfg, sl_error *err);
 /* Writes all of data; 0 or an errno value. Never raises SIGPIPE. */
 int sl_sink_write(sl_sink *s, const char *data, size_t len);
 void sl_sink_close(sl_sink *s);
+/* The OTLP sink (otlp_sink.c); exit: deliver what was written (bounded wait). */
+int sl_otlp_sink_open(sl_otlp **out, const sl_config *cfg, sl_error *err);
+int sl_otlp_sink_write(sl_otlp *x, const char *data, size_t len);
+void sl_otlp_sink_exit(sl_otlp *x);
+void sl_otlp_sink_close(sl_otlp *x);
 /* Set on the writer thread, which blocks SIGPIPE for good. */
 extern SL_HIDDEN _Thread_local int sl_sink_sigpipe_blocked;
 

@@ -26,8 +26,10 @@ end
 local function feed_query(q, enc, on_ready)
   local reader = q.kind == "records" and q.source and q.source.reader
   if reader and type(reader) == "userdata" then
+    local source = q.source
     repeat
-      local status = enc:feed(reader, FEED)
+      local status, n = enc:feed(reader, FEED)
+      source.records = (source.records or 0) + n
       on_ready()
     until status ~= "more"
     return true
@@ -51,7 +53,7 @@ function otlp.exporter(format, summary)
   -- mod.export(q, out, opts) -> true | nil, message, code
   function mod.export(q, out, opts)
     opts = opts or {}
-    local enc = core.otlp_encoder(encoder_opts(format, opts))
+    local enc = assert(core.otlp(encoder_opts(format, opts)))
     local function on_ready()
       local bytes = enc:take()
       if bytes then out:write(bytes) end
