@@ -1,16 +1,17 @@
 /*
  * otlp.h: what the OTLP files share: the span view the encoders read
- * (otlp_json.c, otlp_proto.c), the batch they fill, the span source that
- * turns records into span views (otlp_spans.c), and the exporter that posts
- * batches to a collector (otlp_http.c) for the tracer's sink (otlp_sink.c)
+ * (otlp_json.c, otlp_proto.c), the batch they fill (otlp_batch.c), the
+ * span source that turns records into views over the core's assembler
+ * (otlp_spans.c), and the exporter thread that posts batches to a
+ * collector (otlp_http.c). The public face of all of it is sl_otlp
+ * (otlp_export.c, spanline.h), used by the tracer's sink (otlp_sink.c)
  * and the CLI.
  *
  * Key idea: one encoder per format over one span view. Attributes in a view
  * are in the ring's binary layout (internal.h: sl_ahdr + key + value, read
  * with sl_attr_read), the layout the JSONL and MessagePack encoders already
  * read; JSON attribute text from a reader is converted into it once
- * (record_view.c), so every path into OTLP (a file, a tracer's sink, a
- * query's spans) shares the same encoders.
+ * (record_view.c), so every path into OTLP shares the same encoders.
  */
 #ifndef SL_OTLP_H
 #define SL_OTLP_H
