@@ -28,6 +28,7 @@ void lsl_open_util(lua_State *L);    /* lutil.c: clock, ids, traceparent */
 void lsl_open_samples(lua_State *L); /* lsamples.c: exact percentiles */
 void lsl_open_spans(lua_State *L);   /* lspans.c: spans assembled in C */
 void lsl_open_otlp(lua_State *L);    /* lotlp.c: OTLP encoder and pusher, format recoder */
+void lsl_open_process(lua_State *L); /* lprocess.c: signals and an exit note for `spanline run` */
 
 /* lreader.c: a stream reader userdata (READER_MT). */
 #define LSL_READER_MT "spanline.reader"

@@ -112,17 +112,11 @@ static int l_lane(lua_State *L)
     return 1;
 }
 
-/* core.coroutine_create(fn): coroutine.create, and the new coroutine's
- * spans have the current span of the running coroutine as their parent. */
-static int l_coroutine_create(lua_State *L)
+void lsl_ctx_inherit(lua_State *L, lsl_state *st, lua_State *co)
 {
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
     lsl_ctx *cur = lsl_ctx_get(L, st);
-    lua_State *co = lua_newthread(L);           /* 2: thread */
-    lua_pushvalue(L, 1);
-    lua_xmove(L, co, 1);
-    lsl_ctx *ctx = ctx_new(L, st, co);            /* 3: ctx */
+    lsl_ctx *ctx = ctx_new(L, st, co);            /* pushed */
+    int ctx_idx = lua_gettop(L);
     if ((cur->top && (cur->top->state & LS_NOOP)) ||
         (cur->top == NULL && cur->inherit == CTX_INHERIT_UNSAMPLED)) {
         ctx->inherit = CTX_INHERIT_UNSAMPLED;
@@ -144,9 +138,21 @@ static int l_coroutine_create(lua_State *L)
         lua_setmetatable(L, -2);
         lsl_ctx_push_current(L, cur);
         lua_rawseti(L, -2, 1);
-        lua_setiuservalue(L, 3, 1);
+        lua_setiuservalue(L, ctx_idx, 1);
     }
-    lua_pop(L, 1);
+    lua_settop(L, ctx_idx - 1);
+}
+
+/* core.coroutine_create(fn): coroutine.create, and the new coroutine's
+ * spans have the current span of the running coroutine as their parent. */
+static int l_coroutine_create(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
+    lua_State *co = lua_newthread(L);           /* 2: thread */
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    lsl_ctx_inherit(L, st, co);
     return 1;
 }
 

@@ -75,6 +75,7 @@ int luaopen_spanline_core(lua_State *L)
     lsl_open_samples(L);
     lsl_open_spans(L);
     lsl_open_otlp(L);
+    lsl_open_process(L);
     lua_pushliteral(L, SL_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

@@ -695,6 +695,29 @@ int lsl_span_sentinel_gc(lua_State *L)
 
 /* ===== TRACED / WITH ===== */
 
+const char *lsl_span_error_message(lua_State *L, int idx, size_t *len)
+{
+    int t = lua_type(L, idx);
+    if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+        lua_pushvalue(L, idx);
+        return lua_tolstring(L, -1, len);
+    }
+    if (luaL_getmetafield(L, idx, "__tostring") != LUA_TNIL) {
+        lua_pop(L, 1);
+        return luaL_tolstring(L, idx, len);
+    }
+    const char *msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, idx));
+    *len = strlen(msg);
+    return msg;
+}
+
+void lsl_span_frame_done(lua_State *L, lsl_state *st, lsl_entry *e, sl_span_status status,
+                         const char *err, size_t errlen)
+{
+    if ((e->state & (LS_OPEN | LS_NOOP)) == LS_OPEN) span_finish(L, 0, e, status, err, errlen);
+    lsl_span_release(st, e);
+}
+
 /* Stack: the call's arguments, [base] the entry (light userdata, or nil for
  * a no-op span), then the results, or the error value on top. */
 static int traced_k(lua_State *L, int status, lua_KContext kctx)
@@ -707,29 +730,18 @@ static int traced_k(lua_State *L, int status, lua_KContext kctx)
     }
     lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
     if (status == LUA_OK || status == LUA_YIELD) {
-        if ((e->state & (LS_OPEN | LS_NOOP)) == LS_OPEN) span_finish(L, 0, e, SL_STATUS_OK, NULL, 0);
-        lsl_span_release(st, e);
+        lsl_span_frame_done(L, st, e, SL_STATUS_OK, NULL, 0);
         return lua_gettop(L) - base;
     }
     if ((e->state & (LS_OPEN | LS_NOOP)) == LS_OPEN) {
         int err = lua_gettop(L);
         size_t len;
-        const char *msg;
-        int t = lua_type(L, err);
-        if (t == LUA_TSTRING || t == LUA_TNUMBER) {
-            lua_pushvalue(L, err);
-            msg = lua_tolstring(L, -1, &len);
-        } else if (luaL_getmetafield(L, err, "__tostring") != LUA_TNIL) {
-            lua_pop(L, 1);
-            msg = luaL_tolstring(L, err, &len);
-        } else {
-            msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, err));
-            len = strlen(msg);
-        }
-        span_finish(L, 0, e, SL_STATUS_ERROR, msg, len);
+        const char *msg = lsl_span_error_message(L, err, &len);
+        lsl_span_frame_done(L, st, e, SL_STATUS_ERROR, msg, len);
         lua_settop(L, err);
+    } else {
+        lsl_span_release(st, e);
     }
-    lsl_span_release(st, e);
     return lua_error(L);  /* the original value, unchanged */
 }
 

@@ -150,6 +150,9 @@ void lsl_ctx_push(lsl_ctx *ctx, lsl_entry *sp);
 void lsl_ctx_unlink(lsl_entry *sp);
 /* Pushes the current span of the running coroutine (or nil). */
 void lsl_ctx_push_current(lua_State *L, lsl_ctx *ctx);
+/* Gives the new coroutine co (not yet run) the running coroutine's current
+ * span as its parent, as core.coroutine_create does. */
+void lsl_ctx_inherit(lua_State *L, lsl_state *st, lua_State *co);
 extern const luaL_Reg lsl_ctx_module[];
 extern const luaL_Reg lsl_ctx_meta[];
 
@@ -175,6 +178,12 @@ void lsl_span_end(lua_State *L, lsl_entry *e, sl_span_status status, const char 
 void lsl_span_release(lsl_state *st, lsl_entry *e);
 /* Ends every open span of tr as abandoned (tracer close). */
 void lsl_span_abandon_all(lua_State *L, lsl_tracer *tr);
+/* Ends a frame entry (traced/with calls, hook-mode instrumentation): with its
+ * end hooks unless a hook or the tracer's close ended it first; then frees it. */
+void lsl_span_frame_done(lua_State *L, lsl_state *st, lsl_entry *e, sl_span_status status,
+                         const char *err, size_t errlen);
+/* The message of the error value at idx as a span records it (pushes it). */
+const char *lsl_span_error_message(lua_State *L, int idx, size_t *len);
 int lsl_span_with(lua_State *L);
 int lsl_span_traced(lua_State *L);
 /* The __gc of the per-cycle sentinel: ends the watched spans whose object
@@ -182,6 +191,9 @@ int lsl_span_traced(lua_State *L);
 int lsl_span_sentinel_gc(lua_State *L);
 extern const luaL_Reg lsl_span_methods[];
 extern const luaL_Reg lsl_span_meta[];
+
+/* lhook.c: hook-mode instrumentation (core.hook_*) */
+extern const luaL_Reg lsl_hook_module[];
 
 /* ltracer.c */
 int lsl_tracer_write_pending(void *ud, const char *data, size_t len);  /* function output */

@@ -594,6 +594,7 @@ void lsl_open_tracer(lua_State *L)
     lua_pushvalue(L, m);
     setfuncs(L, first, module_funcs);
     setfuncs(L, first, lsl_ctx_module);
+    setfuncs(L, first, lsl_hook_module);
     lua_pop(L, 1);
 
     lua_pushvalue(L, m + UV_NOOP);

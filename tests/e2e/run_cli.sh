@@ -4,14 +4,8 @@
 # checked; then arg passing, exit status, errors, os.exit, outputs and misuse.
 set -euo pipefail
 
-src=${SPANLINE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${SPANLINE_BIN:-$src/bin/spanline}
-fixtures=${SPANLINE_FIXTURES:-$src/tests/fixtures}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-spanline() { lua5.4 "$bin" "$@"; }
+# shellcheck source=support/run_env.sh
+. "$(dirname "$0")/support/run_env.sh"
 
 # check.lua FILE: reads a trace (JSONL or msgpack) with spanline.query into
 # spans, then runs the Lua assertions given on stdin with `spans` (in start
@@ -102,11 +96,15 @@ actual=$(spanline run -o "$tmp/args.jsonl" "$fixtures/run_prog.lua" args 'a b' '
 [ "$expected" = "$actual" ] || fail "arg differs: $actual"
 out=$(cd "$tmp" && echo 'print(arg[0], ...)' | spanline run -o stdin.jsonl - x y)
 [ "$out" = "$(printf -- '-\tx\ty')" ] || fail "script from stdin: $out"
+# negative indices: the interpreter, as `lua5.4 SCRIPT` gives them; options
+# of spanline run end at the script name (what follows is the program's)
 cat >"$tmp/neg.lua" <<'EOF'
-io.write(arg[-1], " ", arg[-2], " ", arg[0], "\n")
+io.write(tostring(arg[-2]), " ", tostring(arg[-1]), " ", arg[0], " ", table.concat(arg, ","), "\n")
 EOF
-neg=$(cd "$tmp" && spanline run --output=x.jsonl neg.lua)
-[ "$neg" = "--output=x.jsonl run neg.lua" ] || fail "negative arg indices: $neg"
+expected=$(cd "$tmp" && lua5.4 neg.lua --output y -o z)
+neg=$(cd "$tmp" && spanline run --output=x.jsonl neg.lua --output y -o z)
+[ "$neg" = "$expected" ] || fail "negative arg indices / options after the script: $neg, not $expected"
+[ ! -e "$tmp/y" ] && [ ! -e "$tmp/z" ] || fail "options after the script taken by spanline run"
 
 # --- 3. an error: lua5.4's message and status 1, the trace still complete ---
 set +e

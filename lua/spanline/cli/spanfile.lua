@@ -3,12 +3,15 @@
 -- and the note about skipped lines. (Not a command itself: no `run`.)
 
 local core = require("spanline.core")
+local processes = require("spanline.cli.processes")
 local query = require("spanline.query")
 
 local spanfile = {}
 
 -- Opens path ("-" = stdin) as a records query that counts what it yields.
--- Returns q, or nil and a one-line message.
+-- opts.pid keeps the records of that process only (cli/processes.lua);
+-- q.source.processes lists the pids seen. Returns q, or nil and a one-line
+-- message.
 function spanfile.open(path, opts)
   opts = opts or {}
   local q, msg = query.open(path, { raw = opts.raw, max_line = opts.max_line })
@@ -17,8 +20,9 @@ function spanfile.open(path, opts)
     if not msg:find(path, 1, true) then msg = path .. ": " .. msg end
     return nil, "cannot read " .. msg
   end
-  local gen = q.gen
+  local gen, procs = processes.select(q.gen, opts.pid)
   local source = q.source
+  source.processes = procs
   source.records = 0
   source.path = path
   q.gen = function()

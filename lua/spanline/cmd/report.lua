@@ -1,23 +1,26 @@
 -- cmd/report.lua: `spanline report FILE`: the latency table per group.
 local args = require("spanline.cli.args")
+local processes = require("spanline.cli.processes")
 local report = require("spanline.report")
 local query = require("spanline.query")
 local spanfile = require("spanline.cli.spanfile")
 
 local USAGE = [[
 usage: spanline report FILE [--by name|trace|status|attr.KEY] [--where EXPR]
-                            [--format table|csv|json] [--top N]
+                            [--format table|csv|json] [--top N] [--pid N]
 
 Latency statistics per group (default: per span name), largest total first:
 count, errors, open, total, min, mean, stdev, p50/p90/p95/p99 (nearest rank),
 max, self time. FILE "-" reads stdin. EXPR is a Lua expression over span
 fields (id trace parent name start finish dur status error attrs lane depth
-self orphan remote_parent); durations take units: `dur > 5ms`.
+self orphan remote_parent); durations take units: `dur > 5ms`. A file that
+several processes wrote says so; --pid N reports one process's spans.
 ]]
 
 local function run(argv)
   local opts, pos = args.parse(argv, {
     ["--by"] = "value", ["--where"] = "value", ["--format"] = "value", ["--top"] = "value",
+    ["--pid"] = "value",
   })
   if not opts then
     io.stderr:write("spanline report: ", pos, "\n")
@@ -38,6 +41,8 @@ local function run(argv)
     return 2
   end
   local top, bad = args.integer(opts, "top", 1)
+  local pid = opts.pid and processes.pid_option(opts.pid)
+  if opts.pid and not pid then bad = select(2, processes.pid_option(opts.pid)) end
   if bad then
     io.stderr:write("spanline report: ", bad, "\n")
     return 2
@@ -56,10 +61,10 @@ local function run(argv)
   fields[#fields + 1] = attr and "attrs" or by
   for _, f in ipairs(opts.where and query.expr_fields(opts.where) or {}) do fields[#fields + 1] = f end
   local q, msg
-  if spanfile.fast_ok(fields) and not os.getenv("SPANLINE_NO_FAST") then
+  if spanfile.fast_ok(fields) and not pid and not os.getenv("SPANLINE_NO_FAST") then
     q, msg = spanfile.fast(pos[1], fields)
   else
-    q, msg = spanfile.open(pos[1])
+    q, msg = spanfile.open(pos[1], { pid = pid })
   end
   if not q then
     io.stderr:write("spanline report: ", msg, "\n")
@@ -76,6 +81,8 @@ local function run(argv)
   local note = spanfile.bad_note(q)
   if note then io.stderr:write("spanline report: ", note, "\n") end
   note = spanfile.where_note(state)
+  if note then io.stderr:write("spanline report: ", note, "\n") end
+  note = not pid and q.source.processes and processes.note(pos[1], q.source.processes)
   if note then io.stderr:write("spanline report: ", note, "\n") end
   if top then
     for i = #rows, top + 1, -1 do rows[i] = nil end

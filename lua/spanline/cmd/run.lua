@@ -1,29 +1,42 @@
 -- run.lua: `spanline run SCRIPT.lua [ARGS...]`, trace a program without editing it.
 --
--- The program runs in this Lua state, as lua5.4 would run it (same `arg`,
--- same `...`, same error message and exit status), with a tracer installed as
--- spanline.default() and matching modules instrumented as they are required.
--- The trace is closed on every way out: normal end, an error, or os.exit
--- (wrapped so that it closes the tracer before the process goes).
+-- The program runs in this Lua state as `lua5.4 SCRIPT ARGS` would run it:
+-- the same `arg` (negative indices included: the interpreter, so a program
+-- that re-runs itself gets lua5.4), the same `...`, error message and exit
+-- status. A tracer is installed as spanline.default() and the modules named
+-- by --instrument are traced as they are required, by a call/return hook
+-- that replaces no function (or, with --wrap, by wrappers). The trace is
+-- closed on every way out: the program's end, an error, os.exit (the
+-- tracer's exit handler), Ctrl-C (lua5.4's "interrupted!" error), SIGTERM
+-- and SIGHUP (closed, then the process dies of the signal).
 
 local args = require("spanline.cli.args")
+local glob = require("spanline.instrument.glob")
 
 local USAGE = [[
 usage: spanline run [options] SCRIPT.lua [ARGS...]     (SCRIPT `-`: stdin)
 
 Runs a Lua program with a tracer installed as spanline.default(). The
 program's output, `arg` and exit status are those of `lua5.4 SCRIPT.lua ARGS...`;
-the trace is flushed even when the program raises an error or calls os.exit.
+the trace is flushed even when the program raises an error, calls os.exit
+or gets SIGINT, SIGTERM or SIGHUP. Options end at SCRIPT: what follows is
+the program's.
 
 options:
   -o, --output FILE      where spans go: a path, `-` or `stderr`, or `fd:N`
                          (default: <script name>.spans.jsonl in the current
                          directory, .spans.msgpack with --format msgpack)
+  --append               add to FILE (default: a run starts it anew)
   --format FMT           jsonl (default) or msgpack
-  --instrument PATTERN   trace every function of the modules whose names match
-                         the Lua pattern (whole name, e.g. 'inventory.*'), as
-                         they are required: nested tables and classes too;
-                         repeatable
+  --instrument PATTERN   trace every function of the modules PATTERN names,
+                         as they are required (nested tables and classes
+                         too); repeatable. PATTERN is a module name or a
+                         glob: 'app.*' (app and its submodules), 'app.**'
+                         (every depth); `*` stops at a dot, `**` does not
+  --wrap                 trace by wrapping the functions (a little cheaper;
+                         callees see a C frame in debug.getinfo and error
+                         levels) instead of the default call/return hook
+                         that changes nothing the program can see
   --sample P             keep this fraction of traces, 0 <= P <= 1 (default 1)
   --service NAME         the service name in the trace (default: script name)
   --flush MODE           batch (default) or always
@@ -32,6 +45,7 @@ options:
 local SPEC = {
   ["--output"] = "value", ["--format"] = "value", ["--instrument"] = "list",
   ["--sample"] = "value", ["--service"] = "value", ["--flush"] = "value",
+  ["--wrap"] = "flag", ["--append"] = "flag",
   aliases = { ["-o"] = "--output" },
   stop_at_positional = 1,
 }
@@ -55,22 +69,40 @@ local function basename(path)
   return ((path:match("([^/]+)$") or path):gsub("%.lua$", ""))
 end
 
--- The program's `arg`: arg[0] = script, arg[1..] = its arguments, negative
--- indices = everything before the script on the command line (as lua5.4 does).
-local function program_arg(rest, script_pos)
-  local prefix = {}
-  local g = rawget(_G, "arg")
-  if type(g) == "table" and g[script_pos + 1] == rest[script_pos] and g[#g] == rest[#rest] then
-    local lo = 0
-    while g[lo - 1] ~= nil do lo = lo - 1 end
-    for i = lo, script_pos do prefix[#prefix + 1] = g[i] end
-  else
-    prefix = { "spanline", "run" }
-    for i = 1, script_pos - 1 do prefix[#prefix + 1] = rest[i] end
+-- A new run starts its trace file anew: an existing regular file is
+-- emptied (never a device, a pipe or a terminal the path may name).
+local function start_anew(path)
+  if path:match("^/dev/") or path:match("^/proc/") then return end
+  local ok, uv = pcall(require, "luv")
+  if ok then
+    local st = uv.fs_stat(path)
+    if not st or st.type ~= "file" then return end
   end
+  local f = io.open(path, "r+b")
+  if not f then return end
+  local seekable = f:seek("end") ~= nil
+  f:close()
+  if seekable then
+    f = io.open(path, "wb")
+    if f then f:close() end
+  end
+end
+
+-- The program's `arg`: arg[0] = script, arg[1..] = its arguments, and the
+-- negative indices lua5.4 gave spanline itself (the interpreter and its
+-- own options), as `lua5.4 SCRIPT ARGS` gives them.
+local function program_arg(script, script_args)
   local a = {}
-  for i = 1, #prefix do a[i - #prefix - 1] = prefix[i] end
-  for i = script_pos, #rest do a[i - script_pos] = rest[i] end
+  local g = rawget(_G, "arg")
+  if type(g) == "table" then
+    local i = -1
+    while g[i] ~= nil do
+      a[i] = g[i]
+      i = i - 1
+    end
+  end
+  a[0] = script
+  for i = 1, script_args.n do a[i] = script_args[i] end
   return a
 end
 
@@ -93,44 +125,68 @@ local function message_handler(err)
   return tb
 end
 
+-- "--instrument 'x' matched no module" for each pattern still unmatched.
+local function unmatched_note(registrations)
+  local lines = {}
+  for _, reg in ipairs(registrations) do
+    if #reg.modules == 0 then
+      lines[#lines + 1] = "spanline run: --instrument '" .. reg.pattern .. "' matched no module\n"
+    end
+  end
+  return table.concat(lines)
+end
+
 local run = {
   program = true,   -- arguments after the script belong to it (cli: --help)
   summary = "run a Lua program with tracing installed (spanline.default())",
   usage = USAGE,
 }
 
+-- Checks the options; returns a config table or nil, message.
+local function configure(opts, script)
+  local format = opts.format or "jsonl"
+  if format ~= "jsonl" and format ~= "msgpack" then
+    return nil, "bad --format '" .. format .. "' (jsonl or msgpack expected)"
+  end
+  if opts.flush and opts.flush ~= "batch" and opts.flush ~= "always" then
+    return nil, "bad --flush '" .. opts.flush .. "' (batch or always expected)"
+  end
+  local config = { format = format, service = opts.service or basename(script), flush = opts.flush }
+  if opts.sample then
+    local sample = tonumber(opts.sample)
+    if not sample or sample < 0 or sample > 1 then
+      return nil, "bad --sample '" .. opts.sample .. "' (a number from 0 to 1 expected)"
+    end
+    config.sample = sample
+  end
+  for _, pattern in ipairs(opts.instrument or {}) do
+    local valid, why = glob.check(pattern)
+    if not valid then return nil, "bad --instrument: " .. why end
+  end
+  local output, oerr = parse_output(opts.output or (basename(script) .. ".spans." .. format))
+  if not output then return nil, oerr end
+  config.output = output
+  return config
+end
+
 function run.run(argv)
   local opts, positional = args.parse(argv, SPEC)
   if not opts then return usage_error(positional) end
   local script = positional[1]
   if not script then return usage_error("missing SCRIPT.lua (see `spanline run --help`)") end
+  local config, cerr = configure(opts, script)
+  if not config then return usage_error(cerr) end
 
-  local format = opts.format or "jsonl"
-  if format ~= "jsonl" and format ~= "msgpack" then
-    return usage_error("bad --format '" .. format .. "' (jsonl or msgpack expected)")
+  -- The program first: a script that cannot be loaded leaves no trace file.
+  local chunk, lerr = loadfile(script ~= "-" and script or nil)   -- "-": stdin, as lua5.4
+  if not chunk then
+    io.stderr:write("lua5.4: ", lerr, "\n")
+    return 1
   end
-  if opts.flush and opts.flush ~= "batch" and opts.flush ~= "always" then
-    return usage_error("bad --flush '" .. opts.flush .. "' (batch or always expected)")
-  end
-  local sample
-  if opts.sample then
-    sample = tonumber(opts.sample)
-    if not sample or sample < 0 or sample > 1 then
-      return usage_error("bad --sample '" .. opts.sample .. "' (a number from 0 to 1 expected)")
-    end
-  end
-  local instrument = require("spanline.instrument")
-  for _, pattern in ipairs(opts.instrument or {}) do
-    local valid, why = instrument.check_pattern(pattern)
-    if not valid then return usage_error("bad --instrument '" .. pattern .. "': " .. why) end
-  end
-  local output, oerr = parse_output(opts.output or (basename(script) .. ".spans." .. format))
-  if not output then return usage_error(oerr) end
 
+  if type(config.output) == "string" and not opts.append then start_anew(config.output) end
   local spanline = require("spanline")
-  local config = { output = output, format = format, service = opts.service or basename(script),
-                   flush = opts.flush }
-  if sample then config.sample = sample end
+  local core = require("spanline.core")
   local tracer, terr = spanline.tracer(config)
   if not tracer then
     io.stderr:write("spanline run: ", tostring(terr), "\n")
@@ -138,14 +194,20 @@ function run.run(argv)
   end
 
   local previous_default = spanline.set_default(tracer)
-  -- An unmodified program makes its coroutines with coroutine.create/wrap:
-  -- patched, they start under the span current where they were made.
-  local patched = spanline.patch_coroutines ~= nil
-  if patched then spanline.patch_coroutines() end
-  local undos = {}
+  local mode = opts.wrap and "wrap" or "hook"
+  -- Wrap mode: coroutines made with coroutine.create/wrap start under the
+  -- span current where they were made, by patching those two; the hook does
+  -- that by itself.
+  local patched = mode == "wrap" and spanline.patch_coroutines()
+  local undos, registrations = {}, {}
+  local function note_unmatched() core.exit_note(unmatched_note(registrations)) end
   for _, pattern in ipairs(opts.instrument or {}) do
-    undos[#undos + 1] = instrument.instrument_require(pattern, tracer)
+    local undo, reg = spanline.instrument_require(pattern, tracer, { mode = mode })
+    undos[#undos + 1] = undo
+    registrations[#registrations + 1] = reg
+    reg.on_match = note_unmatched
   end
+  note_unmatched()   -- printed at exit, os.exit included, unless matched by then
 
   local closed = false
   local function close_tracer()
@@ -153,39 +215,32 @@ function run.run(argv)
     closed = true
     tracer:close()
   end
+  core.on_signals(close_tracer)
 
-  local real_exit = os.exit
-  -- os.exit skips Lua's finalizers (unless its second argument is true), so
-  -- the program's call must close the trace first.
-  os.exit = function(...)
-    close_tracer()
-    return real_exit(...)
-  end
   local saved_arg = rawget(_G, "arg")
-  local script_pos = #argv - #positional + 1
-  rawset(_G, "arg", program_arg(argv, script_pos))
+  local script_args = table.pack(table.unpack(positional, 2))
+  rawset(_G, "arg", program_arg(script, script_args))
 
   local status = 0
-  local chunk, lerr = loadfile(script ~= "-" and script or nil)   -- "-": stdin, as lua5.4
-  if not chunk then
-    io.stderr:write("lua5.4: ", lerr, "\n")
+  local ok, err = xpcall(chunk, message_handler, table.unpack(script_args, 1, script_args.n))
+  if not ok then
+    -- spans of frames the error left through unseen (lua.c's SIGINT
+    -- handler takes the hook off before it raises "interrupted!")
+    core.hook_unwind(type(err) == "string" and err:match("^[^\n]*") or err)
+    io.stdout:flush()
+    io.stderr:write("lua5.4: ", tostring(err), "\n")
     status = 1
-  else
-    local ok, err = xpcall(chunk, message_handler, table.unpack(positional, 2))
-    if not ok then
-      io.stdout:flush()
-      io.stderr:write("lua5.4: ", tostring(err), "\n")
-      status = 1
-    end
   end
   io.stdout:flush()
 
+  core.on_signals(nil)
   close_tracer()
-  os.exit = real_exit
   rawset(_G, "arg", saved_arg)
   for i = #undos, 1, -1 do undos[i]() end
-  if patched and spanline.unpatch_coroutines then spanline.unpatch_coroutines() end
+  if patched then spanline.unpatch_coroutines() end
   spanline.set_default(previous_default)
+  core.exit_note(nil)
+  io.stderr:write(unmatched_note(registrations))
   return status
 end
 

@@ -1,19 +1,21 @@
 -- cmd/tree.lua: `spanline tree FILE`: span trees as plain text.
 local args = require("spanline.cli.args")
+local processes = require("spanline.cli.processes")
 local spanfile = require("spanline.cli.spanfile")
 local tree_text = require("spanline.tree_text")
 local report = require("spanline.report")
 
 local USAGE = [[
-usage: spanline tree FILE [--trace ID] [--depth N]
+usage: spanline tree FILE [--trace ID] [--depth N] [--pid N]
 
 Prints every trace (or the one whose id starts with ID) as a tree of spans,
 children in start order, with durations, errors, open and orphan spans
-marked. FILE "-" reads stdin. Holds the whole file in memory.
+marked. FILE "-" reads stdin. Holds the whole file in memory. A file that
+several processes wrote says so; --pid N shows one process's spans.
 ]]
 
 local function run(argv)
-  local opts, pos = args.parse(argv, { ["--trace"] = "value", ["--depth"] = "value" })
+  local opts, pos = args.parse(argv, { ["--trace"] = "value", ["--depth"] = "value", ["--pid"] = "value" })
   if not opts then
     io.stderr:write("spanline tree: ", pos, "\n")
     return 2
@@ -23,11 +25,13 @@ local function run(argv)
     return 2
   end
   local depth, bad = args.integer(opts, "depth", 0)
+  local pid = opts.pid and processes.pid_option(opts.pid)
+  if opts.pid and not pid then bad = select(2, processes.pid_option(opts.pid)) end
   if bad then
     io.stderr:write("spanline tree: ", bad, "\n")
     return 2
   end
-  local q, msg = spanfile.open(pos[1])
+  local q, msg = spanfile.open(pos[1], { pid = pid })
   if not q then
     io.stderr:write("spanline tree: ", msg, "\n")
     return 1
@@ -39,6 +43,8 @@ local function run(argv)
     return 1
   end
   local note = spanfile.bad_note(q)
+  if note then io.stderr:write("spanline tree: ", note, "\n") end
+  note = not pid and processes.note(pos[1], q.source.processes)
   if note then io.stderr:write("spanline tree: ", note, "\n") end
   local cycles = q:cycles()
   if cycles > 0 then

@@ -1,16 +1,21 @@
 -- instrument/registry.lua: what every instrumentation entry point shares:
--- the one registry of wrappers, undo logs, and the checks of arguments.
+-- the two ways a function is traced, undo logs, and the checks of arguments.
 --
--- Key idea: every wrapper is registered in a weak table wrapper -> original.
--- That one registry makes undo exact (the original value goes back, so
--- `target.f == original` after undo), prevents double wrapping (a function
--- that is already a wrapper is left alone) and costs nothing once a wrapper
--- is unreachable.
+-- Hook mode (the default) replaces nothing: the function is added to the
+-- set a call/return hook in C recognises by identity (bindings/lua/lhook.c).
+-- Wrap mode replaces it with a `traced` wrapper: every wrapper is registered
+-- in a weak table wrapper -> original, which makes undo exact (the original
+-- value goes back), prevents double wrapping, and gives a function reached
+-- under several names one wrapper, so `m.a == m.b` stays true.
+
+local core = require("spanline.core")
 
 local registry = {}
 
 -- wrapper -> original function, for every wrapper this module ever made.
 local originals = setmetatable({}, { __mode = "k" })
+-- original -> its one wrapper, while that wrapper is in use somewhere.
+local wrapper_of = setmetatable({}, { __mode = "kv" })
 
 -- Tables that recursion never enters: the standard library and _G, since
 -- tracing string.format or table.insert would trace the tracer itself.
@@ -94,16 +99,52 @@ function registry.is_wrapper(fn)
   return originals[fn] ~= nil
 end
 
+-- The span name of a function traced in hook mode, or nil.
+function registry.hooked(fn)
+  return core.hook_name(fn)
+end
+
+-- true when calls of fn are traced, in either mode.
+function registry.is_instrumented(fn)
+  return originals[fn] ~= nil or core.hook_name(fn) ~= nil
+end
+
+-- The wrapper of fn (the one already made for it, if any: one function,
+-- one wrapper, whatever the name it is reached under).
 local function wrap(tracer, name, fn)
-  local wrapper = tracer:traced(name, fn)
+  local wrapper = wrapper_of[fn]
+  if wrapper then return wrapper end
+  wrapper = tracer:traced(name, fn)
   originals[wrapper] = fn
+  wrapper_of[fn] = wrapper
   return wrapper
+end
+
+-- Hook mode: adds fn to the hook's set; false when it is traced already.
+local function hook(tracer, name, fn)
+  if originals[fn] then return false end
+  return core.hook_add(fn, tracer, name)
+end
+
+-- "hook" (default) or "wrap"; raises naming the option to fname otherwise.
+-- Hook mode needs a spanline tracer (the hook starts spans in C).
+local function check_mode(tracer, opts, fname)
+  local mode = opts and opts.mode or "hook"
+  if mode ~= "hook" and mode ~= "wrap" then
+    error("bad option 'mode' to '" .. fname .. "' (\"hook\" or \"wrap\" expected, got "
+      .. (type(mode) == "string" and "'" .. mode .. "'" or type(mode)) .. ")", 3)
+  end
+  if mode == "hook" and type(tracer) ~= "userdata" then
+    error("bad option 'mode' to '" .. fname .. "' (hook mode needs a spanline tracer)", 3)
+  end
+  return mode
 end
 
 -- Undo log: a list of {table, key, wrapper, previous}; restoring walks it
 -- backwards and only touches slots that still hold our wrapper, so a value
--- the program replaced in the meantime is left alone.
-local function make_undo(log)
+-- the program replaced in the meantime is left alone. hooked: functions
+-- this instrumentation added to the hook's set.
+local function make_undo(log, hooked)
   local done = false
   return function()
     if done then return end
@@ -113,6 +154,7 @@ local function make_undo(log)
       local t, key, wrapper, previous = entry[1], entry[2], entry[3], entry[4]
       if rawget(t, key) == wrapper then rawset(t, key, previous) end
     end
+    for i = #(hooked or {}), 1, -1 do core.hook_remove(hooked[i]) end
   end
 end
 
@@ -122,6 +164,8 @@ registry.is_spanline_module = is_spanline_module
 registry.loaded_modules = loaded_modules
 registry.check_tracer = check_tracer
 registry.wrap = wrap
+registry.hook = hook
+registry.check_mode = check_mode
 registry.make_undo = make_undo
 
 return registry

@@ -3,6 +3,7 @@
 -- matching ones already loaded, at once), through one shared searcher.
 
 local default = require("spanline.default")
+local glob = require("spanline.instrument.glob")
 local registry = require("spanline.instrument.registry")
 local tables = require("spanline.instrument.tables")
 
@@ -13,20 +14,16 @@ local is_spanline_module = registry.is_spanline_module
 local instrument = {}
 ------------------------------------------------------------------------------
 
-local function module_matches(pattern, name)
-  return pattern == name or name:find("^" .. pattern .. "$") ~= nil
-end
-
 -- Every instrument_require registration shares one searcher, first in
 -- package.searchers, so two registrations never search through each other;
 -- it finds the loader with the other searchers and instruments its result.
-local registrations = {}   -- { pattern, apply = function(name, mod) -> mod }
+local registrations = {}   -- { matches = function(name), apply = function(name, mod) -> mod }
 
 local function searcher(name)
   if is_spanline_module(name) then return nil end
   local matching = {}
   for _, reg in ipairs(registrations) do
-    if module_matches(reg.pattern, name) then matching[#matching + 1] = reg end
+    if reg.matches(name) then matching[#matching + 1] = reg end
   end
   if #matching == 0 then return nil end
   local searchers = package.searchers
@@ -63,33 +60,47 @@ local function remove_searcher()
   end
 end
 
--- instrument_require(pattern, tracer?) -> undo
--- Modules whose names match `pattern` (a Lua pattern matched against the
--- whole name, or the exact name) are instrumented recursively, with span
--- names "<module>.<key>", when they are required from now on; matching
--- modules already loaded are instrumented at once. spanline's own modules
--- never are. The tracer defaults to spanline.default() at call time.
-function instrument.instrument_require(pattern, tracer)
+-- instrument_require(pattern, tracer?, opts?) -> undo, registration
+-- Modules whose names match `pattern` (a glob, see glob.lua: 'app',
+-- 'app.*', 'app.**') are instrumented recursively, with span names
+-- "<module>.<key>", when they are required from now on; matching modules
+-- already loaded are instrumented at once. spanline's own modules never
+-- are. The tracer defaults to spanline.default() at call time (stderr, or
+-- $SPANLINE_OUTPUT). opts.mode: "hook" (default) or "wrap".
+-- registration.modules lists the names of the modules matched so far;
+-- registration.on_match, if set, is called with each one.
+function instrument.instrument_require(pattern, tracer, opts)
   if type(pattern) ~= "string" then
     error("bad argument #1 to 'instrument_require' (string expected, got " .. type(pattern) .. ")", 2)
   end
-  local valid, why = registry.check_pattern(pattern)
+  local valid, why = glob.check(pattern)
   if not valid then
     error("bad argument #1 to 'instrument_require' (" .. why .. ")", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #3 to 'instrument_require' (table expected, got " .. type(opts) .. ")", 2)
   end
   if tracer == nil then
     tracer = default.get()
   end
   check_tracer(tracer, "instrument_require")
+  local mode = registry.check_mode(tracer, opts, "instrument_require")
 
   local undos = {}
+  local registration = { pattern = pattern, matches = glob.compile(pattern), modules = {} }
   -- A module that is a table is instrumented in place; one that is a
-  -- function is replaced by its wrapper (span name: the module name).
+  -- function is traced itself (span name: the module name): in wrap mode
+  -- its wrapper replaces it in package.loaded.
   local function instrument_module(name, mod)
     if is_spanline_module(name) then return mod end
+    registration.modules[#registration.modules + 1] = name
+    if registration.on_match then registration.on_match(name) end
     if type(mod) == "table" and not FORBIDDEN[mod] then
-      undos[#undos + 1] = tables.instrument(tracer, mod, { prefix = name .. ".", recursive = true })
-    elseif type(mod) == "function" and not originals[mod] then
+      undos[#undos + 1] = tables.instrument(tracer, mod,
+        { prefix = name .. ".", recursive = true, mode = mode })
+    elseif type(mod) == "function" and mode == "hook" then
+      if registry.hook(tracer, name, mod) then undos[#undos + 1] = make_undo({}, { mod }) end
+    elseif type(mod) == "function" and not originals[mod] and not registry.hooked(mod) then
       local wrapper = wrap(tracer, name, mod)
       undos[#undos + 1] = make_undo({ { package.loaded, name, wrapper, mod } })
       return wrapper
@@ -97,12 +108,12 @@ function instrument.instrument_require(pattern, tracer)
     return mod
   end
 
-  local registration = { pattern = pattern, apply = instrument_module }
+  registration.apply = instrument_module
   registrations[#registrations + 1] = registration
   install_searcher()
   local loaded = {}
   for name in pairs(package.loaded) do
-    if type(name) == "string" and module_matches(pattern, name) then loaded[#loaded + 1] = name end
+    if type(name) == "string" and registration.matches(name) then loaded[#loaded + 1] = name end
   end
   table.sort(loaded)
   for _, name in ipairs(loaded) do
@@ -118,7 +129,7 @@ function instrument.instrument_require(pattern, tracer)
     end
     if #registrations == 0 then remove_searcher() end
     for i = #undos, 1, -1 do undos[i]() end
-  end
+  end, registration
 end
 
 return instrument

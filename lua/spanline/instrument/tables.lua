@@ -1,11 +1,14 @@
--- instrument/tables.lua: tracer:instrument(target, opts): wraps the
+-- instrument/tables.lua: tracer:instrument(target, opts): traces the
 -- functions of a table (a module, a class), recursively if asked, so a
--- program is traced without editing it; the undo puts every original back.
+-- program is traced without editing it; the undo takes it all back.
+-- Hook mode (default) replaces nothing; wrap mode puts wrappers in the
+-- table's slots (see registry.lua).
 
 local registry = require("spanline.instrument.registry")
 
 local originals, FORBIDDEN = registry.originals, registry.FORBIDDEN
 local check_tracer, wrap, make_undo = registry.check_tracer, registry.wrap, registry.make_undo
+local hook, hooked = registry.hook, registry.hooked
 local loaded_modules = registry.loaded_modules
 
 local instrument = {}
@@ -51,6 +54,17 @@ local function enterable(v, tracer, opts, visited)
   return not visited[v] and v ~= tracer and not FORBIDDEN[v] and not opts.modules[v]
 end
 
+-- Traces fn found at t[key] under span name `name`, in the mode asked.
+local function trace_function(tracer, t, key, fn, name, opts, log)
+  if opts.mode == "hook" then
+    if hook(tracer, name, fn) then log.hooked[#log.hooked + 1] = fn end
+  elseif not originals[fn] and not hooked(fn) then
+    local wrapper = wrap(tracer, name, fn)
+    rawset(t, key, wrapper)
+    log[#log + 1] = { t, key, wrapper, fn }
+  end
+end
+
 local function walk(tracer, t, prefix, path, opts, visited, log)
   visited[t] = true
   -- Collect first: assigning existing fields during pairs() is allowed, but a
@@ -70,10 +84,8 @@ local function walk(tracer, t, prefix, path, opts, visited, log)
     if skip then
       -- left alone
     elseif type(v) == "function" then
-      if not originals[v] and (not opts.only or any_matches(opts.only, key, full)) then
-        local wrapper = wrap(tracer, prefix .. full, v)
-        rawset(t, key, wrapper)
-        log[#log + 1] = { t, key, wrapper, v }
+      if not opts.only or any_matches(opts.only, key, full) then
+        trace_function(tracer, t, key, v, prefix .. full, opts, log)
       end
     elseif opts.recursive and enterable(v, tracer, opts, visited) then
       walk(tracer, v, prefix, full, opts, visited, log)
@@ -92,10 +104,12 @@ local function walk(tracer, t, prefix, path, opts, visited, log)
 end
 
 -- instrument(tracer, target, opts) -> undo
--- opts.prefix (string, default ""), opts.only / opts.except (names or
--- patterns), opts.recursive (enter nested tables, each once, and the
--- __index tables of their metatables: inherited methods),
--- opts.metamethods (also wrap "__" keys; off by default).
+-- opts.mode ("hook", the default, or "wrap"), opts.prefix (string, default
+-- ""), opts.only / opts.except (names or Lua patterns of keys),
+-- opts.recursive (enter nested tables, each once, and the __index tables of
+-- their metatables: inherited methods), opts.metamethods (also "__" keys;
+-- off by default). A function reached under several names is traced once,
+-- under the first name in sorted key order.
 function instrument.instrument(tracer, target, opts)
   check_tracer(tracer, "instrument")
   if type(target) ~= "table" then
@@ -110,18 +124,19 @@ function instrument.instrument(tracer, target, opts)
     error("bad option 'prefix' to 'instrument' (string expected, got " .. type(prefix) .. ")", 2)
   end
   local conf = {
+    mode = registry.check_mode(tracer, opts, "instrument"),
     only = check_selector(opts.only, "only"),
     except = check_selector(opts.except, "except"),
     recursive = opts.recursive and true or false,
     metamethods = opts.metamethods and true or false,
   }
-  local log = {}
+  local log = { hooked = {} }
   if conf.recursive then
     conf.modules = loaded_modules()
     conf.modules[target] = nil
   end
   walk(tracer, target, prefix, "", conf, {}, log)
-  return make_undo(log)
+  return make_undo(log, log.hooked)
 end
 
 return instrument
