@@ -17,6 +17,9 @@
 int lsl_fail(lua_State *L, const char *message, const char *code);
 /* Same, from an sl_error. */
 int lsl_fail_error(lua_State *L, const sl_error *err);
+/* Same, for a tracer that could not write: rc (SL_EIO with the errno, or
+ * SL_ETIMEDOUT) -> "cannot write the trace: ...", "ENOSPC" (lfaults.c). */
+int lsl_write_fail(lua_State *L, int rc, int sys_errno);
 
 /* lmodule.c: registers a userdata type (metatable `name`, __index = methods,
  * __gc and __close = gc when not NULL). */
@@ -28,6 +31,8 @@ void lsl_open_util(lua_State *L);    /* lutil.c: clock, ids, traceparent */
 void lsl_open_samples(lua_State *L); /* lsamples.c: exact percentiles */
 void lsl_open_spans(lua_State *L);   /* lspans.c: spans assembled in C */
 void lsl_open_otlp(lua_State *L);    /* lotlp.c: OTLP encoder and pusher, format recoder */
+void lsl_open_faults(lua_State *L);  /* lfaults.c: dump, crash and signal handlers */
+void lsl_open_sandbox(lua_State *L); /* lsandbox.c: calls under time and memory budgets */
 void lsl_open_process(lua_State *L); /* lprocess.c: signals and an exit note for `spanline run` */
 
 /* lreader.c: a stream reader userdata (READER_MT). */
@@ -38,5 +43,7 @@ typedef struct lreader {
     int string_ref; /* reader_string: the string kept alive */
 } lreader;
 lreader *lsl_reader_check(lua_State *L, int idx);
+/* nil, message, code for a failed sl_reader_next (rc). */
+int lsl_reader_fail(lua_State *L, lreader *lr, int rc);
 
 #endif

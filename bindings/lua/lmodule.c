@@ -36,6 +36,7 @@ static const char *code_name(const sl_error *err)
     case SL_ECLOSED: return "ECLOSED";
     case SL_ESTATE: return "ESTATE";
     case SL_EPARSE: return "EPARSE";
+    case SL_ETIMEDOUT: return "ETIMEDOUT";
     default: return "EIO";
     }
 }
@@ -71,10 +72,12 @@ int luaopen_spanline_core(lua_State *L)
     lua_newtable(L);
     lsl_open_util(L);
     lsl_open_tracer(L);
+    lsl_open_faults(L);   /* after the tracer: adds tracer:dump */
     lsl_open_reader(L);
     lsl_open_samples(L);
     lsl_open_spans(L);
     lsl_open_otlp(L);
+    lsl_open_sandbox(L);
     lsl_open_process(L);
     lua_pushliteral(L, SL_VERSION);
     lua_setfield(L, -2, "version");

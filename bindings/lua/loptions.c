@@ -5,6 +5,7 @@
  * error naming it (`bad option 'format' to 'tracer' (expected ...)`); an
  * unknown key is an error too, so a typo never silently means a default.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ltrace.h"
@@ -54,9 +55,30 @@ static const char *opt_string(lua_State *L, int t, const char *name)
     return s;
 }
 
+/* A size: bytes as an integer, or "16MB" / "512KB" / "1GB" (K, M, G are
+ * powers of 1024, with or without B or iB). 0 when it is not one. */
+static size_t opt_size_value(lua_State *L)
+{
+    if (lua_type(L, -1) == LUA_TNUMBER) {
+        int isint;
+        lua_Integer n = lua_tointegerx(L, -1, &isint);
+        return isint && n > 0 ? (size_t)n : 0;
+    }
+    if (lua_type(L, -1) != LUA_TSTRING) return 0;
+    const char *s = lua_tostring(L, -1);
+    char *end;
+    double v = strtod(s, &end);
+    static const char *const units[] = {"", "B", "K", "KB", "KiB", "M", "MB", "MiB", "G", "GB", "GiB", NULL};
+    static const double scale[] = {1, 1, 1024, 1024, 1024, 1048576, 1048576, 1048576,
+                                   1073741824.0, 1073741824.0, 1073741824.0};
+    for (int i = 0; units[i]; i++)
+        if (end != s && strcmp(end, units[i]) == 0 && v > 0 && v * scale[i] < 1e15) return (size_t)(v * scale[i]);
+    return 0;
+}
+
 static const char *const known_options[] = {
     "output", "format", "flush", "service", "host", "limits", "interval", "sample", "seed",
-    "clock", "buffer", "meta", "background", "block", NULL
+    "clock", "buffer", "meta", "background", "block", "ring", "crash", NULL
 };
 
 static void check_known(lua_State *L, int opts)
@@ -136,6 +158,15 @@ void lsl_tracer_options(lua_State *L, lsl_tracer *tr, sl_config *cfg)
     if (lua_getfield(L, 1, "background") != LUA_TNIL) cfg->background = lua_toboolean(L, -1);
     lua_pop(L, 1);
     if (lua_getfield(L, 1, "block") != LUA_TNIL) cfg->block_when_full = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (lua_getfield(L, 1, "ring") != LUA_TNIL) {
+        cfg->recorder_size = opt_size_value(L);
+        if (cfg->recorder_size < 4096) bad_option(L, "ring", "a size of at least 4096 bytes (\"16MB\")");
+        if (cfg->sink != SL_SINK_PATH && cfg->sink != SL_SINK_FD) bad_option(L, "ring", "an output path or fd");
+    }
+    lua_pop(L, 1);
+    /* process-wide and opt-in: fatal signals write what is buffered first */
+    if (lua_getfield(L, 1, "crash") != LUA_TNIL && lua_toboolean(L, -1)) sl_crash_handler_install();
     lua_pop(L, 1);
 
     if (lua_getfield(L, 1, "limits") != LUA_TNIL) {

@@ -39,9 +39,15 @@ static void read_opts(lua_State *L, int idx, sl_reader_opts *o, int *raw)
         if (n <= 0) luaL_argerror(L, idx, "max_line must be positive");
         o->max_line = (size_t)n;
     }
+    lua_getfield(L, idx, "max_garbage");
+    if (!lua_isnil(L, -1)) {
+        lua_Integer n = luaL_checkinteger(L, -1);
+        if (n <= 0) luaL_argerror(L, idx, "max_garbage must be positive");
+        o->max_garbage = (size_t)n;
+    }
     lua_getfield(L, idx, "raw");
     *raw = lua_toboolean(L, -1);
-    lua_pop(L, 3);
+    lua_pop(L, 4);
 }
 
 static lreader *new_reader(lua_State *L)
@@ -183,7 +189,14 @@ static int l_next(lua_State *L)
         lua_pushboolean(L, 0);
         return 1;
     }
-    return lsl_fail(L, rc == SL_ENOMEM ? "out of memory" : "read error", rc == SL_ENOMEM ? "ENOMEM" : "EIO");
+    return lsl_reader_fail(L, lr, rc);
+}
+
+int lsl_reader_fail(lua_State *L, lreader *lr, int rc)
+{
+    const char *why = lr->r ? sl_reader_error(lr->r) : NULL;
+    if (rc == SL_ENOMEM) return lsl_fail(L, "out of memory", "ENOMEM");
+    return lsl_fail(L, why ? why : "read error", rc == SL_EPARSE ? "EPARSE" : "EIO");
 }
 
 /* reader:bad_lines() -> count, {first line numbers} */

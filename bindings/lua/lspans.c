@@ -207,6 +207,9 @@ static void push_span(lua_State *L, lstream *st, const sl_aspan *a)
 
 static int stream_fail(lua_State *L, int rc)
 {
+    lua_getiuservalue(L, 1, 1);   /* the reader (arg 1 is the stream) */
+    lreader *lr = luaL_testudata(L, -1, LSL_READER_MT);
+    if (lr) return lsl_reader_fail(L, lr, rc);
     return lsl_fail(L, rc == SL_ENOMEM ? "out of memory" : "read error", rc == SL_ENOMEM ? "ENOMEM" : "EIO");
 }
 

@@ -303,29 +303,23 @@ static int l_tracer_flush(lua_State *L)
     int rc = sl_tracer_flush(tr->t);
     lsl_tracer_deliver(L, tr);
     if (rc != SL_OK) {
-        sl_error err;
-        memset(&err, 0, sizeof err);
-        err.code = rc;
-        if (rc == SL_EIO) {
-            sl_stats s;
-            sl_tracer_stats(tr->t, &s);
-            err.sys_errno = s.last_errno;
-        }
-        snprintf(err.message, sizeof err.message, "cannot write the trace: %s",
-                 err.sys_errno ? strerror(err.sys_errno) : sl_strerror(rc));
-        return lsl_fail_error(L, &err);
+        sl_stats s;
+        sl_tracer_stats(tr->t, &s);
+        return lsl_write_fail(L, rc, s.last_errno);
     }
     lua_pushboolean(L, 1);
     return 1;
 }
 
-static void tracer_close(lua_State *L, lsl_tracer *tr)
+/* SL_OK, or why the last records could not be written (final_stats has
+ * the errno). */
+static int tracer_close(lua_State *L, lsl_tracer *tr)
 {
-    if (tr->t == NULL) return;
+    if (tr->t == NULL) return SL_OK;
     tr->L = L;
     lsl_span_abandon_all(L, tr);
-    sl_tracer_flush(tr->t);
     if (tr->sink == SL_SINK_MEMORY) {
+        sl_tracer_flush(tr->t);
         size_t len = 0;
         const char *mem = sl_tracer_memory(tr->t, &len);
         free(tr->final);
@@ -334,17 +328,22 @@ static void tracer_close(lua_State *L, lsl_tracer *tr)
         tr->final_len = tr->final ? len : 0;
     }
     global_remove(tr);
-    sl_tracer_stats(tr->t, &tr->final_stats);
-    sl_tracer_close(tr->t);
+    int rc = sl_tracer_close_stats(tr->t, &tr->final_stats);
     tr->t = NULL;
     lsl_tracer_deliver(L, tr);
     unref_all(L, tr);
+    return rc;
 }
 
+/* tracer:close() -> true | nil, message, code (the last records could not
+ * be written) */
 static int l_tracer_close(lua_State *L)
 {
-    tracer_close(L, lsl_tracer_check(L, 1));
-    return 0;
+    lsl_tracer *tr = lsl_tracer_check(L, 1);
+    int rc = tracer_close(L, tr);
+    if (rc != SL_OK) return lsl_write_fail(L, rc, tr->final_stats.last_errno);
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 static int l_tracer_gc(lua_State *L)
@@ -377,6 +376,7 @@ static int l_tracer_stats(lua_State *L)
     SET("spans_open", s.spans_open);
     SET("abandoned", s.abandoned);
     SET("truncated", s.truncated);
+    SET("overwritten", s.overwritten);
     SET("hook_errors", tr->hook_errors);
     SET("unsampled", tr->unsampled);
     SET("output_errors", tr->output_errors);

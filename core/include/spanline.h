@@ -36,7 +36,8 @@ typedef enum sl_code {
     SL_ESTATE = -5,   /* the span already ended */
     SL_EPARSE = -6,   /* input could not be parsed */
     SL_EOF = -7,      /* reader: end of input */
-    SL_EAGAIN = -8    /* reader in follow mode: no complete record yet */
+    SL_EAGAIN = -8,   /* reader in follow mode: no complete record yet */
+    SL_ETIMEDOUT = -9 /* the output had no room in time (a reader that stopped reading) */
 } sl_code;
 
 typedef struct sl_error {
@@ -174,7 +175,23 @@ typedef struct sl_config {
                                     Without a writer the recording threads flush when their
                                     ring is half full or a record is flush_interval_ms newer
                                     than the last flush. */
-    int block_when_full;         /* 1 (default): wait for the writer; 0: drop and count */
+    int block_when_full;         /* when a thread's ring is full: -1 (default): the thread
+                                    drains it itself, but never waits for room in a pipe,
+                                    socket or terminal: when the reader is not reading, the
+                                    record is dropped and counted (a stalled reader never
+                                    stops the program; a regular file, callback or memory
+                                    has no reader to wait for); 0: always drop and count;
+                                    1: always wait, even for a stalled reader. Dropped
+                                    records are reported in the stream (a meta record with
+                                    "dropped") once it can be written again. */
+    uint32_t close_timeout_ms;   /* close, exit and flush give up on an output that took
+                                    nothing for this long (a reader that stopped reading;
+                                    one that reads slowly is waited for); close and exit
+                                    drop the rest (default 1000) */
+    size_t recorder_size;        /* > 0: flight recorder: records are kept in this many
+                                    bytes of memory (the oldest whole records overwritten)
+                                    and written to the sink only by sl_tracer_dump, SIGUSR1
+                                    or the crash handler. Needs a path or fd sink. */
     const char *service;         /* meta record; NULL: omitted */
     const char *host;            /* meta record; NULL: gethostname() */
     int write_meta;              /* 1 (default): first record is the meta record */
@@ -198,11 +215,22 @@ void sl_config_init(sl_config *cfg);
  * writes it), writes a meta record with the child's pid, and flushes from
  * the calling thread from then on. */
 sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err);
-/* Writes every record recorded so far (by any thread) to the sink. */
+/* Writes every record recorded so far (by any thread) to the sink.
+ * Returns SL_EIO when a write failed since the last flush (with any flush
+ * policy; the errno is in sl_stats.last_errno), SL_ETIMEDOUT when the
+ * output took nothing for close_timeout_ms (the records stay buffered; with
+ * block_when_full = 1 it waits as long as it takes). */
 int sl_tracer_flush(sl_tracer *t);
-/* Ends every open span as "abandoned", flushes, closes the sink, frees the
- * tracer. Safe to call once; the pointer is invalid afterwards. */
+/* Ends every open span as "abandoned", flushes (giving up on an output
+ * that takes nothing for close_timeout_ms), closes the sink, frees the
+ * tracer. Safe to call once; the pointer is invalid afterwards. Returns
+ * SL_OK, SL_EIO (a write failed since the last flush) or SL_ETIMEDOUT. */
 int sl_tracer_close(sl_tracer *t);
+/* Flight recorder: writes the records it holds, after a meta record, to
+ * path (created or truncated) or, when path is NULL, to the tracer's sink,
+ * and empties it, so two dumps never repeat a record. SL_EINVAL when the
+ * tracer has no recorder. */
+int sl_tracer_dump(sl_tracer *t, const char *path);
 
 typedef struct sl_stats {
     uint64_t records;        /* records written to the sink */
@@ -215,9 +243,13 @@ typedef struct sl_stats {
     uint64_t spans_open;
     uint64_t abandoned;
     uint64_t truncated;      /* values or names cut, attributes dropped by limits */
+    uint64_t overwritten;    /* flight recorder: oldest records overwritten by newer ones */
 } sl_stats;
 
 void sl_tracer_stats(sl_tracer *t, sl_stats *out);
+/* sl_tracer_close, filling *final (when not NULL) with the counters as they
+ * stand after the last write: what made it, what was lost. */
+int sl_tracer_close_stats(sl_tracer *t, sl_stats *final);
 
 /* What an OTLP exporter did so far: an SL_SINK_OTLP tracer's, or an sl_otlp's. */
 typedef struct sl_export_stats {
@@ -240,6 +272,30 @@ int sl_tracer_export_stats(sl_tracer *t, sl_export_stats *out);
  * *len), so string functions may scan them. */
 const char *sl_tracer_memory(sl_tracer *t, size_t *len);
 void sl_tracer_memory_clear(sl_tracer *t);
+
+/* ===== FAULTS (crash.c) =====
+ * What a dying process can still write. These handlers are opt-in: nothing
+ * in the library changes a signal disposition unless asked (the flight
+ * recorder's SIGUSR1 aside, and only when SIGUSR1 has its default action). */
+
+/* Writes what every open path/fd tracer has buffered (and its flight
+ * recorder), then, when abandon is set, an "abandoned" end record for every
+ * open span. Async-signal-safe: no malloc, no lock that a signalled thread
+ * may hold (it claims each tracer's drain with an atomic flag, waits at most
+ * 0.5 s for a writer thread in the middle of a batch, and skips a span list
+ * whose spinlock stays taken), records are encoded into a static buffer.
+ * One call at a time; a second concurrent call returns at once. Returns the
+ * number of records written. */
+uint64_t sl_emergency_flush(int abandon);
+/* Installs handlers for SIGSEGV, SIGBUS, SIGABRT, SIGFPE and SIGILL that
+ * call sl_emergency_flush(1), restore the previous disposition and raise
+ * the signal again (the default action: the process dies as it would have,
+ * with its core dump). SL_OK or SL_EIO. */
+int sl_crash_handler_install(void);
+/* The same for one signal meant to end the process (SIGTERM, SIGHUP,
+ * SIGINT...): on delivery, sl_emergency_flush(1), the previous disposition
+ * back, the signal raised again. */
+int sl_signal_flush_install(int signo);
 
 /* ===== SPANS =====
  * Recording calls return SL_OK even when their record is dropped (ring full
@@ -346,14 +402,20 @@ typedef struct sl_reader sl_reader;
 typedef struct sl_reader_opts {
     int follow;                /* keep waiting for data at EOF (SL_EAGAIN), survive truncation/rotation */
     size_t max_line;           /* longer lines are skipped and counted (default 16 MiB) */
+    size_t max_garbage;        /* this many bytes in a row without a record (bad, blank or
+                                  over-long lines) end the read with SL_EPARSE: the input is
+                                  not a span stream (/dev/zero, a binary file) (default 64 MiB) */
 } sl_reader_opts;
 
 sl_reader *sl_reader_open_path(const char *path, const sl_reader_opts *opts, sl_error *err);
 sl_reader *sl_reader_open_fd(int fd, const sl_reader_opts *opts, sl_error *err);
 /* Reads from memory (the bytes are not copied: keep them alive). */
 sl_reader *sl_reader_open_mem(const char *data, size_t len, const sl_reader_opts *opts, sl_error *err);
-/* SL_OK with *out filled, SL_EOF, or SL_EAGAIN (follow mode), or SL_EIO. */
+/* SL_OK with *out filled, SL_EOF, or SL_EAGAIN (follow mode), or SL_EIO,
+ * or SL_EPARSE (max_garbage bytes without a record). */
 int sl_reader_next(sl_reader *r, sl_record *out);
+/* Why the last sl_reader_next failed (SL_EIO, SL_EPARSE), or NULL. */
+const char *sl_reader_error(const sl_reader *r);
 /* Lines skipped so far, and the line numbers of the first ones (up to cap). */
 uint64_t sl_reader_bad_lines(const sl_reader *r, uint64_t *lines, size_t cap);
 /* Bytes consumed so far. */

@@ -13,6 +13,7 @@
 int sl_buf_reserve(sl_buf *b, size_t n)
 {
     if (b->cap - b->len >= n) return 0;
+    if (b->fixed) return -1;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap - b->len < n) {
         if (cap > SIZE_MAX / 2) return -1;
@@ -35,7 +36,7 @@ int sl_buf_append(sl_buf *b, const void *data, size_t n)
 
 void sl_buf_free(sl_buf *b)
 {
-    free(b->p);
+    if (!b->fixed) free(b->p);
     b->p = NULL;
     b->len = b->cap = 0;
 }

@@ -34,9 +34,11 @@
 typedef struct sl_buf {
     char *p;
     size_t len, cap;
+    int fixed;      /* caller-owned storage that never grows (signal handlers) */
 } sl_buf;
 
-/* Makes room for n more bytes; 0 or -1 (out of memory, buffer unchanged). */
+/* Makes room for n more bytes; 0 or -1 (out of memory, or a fixed buffer
+ * without the room: buffer unchanged). */
 int sl_buf_reserve(sl_buf *b, size_t n);
 int sl_buf_append(sl_buf *b, const void *data, size_t n);
 void sl_buf_free(sl_buf *b);
@@ -186,6 +188,7 @@ typedef struct sl_meta {
     const char *service;   /* may be NULL */
     const char *host;
     uint64_t ts;
+    uint64_t dropped;      /* records lost so far; 0: the key is omitted */
 } sl_meta;
 
 /* ===== ENCODERS (jsonl.c, msgpack.c) ===== */
@@ -210,15 +213,31 @@ typedef struct sl_sink {
     sl_sink_kind kind;
     int fd;
     int owns_fd;
+    int chunked;       /* not a regular file (pipe, socket, tty): whole records in writes of
+                          at most PIPE_BUF bytes, each after poll() says there is room */
+    int socket;        /* chunked and a socket: send(MSG_DONTWAIT | MSG_NOSIGNAL) */
+    int torn;          /* a failed write cut a record: the next write starts a new line */
+    _Atomic int no_room;  /* chunked: the last poll found no room (a reader not reading) */
     sl_write_fn write;
     void *ud;
     sl_buf mem;
+    _Atomic uint64_t give_up_at;   /* monotonic ns: every wait ends here (an emergency
+                                      flush takes over); 0: no such limit */
     sl_otlp *otlp;           /* SL_SINK_OTLP (otlp_sink.c) */
 } sl_sink;
 
+/* How long a write waits for room without progress (`patience`, ns). */
+#define SL_WAIT_NONE 0
+#define SL_WAIT_FOREVER UINT64_MAX
+
 int sl_sink_open(sl_sink *s, const sl_config *cfg, sl_error *err);
-/* Writes all of data; 0 or an errno value. Never raises SIGPIPE. */
-int sl_sink_write(sl_sink *s, const char *data, size_t len);
+/* Writes data; *written is the number of bytes that reached the sink. A
+ * chunked sink writes at most PIPE_BUF bytes per system call and waits for
+ * room before each, at most `patience` ns (and never past give_up_at), so
+ * a reader that reads slowly is waited for and one that stopped is not.
+ * Returns 0 or an errno value: EAGAIN when no room came in time. Never
+ * raises SIGPIPE. */
+int sl_sink_write(sl_sink *s, const char *data, size_t len, uint64_t patience, size_t *written);
 void sl_sink_close(sl_sink *s);
 /* The OTLP sink (otlp_sink.c); exit: deliver what was written (bounded wait). */
 int sl_otlp_sink_open(sl_otlp **out, const sl_config *cfg, sl_error *err);
@@ -227,6 +246,8 @@ void sl_otlp_sink_exit(sl_otlp *x);
 void sl_otlp_sink_close(sl_otlp *x);
 /* Set on the writer thread, which blocks SIGPIPE for good. */
 extern SL_HIDDEN _Thread_local int sl_sink_sigpipe_blocked;
+/* CLOCK_MONOTONIC in ns (deadlines; async-signal-safe). */
+uint64_t sl_mono_ns(void);
 
 /* ===== CLOCK AND IDS (clock.c, id.c) ===== */
 

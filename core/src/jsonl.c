@@ -388,6 +388,10 @@ int sl_jsonl_meta(sl_buf *b, const sl_meta *m)
     }
     o = LIT(o, ",\"ts\":");
     o = u64(o, m->ts);
+    if (m->dropped) {
+        o = LIT(o, ",\"dropped\":");
+        o = u64(o, m->dropped);
+    }
     o = LIT(o, "}\n");
     b->len = (size_t)(o - b->p);
     return 0;

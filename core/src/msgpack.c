@@ -98,7 +98,7 @@ static char *text(char *o, const char *s, size_t n, int trunc)
         o += n;
     } else {
         /* sanitize after room for the longest header, then close the gap */
-        sl_buf tmp = {o + 5, 0, 3 * n + 3};
+        sl_buf tmp = {o + 5, 0, 3 * n + 3, 1};
         (void)sl_utf8_sanitize_into(&tmp, s, n);
         size_t len = tmp.len + (trunc ? 3 : 0);
         size_t h = str_hdr_len(len);
@@ -291,7 +291,7 @@ int sl_msgpack_meta(sl_buf *b, const sl_meta *m)
     size_t sn = m->service ? strlen(m->service) : 0, hn = m->host ? strlen(m->host) : 0;
     if (sl_buf_reserve(b, 128 + str_bound(sn) + str_bound(hn)) != 0) return -1;
     char *o = b->p + b->len;
-    o = map_hdr(o, 4 + (m->service != NULL) + (m->host != NULL));
+    o = map_hdr(o, 4 + (m->service != NULL) + (m->host != NULL) + (m->dropped != 0));
     o = LIT(o, "type");
     o = LIT(o, "meta");
     o = LIT(o, "format");
@@ -309,6 +309,10 @@ int sl_msgpack_meta(sl_buf *b, const sl_meta *m)
     o = LIT(o, "ts");
     *o++ = (char)0xcf;
     o = put_be64(o, m->ts);
+    if (m->dropped) {
+        o = LIT(o, "dropped");
+        o = uint_val(o, m->dropped);
+    }
     b->len = (size_t)(o - b->p);
     return 0;
 }

@@ -20,6 +20,7 @@
 
 #define SL_READ_CHUNK (1u << 20)
 #define SL_DEFAULT_MAX_LINE (16u << 20)
+#define SL_DEFAULT_MAX_GARBAGE (64u << 20)
 #define SL_BAD_KEEP 64
 
 enum { FMT_UNKNOWN = 0, FMT_JSONL = 1, FMT_MSGPACK = 2 };
@@ -39,6 +40,10 @@ struct sl_reader {
     int format;
     int follow;
     size_t max_line;
+    uint64_t max_garbage;     /* this many bytes in a row without a record: give up */
+    uint64_t garbage;         /* bytes since the last record */
+    uint64_t garbage_line;    /* the line where that run began */
+    char error[192];          /* why the last call failed */
     int at_eof;
     int skipping;             /* discarding an over-long line */
     int origin;
@@ -72,6 +77,7 @@ static sl_reader *reader_new(const sl_reader_opts *opts, sl_error *err)
     r->fd = -1;
     r->follow = opts ? opts->follow : 0;
     r->max_line = opts && opts->max_line ? opts->max_line : SL_DEFAULT_MAX_LINE;
+    r->max_garbage = opts && opts->max_garbage ? opts->max_garbage : SL_DEFAULT_MAX_GARBAGE;
     msgpack_unpacked_init(&r->unpacked);
     return r;
 }
@@ -183,6 +189,33 @@ uint64_t sl_reader_offset(const sl_reader *r)
     return r->consumed;
 }
 
+const char *sl_reader_error(const sl_reader *r)
+{
+    return r->error[0] ? r->error : NULL;
+}
+
+/* ===== ENDLESS INPUT ===== */
+
+/* Counts n bytes that were no record; SL_EPARSE once a run of them passes
+ * max_garbage (the input is not a span stream: /dev/zero, a binary file). */
+static int note_garbage(sl_reader *r, uint64_t n, uint64_t line)
+{
+    if (r->garbage == 0) r->garbage_line = line;
+    r->garbage += n;
+    if (r->garbage <= r->max_garbage) return SL_OK;
+    double mib = (double)r->max_garbage / (1024.0 * 1024.0);
+    const char *path = r->path ? r->path : "", *sep = r->path ? ": " : "";
+    if (r->skipping && r->garbage_line == line)
+        snprintf(r->error, sizeof r->error,
+                 "%s%sline %llu is longer than %.4g MiB and holds no record: not a span stream", path,
+                 sep, (unsigned long long)line, mib);
+    else
+        snprintf(r->error, sizeof r->error,
+                 "%s%sno record in %.4g MiB of input (from line %llu): not a span stream", path, sep,
+                 mib, (unsigned long long)r->garbage_line);
+    return SL_EPARSE;
+}
+
 int sl_reader_origin(const sl_reader *r)
 {
     return r->origin;
@@ -229,6 +262,7 @@ static void check_file(sl_reader *r)
 static int fill(sl_reader *r)
 {
     if (r->mem) return 0;
+    r->error[0] = '\0';
     if (r->start > 0 && (r->end == r->cap || r->start > r->cap / 2)) {
         memmove(r->buf, r->buf + r->start, r->end - r->start);
         r->end -= r->start;
@@ -258,6 +292,7 @@ static int fill(sl_reader *r)
         }
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+        snprintf(r->error, sizeof r->error, "read error: %s", strerror(errno));
         return SL_EIO;
     }
 }
@@ -279,6 +314,7 @@ static int next_jsonl(sl_reader *r, sl_record *out)
                 /* Over-long: count it once, then drop bytes until its newline. */
                 if (!r->skipping) note_bad(r, r->line + 1);
                 r->skipping = 1;
+                if (note_garbage(r, avail, r->line + 1) != SL_OK) return SL_EPARSE;
                 r->consumed += avail;
                 if (r->mem) r->start = r->scanned = r->end;
                 else r->start = r->end = r->scanned = 0;
@@ -300,24 +336,33 @@ static int next_jsonl(sl_reader *r, sl_record *out)
         r->scanned = r->start;
         r->consumed += len + (last ? 0 : 1);
         if (r->skipping) {
+            if (note_garbage(r, len + 1, r->line + 1) != SL_OK) return SL_EPARSE;
             r->skipping = 0;
             r->line++;
             continue;
         }
         r->line++;
+        size_t line_bytes = len + 1;
         if (len && base[len - 1] == '\r') len--;
         size_t blank = 0;
         while (blank < len && (base[blank] == ' ' || base[blank] == '\t')) blank++;
-        if (blank == len) continue;  /* empty lines are not records */
+        if (blank == len) {
+            /* empty lines are not records */
+            if (note_garbage(r, line_bytes, r->line) != SL_OK) return SL_EPARSE;
+            continue;
+        }
         if (len > r->max_line) {
             note_bad(r, r->line);
+            if (note_garbage(r, line_bytes, r->line) != SL_OK) return SL_EPARSE;
             continue;
         }
         if (r->scratch.cap < len && sl_rbuf_reserve(&r->scratch, len) != SL_OK) return SL_ENOMEM;
         if (sl_jsonl_parse_line(base, len, r->scratch.ptr, out, &r->origin) != SL_OK) {
             note_bad(r, r->line);
+            if (note_garbage(r, line_bytes, r->line) != SL_OK) return SL_EPARSE;
             continue;
         }
+        r->garbage = 0;
         out->raw = base;
         out->raw_len = len;
         out->line = r->line;
@@ -425,8 +470,10 @@ static int next_msgpack(sl_reader *r, sl_record *out)
             r->line++;
             if (sl_msgpack_record(&r->unpacked.data, &r->scratch, out) != SL_OK) {
                 note_bad(r, r->line);
+                if (note_garbage(r, off, r->line) != SL_OK) return SL_EPARSE;
                 continue;
             }
+            r->garbage = 0;
             out->raw = base;
             out->raw_len = off;
             out->line = r->line;
@@ -459,6 +506,7 @@ static int next_msgpack(sl_reader *r, sl_record *out)
         while (skip < avail && !is_map_start((unsigned char)base[skip])) skip++;
         r->start += skip;
         r->consumed += skip;
+        if (note_garbage(r, skip, r->line) != SL_OK) return SL_EPARSE;
     }
 }
 

@@ -2,24 +2,48 @@
  * sink.c: where encoded bytes go: a path (O_APPEND), an fd the caller owns, a
  * callback, or memory.
  *
- * Key idea: a sink write never raises SIGPIPE and never changes the host's
+ * Key ideas. A sink write never raises SIGPIPE and never changes the host's
  * signal dispositions: SIGPIPE is blocked on this thread around the write
  * and a SIGPIPE it caused is consumed before the mask is restored (the
- * writer thread blocks it for good). Short writes are retried for the rest;
- * errors come back as errno values for the tracer to count.
+ * writer thread blocks it for good). A regular file takes a batch in one
+ * write (O_APPEND keeps writers from several processes apart). Anything else
+ * (a pipe, a socket, a terminal) is "chunked": the tracer hands it whole
+ * records of at most PIPE_BUF bytes, which a pipe writes atomically, and each
+ * write waits for room with poll() first, so a write never blocks on a
+ * reader that stopped reading: a wait ends after a given time without
+ * progress (the caller's patience) instead.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 
 _Thread_local int sl_sink_sigpipe_blocked;
+
+uint64_t sl_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void classify_fd(sl_sink *s)
+{
+    struct stat st;
+    if (fstat(s->fd, &st) != 0 || S_ISREG(st.st_mode)) return;
+    s->chunked = 1;
+    s->socket = S_ISSOCK(st.st_mode);
+}
 
 int sl_sink_open(sl_sink *s, const sl_config *cfg, sl_error *err)
 {
@@ -39,6 +63,7 @@ int sl_sink_open(sl_sink *s, const sl_config *cfg, sl_error *err)
             return SL_EIO;
         }
         s->owns_fd = 1;
+        classify_fd(s);   /* a FIFO or /dev/stderr is a path too */
         return SL_OK;
     case SL_SINK_FD:
         if (cfg->fd < 0) {
@@ -46,6 +71,7 @@ int sl_sink_open(sl_sink *s, const sl_config *cfg, sl_error *err)
             return SL_EINVAL;
         }
         s->fd = cfg->fd;
+        classify_fd(s);
         return SL_OK;
     case SL_SINK_CALLBACK:
         if (!cfg->write) {
@@ -64,31 +90,72 @@ int sl_sink_open(sl_sink *s, const sl_config *cfg, sl_error *err)
     return SL_EINVAL;
 }
 
-static int write_all(int fd, const char *data, size_t len)
+/* Waits until fd has room, for at most `patience` ns or until give_up_at:
+ * 0, or EAGAIN. The wait is cut in slices so that give_up_at, set meanwhile
+ * by an emergency flush, is seen within one slice. */
+static int wait_writable(sl_sink *s, uint64_t patience)
+{
+    uint64_t until = patience == SL_WAIT_FOREVER ? SL_WAIT_FOREVER
+                   : patience == SL_WAIT_NONE     ? SL_WAIT_NONE
+                                                  : sl_mono_ns() + patience;
+    for (;;) {
+        uint64_t limit = until;
+        uint64_t give_up = atomic_load_explicit(&s->give_up_at, memory_order_relaxed);
+        if (give_up && give_up < limit) limit = give_up;
+        int slice = 0;
+        if (limit != SL_WAIT_NONE) {
+            uint64_t now = sl_mono_ns();
+            if (limit != SL_WAIT_FOREVER && now >= limit) slice = 0;
+            else slice = limit == SL_WAIT_FOREVER || limit - now > 20000000u ? 20 : (int)((limit - now) / 1000000u) + 1;
+        }
+        struct pollfd p = {s->fd, POLLOUT, 0};
+        int n = poll(&p, 1, 0);
+        if (n == 0 && slice) n = poll(&p, 1, slice);
+        if (n > 0) {
+            atomic_store_explicit(&s->no_room, 0, memory_order_relaxed);
+            return 0;   /* room, or an error the write will report */
+        }
+        if (n < 0 && errno != EINTR) return 0;
+        atomic_store_explicit(&s->no_room, 1, memory_order_relaxed);
+        if (n == 0 && slice == 0) return EAGAIN;
+    }
+}
+
+/* Writes all of data, or up to the first error; *done counts what got out. */
+static int write_all(sl_sink *s, const char *data, size_t len, uint64_t patience, size_t *done)
 {
     while (len) {
-        ssize_t n = write(fd, data, len);
+        size_t piece = len;
+        if (s->chunked) {
+            int e = wait_writable(s, patience);
+            if (e) return e;
+            if (piece > PIPE_BUF) piece = PIPE_BUF;
+        }
+        ssize_t n = s->socket ? send(s->fd, data, piece, MSG_DONTWAIT | MSG_NOSIGNAL)
+                              : write(s->fd, data, piece);
         if (n < 0) {
             if (errno == EINTR) continue;
+            if (s->chunked && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;  /* poll again */
             return errno ? errno : EIO;
         }
         if (n == 0) return EIO;
         data += n;
         len -= (size_t)n;
+        *done += (size_t)n;
     }
     return 0;
 }
 
-static int write_fd(int fd, const char *data, size_t len)
+static int write_fd(sl_sink *s, const char *data, size_t len, uint64_t patience, size_t *done)
 {
-    if (sl_sink_sigpipe_blocked) return write_all(fd, data, len);
+    if (sl_sink_sigpipe_blocked || s->socket) return write_all(s, data, len, patience, done);
     sigset_t pipe_set, old, pending;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
     sigpending(&pending);
     int was_pending = sigismember(&pending, SIGPIPE);
-    int e = write_all(fd, data, len);
+    int e = write_all(s, data, len, patience, done);
     if (e == EPIPE && !was_pending) {
         struct timespec zero = {0, 0};
         while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {}
@@ -97,26 +164,41 @@ static int write_fd(int fd, const char *data, size_t len)
     return e;
 }
 
-int sl_sink_write(sl_sink *s, const char *data, size_t len)
+int sl_sink_write(sl_sink *s, const char *data, size_t len, uint64_t patience, size_t *written)
 {
-    if (!len) return 0;
-    switch (s->kind) {
-    case SL_SINK_PATH:
-    case SL_SINK_FD:
-        return write_fd(s->fd, data, len);
-    case SL_SINK_CALLBACK:
-        return s->write(s->ud, data, len);
-    case SL_SINK_MEMORY:
-        /* one spare byte: the bytes stay NUL-terminated (sl_tracer_memory) */
-        if (len == SIZE_MAX || sl_buf_reserve(&s->mem, len + 1) != 0) return ENOMEM;
-        memcpy(s->mem.p + s->mem.len, data, len);
-        s->mem.len += len;
-        s->mem.p[s->mem.len] = '\0';
-        return 0;
-    case SL_SINK_OTLP:
-        return sl_otlp_sink_write(s->otlp, data, len);
+    size_t done = 0;
+    int e = 0;
+    if (len) {
+        switch (s->kind) {
+        case SL_SINK_PATH:
+        case SL_SINK_FD:
+            e = write_fd(s, data, len, patience, &done);
+            break;
+        case SL_SINK_CALLBACK:
+            e = s->write(s->ud, data, len);
+            if (!e) done = len;
+            break;
+        case SL_SINK_MEMORY:
+            /* one spare byte: the bytes stay NUL-terminated (sl_tracer_memory) */
+            if (len == SIZE_MAX || sl_buf_reserve(&s->mem, len + 1) != 0) {
+                e = ENOMEM;
+                break;
+            }
+            memcpy(s->mem.p + s->mem.len, data, len);
+            s->mem.len += len;
+            s->mem.p[s->mem.len] = '\0';
+            done = len;
+            break;
+        case SL_SINK_OTLP:
+            e = sl_otlp_sink_write(s->otlp, data, len);
+            if (!e) done = len;
+            break;
+        default:
+            e = EINVAL;
+        }
     }
-    return EINVAL;
+    if (written) *written = done;
+    return e;
 }
 
 void sl_sink_close(sl_sink *s)

@@ -284,10 +284,14 @@ static inline void after_commit(sl_tracer *t, sl_ring *ring, uint64_t used, uint
     after_commit_slow(t, ring, used, ts);
 }
 
-/* The ring is full: drain it ourselves (block_when_full) or drop. */
+/* The ring is full: drain it ourselves, or drop (block_when_full = 0, or
+ * an output with no room that we may not wait for: a stalled reader). */
 static __attribute__((noinline)) char *reserve_slow(sl_tracer *t, sl_tstate *st, uint32_t size, uint64_t ts)
 {
     if (!t->block || sl_tl_draining == t) return NULL;
+    if (t->producer_patience == SL_WAIT_NONE &&
+        atomic_load_explicit(&t->sink.no_room, memory_order_relaxed))
+        return NULL;
     sl_drain_all(t, ts);
     return sl_ring_reserve(&st->ring, size);
 }

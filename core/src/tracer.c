@@ -1,7 +1,7 @@
 /*
- * tracer.c: the tracer: configuration, per-thread state, draining, the
- * writer thread, exit and fork handling, counters (the record path and the
- * span API are in span.c).
+ * tracer.c: the tracer: configuration, per-thread state, opening and
+ * closing, exit and fork handling, counters (the record path and the span
+ * API are in span.c, draining and the writer thread in drain.c).
  *
  * Key idea: each thread that records gets a thread state (found through a
  * thread-local cache keyed by the tracer's serial number) holding its own
@@ -54,6 +54,7 @@ const char *sl_strerror(int code)
     case SL_EPARSE: return "parse error";
     case SL_EOF: return "end of input";
     case SL_EAGAIN: return "no complete record yet";
+    case SL_ETIMEDOUT: return "output not writable in time (a stalled reader?)";
     }
     return "unknown error";
 }
@@ -144,167 +145,6 @@ sl_tstate *sl_tstate_bind(sl_tracer *t)
     return st;
 }
 
-/* ===== DRAINING (drain_mu held) ===== */
-
-/* Writes the batch; 0 or the errno of a failed write (its records dropped). */
-static int write_out(sl_tracer *t)
-{
-    int e = 0;
-    if (t->out.len) {
-        e = sl_sink_write(&t->sink, t->out.p, t->out.len);
-        if (e) {
-            add(&t->write_errors, 1);
-            atomic_store_explicit(&t->last_errno, e, memory_order_relaxed);
-            add(&t->wdropped, t->out_records);
-        } else {
-            add(&t->records, t->out_records);
-            add(&t->bytes, t->out.len);
-        }
-    }
-    t->out.len = 0;
-    t->out_records = 0;
-    return e;
-}
-
-static void encode_meta(sl_tracer *t, uint64_t ts)
-{
-    sl_meta m = {(int64_t)getpid(), t->service, t->host, ts};
-    int rc = t->format == SL_MSGPACK ? sl_msgpack_meta(&t->out, &m) : sl_jsonl_meta(&t->out, &m);
-    if (rc == 0) t->out_records++;
-    else add(&t->wdropped, 1);
-}
-
-#define OUT_BATCH (256u * 1024u)
-
-static int encode_record(sl_tracer *t, const char *rec)
-{
-    sl_rview v;
-    sl_rview_decode(rec, &v);
-    int rc = t->format == SL_MSGPACK ? sl_msgpack_encode(&t->out, &v) : sl_jsonl_encode(&t->out, &v);
-    if (rc == 0) t->out_records++;
-    else add(&t->wdropped, 1);
-    if (t->out.len >= OUT_BATCH) return write_out(t);
-    return 0;
-}
-
-static int drain_ring(sl_tracer *t, sl_tstate *s)
-{
-    sl_ring *r = &s->ring;
-    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-    uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-    int e = 0;
-    while (tail < head) {
-        const char *rec = r->mem + (tail & r->mask);
-        uint32_t size;
-        memcpy(&size, rec, 4);
-        if ((uint8_t)rec[4] != SL_REC_PAD) {
-            int we = encode_record(t, rec);
-            if (we) e = we;
-        }
-        tail += size;
-    }
-    atomic_store_explicit(&r->tail, tail, memory_order_release);
-    return e;
-}
-
-/* Drains every ring of t into the sink; 0 or the errno of a failed write. */
-int sl_drain_all(sl_tracer *t, uint64_t ts)
-{
-    pthread_mutex_lock(&t->drain_mu);
-    sl_tracer *outer = sl_tl_draining;
-    sl_tl_draining = t;
-    int e = 0;
-    if (t->need_meta) {
-        t->need_meta = 0;
-        encode_meta(t, ts);
-    }
-    for (sl_tstate *s = atomic_load(&t->states); s; s = s->next) {
-        int we = drain_ring(t, s);
-        if (we) e = we;
-    }
-    int we = write_out(t);
-    if (we) e = we;
-    atomic_store_explicit(&t->last_drain_ts, ts, memory_order_relaxed);
-    sl_tl_draining = outer;
-    pthread_mutex_unlock(&t->drain_mu);
-    sl_clock_refine();
-    return e;
-}
-
-void sl_drain_with(sl_tracer *t, const char *rec)
-{
-    pthread_mutex_lock(&t->drain_mu);
-    sl_tracer *outer = sl_tl_draining;
-    sl_tl_draining = t;
-    for (sl_tstate *s = atomic_load(&t->states); s; s = s->next) drain_ring(t, s);
-    encode_record(t, rec);
-    write_out(t);
-    sl_tl_draining = outer;
-    pthread_mutex_unlock(&t->drain_mu);
-}
-
-/* ===== BACKGROUND WRITER ===== */
-
-static void *writer_main(void *arg)
-{
-    sl_tracer *t = arg;
-    sl_sink_sigpipe_blocked = 1;
-    pthread_mutex_lock(&t->wmu);
-    while (!t->wstop) {
-        if (!t->wkick) {
-            struct timespec dl;
-            clock_gettime(CLOCK_MONOTONIC, &dl);
-            uint64_t ns = (uint64_t)dl.tv_nsec + t->interval_ns;
-            dl.tv_sec += (time_t)(ns / 1000000000u);
-            dl.tv_nsec = (long)(ns % 1000000000u);
-            pthread_cond_timedwait(&t->wcond, &t->wmu, &dl);
-        }
-        t->wkick = 0;
-        atomic_store_explicit(&t->kick_pending, 0, memory_order_relaxed);
-        pthread_mutex_unlock(&t->wmu);
-        sl_drain_all(t, tracer_now(t));
-        pthread_mutex_lock(&t->wmu);
-    }
-    pthread_mutex_unlock(&t->wmu);
-    return NULL;
-}
-
-static int start_writer(sl_tracer *t)
-{
-    sigset_t all, old;
-    sigfillset(&all);
-    /* the writer inherits a full mask: host signals go to host threads */
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&t->writer, NULL, writer_main, t);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) return rc;
-    t->writer_started = 1;
-    atomic_store(&t->bg, 1);
-    return 0;
-}
-
-static void stop_writer(sl_tracer *t)
-{
-    if (!t->writer_started) return;
-    atomic_store(&t->bg, 0);
-    pthread_mutex_lock(&t->wmu);
-    t->wstop = 1;
-    pthread_cond_signal(&t->wcond);
-    pthread_mutex_unlock(&t->wmu);
-    pthread_join(t->writer, NULL);
-    t->writer_started = 0;
-}
-
-void sl_kick_writer(sl_tracer *t)
-{
-    if (atomic_load_explicit(&t->kick_pending, memory_order_relaxed)) return;
-    atomic_store_explicit(&t->kick_pending, 1, memory_order_relaxed);
-    pthread_mutex_lock(&t->wmu);
-    t->wkick = 1;
-    pthread_cond_signal(&t->wcond);
-    pthread_mutex_unlock(&t->wmu);
-}
-
 /* ===== TRACER ===== */
 
 void sl_config_init(sl_config *cfg)
@@ -317,11 +157,38 @@ void sl_config_init(sl_config *cfg)
     cfg->flush_interval_ms = 100;
     cfg->buffer_size = 1u << 20;
     cfg->background = -1;
-    cfg->block_when_full = 1;
+    cfg->block_when_full = -1;
+    cfg->close_timeout_ms = 1000;
     cfg->write_meta = 1;
     cfg->limits.max_attrs = 64;
     cfg->limits.max_value_len = 4096;
     cfg->limits.max_name_len = 256;
+}
+
+/* Final drain (close, exit): what the output does not take once it has
+ * taken nothing for close_timeout_ns is lost. */
+static int drain_final(sl_tracer *t, uint64_t ts)
+{
+    int e = sl_drain_waiting(t, ts, t->close_timeout_ns);
+    if (e == EAGAIN) {
+        pthread_mutex_lock(&t->drain_mu);
+        add(&t->wdropped, sl_drain_discard(t));
+        pthread_mutex_unlock(&t->drain_mu);
+        for (sl_tstate *s = atomic_load(&t->states); s; s = s->next) {
+            sl_ring *r = &s->ring;
+            uint64_t n = 0, tail = atomic_load(&r->tail), head = atomic_load(&r->head);
+            while (tail < head) {
+                const char *rec = r->mem + (tail & r->mask);
+                uint32_t size;
+                memcpy(&size, rec, 4);
+                n += (uint8_t)rec[4] != SL_REC_PAD;
+                tail += size;
+            }
+            atomic_store(&r->tail, tail);
+            add(&t->wdropped, n);
+        }
+    }
+    return e;
 }
 
 static void at_exit_flush(void)
@@ -338,8 +205,8 @@ static void at_exit_flush(void)
         if (t->sink.kind != SL_SINK_PATH && t->sink.kind != SL_SINK_FD && t->sink.kind != SL_SINK_OTLP)
             continue;
         if (sl_tl_draining == t) continue;
-        stop_writer(t);
-        sl_drain_all(t, tracer_now(t));
+        sl_stop_writer(t);
+        drain_final(t, tracer_now(t));
         if (t->sink.kind == SL_SINK_OTLP) sl_otlp_sink_exit(t->sink.otlp);
     }
     pthread_mutex_unlock(&g_mu);
@@ -379,10 +246,9 @@ static void fork_child(void)
         t->wstop = t->wkick = 0;
         atomic_store(&t->kick_pending, 0);
         atomic_store(&t->bg, 0);
-        if (sl_tl_draining != t) {
-            t->out.len = 0;
-            t->out_records = 0;
-        }
+        if (sl_tl_draining != t) sl_drain_discard(t);
+        if (t->rec) sl_recorder_clear(t->rec);   /* the parent's to dump */
+        atomic_store(&t->drain_owner, 0);
         for (sl_tstate *s = atomic_load(&t->states); s; s = s->next) {
             atomic_store(&s->spin, 0);
             atomic_store(&s->ring.tail, atomic_load(&s->ring.head));
@@ -404,6 +270,16 @@ static void global_init(void)
     pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
+static void tracer_free(sl_tracer *t)
+{
+    sl_sink_close(&t->sink);
+    if (t->rec) sl_dump_signal_release();
+    sl_recorder_free(t->rec);
+    free(t->service);
+    free(t->host);
+    free(t);
+}
+
 sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err)
 {
     if (err) memset(err, 0, sizeof *err);
@@ -415,6 +291,10 @@ sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err)
         sl_set_error(err, SL_EINVAL, 0, "unknown format %d", (int)cfg->format);
         return NULL;
     }
+    if (cfg->recorder_size && cfg->sink != SL_SINK_PATH && cfg->sink != SL_SINK_FD) {
+        sl_set_error(err, SL_EINVAL, 0, "a flight recorder needs a path or fd sink");
+        return NULL;
+    }
     pthread_once(&g_once, global_init);
     sl_tracer *t = calloc(1, sizeof *t);
     if (!t) {
@@ -423,8 +303,7 @@ sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err)
     }
     t->serial = atomic_fetch_add(&g_serial, 1) + 1;
     t->format = cfg->format;
-    t->always = cfg->flush == SL_FLUSH_ALWAYS;
-    t->block = cfg->block_when_full != 0;
+    t->always = cfg->flush == SL_FLUSH_ALWAYS && !cfg->recorder_size;
     t->lim = cfg->limits;
     if (!t->lim.max_attrs) t->lim.max_attrs = 64;
     if (!t->lim.max_value_len) t->lim.max_value_len = 4096;
@@ -435,11 +314,17 @@ sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err)
     t->seed = cfg->seed;
     t->interval_ns = (uint64_t)cfg->flush_interval_ms * 1000000u;
     t->ring_bytes = cfg->buffer_size ? cfg->buffer_size : (1u << 20);
+    t->close_timeout_ns = (uint64_t)cfg->close_timeout_ms * 1000000u;
     int rc = sl_sink_open(&t->sink, cfg, err);
     if (rc != SL_OK) {
         free(t);
         return NULL;
     }
+    /* a full ring: the recording thread drains it itself (the encoding work
+     * is bounded), but waits for room in the output only when told to or
+     * when no reader can stall it (a regular file, a callback, memory) */
+    t->block = cfg->block_when_full != 0;
+    t->producer_patience = cfg->block_when_full > 0 || !t->sink.chunked ? SL_WAIT_FOREVER : SL_WAIT_NONE;
     if (cfg->service) t->service = strdup(cfg->service);
     if (cfg->host) {
         t->host = strdup(cfg->host);
@@ -448,11 +333,9 @@ sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err)
         gethostname(h, sizeof h - 1);
         t->host = strdup(h);
     }
-    if ((cfg->service && !t->service) || !t->host) {
-        sl_sink_close(&t->sink);
-        free(t->service);
-        free(t->host);
-        free(t);
+    if (cfg->recorder_size && (t->rec = sl_recorder_new(cfg->recorder_size))) sl_dump_signal_install();
+    if ((cfg->service && !t->service) || !t->host || (cfg->recorder_size && !t->rec)) {
+        tracer_free(t);
         sl_set_error(err, SL_ENOMEM, 0, "out of memory");
         return NULL;
     }
@@ -468,40 +351,73 @@ sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err)
     uint64_t now = tracer_now(t);
     atomic_store(&t->last_drain_ts, now);
     t->write_meta = cfg->write_meta != 0;
-    if (cfg->write_meta) {
-        /* written right away so the meta record is the stream's first */
-        pthread_mutex_lock(&t->drain_mu);
-        encode_meta(t, now);
-        write_out(t);
-        pthread_mutex_unlock(&t->drain_mu);
-    }
+    t->dumps_seen = atomic_load(&sl_dump_requests);
+    /* written right away so the meta record is the stream's first */
+    if (cfg->write_meta) sl_drain_meta(t, now);
     int want_bg = cfg->background < 0 ? (cfg->sink == SL_SINK_PATH || cfg->sink == SL_SINK_FD ||
                                          cfg->sink == SL_SINK_OTLP)
                                       : cfg->background != 0;
     /* callback and memory sinks are only ever touched by the tracer's callers */
     if (cfg->sink == SL_SINK_CALLBACK || cfg->sink == SL_SINK_MEMORY || t->always) want_bg = 0;
+    if (t->rec) want_bg = 1;   /* it serves SIGUSR1 */
     if (want_bg) {
         if (t->interval_ns < 1000000u) t->interval_ns = 1000000u;
-        start_writer(t);   /* without a thread we drain from the callers */
+        sl_start_writer(t);   /* without a thread we drain from the callers */
     }
     pthread_mutex_lock(&g_mu);
     t->gnext = g_tracers;
     g_tracers = t;
     pthread_mutex_unlock(&g_mu);
+    if (cfg->sink == SL_SINK_PATH || cfg->sink == SL_SINK_FD) sl_emergency_register(t);
     return t;
+}
+
+/* SL_OK, or what went wrong since the last report: a write error (SL_EIO),
+ * a stalled output (SL_ETIMEDOUT). */
+static int report(sl_tracer *t, int e)
+{
+    int unreported = atomic_exchange(&t->unreported_errno, 0);
+    if (unreported || (e && e != EAGAIN)) return SL_EIO;
+    return e == EAGAIN ? SL_ETIMEDOUT : SL_OK;
 }
 
 int sl_tracer_flush(sl_tracer *t)
 {
     if (!t) return SL_EINVAL;
     if (sl_tl_draining == t) return SL_OK;   /* from inside our own callback sink */
-    return sl_drain_all(t, tracer_now(t)) ? SL_EIO : SL_OK;
+    uint64_t patience = t->producer_patience == SL_WAIT_FOREVER ? SL_WAIT_FOREVER : t->close_timeout_ns;
+    return report(t, sl_drain_waiting(t, tracer_now(t), patience));
+}
+
+int sl_tracer_dump(sl_tracer *t, const char *path)
+{
+    if (!t || !t->rec) return SL_EINVAL;
+    if (sl_tl_draining == t) return SL_ESTATE;
+    uint64_t patience = t->close_timeout_ns;
+    int e = sl_drain_waiting(t, tracer_now(t), patience);
+    if (e == EAGAIN) return SL_ETIMEDOUT;
+    pthread_mutex_lock(&t->drain_mu);
+    e = sl_recorder_dump(t, path, patience);
+    pthread_mutex_unlock(&t->drain_mu);
+    if (e == ETIMEDOUT) return SL_ETIMEDOUT;
+    if (e) {
+        if (!path) atomic_store(&t->unreported_errno, 0);   /* told here */
+        atomic_store_explicit(&t->last_errno, e, memory_order_relaxed);
+        return SL_EIO;
+    }
+    return SL_OK;
 }
 
 int sl_tracer_close(sl_tracer *t)
 {
+    return sl_tracer_close_stats(t, NULL);
+}
+
+int sl_tracer_close_stats(sl_tracer *t, sl_stats *final)
+{
     if (!t) return SL_EINVAL;
     if (atomic_exchange(&t->closed, 1)) return SL_ECLOSED;
+    sl_emergency_unregister(t);
     pthread_mutex_lock(&g_mu);
     for (sl_tracer **pp = &g_tracers; *pp; pp = &(*pp)->gnext) {
         if (*pp == t) {
@@ -510,12 +426,13 @@ int sl_tracer_close(sl_tracer *t)
         }
     }
     pthread_mutex_unlock(&g_mu);
-    stop_writer(t);
+    sl_stop_writer(t);
     uint64_t ts = tracer_now(t);
     sl_tstate *st = tstate(t);
     if (st) sl_abandon_open_spans(t, st, ts);
-    int e = sl_tl_draining == t ? 0 : sl_drain_all(t, ts);
-    sl_sink_close(&t->sink);
+    int e = sl_tl_draining == t ? 0 : drain_final(t, ts);
+    int rc = report(t, e);
+    if (final) sl_tracer_stats(t, final);
     sl_tstate *s = atomic_load(&t->states);
     while (s) {
         sl_tstate *next = s->next;
@@ -528,14 +445,13 @@ int sl_tracer_close(sl_tracer *t)
         sl_tl_state = NULL;
     }
     sl_buf_free(&t->out);
+    sl_buf_free(&t->ends);
     pthread_mutex_destroy(&t->reg_mu);
     pthread_mutex_destroy(&t->drain_mu);
     pthread_mutex_destroy(&t->wmu);
     pthread_cond_destroy(&t->wcond);
-    free(t->service);
-    free(t->host);
-    free(t);
-    return e ? SL_EIO : SL_OK;
+    tracer_free(t);
+    return rc;
 }
 
 void sl_tracer_stats(sl_tracer *t, sl_stats *out)
@@ -547,6 +463,7 @@ void sl_tracer_stats(sl_tracer *t, sl_stats *out)
     out->dropped = atomic_load_explicit(&t->wdropped, memory_order_relaxed);
     out->write_errors = atomic_load_explicit(&t->write_errors, memory_order_relaxed);
     out->last_errno = atomic_load_explicit(&t->last_errno, memory_order_relaxed);
+    out->overwritten = atomic_load_explicit(&t->overwritten, memory_order_relaxed);
     for (sl_tstate *s = atomic_load(&t->states); s; s = s->next) {
         out->spans_started += atomic_load_explicit(&s->started, memory_order_relaxed);
         out->spans_ended += atomic_load_explicit(&s->ended, memory_order_relaxed);

@@ -30,7 +30,10 @@ struct sl_tracer {
     uint64_t serial;
     sl_sink sink;
     sl_format format;
-    int always, block;
+    int always;
+    int block;                     /* a full ring waits for the writer (else: drop, count) */
+    uint64_t producer_patience;    /* how long recording threads wait for a stalled output */
+    uint64_t close_timeout_ns;     /* close, exit and flush wait at most this long for room */
     sl_limits lim;
     sl_clock_fn clock;
     void *clock_ud;
@@ -44,12 +47,20 @@ struct sl_tracer {
     uint32_t nstates;
 
     pthread_mutex_t drain_mu;      /* the one consumer at a time */
-    sl_buf out;
-    uint64_t out_records;
+    sl_buf out;                    /* encoded records not written yet (a stalled output keeps
+                                      them here: the rings fill up behind them) */
+    sl_buf ends;                   /* uint32 end offset in out of each record */
+    uint64_t patience;             /* the drain under way waits this long for room */
     int need_meta, write_meta;
+    uint64_t dropped_told;         /* the dropped count the stream was last told */
+    struct sl_recorder *rec;       /* flight recorder: records stay in memory until a dump */
+    uint32_t dumps_seen;           /* SIGUSR1 requests served (sl_dump_requests) */
+    _Atomic uintptr_t drain_owner; /* the draining thread (its &sl_tl), 0: none */
+    _Atomic int emergency;         /* a signal handler is writing: drains stop */
     _Atomic uint64_t last_drain_ts;
-    _Atomic uint64_t records, bytes, wdropped, write_errors;
+    _Atomic uint64_t records, bytes, wdropped, write_errors, overwritten;
     _Atomic int last_errno;
+    _Atomic int unreported_errno;  /* a write error flush() or close() has not returned yet */
 
     /* background writer */
     _Atomic int bg;                /* producers kick the writer instead of draining */
@@ -63,7 +74,6 @@ struct sl_tracer {
     _Atomic int closed;
     struct sl_tracer *gnext;       /* global registry (atexit, fork) */
 };
-
 
 /* The calling thread's cache, one TLS block: in a shared object (the Lua
  * module) each distinct thread-local costs a __tls_get_addr call. */
@@ -120,12 +130,56 @@ static inline sl_tstate *tstate(sl_tracer *t)
     return sl_tstate_bind(t);
 }
 
-/* Drains every ring into the sink; 0 or the errno of a failed write. */
+/* ===== DRAINING (drain.c) ===== */
+
+/* Drains every ring into the sink, waiting for room in the output at most
+ * `patience` ns at a time (SL_WAIT_*); 0, EAGAIN (records left for later:
+ * the output had no room in time), or the errno of a failed write. */
+int sl_drain_waiting(sl_tracer *t, uint64_t ts, uint64_t patience);
+/* The recording threads' drain: waits as t->producer_patience says. */
 int sl_drain_all(sl_tracer *t, uint64_t ts);
 /* The same with one more (out-of-ring) record after everything buffered. */
 void sl_drain_with(sl_tracer *t, const char *rec);
+/* Writes the meta record first thing (sl_tracer_open). */
+void sl_drain_meta(sl_tracer *t, uint64_t ts);
+/* Forgets what is encoded but not written (fork child, close timeout);
+ * returns how many records that was. drain_mu held. */
+uint64_t sl_drain_discard(sl_tracer *t);
+/* Total records lost so far (all threads, all causes). */
+uint64_t sl_dropped_total(sl_tracer *t);
+int sl_start_writer(sl_tracer *t);
+void sl_stop_writer(sl_tracer *t);
 void sl_kick_writer(sl_tracer *t);
 /* Ends every open span of t as abandoned, recording on st (span.c). */
 void sl_abandon_open_spans(sl_tracer *t, sl_tstate *st, uint64_t ts);
+
+/* ===== FLIGHT RECORDER (recorder.c) ===== */
+
+typedef struct sl_recorder sl_recorder;
+sl_recorder *sl_recorder_new(size_t bytes);
+void sl_recorder_free(sl_recorder *r);
+/* Keeps one record, dropping the oldest whole records to make room; returns
+ * how many it dropped, or -1 when the record alone is too big. */
+long sl_recorder_put(sl_recorder *r, const char *data, size_t len);
+/* Removes the oldest record: its bytes are a[0..alen) then b[0..blen) (the
+ * record may wrap), valid until the next put. 0 when empty. */
+int sl_recorder_take(sl_recorder *r, const char **a, size_t *alen, const char **b, size_t *blen);
+void sl_recorder_clear(sl_recorder *r);
+/* Writes what the recorder holds to t's sink, or to path (created or
+ * truncated), preceded by a meta record, and empties it. drain_mu held;
+ * 0 or an errno value (ETIMEDOUT: the output had no room in time). */
+int sl_recorder_dump(sl_tracer *t, const char *path, uint64_t patience);
+
+/* ===== SIGNALS (crash.c) ===== */
+
+/* SIGUSR1 requests so far (the handler only counts; drains serve them). */
+extern SL_HIDDEN _Atomic uint32_t sl_dump_requests;
+/* The tracers an emergency flush writes out (path and fd sinks). */
+void sl_emergency_register(sl_tracer *t);
+void sl_emergency_unregister(sl_tracer *t);
+/* A flight recorder opens: installs the SIGUSR1 handler if SIGUSR1 has
+ * its default action. The last one to close puts the default back. */
+void sl_dump_signal_install(void);
+void sl_dump_signal_release(void);
 
 #endif

@@ -26,7 +26,7 @@ local function cells(row, cols)
     local v = row[c[1]]
     if c[3] == "dur" then out[i] = report.duration(v)
     elseif v == nil then out[i] = "-"
-    else out[i] = tostring(v) end
+    else out[i] = text.clean(tostring(v)) end   -- names and keys come from the stream
   end
   return out
 end
@@ -66,7 +66,7 @@ end
 local function csv_cell(v)
   if v == nil then return "" end
   if math.type(v) == "float" then v = string.format("%.1f", v) end
-  v = tostring(v)
+  v = text.clean(tostring(v))   -- CSV lands on terminals too
   if v:find('[,"\r\n]') then v = '"' .. v:gsub('"', '""') .. '"' end
   return v
 end

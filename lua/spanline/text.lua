@@ -16,11 +16,13 @@ end
 
 -- Human-readable duration from nanoseconds (integer or float): 950ns,
 -- 12.3us, 4.50ms, 1.25s, 3m05s, 2h01m; three significant digits, fixed
--- suffixes so columns align. nil gives `missing` (default "-").
+-- suffixes so columns align. nil gives `missing` (default "-"). A negative
+-- duration can only come from nonsense records (an end before its start)
+-- and says so: "negative", never a number that looks real.
 function text.duration(ns, missing)
   if ns == nil then return missing or "-" end
   if ns ~= ns then return "?" end
-  if ns < 0 then return "-" .. text.duration(-ns) end
+  if ns < 0 then return "negative" end
   if ns >= 2^63 then return ">292y" end
   ns = math.floor(ns + 0.5)
   if ns < 1000 then return string.format("%dns", ns) end
@@ -30,6 +32,13 @@ function text.duration(ns, missing)
   local s = (ns + 500000000) // 1000000000
   if s < 3600 then return string.format("%dm%02ds", s // 60, s % 60) end
   return string.format("%dh%02dm", s // 3600, (s % 3600) // 60)
+end
+
+-- Timestamps no clock gives: an end before the start, or a time at or past
+-- 2^63 ns (year 2262), which a reader hands over as a negative integer.
+function text.bad_times(s)
+  return (s.dur ~= nil and s.dur < 0) or (s.start ~= nil and s.start < 0)
+    or (s.finish ~= nil and s.finish < 0)
 end
 
 -- Makes text safe to draw on a terminal: control characters (they would

@@ -6,6 +6,7 @@
 -- iterative and the guides are capped (MAX_GUIDES), so any depth works.
 
 local report = require("spanline.report")
+local text = require("spanline.text")
 
 local tree_text = {}
 
@@ -21,22 +22,25 @@ local function sorted_children(s)
   return copy
 end
 
--- The label of one span: name, duration (or "open"), status marks.
+-- The label of one span: name, duration (or "open"), status marks. Text
+-- from the stream is made safe for a terminal (text.clean).
 function tree_text.line(s)
-  local parts = { s.name or ("<" .. (s.id or "?") .. ">") }
+  local parts = { text.clean(s.name or ("<" .. (s.id or "?") .. ">")) }
   if s.status == "open" or s.finish == nil then
     parts[#parts + 1] = "(open)"
+  elseif text.bad_times(s) then
+    parts[#parts + 1] = "(bad timestamps: end before start)"
   else
     parts[#parts + 1] = report.duration(s.dur)
   end
   if s.status == "error" then
-    parts[#parts + 1] = "ERROR" .. (s.error and (": " .. s.error) or "")
+    parts[#parts + 1] = "ERROR" .. (s.error and (": " .. text.clean(tostring(s.error))) or "")
   elseif s.status == "abandoned" then
     parts[#parts + 1] = "abandoned"
   end
   if s.orphan then parts[#parts + 1] = "(orphan)" end
-  if s.remote_parent then parts[#parts + 1] = "(remote parent " .. tostring(s.parent) .. ")" end
-  if s.cycle then parts[#parts + 1] = "(parent cycle cut: parent " .. tostring(s.parent) .. ")" end
+  if s.remote_parent then parts[#parts + 1] = "(remote parent " .. text.clean(tostring(s.parent)) .. ")" end
+  if s.cycle then parts[#parts + 1] = "(parent cycle cut: parent " .. text.clean(tostring(s.parent)) .. ")" end
   return table.concat(parts, "  ")
 end
 

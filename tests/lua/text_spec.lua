@@ -24,7 +24,7 @@ describe("text.duration", function()
     assert.equal("2.50us", text.duration(2500.0))
   end)
   it("marks negative and unknown durations instead of hiding them", function()
-    assert.equal("-5.00ms", text.duration(-5 * MS))
+    assert.equal("negative", text.duration(-5 * MS))   -- nonsense records, flagged
     assert.equal("-", text.duration(nil))
     assert.equal("?", text.duration(0 / 0))
   end)

@@ -31,11 +31,12 @@
   const pad2 = (n) => (n < 10 ? '0' : '') + n;
 
   // Human-readable duration from nanoseconds: 950ns, 12.3us, 4.50ms, 1.25s,
-  // 3m05s, 2h01m. null/undefined gives `missing` (default "-").
+  // 3m05s, 2h01m. null/undefined gives `missing` (default "-"); a negative
+  // duration (an end before its start) says "negative", as text.lua does.
   function duration(ns, missing) {
     if (ns === null || ns === undefined) return missing === undefined ? '-' : missing;
     if (Number.isNaN(ns)) return '?';
-    if (ns < 0) return '-' + duration(-ns);
+    if (ns < 0) return 'negative';  // only nonsense records give one (text.lua)
     if (ns >= 2 ** 63) return '>292y';
     ns = Math.floor(ns + 0.5);
     if (ns < 1000) return ns + 'ns';

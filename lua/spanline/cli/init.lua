@@ -118,9 +118,13 @@ function cli.main(argv)
     return err
   end, rest)
   if not ok then
+    -- an error object may carry its exit status (a --where expression
+    -- over its budget: 2)
+    local code = type(status) == "table" and math.type(status.exit) == "integer" and status.exit or 1
     local msg = tostring(status):gsub("^[^:]*%.lua:%d+: ", "")
-    io.stderr:write("spanline ", name, ": ", msg, "\n")
-    return 1
+    -- messages may quote the stream (a span name in an error): terminal-safe
+    io.stderr:write("spanline ", name, ": ", require("spanline.text").clean(msg), "\n")
+    return code
   end
   return tonumber(status) or 0
 end

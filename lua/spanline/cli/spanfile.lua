@@ -107,6 +107,7 @@ function spanfile.where(expr)
     return function(s)
       local ok, v = pcall(fn, s)
       if ok then return v and true or false end
+      if query.is_limit_error(v) then error(v, 0) end   -- over budget: the command ends
       state.errors = state.errors + 1
       if not state.first then state.first = tostring(v):gsub("^expr:%d+: ", "") end
       return false
@@ -119,7 +120,7 @@ end
 function spanfile.where_note(state)
   if not state or state.errors == 0 then return nil end
   return string.format("--where failed on %d span%s (counted as no match): %s", state.errors,
-    state.errors == 1 and "" or "s", state.first)
+    state.errors == 1 and "" or "s", require("spanline.text").clean(tostring(state.first)))
 end
 
 return spanfile

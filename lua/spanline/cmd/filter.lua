@@ -72,6 +72,7 @@ local function run(argv)
   if fast then
     -- The whole loop runs in C; only the expression is Lua.
     local matched, failures, first, seen = source.stream:filter(bare, out, limit)
+    if query.is_limit_error(first) then error(first, 0) end
     if not matched then
       io.stderr:write("spanline filter: ", tostring(failures), "\n")
       return 1

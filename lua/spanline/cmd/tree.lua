@@ -4,6 +4,7 @@ local processes = require("spanline.cli.processes")
 local spanfile = require("spanline.cli.spanfile")
 local tree_text = require("spanline.tree_text")
 local report = require("spanline.report")
+local text = require("spanline.text")
 
 local USAGE = [[
 usage: spanline tree FILE [--trace ID] [--depth N] [--pid N]
@@ -54,7 +55,7 @@ local function run(argv)
   for _, t in ipairs(traces) do
     if not opts.trace or t.trace:sub(1, #opts.trace) == opts.trace then
       shown = shown + 1
-      out[#out + 1] = string.format("trace %s  %d span%s  %s%s%s\n%s", t.trace, t.spans,
+      out[#out + 1] = string.format("trace %s  %d span%s  %s%s%s\n%s", text.clean(t.trace), t.spans,
         t.spans == 1 and "" or "s", (t.open > 0 and ">=" or "") .. report.duration(t.dur),
         t.errors > 0 and string.format("  %d error%s", t.errors, t.errors == 1 and "" or "s") or "",
         t.open > 0 and string.format("  %d open", t.open) or "",

@@ -75,6 +75,7 @@ function view.run(argv)
     if store.records == 0 and store.bad > 0 then
       return fail(path .. ": no spanline records (" .. store.bad .. " lines could not be read)")
     end
+    if store.records == 0 then return fail(path .. ": empty file (no span records)") end
     require("spanline.view.plain").render(store, { mode = mode, interval = interval, width = width })
     return 0
   end

@@ -19,6 +19,7 @@ query.compute_self = assembler.compute_self
 query.rewrite_units = expr.rewrite_units
 query.expr_fields = expr.expr_fields
 query.compile_where = expr.compile_where
+query.is_limit_error = expr.is_limit_error
 query.FIELDS = expr.FIELDS
 
 -- ===== QUERIES =====

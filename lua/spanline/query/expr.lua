@@ -1,9 +1,32 @@
 -- expr.lua: the --where language: a Lua expression over span fields,
 -- with duration literals (5ms, 1.5s), compiled in a sandbox (no os, io,
--- load, require; string, math, table, utf8 allowed). Span fields become
+-- load, require; copies of string, math, table, utf8). Span fields become
 -- locals, so an expression costs one table read per field it names.
+--
+-- Key idea: nothing an expression does reaches the host. Its libraries are
+-- fresh copies per expression (assigning string.format changes the copy),
+-- without the functions that touch shared state (math.randomseed), and each
+-- call runs under a time and a memory budget (core.bounded): an endless
+-- loop or a memory-eating expression ends with an error naming the
+-- expression, raised as an object with exit = 2 that no caller mistakes
+-- for an ordinary failure of one span. (A pattern search that backtracks
+-- for long inside string.find is C code: it ends when it returns.)
+
+local core = require("spanline.core")
 
 local expr = {}
+
+-- Budgets per call (per span): CPU seconds and bytes allocated. Settable
+-- before compiling, and from the environment: SPANLINE_WHERE_CPU (seconds)
+-- and SPANLINE_WHERE_MEMORY (MiB).
+local function env_number(name, default)
+  local v = tonumber(os.getenv(name) or "")
+  return v and v > 0 and v or default
+end
+expr.limits = {
+  seconds = env_number("SPANLINE_WHERE_CPU", 1),
+  memory = math.floor(env_number("SPANLINE_WHERE_MEMORY", 64) * 1024 * 1024),
+}
 
 -- ===== EXPRESSIONS (--where) =====
 
@@ -52,12 +75,44 @@ local FIELD_SET = {}
 for _, f in ipairs(FIELDS) do FIELD_SET[f] = true end
 expr.FIELDS = FIELDS
 
+local function copy(lib, without)
+  local t = {}
+  for k, v in pairs(lib) do
+    if not (without and without[k]) then t[k] = v end
+  end
+  return t
+end
+
 local function sandbox()
   return {
-    string = string, math = math, table = table, utf8 = utf8,
+    string = copy(string), math = copy(math, { randomseed = true }), table = copy(table),
+    utf8 = copy(utf8),
     tostring = tostring, tonumber = tonumber, type = type, pairs = pairs, ipairs = ipairs,
     select = select, next = next,
   }
+end
+
+-- The error an expression over budget raises: a table (so it is never
+-- taken for an ordinary error of one span) that prints as its message and
+-- carries the command-line exit status.
+local LimitError = {}
+LimitError.__index = LimitError
+LimitError.__tostring = function(e) return e.message end
+
+function expr.is_limit_error(v)
+  return getmetatable(v) == LimitError
+end
+
+local function limit_error(text, kind)
+  local what
+  if kind == "time" then
+    what = string.format("ran for more than %g s of CPU on one span (an endless loop?)",
+      expr.limits.seconds)
+  else
+    what = string.format("more than %d MiB of memory on one span", expr.limits.memory // (1024 * 1024))
+  end
+  return setmetatable({ message = string.format("--where '%s' gave up: %s", text, what),
+    kind = kind, exit = 2 }, LimitError)
 end
 
 -- The span fields an expression names (identifiers that are field names).
@@ -73,8 +128,10 @@ function expr.expr_fields(text)
 end
 
 -- Compiles a Lua expression over span fields (`dur > 5ms and name:find("db")`)
--- into a predicate, in an environment without os, io, load or require.
--- Returns fn, or nil, message, column (1-based) of a syntax error.
+-- into a predicate, in an environment without os, io, load or require,
+-- bounded by expr.limits (over them, it raises expr.is_limit_error objects,
+-- on every call from then on). Returns fn, or nil, message, column
+-- (1-based) of a syntax error.
 function expr.compile_where(text)
   if type(text) ~= "string" then
     error("bad argument #1 to 'compile_where' (string expected, got " .. type(text) .. ")", 2)
@@ -107,7 +164,8 @@ function expr.compile_where(text)
   end
   local fn, err2 = load(src, "=expr", "t", sandbox())
   if not fn then return nil, tostring(err2):gsub("^expr:%d+: ", ""), 1 end
-  return fn
+  return core.bounded(fn, expr.limits.seconds, expr.limits.memory,
+    function(kind) return limit_error(text, kind) end)
 end
 
 return expr
