@@ -29,11 +29,16 @@ void lsl_open_tracer(lua_State *L);  /* ltracer.c: tracer, span, context */
 void lsl_open_reader(lua_State *L);  /* lreader.c: stream reader */
 void lsl_open_util(lua_State *L);    /* lutil.c: clock, ids, traceparent */
 void lsl_open_samples(lua_State *L); /* lsamples.c: exact percentiles */
-void lsl_open_spans(lua_State *L);   /* lspans.c: spans assembled in C */
+void lsl_open_assemble(lua_State *L); /* lassemble.c, lkeep.c: core.assembler */
+void lsl_open_json(lua_State *L);     /* ljson.c: core.json_decode */
 void lsl_open_otlp(lua_State *L);    /* lotlp.c: OTLP encoder and pusher, format recoder */
 void lsl_open_faults(lua_State *L);  /* lfaults.c: dump, crash and signal handlers */
 void lsl_open_sandbox(lua_State *L); /* lsandbox.c: calls under time and memory budgets */
 void lsl_open_process(lua_State *L); /* lprocess.c: signals and an exit note for `spanline run` */
+
+/* ljson.c: pushes the value of a JSON text (integers stay integers); on
+ * bad JSON pushes nil and returns 0. */
+int lsl_json_push(lua_State *L, const char *s, size_t len);
 
 /* lreader.c: a stream reader userdata (READER_MT). */
 #define LSL_READER_MT "spanline.reader"
@@ -45,5 +50,9 @@ typedef struct lreader {
 lreader *lsl_reader_check(lua_State *L, int idx);
 /* nil, message, code for a failed sl_reader_next (rc). */
 int lsl_reader_fail(lua_State *L, lreader *lr, int rc);
+/* Pushes an id as 32 hex digits (16 when is_short: a W3C span-id). */
+void lsl_push_id(lua_State *L, const sl_id *id, int is_short);
+/* Reads a record table at idx (argument number arg in errors). */
+void lsl_record_from_table(lua_State *L, int idx, int arg, sl_record *rec);
 
 #endif

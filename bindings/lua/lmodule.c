@@ -75,7 +75,8 @@ int luaopen_spanline_core(lua_State *L)
     lsl_open_faults(L);   /* after the tracer: adds tracer:dump */
     lsl_open_reader(L);
     lsl_open_samples(L);
-    lsl_open_spans(L);
+    lsl_open_assemble(L);
+    lsl_open_json(L);
     lsl_open_otlp(L);
     lsl_open_sandbox(L);
     lsl_open_process(L);

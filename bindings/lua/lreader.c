@@ -12,7 +12,6 @@
 #include <stdio.h>
 
 #include "lbinding.h"
-#include "reader_internal.h"
 
 #define READER_MT LSL_READER_MT
 #define RECORD_MT "spanline.record"
@@ -112,18 +111,22 @@ static void set_str(lua_State *L, const char *k, const char *s, size_t n)
     lua_setfield(L, -2, k);
 }
 
-static void set_id(lua_State *L, const char *k, const sl_id *id, int is_short)
+void lsl_push_id(lua_State *L, const sl_id *id, int is_short)
 {
     char hex[33];
-    if (is_short) sl_reader_hex(id->bytes + 8, 8, hex);
-    else sl_reader_hex(id->bytes, 16, hex);
-    lua_pushlstring(L, hex, is_short ? 16 : 32);
+    sl_id_to_hex(id, hex);
+    lua_pushlstring(L, is_short ? hex + 16 : hex, is_short ? 16 : 32);
+}
+
+static void set_id(lua_State *L, const char *k, const sl_id *id, int is_short)
+{
+    lsl_push_id(L, id, is_short);
     lua_setfield(L, -2, k);
 }
 
 static const char *const TYPES[] = { "meta", "start", "event", "attr", "end" };
 
-static void push_record(lua_State *L, const sl_record *rec, int raw, int origin)
+static void push_record(lua_State *L, const sl_record *rec, int raw)
 {
     lua_createtable(L, 0, 12);
     lua_pushstring(L, TYPES[rec->type]);
@@ -163,7 +166,7 @@ static void push_record(lua_State *L, const sl_record *rec, int raw, int origin)
     }
     if (raw) {
         set_str(L, "raw", rec->raw, rec->raw_len);
-        if (origin != SL_ORIGIN_SPANLINE_JSONL) {
+        if (!rec->raw_spanline) {
             lua_pushboolean(L, 1);  /* raw is not a spanline/1 line: re-encode it */
             lua_setfield(L, -2, "foreign");
         }
@@ -178,7 +181,7 @@ static int l_next(lua_State *L)
     sl_record rec;
     int rc = sl_reader_next(lr->r, &rec);
     if (rc == SL_OK) {
-        push_record(L, &rec, lr->raw, sl_reader_origin(lr->r));
+        push_record(L, &rec, lr->raw);
         return 1;
     }
     if (rc == SL_EOF) {
@@ -231,26 +234,28 @@ static int l_close(lua_State *L)
     return 0;
 }
 
-/* core.record_jsonl(rec) -> one spanline/1 line (with "\n") for a record
- * table as next() returns it: how filter re-encodes non-spanline input. */
-static int l_record_jsonl(lua_State *L)
+/* A record table (as next() returns it, or built by hand) at idx as an
+ * sl_record whose strings point into the table's strings (valid while the
+ * table holds them). Raises naming argument arg when the type or id is bad. */
+void lsl_record_from_table(lua_State *L, int idx, int arg, sl_record *rec)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    sl_record rec;
-    memset(&rec, 0, sizeof rec);
-    lua_getfield(L, 1, "type");
-    const char *type = luaL_optstring(L, -1, "");
+    idx = lua_absindex(L, idx);
+    memset(rec, 0, sizeof *rec);
+    lua_getfield(L, idx, "type");
+    const char *type = lua_tostring(L, -1);
     int t = -1;
-    for (int i = 0; i < 5; i++) if (strcmp(type, TYPES[i]) == 0) t = i;
-    if (t < 0) return luaL_argerror(L, 1, "record has no valid type");
-    rec.type = (sl_record_type)t;
-    lua_getfield(L, 1, "ts");
-    rec.ts = (uint64_t)luaL_optinteger(L, -1, 0);
-    lua_getfield(L, 1, "lane");
-    rec.lane = luaL_optinteger(L, -1, 0);
-    lua_getfield(L, 1, "pid");
-    rec.pid = luaL_optinteger(L, -1, 0);
-    lua_pop(L, 4);
+    for (int i = 0; type && i < 5; i++) if (strcmp(type, TYPES[i]) == 0) t = i;
+    if (t < 0) luaL_argerror(L, arg, "record has no valid type");
+    rec->type = (sl_record_type)t;
+    lua_getfield(L, idx, "ts");
+    rec->ts = (uint64_t)luaL_optinteger(L, -1, 0);
+    lua_getfield(L, idx, "lane");
+    rec->lane = luaL_optinteger(L, -1, 0);
+    lua_getfield(L, idx, "pid");
+    rec->pid = luaL_optinteger(L, -1, 0);
+    lua_getfield(L, idx, "line");
+    rec->line = (uint64_t)luaL_optinteger(L, -1, 0);
+    lua_pop(L, 5);
     static const struct { const char *k; size_t off, loff; } strs[] = {
         { "name", offsetof(sl_record, name), offsetof(sl_record, name_len) },
         { "status", offsetof(sl_record, status), offsetof(sl_record, status_len) },
@@ -261,62 +266,65 @@ static int l_record_jsonl(lua_State *L)
         { "host", offsetof(sl_record, host), offsetof(sl_record, host_len) },
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
-        lua_getfield(L, 1, strs[i].k);
+        lua_getfield(L, idx, strs[i].k);
         if (lua_type(L, -1) == LUA_TSTRING) {
             size_t n;
             const char *s = lua_tolstring(L, -1, &n);
-            *(const char **)((char *)&rec + strs[i].off) = s;
-            *(size_t *)((char *)&rec + strs[i].loff) = n;
+            *(const char **)((char *)rec + strs[i].off) = s;
+            *(size_t *)((char *)rec + strs[i].loff) = n;
         }
         lua_pop(L, 1);  /* the table still holds the string */
     }
-    int is_short = 0;
     size_t n;
     const char *s;
-    lua_getfield(L, 1, "id");
+    lua_getfield(L, idx, "id");
     s = lua_tolstring(L, -1, &n);
-    if (rec.type != SL_REC_META && (!s || sl_reader_parse_hex_id(s, n, &rec.id, &is_short) != SL_OK || is_short))
-        return luaL_argerror(L, 1, "record has no valid id");
-    lua_getfield(L, 1, "trace");
+    if (rec->type != SL_REC_META && (!s || n != 32 || sl_id_from_hex(s, n, &rec->id) != SL_OK))
+        luaL_argerror(L, arg, "record has no valid id");
+    lua_getfield(L, idx, "trace");
     s = lua_tolstring(L, -1, &n);
-    if (s && sl_reader_parse_hex_id(s, n, &rec.trace, &is_short) == SL_OK && !is_short) rec.has_trace = 1;
-    lua_getfield(L, 1, "parent");
+    if (s && n == 32 && sl_id_from_hex(s, n, &rec->trace) == SL_OK) rec->has_trace = 1;
+    lua_getfield(L, idx, "parent");
     s = lua_tolstring(L, -1, &n);
-    if (s && sl_reader_parse_hex_id(s, n, &rec.parent, &is_short) == SL_OK) {
-        rec.has_parent = 1;
-        rec.parent_short = (uint8_t)is_short;
+    if (s && (n == 32 || n == 16) && sl_id_from_hex(s, n, &rec->parent) == SL_OK) {
+        rec->has_parent = 1;
+        rec->parent_short = n == 16;
     }
     lua_pop(L, 3);
-    sl_rbuf b = { 0 };
-    if (sl_record_to_jsonl(&rec, &b) != SL_OK) {
-        sl_rbuf_free(&b);
-        return luaL_error(L, "out of memory");
+}
+
+/* core.record_jsonl(rec) -> one spanline/1 line (with "\n") for a record
+ * table as next() returns it: how filter re-encodes non-spanline input. */
+static int l_record_jsonl(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    sl_record rec;
+    lsl_record_from_table(L, 1, 1, &rec);
+    char small[512];
+    size_t n = sl_record_jsonl(&rec, small, sizeof small);
+    if (n == 0) return luaL_error(L, "out of memory");
+    if (n <= sizeof small) {
+        lua_pushlstring(L, small, n);
+        return 1;
     }
-    lua_pushlstring(L, b.ptr, b.len);
-    sl_rbuf_free(&b);
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, n);
+    sl_record_jsonl(&rec, p, n);
+    luaL_pushresultsize(&b, n);
     return 1;
 }
 
-/* Record __index: `attrs` decodes attrs_json with lua-cjson once. */
+/* Record __index: `attrs` decodes attrs_json once (integers stay integers);
+ * a table even when the text is not a JSON object. */
 static int l_record_index(lua_State *L)
 {
     const char *k = lua_tostring(L, 2);
     if (!k || strcmp(k, "attrs") != 0) return 0;
     lua_getfield(L, 1, "attrs_json");
-    if (lua_isnil(L, -1)) return 0;
-    lua_getfield(L, lua_upvalueindex(1), "decode");
-    if (lua_isnil(L, -1)) {
-        /* First use: load lua-cjson (a missing module raises a normal error). */
-        lua_getglobal(L, "require");
-        lua_pushliteral(L, "cjson.safe");
-        lua_call(L, 1, 1);
-        lua_getfield(L, -1, "decode");
-        lua_setfield(L, lua_upvalueindex(1), "decode");
-        lua_pop(L, 2);
-        lua_getfield(L, lua_upvalueindex(1), "decode");
-    }
-    lua_pushvalue(L, -2);
-    lua_call(L, 1, 1);
+    size_t n;
+    const char *json = lua_tolstring(L, -1, &n);
+    if (!json) return 0;
+    lsl_json_push(L, json, n);
     if (!lua_istable(L, -1)) {
         lua_pop(L, 1);
         lua_newtable(L);
@@ -345,8 +353,7 @@ void lsl_open_reader(lua_State *L)
 {
     lsl_new_class(L, READER_MT, reader_methods, l_close);
     if (luaL_newmetatable(L, RECORD_MT)) {
-        lua_newtable(L);  /* upvalue: cache of cjson.decode */
-        lua_pushcclosure(L, l_record_index, 1);
+        lua_pushcfunction(L, l_record_index);
         lua_setfield(L, -2, "__index");
     }
     lua_pop(L, 1);

@@ -389,6 +389,7 @@ typedef struct sl_record {
     const char *error; size_t error_len;     /* end, when status is error */
     const char *attrs_json; size_t attrs_len; /* attrs as a JSON object text, or NULL */
     const char *raw; size_t raw_len;         /* the record as read (JSONL line without '\n', or msgpack bytes) */
+    uint8_t raw_spanline;      /* raw is a spanline/1 JSONL line (not js-logger, not msgpack) */
     uint64_t line;             /* 1-based line (JSONL) or record number (msgpack) */
     /* meta */
     int64_t pid;
@@ -416,11 +417,227 @@ sl_reader *sl_reader_open_mem(const char *data, size_t len, const sl_reader_opts
 int sl_reader_next(sl_reader *r, sl_record *out);
 /* Why the last sl_reader_next failed (SL_EIO, SL_EPARSE), or NULL. */
 const char *sl_reader_error(const sl_reader *r);
+/* Writes rec as one spanline/1 JSONL line, '\n' included, into buf (cap
+ * bytes) and returns its length; like snprintf, a result > cap means it did
+ * not fit (call again with a bigger buffer). 0: out of memory. */
+size_t sl_record_jsonl(const sl_record *rec, char *buf, size_t cap);
 /* Lines skipped so far, and the line numbers of the first ones (up to cap). */
 uint64_t sl_reader_bad_lines(const sl_reader *r, uint64_t *lines, size_t cap);
 /* Bytes consumed so far. */
 uint64_t sl_reader_offset(const sl_reader *r);
 void sl_reader_close(sl_reader *r);
+
+/* ===== ASSEMBLER =====
+ * Records -> spans, in any arrival order, from any reader (or records built
+ * by hand): the one place where spans are rebuilt from records.
+ *
+ * A span is known by a ref (a small integer) while the assembler keeps it.
+ * A child links under its parent when both are known; a child whose parent
+ * has not been seen is an orphan and is re-parented when that parent starts
+ * (a parent given as 16 hex digits, a W3C span-id, matches the last 16 hex
+ * digits of a known id). A link that would close a parent cycle is refused:
+ * the span stays an orphan, flagged SL_ASPAN_CYCLE and counted. Self time =
+ * duration minus the union of the children's intervals clipped to the span
+ * (a child still open counts up to the span's end). A span without a trace
+ * id in its records takes its parent's (js-logger input); an orphan without
+ * one takes its parent's id (or its own, when the parent is remote).
+ *
+ * Three modes, one engine:
+ * - SL_ASM_STREAM: sl_assembler_next hands out each span once it ended (end
+ *   order; spans still open come out at sl_assembler_finish, by start), then
+ *   forgets it. Memory: the open spans, plus ended spans that children not
+ *   yet handed out still refer to ("ghosts": a child starting after its
+ *   parent ended links to it while the parent is a ghost, and is an orphan
+ *   once the parent and every child it had were handed out).
+ * - SL_ASM_TRACES: sl_assembler_next_trace hands out a whole trace (spans
+ *   grouped by trace id) once none of its spans is open or lacks its start
+ *   or end, and none waits for a parent id not seen yet; then forgets it.
+ *   Memory: the traces still open (bounded by the largest trace when traces
+ *   follow each other). Spans of a trace that arrive after it was handed
+ *   out come out later as a trace of their own with the same id (their
+ *   parent, forgotten, makes them orphans). sl_assembler_finish hands out
+ *   what is left. Traces come out in the order they complete.
+ * - SL_ASM_KEEP: every span is kept (the viewer, follow mode); read it with
+ *   the accessors at any time, keep adding records.
+ *
+ * Ownership: the assembler copies what it keeps from each record (the
+ * record and its strings may go away after sl_assembler_add returns).
+ * Pointers in an sl_aspan, sl_atrace or from the accessors point into the
+ * assembler: they stay valid until the next sl_assembler_add, _next,
+ * _next_trace, _finish or _free. Refs stay valid as long as the span is
+ * kept: for ever in KEEP mode; in STREAM mode until the next
+ * sl_assembler_next after it was handed out; in TRACES mode until the
+ * next sl_assembler_next_trace after its trace was handed out.
+ * Not thread-safe: one assembler per thread (or a lock around it). */
+
+typedef struct sl_assembler sl_assembler;
+
+typedef enum sl_asm_mode {
+    SL_ASM_STREAM = 0,
+    SL_ASM_TRACES = 1,
+    SL_ASM_KEEP = 2
+} sl_asm_mode;
+
+typedef struct sl_assembler_opts {
+    sl_asm_mode mode;
+    int keep_raw;      /* keep each span's records as spanline/1 JSONL lines
+                          (passed through when the record's raw_spanline is set,
+                          else re-encoded): sl_assembler_raw */
+    int skip_attrs;    /* do not keep attrs text (nobody will read it) */
+    int skip_events;   /* do not keep events */
+    int select_pid;    /* keep only the records of process pid (a stream several
+                          processes wrote): a start record belongs to the process
+                          of the meta record last before it, any other record to
+                          its span's; the others are not applied (nor counted) */
+    int64_t pid;
+} sl_assembler_opts;
+
+#define SL_NO_SPAN UINT32_MAX
+
+/* sl_aspan.flags */
+#define SL_ASPAN_STARTED 0x1u       /* its start record was seen */
+#define SL_ASPAN_ENDED 0x2u         /* its end record was seen */
+#define SL_ASPAN_HAS_PARENT 0x4u    /* its start record names a parent */
+#define SL_ASPAN_REMOTE_PARENT 0x8u /* ... as 16 hex digits (W3C span-id) */
+#define SL_ASPAN_ORPHAN 0x10u       /* names a parent that is not linked */
+#define SL_ASPAN_CYCLE 0x20u        /* its parent link was refused: it closed a cycle */
+#define SL_ASPAN_DUPLICATE 0x40u    /* a second start or end record came for its id */
+
+/* One assembled span, as sl_assembler_get fills it. */
+typedef struct sl_aspan {
+    uint32_t ref;
+    uint32_t flags;            /* SL_ASPAN_* */
+    sl_id id;
+    sl_id trace;
+    sl_id parent;              /* as given; REMOTE_PARENT: only bytes 8..15 */
+    uint64_t start, finish;    /* 0 without a start / end record */
+    int64_t self;              /* valid when STARTED and ENDED (else -1) */
+    int64_t lane;
+    uint64_t line;             /* record number of its start record */
+    uint32_t depth;            /* 0 for a root or an orphan */
+    uint32_t nchildren;        /* children linked and kept (see sl_assembler_children) */
+    uint32_t nevents;
+    uint32_t name_id;          /* KEEP: equal names, equal ids (else SL_NO_SPAN) */
+    uint32_t parent_ref;       /* the linked parent, or SL_NO_SPAN */
+    uint32_t trace_ref;        /* its trace (sl_assembler_trace), or SL_NO_SPAN */
+    uint32_t pending_children; /* STREAM: linked children not handed out yet; the
+                                  span stays known (a ghost) until they are */
+    int parent_released;       /* STREAM: this hand-out was the parent ghost's last
+                                  pending child: the parent is forgotten now */
+    const char *name; size_t name_len;      /* NULL without a start record */
+    const char *status; size_t status_len;  /* "open" until its end record */
+    const char *error; size_t error_len;    /* NULL when none */
+} sl_aspan;
+
+/* One trace: spans grouped by trace id. */
+typedef struct sl_atrace {
+    uint32_t ref;
+    sl_id id;
+    uint32_t nspans, nopen, nerrors, nabandoned;   /* open: not ended */
+    uint64_t start, finish;            /* first start, last end (or start); 0 when none */
+    const uint32_t *roots;             /* TRACES: spans without a parent in this trace, by start */
+    size_t nroots;
+} sl_atrace;
+
+typedef struct sl_asm_stats {
+    uint64_t records;      /* records added (meta records included) */
+    uint64_t spans;        /* spans kept now */
+    uint64_t open;         /* of those, not ended */
+    uint64_t errors;       /* of those, status "error" */
+    uint64_t abandoned;    /* of those, status "abandoned" */
+    uint64_t traces;       /* traces kept now */
+    uint64_t cycles;       /* parent links refused (they closed a cycle), so far */
+    uint64_t duplicates;   /* second start or end records for one id, so far */
+    uint64_t min_ts, max_ts;  /* over every record with a timestamp (0: none) */
+    uint64_t min_start;       /* the earliest start of any span so far (0: none) */
+} sl_asm_stats;
+
+sl_assembler *sl_assembler_new(const sl_assembler_opts *opts, sl_error *err);
+void sl_assembler_free(sl_assembler *a);
+
+/* Applies one record. SL_OK, or SL_ENOMEM (the record is lost, the
+ * assembler stays usable), SL_EINVAL (NULL arguments), SL_ESTATE (after
+ * sl_assembler_finish in STREAM or TRACES mode). */
+int sl_assembler_add(sl_assembler *a, const sl_record *rec);
+/* The span the last sl_assembler_add touched, or SL_NO_SPAN (meta record). */
+uint32_t sl_assembler_last(const sl_assembler *a);
+/* End of input: STREAM and TRACES hand out what is left. */
+int sl_assembler_finish(sl_assembler *a);
+
+/* STREAM: the next span handed out: SL_OK, SL_EAGAIN (add more records),
+ * or SL_EOF (finished and nothing left). Other modes: SL_EINVAL. */
+int sl_assembler_next(sl_assembler *a, sl_aspan *out);
+/* STREAM, TRACES: how many spans (traces) wait to be handed out (a trace
+ * queued may turn out incomplete when taken). */
+size_t sl_assembler_ready(const sl_assembler *a);
+/* TRACES: the next whole trace (read its spans with the accessors from
+ * out->roots): SL_OK, SL_EAGAIN, SL_EOF. Other modes: SL_EINVAL. */
+int sl_assembler_next_trace(sl_assembler *a, sl_atrace *out);
+
+/* ----- accessors ----- */
+
+/* SL_OK, or SL_EINVAL for a ref the assembler does not keep. */
+int sl_assembler_get(const sl_assembler *a, uint32_t ref, sl_aspan *out);
+/* The span with this id (32 hex digits' worth), or SL_NO_SPAN. */
+uint32_t sl_assembler_find(const sl_assembler *a, const sl_id *id);
+/* Up to cap children refs, by start (then id); returns how many there are.
+ * TRACES: only the children in the same trace. */
+size_t sl_assembler_children(sl_assembler *a, uint32_t ref, uint32_t *out, size_t cap);
+/* KEEP: the spans without a linked parent (roots and orphans), in arrival
+ * order; valid until the next add. Other modes: 0. */
+size_t sl_assembler_roots(sl_assembler *a, const uint32_t **out);
+/* A span's attributes as JSON object texts, one per call (its start record's
+ * first, then its attr records', in order; later keys win): *pos starts at
+ * 0; returns 1 with json and len set, 0 after the last. */
+int sl_assembler_attrs_next(const sl_assembler *a, uint32_t ref, size_t *pos,
+                            const char **json, size_t *len);
+
+typedef struct sl_aevent {
+    uint64_t ts;
+    const char *name; size_t name_len;
+    const char *attrs_json; size_t attrs_len;   /* NULL when none */
+} sl_aevent;
+
+/* A span's events in arrival order, one per call, like attrs_next. */
+int sl_assembler_event_next(const sl_assembler *a, uint32_t ref, size_t *pos, sl_aevent *out);
+/* keep_raw: a span's records as spanline/1 JSONL lines, one per call
+ * (each with its '\n'), like attrs_next. */
+int sl_assembler_raw_next(const sl_assembler *a, uint32_t ref, size_t *pos,
+                          const char **line, size_t *len);
+/* ----- KEEP mode: what a live view (the terminal viewer) reads ----- */
+
+/* With on, every span an add touches is remembered (once) until handed out
+ * by sl_assembler_changes. */
+void sl_assembler_track(sl_assembler *a, int on);
+/* The spans touched since the last call (valid until the next add); the
+ * list starts afresh. */
+size_t sl_assembler_changes(sl_assembler *a, const uint32_t **refs);
+/* Every started span, by start (then id): brought up to date with the
+ * spans added since the last call (appended, or sorted again when one
+ * starts before the last); valid until the next add. *resorted (may be
+ * NULL) tells whether the order of spans already listed changed. */
+size_t sl_assembler_by_start(sl_assembler *a, const uint32_t **refs, int *resorted);
+/* The spans whose name contains term (ASCII letters in any case), in the
+ * order of refs[0..n) (tree = 0) or of the trees under the roots
+ * refs[0..n) (tree = 1: depth first, children by start). *before: how many
+ * matches come before span cur in that order (SIZE_MAX when cur is not in
+ * it). The result is valid until the next call that changes the assembler
+ * or searches. */
+size_t sl_assembler_search(sl_assembler *a, const uint32_t *refs, size_t n, int tree,
+                           const char *term, size_t len, uint32_t cur,
+                           const uint32_t **out, size_t *before);
+
+/* A trace by ref (sl_aspan.trace_ref): id, counts and time range (roots are
+ * only set by sl_assembler_next_trace). SL_EINVAL for a ref no trace has
+ * now, SL_EOF past the last ref (so refs 0, 1, ... walk every trace). */
+int sl_assembler_trace(const sl_assembler *a, uint32_t ref, sl_atrace *out);
+/* The first meta record kept (with select_pid: that process's) as a
+ * spanline/1 JSONL line (without '\n'), or NULL. */
+const char *sl_assembler_meta(const sl_assembler *a, size_t *len);
+/* The distinct pids of the meta records seen, in order (the first 1000;
+ * *more tells whether there were others). */
+size_t sl_assembler_pids(const sl_assembler *a, const int64_t **pids, int *more);
+void sl_assembler_stats(const sl_assembler *a, sl_asm_stats *out);
 
 /* ===== OTLP EXPORT =====
  * Records -> OpenTelemetry spans (the core's assembler, streaming: a span

@@ -365,6 +365,7 @@ static int next_jsonl(sl_reader *r, sl_record *out)
         r->garbage = 0;
         out->raw = base;
         out->raw_len = len;
+        out->raw_spanline = r->origin == SL_ORIGIN_SPANLINE_JSONL;
         out->line = r->line;
         return SL_OK;
     }

@@ -52,40 +52,4 @@ int sl_record_to_jsonl(const sl_record *rec, sl_rbuf *b);
 /* Appends s as a JSON string literal (quotes included). */
 int sl_json_put_string(sl_rbuf *b, const char *s, size_t len);
 
-/* ===== SPANS IN C (reader_spans.c) ===== */
-
-typedef struct sl_kid {
-    uint64_t start, finish;   /* finish UINT64_MAX: still open */
-} sl_kid;
-
-/* A span assembled from its records. Strings live in text at offsets. */
-typedef struct sl_aspan {
-    sl_id id, trace, parent;
-    uint8_t has_start, ended, has_trace, has_parent, parent_short, orphan, linked, has_error;
-    uint64_t start, finish;
-    int64_t lane;
-    int64_t self;             /* -1: unknown (open) */
-    uint64_t line;
-    uint32_t depth, nevents;
-    uint32_t name_off, name_len, status_off, status_len, error_off, error_len;
-    sl_rbuf text;
-    sl_rbuf attrs;            /* attrs JSON objects, one per line, in order */
-    sl_rbuf raw;              /* the span's records as spanline/1 lines */
-    sl_kid *kids;
-    size_t nkids, kcap, slot_in_parent;
-    struct sl_aspan *next_free;
-} sl_aspan;
-
-typedef struct sl_spanner sl_spanner;
-
-/* Spans from a reader (not owned). keep_raw: collect each span's records. */
-sl_spanner *sl_spanner_new(sl_reader *r, int keep_raw);
-/* Collect attrs text (default on); off when nobody reads span attrs. */
-void sl_spanner_keep_attrs(sl_spanner *s, int on);
-/* SL_OK with *out valid until the next call, SL_EOF, SL_EAGAIN, SL_ENOMEM, SL_EIO. */
-int sl_spanner_next(sl_spanner *s, const sl_aspan **out);
-/* The first meta record as a spanline/1 line (no '\n'), or NULL. */
-const char *sl_spanner_meta(const sl_spanner *s, size_t *len);
-void sl_spanner_free(sl_spanner *s);
-
 #endif

@@ -694,3 +694,15 @@ int sl_record_to_jsonl(const sl_record *r, sl_rbuf *b)
     rc |= PUTLIT(b, "}\n");
     return rc ? SL_ENOMEM : SL_OK;
 }
+
+size_t sl_record_jsonl(const sl_record *rec, char *buf, size_t cap)
+{
+    sl_rbuf b = { 0 };
+    size_t n = 0;
+    if (sl_record_to_jsonl(rec, &b) == SL_OK) {
+        n = b.len;
+        if (n <= cap) memcpy(buf, b.ptr, n);
+    }
+    sl_rbuf_free(&b);
+    return n;
+}

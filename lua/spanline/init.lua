@@ -96,47 +96,30 @@ spanline.set_default = default.set
 
 local methods = core.tracer_methods
 
-local cjson_ok, cjson = pcall(require, "cjson")
-
--- Decodes JSONL text into records. cjson turns numbers into doubles, which
--- cannot hold a nanosecond timestamp: `ts` and `lane` are re-read from the
--- line as integers.
-local function decode_jsonl(text)
-  if not cjson_ok then error("tracer:records() needs lua-cjson", 3) end
+-- Stream bytes (JSONL or MessagePack, told apart by the first byte) ->
+-- records, through the core's reader: timestamps, lanes and integer
+-- attributes stay Lua integers (lua-cjson would make them doubles).
+-- Returns the records, or nil, message, code.
+local function decode_records(text)
+  local reader = core.reader_string(text, {})
   local out = {}
-  for line in text:gmatch("[^\n]+") do
-    local rec = cjson.decode(line)
-    local ts = line:match('"ts":(%d+)')
-    if ts then rec.ts = math.tointeger(tonumber(ts)) end
-    local lane = line:match('"lane":(%d+)')
-    if lane then rec.lane = math.tointeger(tonumber(lane)) end
+  while true do
+    local rec, err = reader:next()
+    if rec == nil then
+      if err then return nil, err, "EPARSE" end
+      break
+    end
     out[#out + 1] = rec
   end
   return out
 end
-spanline.decode_jsonl = decode_jsonl
+spanline.decode_jsonl = decode_records
 
--- tracer:records() -> array of records written so far (":memory:" tracers
--- with format "jsonl"; msgpack needs the stream reader).
+-- tracer:records() -> array of records written so far (":memory:" tracers).
 function methods.records(tracer)
   local text, err, code = tracer:output()
   if not text then return nil, err, code end
-  if text:sub(1, 1) ~= "{" and text ~= "" then
-    -- MessagePack: the core's stream reader (bindings/lua/lreader.c)
-    if not core.reader_string then return nil, "records() needs the stream reader for msgpack", "EINVAL" end
-    local reader = core.reader_string(text, {})
-    local out = {}
-    while true do
-      local rec, rerr = reader:next()
-      if rec == nil then
-        if rerr then return nil, rerr, "EPARSE" end
-        break
-      end
-      out[#out + 1] = rec
-    end
-    return out
-  end
-  return decode_jsonl(text)
+  return decode_records(text)
 end
 
 -- tracer:instrument(target, opts) -> undo (see spanline.instrument)

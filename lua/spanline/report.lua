@@ -11,13 +11,16 @@ local report = {}
 -- Durations as people read them (spanline/text.lua: the one formatter).
 report.duration = text.duration
 
--- The columns, in order: { field, title, kind } (kind "dur" or "int" or "str").
+-- The columns, in order: { field, title, kind } (kind "dur" or "int" or
+-- "str"). Titles are the field names of query's stats rows (the first
+-- column's title is the grouping, e.g. "name"), so a script reads what the
+-- table shows.
 report.COLUMNS = {
   { "key", "group", "str" }, { "count", "count", "int" }, { "errors", "errors", "int" },
   { "open", "open", "int" }, { "total", "total", "dur" }, { "min", "min", "dur" },
   { "mean", "mean", "dur" }, { "stdev", "stdev", "dur" }, { "p50", "p50", "dur" },
   { "p90", "p90", "dur" }, { "p95", "p95", "dur" }, { "p99", "p99", "dur" },
-  { "max", "max", "dur" }, { "self_total", "self", "dur" }, { "self_mean", "self mean", "dur" },
+  { "max", "max", "dur" }, { "self_total", "self_total", "dur" }, { "self_mean", "self_mean", "dur" },
 }
 
 local function cells(row, cols)

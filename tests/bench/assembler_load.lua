@@ -1,11 +1,10 @@
--- assembler_load.lua: reader + Lua assembler (everything kept, as the viewer
--- and `tree` use it) over a big file: CPU seconds and peak memory (VmHWM).
+-- assembler_load.lua: reader + the C assembler keeping everything (as the
+-- viewer uses it) over a big file: CPU seconds and peak memory (VmHWM).
 --
 -- usage: lua5.4 tests/bench/assembler_load.lua FILE.jsonl   (make one with gen_view.lua)
 -- Also prints the reader-only CPU so the assembler's share is visible.
 
 local core = require("spanline.core")
-local query = require("spanline.query")
 local path = arg[1] or error("usage: assembler_load.lua FILE.jsonl")
 
 local function vm(key)
@@ -24,15 +23,10 @@ collectgarbage()
 
 local c1 = os.clock()
 r = assert(core.reader(path))
-local asm = query.assembler()
-while true do
-  local rec = r:next()
-  if not rec then break end
-  asm:add(rec)
-end
+local asm = core.assembler({ mode = "keep" })
+asm:feed(r)
 local cpu = os.clock() - c1
-local spans = 0
-for _ in pairs(asm.by_id) do spans = spans + 1 end
+local spans = asm:stats().spans
 collectgarbage()
 print(string.format("%d records, %d spans: reader alone %.2f s cpu; reader+assembler %.2f s cpu; " ..
   "VmHWM %d MB, Lua heap after GC %d MB", n, spans, read_cpu, cpu, vm("VmHWM"),

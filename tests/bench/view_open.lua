@@ -23,7 +23,7 @@ end
 local bytes = 0
 local term = { size = function() return 120, 40 end, write = function(_, s) bytes = bytes + #s end }
 local t0, c0 = uv.hrtime(), os.clock()
-local store = require("spanline.view.store").new(require("spanline.query").assembler())
+local store = require("spanline.view.store").new()
 local src = assert(require("spanline.view.source").open(path, { store = store, follow = true }))
 local app = require("spanline.view.app").new({ store = store, source = src, term = term })
 

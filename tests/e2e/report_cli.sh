@@ -42,13 +42,6 @@ pk=$(run report "$fix/js-logger/polykey-cli-agent-start.jsonl" --format json)
 [ "$(jq -r '.[] | select(.name == "polykeyRoot") | .count' <<<"$pk")" = 1 ] || fail "polykeyRoot"
 run report "$fix/js-logger/js-quic.jsonl" | grep -q '^cd-QUICStream ' || fail "js-quic report"
 
-# the C span stream and the Lua assembler give the same table
-for f in "$fix/query_basic.jsonl" "$fix/js-logger/polykey-cli-agent-start.jsonl"; do
-  a=$(run report "$f" --by trace --format csv)
-  b=$(SPANLINE_NO_FAST=1 run report "$f" --by trace --format csv)
-  [ "$a" = "$b" ] || fail "fast and Lua reports differ on $f"
-done
-
 # bad lines: reported on stderr with numbers, output still produced
 err=$(run report "$fix/query_bad.jsonl" 2>&1 >/dev/null)
 grep -q "skipped 3 bad lines (first: 3, 5, 7)" <<<"$err" || fail "bad lines note: $err"
@@ -82,15 +75,11 @@ e=$(run report "$fix/query_basic.jsonl" --where 'dur > > 5ms' 2>&1); set -e
 grep -q "^  dur > > 5ms$" <<<"$e" || fail "expression not echoed: $e"
 grep -q "^      ^$" <<<"$e" || fail "caret: $e"
 
-# remote (16-hex) parents: the C fast path and the Lua path give the same
-# table; server [0,10ms] minus its remote child handler [1,6ms] = 5ms self
-fast=$(run report "$fix/query_remote.jsonl" --format csv)
-slow=$(SPANLINE_NO_FAST=1 run report "$fix/query_remote.jsonl" --format csv)
-[ "$fast" = "$slow" ] || fail "remote parent: fast and Lua reports differ:
-$fast
-$slow"
-grep -q '^server,1,0,0,10000000,.*,5000000,5000000.0$' <<<"$fast" || fail "remote self time: $fast"
-grep -q '^handler,1,1,0,5000000,.*,2000000,2000000.0$' <<<"$fast" || fail "remote handler self: $fast"
+# remote (16-hex) parents: server [0,10ms] minus its remote child handler
+# [1,6ms] = 5ms self
+rem=$(run report "$fix/query_remote.jsonl" --format csv)
+grep -q '^server,1,0,0,10000000,.*,5000000,5000000.0$' <<<"$rem" || fail "remote self time: $rem"
+grep -q '^handler,1,1,0,5000000,.*,2000000,2000000.0$' <<<"$rem" || fail "remote handler self: $rem"
 
 # stdin
 run report - <"$fix/query_pct.jsonl" | grep -q '^op ' || fail "stdin"

@@ -29,17 +29,35 @@ local function read_records(path)
   return out
 end
 
-describe("query.assembler (everything kept)", function()
-  local asm, S
+-- Every span of a query's traces, by id (walking the trees).
+local function spans_by_id(q)
+  local out, n = {}, 0
+  for _, t in ipairs(q:traces()) do
+    local stack = {}
+    for _, r in ipairs(t.roots) do stack[#stack + 1] = r end
+    while #stack > 0 do
+      local s = table.remove(stack)
+      out[s.id] = s
+      n = n + 1
+      for _, c in ipairs(s.children) do stack[#stack + 1] = c end
+    end
+  end
+  return out, n
+end
+
+local function reversed(list)
+  local out = {}
+  for i = #list, 1, -1 do out[#out + 1] = list[i] end
+  return out
+end
+
+describe("spans assembled into traces", function()
+  local S, n
   setup(function()
-    asm = query.assembler()
-    for _, rec in ipairs(read_records(FIX .. "/query_basic.jsonl")) do asm:add(rec) end
-    S = by_id(asm:spans())
+    S, n = spans_by_id(query.open(FIX .. "/query_basic.jsonl"))
   end)
 
   it("builds every span with integer times", function()
-    local n = 0
-    for _ in pairs(S) do n = n + 1 end
     assert.equal(12, n)
     local root = S[id(1)]
     assert.equal("request", root.name)
@@ -104,15 +122,14 @@ describe("query.assembler (everything kept)", function()
     assert.equal(8 * MS, parent.self)      -- 11 - 3
     assert.equal("abandoned", parent.status)
     local roots = {}
-    for _, r in ipairs(asm:roots()) do roots[#roots + 1] = r.id end
+    for _, t in ipairs(query.open(FIX .. "/query_basic.jsonl"):traces()) do
+      for _, r in ipairs(t.roots) do roots[#roots + 1] = r.id end
+    end
     assert.same({ id(1), id(6), id(8), id(9), id(10), id(11) }, roots)
   end)
 
   it("gives the same trees for any arrival order", function()
-    local recs = read_records(FIX .. "/query_basic.jsonl")
-    local rev = query.assembler()
-    for i = #recs, 1, -1 do rev:add(recs[i]) end
-    local R = by_id(rev:spans())
+    local R = spans_by_id(query.open(reversed(read_records(FIX .. "/query_basic.jsonl"))))
     for k, s in pairs(S) do
       local r = R[k]
       assert.equal(s.parent_span and s.parent_span.id, r.parent_span and r.parent_span.id)
@@ -121,13 +138,6 @@ describe("query.assembler (everything kept)", function()
       assert.equal(s.self, r.self)
       assert.equal(s.status, r.status)
     end
-  end)
-
-  it("returns the span each add touched", function()
-    local a = query.assembler()
-    local s = a:add({ type = "start", id = id(1), name = "x", ts = 5 })
-    assert.equal(a:get(id(1)), s)
-    assert.is_nil(a:add({ type = "meta", format = "spanline/1" }))
   end)
 end)
 
@@ -156,7 +166,7 @@ describe("query streams", function()
     assert.equal(11, query.open(FIX .. "/query_pct.jsonl"):count())
     local sorted = query.open(FIX .. "/query_pct.jsonl"):where({ name = "op" }):sort_by("dur"):collect()
     for i = 1, 10 do assert.equal(i * MS, sorted[i].dur) end
-    local top = query.open(FIX .. "/query_pct.jsonl"):top(3, "dur")
+    local top = query.open(FIX .. "/query_pct.jsonl"):top(3, "dur"):collect()
     assert.same({ 50 * MS, 10 * MS, 9 * MS }, { top[1].dur, top[2].dur, top[3].dur })
   end)
 
@@ -251,32 +261,26 @@ describe("query streams", function()
   end)
 
   it("streaming where releases ended spans (constant memory)", function()
-    -- 10^5 sequential two-level traces; the assembler must not keep them.
-    local n, i = 100000, 0
-    local function gen()
-      i = i + 1
-      if i > n * 4 then return nil end
-      local k = (i - 1) // 4
-      local step = (i - 1) % 4
+    -- 2 * 10^4 sequential two-level traces: the assembler must not keep them.
+    local n, lines = 20000, {}
+    for k = 0, n - 1 do
       local root, child = id(2 * k + 1), id(2 * k + 2)
-      if step == 0 then return { type = "start", id = root, name = "r", ts = k * 10 } end
-      if step == 1 then return { type = "start", id = child, parent = root, name = "c", ts = k * 10 + 1 } end
-      if step == 2 then return { type = "end", id = child, ts = k * 10 + 2, status = "ok" } end
-      return { type = "end", id = root, ts = k * 10 + 3, status = "ok" }
+      lines[#lines + 1] = string.format('{"type":"start","id":"%s","name":"r","ts":%d}', root, k * 10)
+      lines[#lines + 1] = string.format('{"type":"start","id":"%s","parent":"%s","name":"c","ts":%d}',
+        child, root, k * 10 + 1)
+      lines[#lines + 1] = string.format('{"type":"end","id":"%s","ts":%d,"status":"ok"}', child, k * 10 + 2)
+      lines[#lines + 1] = string.format('{"type":"end","id":"%s","ts":%d,"status":"ok"}', root, k * 10 + 3)
     end
-    local q = query.open({})
-    q.gen = gen
-    local spans = q:spans()
-    local matched = 0
-    collectgarbage()
-    local before = collectgarbage("count")
-    for _ in spans:where({ name = "c" }).gen do matched = matched + 1 end
-    collectgarbage()
-    local after = collectgarbage("count")
+    local spans = query.from_string(table.concat(lines, "\n") .. "\n"):spans()
+    local matched, most = 0, 0
+    for _ in spans:where({ name = "c" }):iter() do
+      matched = matched + 1
+      local kept = spans.source.assembler:stats().spans
+      if kept > most then most = kept end
+    end
     assert.equal(n, matched)
-    local asm = spans.source.assembler
-    assert.is_nil(next(asm.by_id))
-    assert.is_true(after - before < 1024, "memory grew by " .. (after - before) .. " KB")
+    assert.is_true(most <= 2, "kept " .. most .. " spans at once")
+    assert.equal(0, spans.source.assembler:stats().spans)
   end)
 end)
 
@@ -287,52 +291,54 @@ describe("parent cycles and deep trees", function()
   local function st(n, parent, ts) return { type = "start", id = id(n), parent = parent and id(parent), name = "s" .. n, ts = ts } end
   local function en(n, ts) return { type = "end", id = id(n), ts = ts, status = "ok" } end
 
+  -- Assembles recs, checks the cut; returns spans by id and the roots.
   local function check_cut(recs, want_cycles)
-    local asm = query.assembler()
-    for _, r in ipairs(recs) do asm:add(r) end
-    assert.equal(want_cycles, asm.cycles)
-    local marked = 0
-    for _, s in ipairs(asm:spans()) do
+    local q = query.open(recs)
+    local traces = q:traces()
+    assert.equal(want_cycles, q:cycles())
+    local S, total = {}, 0
+    local roots = {}
+    for _, t in ipairs(traces) do
+      total = total + t.spans
+      for _, r in ipairs(t.roots) do roots[#roots + 1] = r end
+    end
+    local marked, stack = 0, {}
+    for _, r in ipairs(roots) do stack[#stack + 1] = r end
+    while #stack > 0 do
+      local s = table.remove(stack)
+      S[s.id] = s
       if s.cycle then
         marked = marked + 1
         assert.is_true(s.orphan)
         assert.is_nil(s.parent_span)
       end
-      -- every span reaches a root in finitely many steps
-      local x, steps = s, 0
-      while x.parent_span do x, steps = x.parent_span, steps + 1 assert.is_true(steps <= #recs) end
+      for _, c in ipairs(s.children) do stack[#stack + 1] = c end
     end
     assert.equal(want_cycles, marked)
-    -- traces, text trees and the critical path all finish
-    local traces = query.open(recs):traces()
-    local total = 0
-    for _, t in ipairs(traces) do total = total + t.spans end
-    assert.equal(#asm:spans(), total)
-    local roots = {}
-    for _, t in ipairs(traces) do for _, r in ipairs(t.roots) do roots[#roots + 1] = r end end
+    -- text trees and the critical path all finish
     assert.equal(total, #tree_text.rows(roots))
     assert.truthy(query.open(recs):critical_path())
-    return asm
+    return S, roots
   end
 
   it("cuts a two-span cycle (a's parent is b, b's parent is a)", function()
-    local asm = check_cut({ st(1, 2, 10), st(2, 1, 20), en(1, 30), en(2, 40) }, 1)
+    local S, roots = check_cut({ st(1, 2, 10), st(2, 1, 20), en(1, 30), en(2, 40) }, 1)
     -- 2 links under 1 (1 was known when 2 started); re-parenting 1 under 2 closes the cycle
-    local a, b = asm:get(id(1)), asm:get(id(2))
+    local a, b = S[id(1)], S[id(2)]
     assert.is_true(a.cycle)
     assert.equal(a, b.parent_span)
     assert.equal(1, b.depth)
-    assert.same({ a }, asm:roots())
+    assert.same({ a }, roots)
     assert.truthy(tree_text.line(a):find("parent cycle cut", 1, true))
   end)
 
   it("cuts a span that is its own parent", function()
-    local asm = check_cut({ st(1, 1, 10), en(1, 20) }, 1)
-    local s = asm:get(id(1))
+    local S, roots = check_cut({ st(1, 1, 10), en(1, 20) }, 1)
+    local s = S[id(1)]
     assert.is_true(s.cycle)
     assert.equal(0, #s.children)
     assert.equal(10, s.self)
-    assert.same({ s }, asm:roots())
+    assert.same({ s }, roots)
   end)
 
   it("cuts a three-span cycle and one closed by a span seen before its start", function()
@@ -347,24 +353,21 @@ describe("parent cycles and deep trees", function()
     assert.equal(1, q:cycles())
   end)
 
-  it("handles a 10^5-deep chain (assembler, traces, text rows, critical path)", function()
+  it("handles a 10^5-deep chain (traces, text rows, critical path)", function()
     local n = 100000
     local recs = {}
     for i = 1, n do recs[#recs + 1] = st(i, i > 1 and i - 1 or nil, i) end
     for i = n, 1, -1 do recs[#recs + 1] = en(i, 3 * n - i) end
-    local asm = query.assembler()
-    for _, r in ipairs(recs) do asm:add(r) end
-    local leaf = asm:get(id(n))
-    assert.equal(n - 1, leaf.depth)
-    assert.equal(0, asm.cycles)
-    -- each span [i, 3n - i] minus its child [i + 1, 3n - i - 1] = 2
-    assert.equal(2, asm:get(id(1)).self)
     local traces = query.open(recs):traces()
     assert.equal(1, #traces)
     assert.equal(n, traces[1].spans)
+    local root = traces[1].roots[1]
+    -- each span [i, 3n - i] minus its child [i + 1, 3n - i - 1] = 2
+    assert.equal(2, root.self)
     local rows = tree_text.rows(traces[1].roots)
     assert.equal(n, #rows)
     assert.equal(n - 1, rows[n].depth)
+    assert.equal(n - 1, rows[n].span.depth)
     -- guides are capped: the deepest prefix is not 3 * 10^5 characters
     assert.is_true(#rows[n].prefix < 400, "prefix length " .. #rows[n].prefix)
     local path = query.open(recs):critical_path()
@@ -379,10 +382,14 @@ describe("parent cycles and deep trees", function()
     local n = 2000
     local recs = {}
     for i = n, 1, -1 do recs[#recs + 1] = st(i, i > 1 and i - 1 or nil, i) end
-    local asm = query.assembler()
-    for _, r in ipairs(recs) do asm:add(r) end
-    assert.equal(n - 1, asm:get(id(n)).depth)
-    assert.same({ asm:get(id(1)) }, asm:roots())
+    local traces = query.open(recs):traces()
+    assert.equal(1, #traces)
+    assert.equal(1, #traces[1].roots)
+    assert.equal(id(1), traces[1].roots[1].id)
+    assert.equal(n, traces[1].spans)
+    local deepest = tree_text.rows(traces[1].roots)[n].span
+    assert.equal(id(n), deepest.id)
+    assert.equal(n - 1, deepest.depth)
   end)
 end)
 
@@ -430,44 +437,43 @@ describe("late children in streaming spans()", function()
   end)
 end)
 
-describe("span shape and memory", function()
-  it("shares one read-only empty table for missing events and children; attrs nil", function()
-    local asm = query.assembler()
-    asm:add({ type = "start", id = id(1), name = "a", ts = 1 })
-    asm:add({ type = "start", id = id(2), name = "b", ts = 2 })
-    local a, b = asm:get(id(1)), asm:get(id(2))
-    assert.equal(a.events, b.children)
-    assert.equal(0, #a.events)
-    assert.is_nil(a.attrs)
-    -- defaults come through a plain table, never a function call
-    assert.equal("table", type(getmetatable(a).__index))
-    assert.is_nil(rawget(a, "events"))
+describe("span shape", function()
+  local function spans_of(recs)
+    local S = {}
+    for s in query.open(recs):spans():iter() do S[s.id] = s end
+    return S
+  end
+
+  it("shares one read-only empty table for missing events and children; attrs always a table", function()
+    local S = spans_of({
+      { type = "start", id = id(1), name = "a", ts = 1 },
+      { type = "start", id = id(2), name = "b", ts = 2 },
+      { type = "event", id = id(1), name = "e", ts = 3 },
+      { type = "attr", id = id(2), ts = 4, attrs_json = '{"k":1}' },
+      { type = "attr", id = id(2), ts = 5, attrs_json = '{"j":2}' },
+      { type = "attr", id = id(2), ts = 6, attrs_json = '{"k":3}' },
+    })
+    local a, b = S[id(1)], S[id(2)]
+    assert.equal(query.EMPTY, b.events)
+    assert.equal(b.events, a.children)
+    assert.has_error(function() b.events[1] = 1 end)
+    assert.equal(1, #a.events)
+    assert.same({}, a.attrs)
+    assert.is_nil(a.attrs.item)   -- a table even without attributes
+    assert.same({ k = 3, j = 2 }, b.attrs)  -- later records win
     assert.equal(0, a.depth)
     assert.is_false(a.orphan)
-    assert.has_error(function() a.events[1] = 1 end)
-    asm:add({ type = "event", id = id(1), name = "e", ts = 3 })
-    assert.equal(1, #a.events)
-    assert.equal(0, #b.events)
-    asm:add({ type = "attr", id = id(2), ts = 4, attrs_json = '{"k":1}' })
-    asm:add({ type = "attr", id = id(2), ts = 5, attrs_json = '{"j":2}' })
-    assert.equal("function", type(getmetatable(b).__index))  -- attrs not decoded yet
-    assert.equal(0, #b.children)
-    assert.same({ k = 1, j = 2 }, b.attrs)
-    assert.equal("table", type(getmetatable(b).__index))
-    asm:add({ type = "attr", id = id(2), ts = 6, attrs_json = '{"k":3}' })
-    assert.same({ k = 3, j = 2 }, b.attrs)
   end)
 
   it("computes self time the same for unsorted children", function()
-    local asm = query.assembler()
-    asm:add({ type = "start", id = id(1), name = "p", ts = 0 })
+    local recs = { { type = "start", id = id(1), name = "p", ts = 0 } }
     for i, iv in ipairs({ { 50, 70 }, { 10, 20 }, { 15, 30 }, { 90, 120 }, { 60, 65 } }) do
-      asm:add({ type = "start", id = id(i + 1), parent = id(1), name = "c", ts = iv[1] })
-      asm:add({ type = "end", id = id(i + 1), ts = iv[2], status = "ok" })
+      recs[#recs + 1] = { type = "start", id = id(i + 1), parent = id(1), name = "c", ts = iv[1] }
+      recs[#recs + 1] = { type = "end", id = id(i + 1), ts = iv[2], status = "ok" }
     end
-    asm:add({ type = "end", id = id(1), ts = 100, status = "ok" })
+    recs[#recs + 1] = { type = "end", id = id(1), ts = 100, status = "ok" }
     -- union of [10,30], [50,70], [90,100] = 50 of 100
-    assert.equal(50, asm:get(id(1)).self)
+    assert.equal(50, spans_of(recs)[id(1)].self)
   end)
 end)
 
@@ -526,6 +532,126 @@ describe("--where expressions", function()
     for _, expr in ipairs({ "os.exit(3)", "io.open('/etc/passwd')", "load('return 1')()", "require('os')" }) do
       local f = assert(query.compile_where(expr))
       assert.has_error(function() f(span) end)
+    end
+  end)
+end)
+
+-- The query API as an analysis script uses it.
+describe("queries in scripts", function()
+  local path = FIX .. "/query_basic.jsonl"
+
+  it("can be iterated again: a path is read again", function()
+    local spans = query.open(path):spans()
+    assert.equal(12, spans:count())
+    assert.equal(12, spans:count())
+    local slow = spans:where(function(s) return s.dur and s.dur >= 30 * MS end)
+    assert.equal(4, #slow:collect())
+    assert.equal(4, #slow:collect())
+    local n = 0
+    local recs = query.open(path)
+    for _ in recs:iter() do n = n + 1 end
+    for _ in recs:iter() do n = n + 1 end
+    assert.equal(52, n)
+    -- a list of records restarts too; traces as well
+    local list = query.open(read_records(path))
+    assert.equal(12, list:count())
+    assert.equal(6, #list:traces())
+    assert.equal(6, #list:traces())
+  end)
+
+  it("raises a clear error when its source cannot be read twice", function()
+    local core = require("spanline.core")
+    local q = query.open(assert(core.reader(path))):spans()
+    assert.equal(12, q:count())
+    local ok, err = pcall(q.count, q)
+    assert.is_false(ok)
+    assert.matches("already read", err)
+    assert.matches("cannot be read twice", err)
+    local it = query.from_iter(function() return nil end)
+    it:count()
+    assert.has_error(function() it:count() end)
+  end)
+
+  it("where takes the CLI's expression language", function()
+    local q = query.open(path)
+    assert.equal(3, q:where('name == "db.query" and dur >= 4ms'):count())
+    -- a span the expression cannot evaluate (dur of an open span) does not match
+    assert.equal(11, q:where("dur >= 0"):count())
+    assert.equal(1, q:where("attrs.sql ~= nil"):count())
+    local ok, err = pcall(q.where, q, "dur > > 1ms")
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to 'where'", err)
+    assert.has_error(function() q:where(42) end)
+  end)
+
+  it("top and sort_by both return queries", function()
+    local q = query.open(FIX .. "/query_pct.jsonl")
+    local top, sorted = q:top(3, "dur"), q:where({ name = "op" }):sort_by("dur", "desc")
+    assert.equal(getmetatable(q), getmetatable(top))
+    assert.equal(getmetatable(q), getmetatable(sorted))
+    assert.same({ 50 * MS, 10 * MS, 9 * MS }, top:map(function(s) return s.dur end):collect())
+    assert.same({ 10 * MS, 9 * MS }, sorted:limit(2):map(function(s) return s.dur end):collect())
+    assert.equal(1, top:where({ dur = 9 * MS }):count())
+    assert.equal(3, top:count())  -- again: the source is read again
+  end)
+
+  it("names stats fields as `spanline report` titles its columns", function()
+    local report = require("spanline.report")
+    local rows = query.open(path):group_by("name"):stats()
+    for i = 2, #report.COLUMNS do
+      local field, title = report.COLUMNS[i][1], report.COLUMNS[i][2]
+      assert.equal(field, title)
+      assert.is_true(rows[1][field] ~= nil or field == "stdev", field)
+    end
+    assert.equal("request", rows[1].name)  -- the first column, titled by the grouping
+    assert.equal(rows[1].key, rows[1].name)
+    local text = report.table(rows, { title = "name" })
+    assert.matches("self_total%s+self_mean", text)
+  end)
+
+  it("critical_path with clip = false follows children that outlive the root", function()
+    -- js-logger: the root ends at 1.70 s; its children run on to 3.23 s
+    local q = query.open(FIX .. "/js-logger/polykey-cli-agent-start.jsonl")
+    local t = q:traces()[1]
+    local root = t.roots[1]
+    assert.is_true(root.finish < t.finish)
+    local function covered(segs)
+      local sum = 0
+      for i, s in ipairs(segs) do
+        sum = sum + (s.finish - s.start)
+        if i > 1 then assert.equal(segs[i - 1].finish, s.start) end
+      end
+      return sum, segs[#segs].finish
+    end
+    local clipped, last = covered(q:critical_path())
+    assert.equal(root.dur, clipped)
+    assert.equal(root.finish, last)
+    local whole, wlast = covered(q:critical_path({ clip = false }))
+    assert.equal(t.dur, whole)
+    assert.equal(t.finish, wlast)
+    -- and by trace id (the root's trace), the same
+    assert.equal(#q:critical_path({ clip = false }), #q:critical_path(t.trace, { clip = false }))
+  end)
+end)
+
+describe("tracer:records()", function()
+  it("keeps integers as integers (timestamps, lanes, attributes)", function()
+    local spanline = require("spanline")
+    for _, format in ipairs({ "jsonl", "msgpack" }) do
+      local tr = assert(spanline.tracer({ output = ":memory:", format = format }))
+      local s = tr:start("x", { n = 3, big = 9007199254740993, f = 1.5 })
+      s:event("e", { k = 7 })
+      s:finish()
+      local start
+      for _, rec in ipairs(tr:records()) do
+        if rec.type == "start" then start = rec end
+        if rec.type == "event" then assert.equal("integer", math.type(rec.attrs.k)) end
+      end
+      assert.equal("integer", math.type(start.ts), format)
+      assert.equal("integer", math.type(start.attrs.n), format)
+      assert.equal(9007199254740993, start.attrs.big)
+      assert.equal("float", math.type(start.attrs.f))
+      tr:close()
     end
   end)
 end)

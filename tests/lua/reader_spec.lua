@@ -1,6 +1,6 @@
 -- core.reader from Lua: record tables (integer ts, hex ids, lazy attrs),
 -- bad lines with numbers, js-logger streams, errors as nil/msg/code,
--- follow mode, reading from a string, and the C span stream.
+-- follow mode, reading from a string, re-encoding records.
 local core = require("spanline.core")
 
 local FIX = os.getenv("SPANLINE_FIXTURES") or "tests/fixtures"
@@ -168,25 +168,29 @@ describe("the writer's output", function()
   end)
 end)
 
-describe("core.span_stream", function()
-  it("assembles spans in C with only the fields asked for", function()
-    local r = assert(core.reader(FIX .. "/query_basic.jsonl"))
-    local st = core.span_stream(r, { fields = { "name", "dur", "self", "status" }, raw = true })
-    local s = st:next()
-    assert.equal("db.query", s.name)
-    assert.equal(30000000, s.dur)
-    assert.equal(30000000, s.self)
-    assert.is_nil(s.id)  -- not asked for
-    assert.matches('"id":"00000000000000000000000000000002"', st:raw())
-    local n, root = 1, nil
-    while true do
-      s = st:next()
-      if not s then break end
-      n = n + 1
-      if s.name == "request" and not root then root = s.self end
+describe("core.json_decode (attribute texts)", function()
+  it("keeps integers as integers and decodes strings byte for byte", function()
+    local v = core.json_decode('{"n":3,"neg":-12,"big":9007199254740993,"f":1.5,"e":1e3,"s":"a\\"b\\\\c\\n\\u00e9\\ud83d\\ude00","t":true,"no":false,"a":[1,"x",2.5],"nil":null}')
+    assert.equal("integer", math.type(v.n))
+    assert.equal(-12, v.neg)
+    assert.equal(9007199254740993, v.big)
+    assert.equal("float", math.type(v.f))
+    assert.equal(1000.0, v.e)
+    assert.equal("float", math.type(v.e))
+    assert.equal('a"b\\c\n\u{e9}\u{1f600}', v.s)
+    assert.is_true(v.t)
+    assert.is_false(v.no)
+    assert.same({ 1, "x", 2.5 }, v.a)
+    assert.is_nil(v["nil"])
+    -- a number too big for 64 bits becomes a float
+    assert.equal("float", math.type(core.json_decode("123456789012345678901234")))
+  end)
+
+  it("returns nil for bad or too deeply nested input", function()
+    for _, bad in ipairs({ "", "{", '{"a":}', "[1,]", '"abc', "tru", "1 2", '{"a":1}x', '"\\x"' }) do
+      assert.is_nil(core.json_decode(bad), bad)
     end
-    assert.equal(12, n)
-    assert.equal(40000000, root)
-    assert.matches('"format":"spanline/1"', st:meta())
+    assert.is_nil(core.json_decode(string.rep("[", 100) .. string.rep("]", 100)))
+    assert.same({ { {} } }, core.json_decode("[[[]]]"))
   end)
 end)

@@ -47,7 +47,7 @@ describe("view.app", function()
   it("moves, folds and shows details of the selected span", function()
     local a = start(fake.shop())
     local lines = keys(a, "j", "j")
-    assert.equal("a3", a.sel.span.id)
+    assert.equal("a3", fake.name_of(a.store, a.sel.ref))
     assert.truthy(find(lines, "^── http%.get"))
     assert.truthy(find(lines, "events %+1%.00ms retry attempt=2"))
     assert.truthy(find(lines, "status error: timeout"))
@@ -58,7 +58,7 @@ describe("view.app", function()
     lines = keys(a, " ")
     assert.truthy(find(lines, "│  └─ parse"))
     lines = keys(a, "G")
-    assert.equal("o", a.sel.span.id)
+    assert.equal("o", fake.name_of(a.store, a.sel.ref))
     lines = keys(a, "g", "[")
     assert.is_nil(find(lines, "db%.query"))
     lines = keys(a, "]")
@@ -70,13 +70,13 @@ describe("view.app", function()
     local lines = keys(a, "/", "c", "a", "c", "h", "e")
     assert.matches("^/cache", lines[30])
     lines = keys(a, "enter")
-    assert.equal("r1", a.sel.span.id)                   -- revealed inside the group
+    assert.equal("r1", fake.name_of(a.store, a.sel.ref))                   -- revealed inside the group
     assert.matches("match 1/5 for 'cache'", lines[30])
     assert.truthy(find(lines, "├─ ▾ cache%.get × 5"))
     keys(a, "n", "n")
-    assert.equal("r3", a.sel.span.id)
+    assert.equal("r3", fake.name_of(a.store, a.sel.ref))
     lines = keys(a, "N", "N", "N")
-    assert.equal("r5", a.sel.span.id)                   -- wraps around
+    assert.equal("r5", fake.name_of(a.store, a.sel.ref))                   -- wraps around
     assert.matches("match 5/5", lines[30])
     -- matches are drawn in the "match" style
     local y = find(lines, "cache%.get  ")
@@ -92,61 +92,61 @@ describe("view.app", function()
     keys(a, "j", "j", "j", "j")                         -- the group cache.get × 5
     assert.is_true(a.sel.group)
     keys(a, "/", "c", "a", "c", "h", "e", "enter")
-    assert.equal("r1", a.sel.span.id)
+    assert.equal("r1", fake.name_of(a.store, a.sel.ref))
     -- "o" matches checkout, worker, remote.handler, orphan.job (in tree order)
     keys(a, "g", "j", "/", "o", "enter")                -- from db.query, not a match
-    assert.equal("w", a.sel.span.id)                    -- the next match after it
+    assert.equal("w", fake.name_of(a.store, a.sel.ref))                    -- the next match after it
     keys(a, "N")
-    assert.equal("a1", a.sel.span.id)
+    assert.equal("a1", fake.name_of(a.store, a.sel.ref))
     keys(a, "n", "n")
-    assert.equal("x", a.sel.span.id)
+    assert.equal("x", fake.name_of(a.store, a.sel.ref))
     local lines = keys(a, "n")
-    assert.equal("o", a.sel.span.id)
+    assert.equal("o", fake.name_of(a.store, a.sel.ref))
     assert.matches("match 4/4 for 'o'", lines[30])
     keys(a, "n")
-    assert.equal("a1", a.sel.span.id)                   -- wraps to checkout
+    assert.equal("a1", fake.name_of(a.store, a.sel.ref))                   -- wraps to checkout
   end)
 
   it("goes left to the group a span is in, then to the parent", function()
     local a = start(fake.shop())
     keys(a, "/", "c", "a", "c", "h", "e", "enter", "esc")
-    assert.equal("r1", a.sel.span.id)                   -- inside the opened group
+    assert.equal("r1", fake.name_of(a.store, a.sel.ref))                   -- inside the opened group
     keys(a, "j", "left")
     assert.is_true(a.sel.group)                         -- r2's group row
-    assert.equal("r1", a.sel.span.id)
+    assert.equal("r1", fake.name_of(a.store, a.sel.ref))
     local lines = keys(a, "left")                       -- an open group: closes it
     assert.truthy(find(lines, "├─ ▸ cache%.get × 5"))
     keys(a, "g", "j", "left")                           -- db.query: up to checkout
-    assert.equal("a1", a.sel.span.id)
+    assert.equal("a1", fake.name_of(a.store, a.sel.ref))
     assert.equal(1, a.sel_row)
   end)
 
   it("toggles to time mode and back, keeping the selection", function()
     local a = start(fake.shop(), { mode = "logical" })
     keys(a, "j", "j", "j")                              -- parse
-    assert.equal("a4", a.sel.span.id)
+    assert.equal("a4", fake.name_of(a.store, a.sel.ref))
     local lines = keys(a, "t")
     assert.equal("time", a.mode)
     assert.matches("^%[time, buckets of 1%.00ms%] ", lines[1])
     assert.truthy(find(lines, "^▾ 16:00:00%.000 %+0%.000000s  1 span  slowest checkout 20%.0ms"))
-    assert.equal("a4", a.sel.span.id)
+    assert.equal("a4", fake.name_of(a.store, a.sel.ref))
     assert.matches("parse", lines[a.sel_row - a.top + 2])
     keys(a, "t")
     assert.equal("logical", a.mode)
-    assert.equal("a4", a.sel.span.id)
+    assert.equal("a4", fake.name_of(a.store, a.sel.ref))
   end)
 
   it("keeps the selection on its span while new spans arrive above it", function()
     local store, h = fake.shop()
     local a = start(store, { h = 8 })                    -- 6 rows of list: it scrolls
     keys(a, "j", "j", "j", "j", "j")                     -- worker
-    assert.equal("w", a.sel.span.id)
+    assert.equal("w", fake.name_of(a.store, a.sel.ref))
     local y_before = a.sel_row - a.top
     assert.equal(5, y_before)
     h.start("n1", "a1", "early.child", 0.5)
     h.start("n2", "a1", "another", 0.7)
     local lines = keys(a)
-    assert.equal("w", a.sel.span.id)
+    assert.equal("w", fake.name_of(a.store, a.sel.ref))
     assert.equal(y_before, a.sel_row - a.top)
     assert.matches("^├─ worker", lines[a.sel_row - a.top + 2])
     assert.matches("^├─ another", lines[2])              -- scrolled by the two new rows

@@ -1,7 +1,6 @@
--- The viewer on hostile trees from spanline.query's assembler: a 10^5-deep
+-- The viewer on hostile trees from the C assembler: a 10^5-deep
 -- parent chain (no recursion, capped guides, G to the bottom, folds, data
 -- arriving in slices) and cut parent cycles (labelled, not "not seen").
-local query = require("spanline.query")
 local store_mod = require("spanline.view.store")
 local model = require("spanline.view.model")
 local plain = require("spanline.view.plain")
@@ -22,7 +21,7 @@ local function end_rec(i)
 end
 
 local function chain_store(upto)
-  local st = store_mod.new(query.assembler())
+  local st = store_mod.new()
   for i = 1, upto or DEPTH do st:add(start_rec(i)) end
   return st
 end
@@ -79,8 +78,8 @@ describe("view on a 10^5-deep chain", function()
     local row = m:row(DEPTH)
     assert.equal(id(DEPTH), row.span.id)
     assert.equal(DEPTH - 1, row.depth)
-    assert.equal(DEPTH, m:index_of(st.asm:get(id(DEPTH))))
-    assert.equal(DEPTH - 1, m:index_of(st.asm:get(id(DEPTH - 1))))
+    assert.equal(DEPTH, m:index_of(st:find(id(DEPTH))))
+    assert.equal(DEPTH - 1, m:index_of(st:find(id(DEPTH - 1))))
     -- rows(from) at depth agrees with row(k)
     local it = m:rows(DEPTH - 2)
     assert.equal(id(DEPTH - 2), it().span.id)
@@ -95,13 +94,13 @@ describe("view on a 10^5-deep chain", function()
     a:render()
     a:key("G")
     a:render()
-    assert.equal(id(DEPTH), a.sel.span.id)
+    assert.equal(id(DEPTH), st:span(a.sel.ref).id)
     local lines = a.screen:shown()
     assert.truthy(find(lines, "%[depth 99999%] └─ n"))
     assert.truthy(find(lines, "%[depth 99990%] └─ n"))
     a:key("k")
     a:render()
-    assert.equal(id(DEPTH - 1), a.sel.span.id)
+    assert.equal(id(DEPTH - 1), st:span(a.sel.ref).id)
     -- collapse all: the selection shows on its nearest visible ancestor,
     -- and is back on its own row after expand all
     a:key("[")
@@ -117,7 +116,7 @@ end)
 
 describe("view on a deep chain arriving in slices", function()
   it("keeps the row count right when new spans hang 50000 levels down", function()
-    local st = store_mod.new(query.assembler())
+    local st = store_mod.new()
     local a = app.new({ store = st, term = fake_term(100, 30) })
     for i = 1, DEPTH // 2 do st:add(start_rec(i)) end
     a:absorb()
@@ -129,18 +128,18 @@ describe("view on a deep chain arriving in slices", function()
     assert.equal(DEPTH, a:view():count())
     a:key("G")
     a:render()
-    assert.equal(id(DEPTH), a.sel.span.id)
+    assert.equal(id(DEPTH), st:span(a.sel.ref).id)
   end)
 end)
 
 describe("view on parent cycles", function()
   it("labels a cut cycle, not as a parent never seen", function()
-    local st = store_mod.new(query.assembler())
+    local st = store_mod.new()
     local fix = (os.getenv("SPANLINE_FIXTURES") or "tests/fixtures") .. "/query_cycle.jsonl"
     local src = assert(require("spanline.view.source").open(fix, { store = st, follow = false }))
     repeat local state = src:read(nil) until state ~= "more"
     src:close()
-    assert.equal(2, st.asm.cycles)
+    assert.equal(2, st.asm:stats().cycles)
     local out = sink()
     plain.render(st, { mode = "logical", width = 100, out = out })
     local text = out.text()
@@ -149,7 +148,7 @@ describe("view on parent cycles", function()
     assert.matches("\nself  %[parent cycle cut%]", text)
     assert.is_nil(text:find("not seen", 1, true))
     -- the details pane says it too
-    local lines = require("spanline.view.draw").details(st.asm:get(id(3)), st, 100)
+    local lines = require("spanline.view.draw").details(st:span(st:find(id(3))), st, 100)
     assert.truthy(find(lines, "^parent " .. id(3) .. " %(parent cycle cut%)"))
   end)
 end)

@@ -1,87 +1,38 @@
 -- spanfile.lua: what report, filter and tree share: opening a span file for
--- a command with one-line errors, counting records, the --where expression,
--- and the note about skipped lines. (Not a command itself: no `run`.)
+-- a command with one-line errors, the check for an empty or unreadable
+-- file, the --where expression, and the notes about skipped lines, failed
+-- expressions and several processes. (Not a command itself: no `run`.)
 
-local core = require("spanline.core")
 local processes = require("spanline.cli.processes")
 local query = require("spanline.query")
 
 local spanfile = {}
 
--- Opens path ("-" = stdin) as a records query that counts what it yields.
--- opts.pid keeps the records of that process only (cli/processes.lua);
--- q.source.processes lists the pids seen. Returns q, or nil and a one-line
--- message.
+-- Opens path ("-" = stdin) as a records query. opts.pid keeps the records
+-- of that process only (query.open's pid). Returns q, or nil and a
+-- one-line message.
 function spanfile.open(path, opts)
   opts = opts or {}
-  local q, msg = query.open(path, { raw = opts.raw, max_line = opts.max_line })
+  local q, msg = query.open(path, { raw = opts.raw, max_line = opts.max_line, pid = opts.pid })
   if not q then
     msg = tostring(msg)
     if not msg:find(path, 1, true) then msg = path .. ": " .. msg end
     return nil, "cannot read " .. msg
   end
-  local gen, procs = processes.select(q.gen, opts.pid)
-  local source = q.source
-  source.processes = procs
-  source.records = 0
-  source.path = path
-  q.gen = function()
-    local rec = gen()
-    if rec then source.records = source.records + 1 end
-    return rec
-  end
-  return q
-end
-
--- Fields the C span stream fills (core.span_stream); events and children
--- need the Lua assembler.
-local FAST = { id = true, trace = true, parent = true, name = true, start = true, finish = true,
-  dur = true, status = true, error = true, attrs = true, lane = true, depth = true, self = true,
-  orphan = true, remote_parent = true, line = true }
-
-function spanfile.fast_ok(fields)
-  for _, f in ipairs(fields) do
-    if not FAST[f] then return false end
-  end
-  return true
-end
-
--- Spans assembled in C, as a query whose items are ONE reused table (fine
--- for streaming consumers: where, stats, writing; never collect them).
--- Returns q, or nil and a one-line message. q.source.stream writes raw.
-function spanfile.fast(path, fields, opts)
-  opts = opts or {}
-  local reader, msg = core.reader(path, { max_line = opts.max_line })
-  if not reader then
-    msg = tostring(msg)
-    if not msg:find(path, 1, true) then msg = path .. ": " .. msg end
-    return nil, "cannot read " .. msg
-  end
-  local stream = core.span_stream(reader, { fields = fields, raw = opts.raw })
-  local source = { reader = reader, stream = stream, records = 0, path = path }
-  local q = query.from_iter(function()
-    local s, err = stream:next()
-    if s == nil and err then error(err, 0) end
-    if not s then
-      if stream:meta() then source.records = source.records + 1 end
-      return nil
-    end
-    source.records = source.records + 1
-    return s
-  end, source)
+  q.source.path = path
   return q
 end
 
 -- After reading: an error message for an empty or unreadable-as-spans file.
 function spanfile.check(q)
-  local source = q.source
-  if source.records > 0 then return nil end
+  if q:records_read() > 0 then return nil end
+  local path = q.source.path
   local bad, lines = q:bad_lines()
   if bad > 0 then
     return string.format("%s: no span records (%d bad line%s, first at line %d)",
-      source.path, bad, bad == 1 and "" or "s", lines[1] or 0)
+      path, bad, bad == 1 and "" or "s", lines[1] or 0)
   end
-  return source.path .. ": empty file (no span records)"
+  return path .. ": empty file (no span records)"
 end
 
 -- "skipped N bad lines (first: a, b, c)" or nil.
@@ -121,6 +72,27 @@ function spanfile.where_note(state)
   if not state or state.errors == 0 then return nil end
   return string.format("--where failed on %d span%s (counted as no match): %s", state.errors,
     state.errors == 1 and "" or "s", require("spanline.text").clean(tostring(state.first)))
+end
+
+-- "FILE holds N processes ...: --pid N selects one" after a pass that kept
+-- every process (nil when one process wrote it, or with --pid).
+function spanfile.processes_note(q, pid)
+  if pid then return nil end
+  return processes.note(q.source.path, q:processes())
+end
+
+-- The span fields a command reads: its own plus the expression's.
+function spanfile.fields(own, expr)
+  local fields, seen = {}, {}
+  for _, list in ipairs({ own, expr and query.expr_fields(expr) or {} }) do
+    for _, f in ipairs(list) do
+      if not seen[f] then
+        seen[f] = true
+        fields[#fields + 1] = f
+      end
+    end
+  end
+  return fields
 end
 
 return spanfile

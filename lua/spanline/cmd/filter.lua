@@ -5,7 +5,6 @@
 -- come out together; spanline JSONL lines pass through byte for byte, other
 -- inputs (msgpack, js-logger) are re-encoded. Memory: the open spans.
 local args = require("spanline.cli.args")
-local core = require("spanline.core")
 local query = require("spanline.query")
 local spanfile = require("spanline.cli.spanfile")
 
@@ -41,68 +40,30 @@ local function run(argv)
   end
   local out = io.stdout
   out:setvbuf("full", 1 << 16)
-  local fields = query.expr_fields(opts.where)
-  local fast = spanfile.fast_ok(fields) and not os.getenv("SPANLINE_NO_FAST")
-  local q, msg
-  if fast then
-    q, msg = spanfile.fast(pos[1], fields, { raw = true })
-  else
-    q, msg = spanfile.open(pos[1], { raw = true })
-  end
+  local q, msg = spanfile.open(pos[1], { raw = true })
   if not q then
     io.stderr:write("spanline filter: ", msg, "\n")
     return 1
   end
-  local source = q.source
-  local meta_done = false
-  local function write_meta()
-    meta_done = true
-    local m = source.meta
-    if fast then
-      local line = source.stream:meta()
-      out:write(line or '{"type":"meta","format":"spanline/1"}', "\n")
-    elseif m and not m.foreign and m.raw then
-      out:write(m.raw, "\n")
-    elseif m then
-      out:write(core.record_jsonl(m))
-    else
-      out:write('{"type":"meta","format":"spanline/1"}\n')
-    end
+  -- The loop runs in C with only the fields the expression reads; only
+  -- the expression is Lua.
+  local matched, failures, first = query.filter(q, bare, out, { fields = spanfile.fields({}, opts.where),
+    limit = limit })
+  if query.is_limit_error(first) then error(first, 0) end
+  if not matched then
+    io.stderr:write("spanline filter: ", tostring(failures), "\n")
+    return 1
   end
-  if fast then
-    -- The whole loop runs in C; only the expression is Lua.
-    local matched, failures, first, seen = source.stream:filter(bare, out, limit)
-    if query.is_limit_error(first) then error(first, 0) end
-    if not matched then
-      io.stderr:write("spanline filter: ", tostring(failures), "\n")
-      return 1
-    end
-    meta_done = matched > 0
-    state.errors, state.first = failures, first and tostring(first):gsub("^expr:%d+: ", "")
-    source.records = seen + (source.stream:meta() and 1 or 0)
-  else
-    local n = 0
-    for s in q:spans().gen do
-      if pred(s) then
-        if not meta_done then write_meta() end
-        local recs = s.records
-        if recs then
-          for i = 1, #recs do
-            local line = recs[i]
-            if line:sub(-1) == "\n" then out:write(line) else out:write(line, "\n") end
-          end
-        end
-        n = n + 1
-        if limit and n >= limit then break end
-      end
-    end
-  end
+  state.errors, state.first = failures, first and tostring(first):gsub("^expr:%d+: ", "")
   local problem = spanfile.check(q)
   if problem then
     io.stderr:write("spanline filter: ", problem, "\n")
     return 1
   end
-  if not meta_done then write_meta() end
+  if matched == 0 then
+    local asm = q.source.assembler
+    out:write(asm and asm:meta() or '{"type":"meta","format":"spanline/1"}', "\n")
+  end
   out:flush()
   local note = spanfile.bad_note(q)
   if note then io.stderr:write("spanline filter: ", note, "\n") end

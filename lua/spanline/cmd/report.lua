@@ -2,7 +2,6 @@
 local args = require("spanline.cli.args")
 local processes = require("spanline.cli.processes")
 local report = require("spanline.report")
-local query = require("spanline.query")
 local spanfile = require("spanline.cli.spanfile")
 
 local USAGE = [[
@@ -55,22 +54,15 @@ local function run(argv)
       return 2
     end
   end
-  -- The C span stream when the fields allow (fast, small); else Lua spans.
-  local fields = { "dur", "status", "self" }
+  -- Only the fields the table and the expression read, in one reused table.
   local attr = by:match("^attrs?%.(.+)$")
-  fields[#fields + 1] = attr and "attrs" or by
-  for _, f in ipairs(opts.where and query.expr_fields(opts.where) or {}) do fields[#fields + 1] = f end
-  local q, msg
-  if spanfile.fast_ok(fields) and not pid and not os.getenv("SPANLINE_NO_FAST") then
-    q, msg = spanfile.fast(pos[1], fields)
-  else
-    q, msg = spanfile.open(pos[1], { pid = pid })
-  end
+  local fields = spanfile.fields({ "dur", "status", "self", attr and "attrs" or by }, opts.where)
+  local q, msg = spanfile.open(pos[1], { pid = pid })
   if not q then
     io.stderr:write("spanline report: ", msg, "\n")
     return 1
   end
-  local spans = q:spans()
+  local spans = q:spans({ fields = fields, reuse = true })
   if pred then spans = spans:where(pred) end
   local rows = spans:group_by(by):stats()
   local problem = spanfile.check(q)
@@ -82,7 +74,7 @@ local function run(argv)
   if note then io.stderr:write("spanline report: ", note, "\n") end
   note = spanfile.where_note(state)
   if note then io.stderr:write("spanline report: ", note, "\n") end
-  note = not pid and q.source.processes and processes.note(pos[1], q.source.processes)
+  note = spanfile.processes_note(q, pid)
   if note then io.stderr:write("spanline report: ", note, "\n") end
   if top then
     for i = #rows, top + 1, -1 do rows[i] = nil end

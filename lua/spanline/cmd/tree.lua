@@ -11,8 +11,11 @@ usage: spanline tree FILE [--trace ID] [--depth N] [--pid N]
 
 Prints every trace (or the one whose id starts with ID) as a tree of spans,
 children in start order, with durations, errors, open and orphan spans
-marked. FILE "-" reads stdin. Holds the whole file in memory. A file that
-several processes wrote says so; --pid N shows one process's spans.
+marked. Each trace is printed once none of its spans is open (so in the
+order traces complete; those still open at the end last, by start), and
+memory holds only the traces not complete yet. FILE "-" reads stdin. A
+file that several processes wrote says so; --pid N shows one process's
+spans.
 ]]
 
 local function run(argv)
@@ -37,7 +40,21 @@ local function run(argv)
     io.stderr:write("spanline tree: ", msg, "\n")
     return 1
   end
-  local traces = q:traces()
+  -- One trace at a time, printed as soon as it is complete: memory is
+  -- bounded by the traces still open, not by the file.
+  local out, shown = io.stdout, 0
+  out:setvbuf("full", 1 << 16)
+  for t in q:each_trace() do
+    if not opts.trace or t.trace:sub(1, #opts.trace) == opts.trace then
+      out:write(shown > 0 and "\n" or "", string.format("trace %s  %d span%s  %s%s%s\n", text.clean(t.trace),
+        t.spans, t.spans == 1 and "" or "s", (t.open > 0 and ">=" or "") .. report.duration(t.dur),
+        t.errors > 0 and string.format("  %d error%s", t.errors, t.errors == 1 and "" or "s") or "",
+        t.open > 0 and string.format("  %d open", t.open) or ""))
+      out:write(tree_text.render(t.roots, { max_depth = depth }))
+      shown = shown + 1
+    end
+  end
+  out:flush()
   local problem = spanfile.check(q)
   if problem then
     io.stderr:write("spanline tree: ", problem, "\n")
@@ -45,28 +62,16 @@ local function run(argv)
   end
   local note = spanfile.bad_note(q)
   if note then io.stderr:write("spanline tree: ", note, "\n") end
-  note = not pid and processes.note(pos[1], q.source.processes)
+  note = spanfile.processes_note(q, pid)
   if note then io.stderr:write("spanline tree: ", note, "\n") end
   local cycles = q:cycles()
   if cycles > 0 then
     io.stderr:write(string.format("spanline tree: %d parent cycle%s cut\n", cycles, cycles == 1 and "" or "s"))
   end
-  local out, shown = {}, 0
-  for _, t in ipairs(traces) do
-    if not opts.trace or t.trace:sub(1, #opts.trace) == opts.trace then
-      shown = shown + 1
-      out[#out + 1] = string.format("trace %s  %d span%s  %s%s%s\n%s", text.clean(t.trace), t.spans,
-        t.spans == 1 and "" or "s", (t.open > 0 and ">=" or "") .. report.duration(t.dur),
-        t.errors > 0 and string.format("  %d error%s", t.errors, t.errors == 1 and "" or "s") or "",
-        t.open > 0 and string.format("  %d open", t.open) or "",
-        tree_text.render(t.roots, { max_depth = depth }))
-    end
-  end
   if opts.trace and shown == 0 then
     io.stderr:write("spanline tree: no trace starting with '", opts.trace, "'\n")
     return 1
   end
-  io.stdout:write(table.concat(out, "\n"))
   return 0
 end
 

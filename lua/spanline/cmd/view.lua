@@ -59,9 +59,8 @@ function view.run(argv)
   local uv = require("luv")
   local plain = opts.plain or uv.guess_handle(1) ~= "tty" or uv.guess_handle(0) ~= "tty"
 
-  local store = require("spanline.view.store").new(require("spanline.query").assembler())
-  store.trace_filter = opts.trace
-  store.track = not plain   -- printed once: no change list to keep
+  -- printed once: no change list to keep
+  local store = require("spanline.view.store").new({ trace = opts.trace, track = not plain })
   -- interactive: the reader always runs in follow mode so `f` can start
   -- following at any time; without --follow the app stops polling at the end
   local src, msg = require("spanline.view.source").open(path, { store = store, follow = not plain })

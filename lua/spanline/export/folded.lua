@@ -2,14 +2,16 @@
 -- distinct stack, weighted by self time in nanoseconds: the input of
 -- flamegraph.pl (`flamegraph.pl --countname=ns`) and speedscope.
 --
--- Key idea: a span's stack is the names on its parent chain, which the
--- streaming assembler keeps linked while any of a parent's children is
--- open; self time (duration minus the union of the children's intervals) is
--- added to that stack. Only the per-stack totals are kept, so memory grows
--- with the distinct stacks, not with the file. Spans still open at the end
--- have no self time and are left out; a span whose parent was never seen
--- starts its own stack. Frame names lose ';' (it separates frames) and line
--- breaks (they separate lines): both become spaces.
+-- Key idea: spans arrive in end order, children before their parents, and
+-- a child's stack is only known once its root has arrived. So stacks are
+-- walked from each root when it arrives (its subtree is linked by then:
+-- spans().children), and a child that ends after its root went is walked
+-- under its parent's known stack. Only the per-stack totals are kept, so
+-- memory grows with the distinct stacks (and the open traces the query
+-- holds), not with the file. Spans still open have no self time; a span
+-- whose parent was never seen starts its own stack. Frame names lose ';'
+-- (it separates frames) and line breaks (they separate lines): both become
+-- spaces.
 
 local folded = { summary = "collapsed stacks weighted by self time (flamegraph.pl, speedscope)" }
 
@@ -17,7 +19,7 @@ local function frame(name)
   return (tostring(name or "?"):gsub("[;\r\n]", " "))
 end
 
--- The stack of s, root first, joined with ';'.
+-- The stack of s, root first, joined with ';' (s and its parent_span chain).
 local function stack_of(s)
   local names = {}
   local seen = {}
@@ -37,17 +39,45 @@ folded.stack_of = stack_of
 function folded.export(q, out)
   local spans = q.kind == "spans" and q or q:spans()
   local totals, keys = {}, {}
+  local walked = setmetatable({}, { __mode = "k" })
+
+  local function add(key, s)
+    local self_ns = s.status ~= "open" and s.self
+    if not self_ns or self_ns <= 0 then return end
+    local t = totals[key]
+    if not t then
+      keys[#keys + 1] = key
+      t = 0
+    end
+    totals[key] = t + self_ns
+  end
+
+  -- s and its subtree, s's stack being prefix;name (prefix false: a root;
+  -- iterative: deep chains)
+  local function walk(s, prefix)
+    local todo = { s, prefix }
+    while #todo > 0 do
+      local pre = table.remove(todo)
+      local x = table.remove(todo)
+      if not walked[x] then
+        walked[x] = true
+        local key = pre and (pre .. ";" .. frame(x.name)) or frame(x.name)
+        add(key, x)
+        for _, c in ipairs(x.children or {}) do
+          todo[#todo + 1] = c
+          todo[#todo + 1] = key
+        end
+      end
+    end
+  end
+
   local ok, err = pcall(function()
     for s in spans:iter() do
-      local self_ns = s.self
-      if s.status ~= "open" and self_ns and self_ns > 0 then
-        local key = stack_of(s)
-        local t = totals[key]
-        if not t then
-          keys[#keys + 1] = key
-          t = 0
-        end
-        totals[key] = t + self_ns
+      local p = s.parent_span
+      if p and walked[p] then
+        walk(s, stack_of(p))                 -- ended after its root went
+      elseif not p and (s.parent == nil or s.orphan) then
+        walk(s, false)                       -- a root: its subtree is linked now
       end
     end
   end)

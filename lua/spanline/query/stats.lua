@@ -56,7 +56,7 @@ end
 -- of open spans are not counted (they have none).
 function Q:stats()
   local acc = new_acc("all")
-  for s in spans_of(self).gen do feed(acc, s) end
+  for s in spans_of(self).pass() do feed(acc, s) end
   return ranked({ finish_acc(acc) })
 end
 
@@ -74,11 +74,13 @@ local function group_key(v)
   return tostring(v)
 end
 
--- Rows sorted by total duration, largest first (then key).
+-- Rows sorted by total duration, largest first (then key). A row also
+-- holds its key under the grouping's name (row.name for group_by("name"),
+-- as `spanline report` titles that column), unless that is a stats field.
 function Groups:stats()
   local accs, order = {}, {}
   local get = self.get
-  for s in self.q.gen do
+  for s in self.q.pass() do
     local k = group_key(get(s))
     local acc = accs[k]
     if not acc then
@@ -89,7 +91,12 @@ function Groups:stats()
     feed(acc, s)
   end
   local rows = {}
-  for _, k in ipairs(order) do rows[#rows + 1] = finish_acc(accs[k]) end
+  local alias = type(self.keyname) == "string" and self.keyname or nil
+  for _, k in ipairs(order) do
+    local row = finish_acc(accs[k])
+    if alias and row[alias] == nil and alias ~= "rank" then row[alias] = k end
+    rows[#rows + 1] = row
+  end
   table.sort(rows, function(a, b)
     local x, y = a.total or 0, b.total or 0
     if x ~= y then return x > y end
@@ -101,7 +108,7 @@ end
 -- { key = { spans } } (holds every span).
 function Groups:spans()
   local out = {}
-  for s in self.q.gen do
+  for s in self.q.pass() do
     local k = group_key(self.get(s))
     local list = out[k]
     if not list then
@@ -126,7 +133,7 @@ function Q:histogram(field, opts)
   if type(buckets) == "table" then
     local edges = buckets
     for i = 1, #edges - 1 do rows[i] = { lo = edges[i], hi = edges[i + 1], count = 0 } end
-    for s in spans_of(self).gen do
+    for s in spans_of(self).pass() do
       local v = get(s)
       if type(v) == "number" then
         for i = #rows, 1, -1 do
@@ -141,7 +148,7 @@ function Q:histogram(field, opts)
     return rows
   end
   local values, lo, hi = {}, nil, nil
-  for s in spans_of(self).gen do
+  for s in spans_of(self).pass() do
     local v = get(s)
     if type(v) == "number" then
       values[#values + 1] = v

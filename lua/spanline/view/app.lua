@@ -1,9 +1,10 @@
 -- app.lua: the interactive viewer: state (mode, selection, folds, search,
 -- follow), keys, and the luv loop that loads, follows and redraws.
 --
--- The selection is a span (or group/bucket), never a row number: after new
--- data or a fold, its row is looked up again and the scroll offset moves with
--- it, so the view stays on what the user chose while records arrive.
+-- The selection is a span's ref (or a group/bucket), never a row number:
+-- after new data or a fold, its row is looked up again and the scroll offset
+-- moves with it, so the view stays on what the user chose while records
+-- arrive.
 -- Loading happens in slices on a timer, so the first screen shows after the
 -- first slice, whatever the size of the file.
 
@@ -67,8 +68,8 @@ end
 
 local function key_of(row)
   if not row then return nil end
-  if row.group then return { span = row.group.first, group = true } end
-  if row.span then return { span = row.span } end
+  if row.group then return { ref = row.group.first, group = true } end
+  if row.ref then return { ref = row.ref } end
   if row.bucket then return { bucket = row.bucket } end
   return nil
 end
@@ -79,10 +80,10 @@ function app:resolve(key)
   if not key then return nil end
   local view = self:view()
   if key.bucket then return view:index_of(key.bucket, true) end
-  local r, near = view:index_of(key.span, key.group)
+  local r, near = view:index_of(key.ref, key.group)
   if r then return r end
   if self.mode == "time" then
-    local b = view:bucket_of(key.span)
+    local b = view:bucket_of(key.ref)
     return b and view:index_of(b, true) or nil
   end
   -- folded out of sight: the row of its nearest visible ancestor
@@ -108,47 +109,32 @@ end
 function app:absorb()
   local changed = self.store:drain()
   if #changed == 0 then return false end
-  local batch = self.store.version
-  for _, v in pairs(self.views) do
-    for i = 1, #changed do v:touch(changed[i], batch) end
-  end
+  for _, v in pairs(self.views) do v:touch_all(changed) end
   return true
 end
 
 -- ===== search ==============================================================
 
--- Finds every match in the view's order (one walk over all spans), and on
--- the way the matches just before and after the selection.
+-- Finds every match in the view's order (one search in C over every
+-- span), and on the way where the selection is among them.
 function app:compute_matches()
   local S = self.search
-  local term = S.term:lower()
-  local matches, pos = {}, {}
-  local by_name = {}   -- name -> matches? (names repeat: decide once each)
-  local cur = self.sel and self.sel.span
-  local passed, before, after, at = cur == nil, nil, nil, nil
-  self:view():each_span(function(s)
-    if s == cur then passed = true end
-    local name = s.name
-    if name == nil then return end
-    local hit = by_name[name]
-    if hit == nil then
-      hit = name:lower():find(term, 1, true) ~= nil
-      by_name[name] = hit
+  local cur = self.sel and self.sel.ref
+  local matches, before = self:view():search(S.term, cur)
+  local at, after, prev
+  if before then
+    if matches[before + 1] == cur then
+      at = before + 1
+      after = before + 2 <= #matches and before + 2 or nil
+    else
+      after = before + 1 <= #matches and before + 1 or nil
     end
-    if hit then
-      matches[#matches + 1] = s
-      pos[s] = #matches
-      if s == cur then
-        at = #matches
-      elseif passed then
-        after = after or #matches
-      else
-        before = #matches
-      end
-    end
-  end)
-  S.matches, S.pos, S.version, S.mode = matches, pos, self.store.version, self.mode
-  S.around = { span = cur, before = before, after = after, at = at }
+    prev = before > 0 and before or nil
+  else
+    after = #matches > 0 and 1 or nil   -- no selection: from the top
+  end
+  S.matches, S.version, S.mode = matches, self.store.version, self.mode
+  S.around = { ref = cur, before = prev, after = after, at = at }
 end
 
 -- dir: 1 next, -1 previous, 0 the first match at or after the selection.
@@ -161,15 +147,15 @@ function app:goto_match(dir)
     S.index = nil
     return
   end
-  local cur = self.sel and self.sel.span
-  local i = cur and not self.sel.group and S.pos[cur]
+  local cur = self.sel and self.sel.ref
+  local i = cur and not self.sel.group and S.index and matches[S.index] == cur and S.index
   local target
   if i then
     target = dir == 0 and i or ((i - 1 + dir) % #matches) + 1
   else
-    -- the selection is not a match: the matches around it in the order
+    -- the selection is not the current match: the matches around it
     local around = S.around
-    if not around or around.span ~= cur then
+    if not around or around.ref ~= cur then
       self:compute_matches()
       around = S.around
     end
@@ -182,9 +168,9 @@ function app:goto_match(dir)
     end
   end
   S.index = target
-  local span = matches[target]
-  local r = self:view():reveal(span)
-  self.sel = { span = span }
+  local ref = matches[target]
+  local r = self:view():reveal(ref)
+  self.sel = { ref = ref }
   if r then self.sel_row = r end
 end
 
@@ -240,19 +226,19 @@ function app:key(k)
     local row = self:selected_row()
     if row then
       local hidden = view:hidden(row)
-      local has_kids = row.group or row.bucket and not row.span
-        or (row.span and row.span.children and #row.span.children > 0 and self.mode == "logical")
+      local has_kids = row.group or row.bucket and not row.ref
+        or (row.ref and (row.nkids or 0) > 0 and self.mode == "logical")
       if has_kids and not hidden then
         view:toggle(row)
-      elseif self.mode == "logical" and row.span and self.store:parent(row.span) then
-        local p = self.store:parent(row.span)
-        local g = row.parent and rawget(row.parent, "group") and row.parent
+      elseif self.mode == "logical" and row.ref and self.store:parent(row.ref) then
+        local p = self.store:parent(row.ref)
+        local g = type(row.parent) == "table" and row.parent.group and row.parent
         if g then
-          self.sel = { span = g.first, group = true }
+          self.sel = { ref = g.first, group = true }
         elseif p then
-          self.sel = { span = p }
+          self.sel = { ref = p }
         end
-      elseif self.mode == "time" and row.span then
+      elseif self.mode == "time" and row.ref then
         self.sel = { bucket = row.bucket }
       end
     end
@@ -274,15 +260,16 @@ function app:key(k)
   elseif k == "t" then
     local key = self.sel
     if key and key.bucket then
-      key = key.bucket.spans[1] and { span = key.bucket.spans[1] } or nil
+      local first = self:view():ref_at(key.bucket, 1)
+      key = first and { ref = first } or nil
     elseif key and key.group then
-      key = { span = key.span }
+      key = { ref = key.ref }
     end
     self.mode = self.mode == "logical" and "time" or "logical"
     self:view()
     self.sel = key
-    if key and key.span then
-      local r = self:view():index_of(key.span)
+    if key and key.ref then
+      local r = self:view():index_of(key.ref)
       if r then self.sel_row = r end
     end
   elseif k == "f" then
@@ -382,11 +369,11 @@ function app:render()
     local y0 = h - pane_h
     local row = view:row(self.sel_row)
     local lines
-    if row and row.span then
+    if row and row.ref then
       lines = draw.details(row.span, self.store, w)
     elseif row and row.group then
       local g = row.group
-      lines = { "── " .. g.name .. " × " .. #g.members .. " (repeated siblings; Enter expands) ──" }
+      lines = { "── " .. g.name .. " × " .. g.n .. " (repeated siblings; Enter expands) ──" }
     elseif row and row.bucket then
       local st = view:stats(row.bucket)
       lines = { "── bucket " .. fmt.clock(row.bucket.lo) .. " + " .. fmt.duration(self.interval)

@@ -102,12 +102,15 @@ local function tree_prefix(row, name_w)
   return table.concat(parts)
 end
 
+local GROUP_FIELDS = require("spanline.core").span_fields({ "status", "start", "finish", "dur" })
+
 -- Statistics of a group of repeated siblings (cached per store version).
-local function group_stats(g, store)
+local function group_stats(g, store, view)
   local st = g.stats
   if st and st.version == store.version then return st end
   st = { version = store.version, errors = 0, open = 0, total = 0 }
-  for _, s in ipairs(g.members) do
+  for _, ref in ipairs((view:members(g))) do
+    local s = store:span(ref, GROUP_FIELDS)
     if s.status == "error" then st.errors = st.errors + 1 end
     if is_open(s) then
       st.open = st.open + 1
@@ -143,9 +146,9 @@ function draw.logical(row, ctx)
   local prefix = tree_prefix(row, name_w)
   if row.group then
     local g = row.group
-    local st = group_stats(g, ctx.store)
+    local st = group_stats(g, ctx.store, ctx.view)
     local open = ctx.view:group_open(g)
-    local text = fmt.pad(prefix .. (open and "▾ " or "▸ ") .. g.name .. " × " .. #g.members, name_w)
+    local text = fmt.pad(prefix .. (open and "▾ " or "▸ ") .. g.name .. " × " .. g.n, name_w)
     push_matched(out, text, "group", ctx.search)
     push(out, " " .. fmt.rpad("Σ" .. fmt.duration(st.total), DUR_W) .. " ", nil)
     local parts = {}
@@ -162,12 +165,12 @@ function draw.logical(row, ctx)
   end
   local s = row.span
   local mark = ""
-  local kids = s.children and #s.children or 0
-  if kids > 0 and ctx.view:is_folded(s) then mark = "▸ " end
+  local kids = row.nkids or 0
+  if kids > 0 and ctx.view:is_folded(row.ref) then mark = "▸ " end
   local text = prefix .. mark .. (s.name or "?")
   if mark ~= "" then text = text .. " (+" .. kids .. ")" end
   local marks = markers(s)
-  local lo, hi = ctx.store:range(s)
+  local lo, hi = ctx.store:range(row.ref)
   span_cells(out, s, text .. marks, name_w, bar_w, ctx, lo, hi, (marks ~= "" and s.status == "ok") and "warn" or nil)
   return out
 end
@@ -175,7 +178,7 @@ end
 function draw.time(row, ctx)
   local out = {}
   local tl = ctx.view
-  if not row.span then
+  if not row.ref then
     local b = row.bucket
     local st = tl:stats(b)
     local folded = tl:is_folded(b)

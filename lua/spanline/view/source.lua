@@ -1,5 +1,7 @@
 -- source.lua: records from a file (core.reader) into the viewer's store, in
 -- slices bounded by a deadline so loading and following never block keys.
+-- The records go from the reader into the store's assembler in C, a batch
+-- at a time; only the deadline is checked in Lua.
 --
 -- The reader runs in follow mode when asked: at the end of the data it says
 -- "again" rather than "eof", and the app polls it on a timer.
@@ -20,30 +22,23 @@ function source.open(path, opts)
   return self
 end
 
+-- Records per batch between deadline checks.
+local BATCH = 4096
+
 -- Reads until the deadline (uv.hrtime() value; nil: no limit). Returns
 -- "more" (stopped by the deadline), "again" (follow: no data yet), "eof" or
 -- "error" (self.error_text says why).
 function source:read(deadline)
   local reader, store = self.reader, self.store
-  local n = 0
   while true do
-    local rec, err = reader:next()
-    if rec then
-      store:add(rec)
-      n = n + 1
-      if deadline and n % 512 == 0 and uv.hrtime() > deadline then
-        store.bad = reader:bad_lines()
-        return "more"
-      end
-    else
-      store.bad = reader:bad_lines()
-      if rec == false then return "again" end
-      if err then
-        self.error_text = err
-        return "error"
-      end
-      return "eof"
+    local state, err = store:feed(reader, deadline and BATCH or nil)
+    store.bad = reader:bad_lines()
+    if state == nil then
+      self.error_text = err
+      return "error"
     end
+    if state ~= "more" then return state end
+    if deadline and uv.hrtime() > deadline then return "more" end
   end
 end
 

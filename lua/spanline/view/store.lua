@@ -1,151 +1,117 @@
--- store.lua: what the viewer knows so far: the query assembler's spans plus
--- the little the views need on top (arrival order, per-trace time ranges,
--- counts, the latest timestamp, which spans changed since the last frame).
+-- store.lua: what the viewer knows so far: the C assembler keeping every
+-- span (core.assembler, keep mode) and the little the views read on top:
+-- counts, each trace's time range, the spans changed since the last frame.
 --
--- Records go in one at a time (`add`), from the reader while loading or
--- following; the views only read. Everything here is O(1) per record.
--- Nothing is stored on the span objects: a span's previous status is read
--- before the assembler applies the record, and the changed set lives here
--- until the next drain.
+-- Key idea: a span is a ref (an integer) here; its fields live in C and
+-- are read (store:span) only for the rows drawn, so the viewer holds no
+-- Lua value per span. Records go from the reader into the assembler in C
+-- (store:feed), a slice at a time; store:add takes one record table
+-- (tests). Consumers that want one lasting table per span (the web page's
+-- live stream) ask store:objects.
+
+local core = require("spanline.core")
 
 local store = {}
 store.__index = store
 
--- asm: an object with :add(record), :get(id), :roots() (query.assembler()).
-function store.new(asm)
+local EMPTY = core.EMPTY
+
+-- opts: trace (only traces whose id starts with it count and show),
+-- track (false: no change list; the plain printer reads once).
+function store.new(opts)
+  opts = opts or {}
   local self = setmetatable({}, store)
-  self.asm = asm
-  self.list = {}          -- spans in the order they were first seen
-  self.ranges = {}        -- trace key -> { lo, hi, open }
-  self.max_ts = nil       -- latest timestamp seen
-  self.min_ts = nil
-  self.version = 0        -- bumped per batch of records
-  self.changed = {}       -- spans changed since the last drain
-  self.changed_set = {}   -- the same, as a set (each span listed once)
-  self.track = true       -- false: no change list (plain output reads once)
-  self.skipped = nil      -- with a trace filter: spans not wanted when seen
+  self.asm = core.assembler({ mode = "keep" })
+  self.trace_filter = opts.trace
+  self.track = opts.track ~= false
+  self.asm:track(self.track)
+  self.version = 0        -- bumped per drain that had changes
   self.counts = { spans = 0, open = 0, errors = 0, abandoned = 0 }
   self.records = 0
-  self.traces = 0         -- distinct trace ids
+  self.traces = 0         -- distinct traces
   self.bad = 0            -- lines the reader skipped
+  self.max_ts = nil       -- latest timestamp seen
+  self.min_ts = nil       -- earliest start
   self.clock = nil        -- function giving "now" for open spans (live views)
-  self.get = function(id) return asm:get(id) end
-  self.roots = function()
-    local roots = asm:roots()
-    if not self.trace_filter then return roots end
-    local out = {}
-    for _, s in ipairs(roots) do
-      if self:wanted(s) then out[#out + 1] = s end
-    end
-    return out
-  end
   return self
 end
 
--- The parent span object, or nil for a root or an orphan. The assembler's
--- parent_span link is used when present: a remote (16-hex) parent id that
--- matched a local span is not a key of get().
-function store:parent(s)
-  local p = rawget(s, "parent_span")
-  if p then return p end
-  local id = rawget(s, "parent")
-  if id == nil or rawget(s, "orphan") then return nil end
-  return self.get(id)
+-- Takes the assembler's counts (only the chosen trace's with a filter).
+function store:refresh()
+  local st = self.asm:stats()
+  self.records = st.records
+  self.max_ts = st.max_ts
+  local sums = self.trace_filter and self.asm:trace_sums(self.trace_filter) or st
+  local c = self.counts
+  c.spans, c.open, c.errors, c.abandoned = sums.spans, sums.open, sums.errors, sums.abandoned
+  self.traces = sums.traces
+  self.min_ts = sums.min_start
 end
 
--- With --trace ID only spans of traces whose id starts with ID count.
-function store:wanted(s)
+-- Reads at most max records (nil: up to the end) from a core.reader:
+-- "more", "eof", "again" (following: no data yet), or nil and a message.
+function store:feed(reader, max)
+  local state, n = self.asm:feed(reader, max)
+  if state == nil then return nil, n end
+  self:refresh()
+  return state, n
+end
+
+-- Adds one record table (as core.reader returns them, or built by hand).
+function store:add(rec)
+  self.asm:add(rec)
+  self:refresh()
+end
+
+-- The spans changed since the last call (refs, each once) and a new
+-- version number; nothing without tracking.
+function store:drain()
+  if not self.track then return {} end
+  local changed = self.asm:changes()
+  if #changed > 0 then self.version = self.version + 1 end
+  return changed
+end
+
+-- ===== SPANS BY REF =====
+
+-- The span with this id (32 hex digits), as a ref, or nil.
+function store:find(id)
+  return self.asm:find(id)
+end
+
+-- A span's fields as a table (for a row drawn, the details pane).
+function store:span(ref, fields)
+  return self.asm:span(ref, fields)
+end
+
+function store:name(ref) return self.asm:name(ref) end
+function store:start(ref) return self.asm:start(ref) end
+function store:nchildren(ref) return self.asm:nchildren(ref) end
+
+-- The parent's ref, or nil for a root or an orphan.
+function store:parent(ref)
+  return self.asm:parent(ref)
+end
+
+-- With a trace filter, is this root's trace the chosen one?
+function store:wanted(ref)
   local f = self.trace_filter
   if not f then return true end
+  local s = self.asm:span(ref, self.trace_field)
   local t = s.trace or s.id or ""
   return t:sub(1, #f) == f
 end
+store.trace_field = core.span_fields({ "id", "trace" })
 
-local function trace_key(s)
-  return rawget(s, "trace") or s.id
-end
-
-local STATUS_COUNT = { open = "open", error = "errors", abandoned = "abandoned" }
-
--- Updates the bookkeeping for a span that was created or changed; prev is
--- its status before the change (nil: a span not seen before). Fields a
--- span may lack are read with rawget: query's spans have an __index (for
--- lazy attrs) that a plain missing-field read would call.
-function store:note(s, prev)
-  if self.trace_filter then
-    if not self:wanted(s) then
-      self.skipped = self.skipped or setmetatable({}, { __mode = "k" })
-      self.skipped[s] = true
-      return
-    end
-    local sk = self.skipped
-    if sk and sk[s] then
-      sk[s] = nil
-      prev = nil     -- first time it counts
-    end
+-- Root refs (roots and orphans) by start, the chosen trace's only.
+function store:roots()
+  local roots = self.asm:roots(true)
+  if not self.trace_filter then return roots end
+  local out = {}
+  for _, r in ipairs(roots) do
+    if self:wanted(r) then out[#out + 1] = r end
   end
-  local counts = self.counts
-  local st = rawget(s, "status") or "open"
-  local key = rawget(s, "trace") or s.id
-  local r = self.ranges[key]
-  if not r then
-    r = { open = 0 }
-    self.ranges[key] = r
-    self.traces = self.traces + 1
-  end
-  if prev == nil then
-    local list = self.list
-    list[#list + 1] = s
-    counts.spans = counts.spans + 1
-  end
-  if st ~= prev then
-    local c = STATUS_COUNT[prev]
-    if c then counts[c] = counts[c] - 1 end
-    c = STATUS_COUNT[st]
-    if c then counts[c] = counts[c] + 1 end
-    if prev == "open" then r.open = r.open - 1 end
-    if st == "open" then r.open = r.open + 1 end
-  end
-  local a = rawget(s, "start")
-  if a then
-    local b = rawget(s, "finish") or a
-    local lo, hi = r.lo, r.hi
-    if lo == nil or a < lo then r.lo = a end
-    if hi == nil or b > hi then r.hi = b end
-    local mx, mn = self.max_ts, self.min_ts
-    if mx == nil or b > mx then self.max_ts = b end
-    if mn == nil or a < mn then self.min_ts = a end
-  end
-  if self.track and not self.changed_set[s] then
-    self.changed_set[s] = true
-    local changed = self.changed
-    changed[#changed + 1] = s
-  end
-end
-
--- Feeds one reader record to the assembler and notes the span it touched.
-function store:add(rec)
-  self.records = self.records + 1
-  local ts = rec.ts
-  if ts and (self.max_ts == nil or ts > self.max_ts) then self.max_ts = ts end
-  local id = rec.id
-  local before = id and self.asm:get(id)
-  local prev = before and (rawget(before, "status") or "open") or nil
-  local s = self.asm:add(rec)
-  if type(s) ~= "table" and id then s = self.asm:get(id) end
-  if s then
-    if s ~= before then prev = nil end
-    self:note(s, prev)
-  end
-end
-
--- The spans changed since the last call (and a new version number).
-function store:drain()
-  local changed = self.changed
-  if #changed == 0 then return changed end
-  self.changed, self.changed_set = {}, {}
-  self.version = self.version + 1
-  return changed
+  return out
 end
 
 -- "now" for open spans: the live clock when following, else the last
@@ -161,15 +127,68 @@ end
 
 -- The time range a span's bar is drawn in: its trace's first start to its
 -- last end (now, while a span of the trace is open).
-function store:range(s)
-  local r = self.ranges[trace_key(s)]
-  if not r or not r.lo then return s.start or 0, s.finish or s.start or 0 end
-  local hi = r.hi or r.lo
-  if r.open > 0 then
+function store:range(ref)
+  local lo, hi, open = self.asm:trace_range(ref)
+  if not lo then
+    local s = self.asm:span(ref, self.range_fields)
+    return s.start or 0, s.finish or s.start or 0
+  end
+  if open > 0 then
     local now = self:now()
     if now > hi then hi = now end
   end
-  return r.lo, hi
+  return lo, hi
+end
+store.range_fields = core.span_fields({ "start", "finish" })
+
+-- ===== LASTING TABLES =====
+
+-- One lasting table per span for consumers that keep them (the web page's
+-- live stream): refreshed from C on each call, linked (parent_span,
+-- children) to the tables of the spans around them. Returns the tables of
+-- refs (every span when refs is nil), in that order.
+function store:objects(refs)
+  local objs = self.objs
+  if not objs then
+    objs = {}
+    self.objs = objs
+  end
+  local asm = self.asm
+  local function obj(r)
+    local o = objs[r]
+    if not o then
+      o = asm:span(r)
+      objs[r] = o
+    end
+    return o
+  end
+  if not refs then
+    refs = {}
+    for r = 0, self.asm:stats().spans - 1 do refs[#refs + 1] = r end
+  end
+  local out = {}
+  for i, r in ipairs(refs) do
+    local o = obj(r)
+    asm:span(r, nil, o)
+    local p = asm:parent(r)
+    o.parent_span = p and asm:span(p, nil, obj(p)) or nil  -- its self time may have moved
+    local kids = asm:children(r)
+    if #kids == 0 then
+      o.children = EMPTY
+    else
+      local list = {}
+      for j, k in ipairs(kids) do list[j] = obj(k) end
+      o.children = list
+    end
+    out[i] = o
+  end
+  return out
+end
+
+-- The stream's first meta record (a table), or nil.
+function store:meta()
+  local line = self.asm:meta()
+  return line and core.reader_string(line):next() or nil
 end
 
 return store

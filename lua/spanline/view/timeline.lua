@@ -2,9 +2,11 @@
 -- sampling interval, each bucket headed by its count, errors and slowest span.
 --
 -- Buckets start at the first span's start (offsets read +0s, +1s, ...).
--- Spans usually arrive in start order, so new spans are appended to the last
--- bucket in O(1); only a span that starts before the last one forces a sort.
--- Rows are found by binary search over per-bucket prefix sums, like model.lua.
+-- The order is the store's by-start index, kept in C (spans usually arrive
+-- in start order: new ones are appended; one that starts before the last
+-- makes it sort again); a bucket is a run of that index ({ key, lo, first,
+-- n }), so the view holds no Lua value per span. Rows are found by binary
+-- search over per-bucket prefix sums, like model.lua.
 
 local timeline = {}
 timeline.__index = timeline
@@ -13,18 +15,12 @@ function timeline.new(store, interval)
   local self = setmetatable({}, timeline)
   self.store = store
   self.interval = interval
-  self.spans = {}        -- by start time
-  self.seen = 0          -- store.list entries taken so far
-  self.buckets = {}      -- { key, lo, spans = {...} } by key
+  self.n = 0             -- index entries taken so far
+  self.buckets = {}      -- { key, lo, first, n, gap } by key
   self.bfold = {}        -- bucket key -> folded override
   self.fold_default = false
   self.cum = nil         -- prefix sums of bucket row counts, nil when stale
   return self
-end
-
-local function by_start(a, b)
-  if a.start ~= b.start then return a.start < b.start end
-  return (a.id or "") < (b.id or "")
 end
 
 -- Picks a round interval giving about 20 buckets over [lo, hi].
@@ -41,49 +37,45 @@ function timeline.auto_interval(lo, hi)
   end
 end
 
-local function add_to_bucket(self, s)
-  if not self.t0 then self.t0 = s.start end
-  local key = (s.start - self.t0) // self.interval
-  local b = self.buckets[#self.buckets]
-  if not b or b.key ~= key then
-    -- gap: how many empty buckets come before this one (shown in its header)
-    b = { key = key, lo = self.t0 + key * self.interval, spans = {}, gap = b and key - b.key - 1 or 0 }
-    self.buckets[#self.buckets + 1] = b
+-- Appends the runs of the index from entry `from` on as buckets.
+local function add_buckets(self, from)
+  local buckets = self.buckets
+  for _, run in ipairs(self.store.asm:buckets(self.t0, self.interval, from)) do
+    local key, first, n = run[1], run[2], run[3]
+    local last = buckets[#buckets]
+    if last and last.key == key then
+      last.n = last.n + n
+    else
+      -- gap: how many empty buckets come before this one (shown in its header)
+      buckets[#buckets + 1] = { key = key, lo = self.t0 + key * self.interval, first = first, n = n,
+        gap = last and key - last.key - 1 or 0 }
+    end
   end
-  b.spans[#b.spans + 1] = s
-end
-
-local function rebuild(self)
-  table.sort(self.spans, by_start)
-  self.buckets = {}
-  self.t0 = self.spans[1] and self.spans[1].start
-  for _, s in ipairs(self.spans) do add_to_bucket(self, s) end
 end
 
 -- Takes in spans the store has seen since the last call.
 function timeline:sync()
-  local list = self.store.list
-  local n = #list
-  if self.seen == n then return end
-  local spans = self.spans
-  local sorted = true
-  for i = self.seen + 1, n do
-    local s = list[i]
-    if s.start then
-      local last = spans[#spans]
-      spans[#spans + 1] = s
-      if sorted and last and by_start(s, last) then sorted = false end
-      if sorted then add_to_bucket(self, s) end
-    end
+  local asm = self.store.asm
+  local n, resorted = asm:by_start()
+  if n == self.n and not resorted then return end
+  if resorted or not self.t0 then
+    self.buckets = {}
+    self.t0 = n > 0 and asm:start(asm:by_start_at(1)) or nil
+    if self.t0 then add_buckets(self, 1) end
+  else
+    add_buckets(self, self.n + 1)
   end
-  self.seen = n
-  if not sorted then rebuild(self) end
+  self.n = n
   self.cum = nil
 end
 
 function timeline:touch(_)
   -- a changed span keeps its place (start times do not change); only bucket
   -- statistics move, and those are recomputed per store version.
+  self.cum = nil
+end
+
+function timeline:touch_all(_)
   self.cum = nil
 end
 
@@ -98,7 +90,7 @@ local function cum(self)
   if self.cum then return self.cum end
   local c, total = {}, 0
   for i, b in ipairs(self.buckets) do
-    total = total + 1 + (self:is_folded(b) and 0 or #b.spans)
+    total = total + 1 + (self:is_folded(b) and 0 or b.n)
     c[i] = total
   end
   self.cum = c
@@ -110,7 +102,12 @@ function timeline:count()
   return c[#c] or 0
 end
 
--- Row k: { bucket = b } for a header, { span = s, bucket = b } for a span.
+-- The ref of a bucket's j-th span.
+function timeline:ref_at(b, j)
+  return self.store.asm:by_start_at(b.first + j - 1)
+end
+
+-- Row k: { bucket = b } for a header, { ref, span, bucket = b } for a span.
 function timeline:row(k)
   local c = cum(self)
   local lo, hi = 1, #c
@@ -122,8 +119,8 @@ function timeline:row(k)
   local b = self.buckets[lo]
   k = k - (c[lo - 1] or 0)
   if k == 1 then return { bucket = b, item = b, depth = 0 } end
-  local s = b.spans[k - 1]
-  return { span = s, item = s, bucket = b, depth = 1 }
+  local ref = self:ref_at(b, k - 1)
+  return { ref = ref, span = self.store:span(ref), item = ref, bucket = b, depth = 1 }
 end
 
 function timeline:rows(from)
@@ -134,68 +131,56 @@ function timeline:rows(from)
   end
 end
 
-local function bucket_index(self, b)
+local function bucket_index(self, key)
   local buckets = self.buckets
   local lo, hi = 1, #buckets
   while lo <= hi do
     local mid = (lo + hi) // 2
-    local key = buckets[mid].key
-    if key == b.key then return mid end
-    if key < b.key then lo = mid + 1 else hi = mid - 1 end
+    local k = buckets[mid].key
+    if k == key then return mid end
+    if k < key then lo = mid + 1 else hi = mid - 1 end
   end
   return nil
 end
 
--- The bucket a span is in (by its start time; nothing stored on the span).
-function timeline:bucket_of(s)
+-- The bucket a span is in (by its start time).
+function timeline:bucket_of(ref)
   cum(self)
-  local a = s.start
+  local a = self.store:start(ref)
   if not a or not self.t0 then return nil end
-  local i = bucket_index(self, { key = (a - self.t0) // self.interval })
+  local i = bucket_index(self, (a - self.t0) // self.interval)
   return i and self.buckets[i] or nil
 end
 
--- The row of a span, or with as_group of a bucket (given by any object with
--- a key), or nil when its bucket is folded.
+-- The row of a span, or with as_bucket of a bucket (given by any object
+-- with a key), or nil when its bucket is folded.
 function timeline:index_of(item, as_bucket)
   if item == nil then return nil end
   local c = cum(self)
   if as_bucket then
-    local i = bucket_index(self, item)
+    local i = bucket_index(self, item.key)
     return i and (c[i - 1] or 0) + 1 or nil
   end
   local b = self:bucket_of(item)
   if not b then return nil end
-  local i = bucket_index(self, b)
-  if not i or self.buckets[i] ~= b or self:is_folded(b) then return nil end
-  -- spans are sorted by start within the bucket: binary search, then scan ties
-  local spans = b.spans
-  local lo, hi = 1, #spans
-  while lo < hi do
-    local mid = (lo + hi) // 2
-    if spans[mid].start >= item.start then hi = mid else lo = mid + 1 end
-  end
-  for j = lo, #spans do
-    if spans[j] == item then return (c[i - 1] or 0) + 1 + j end
-    if spans[j].start ~= item.start then break end
-  end
-  for j, s in ipairs(spans) do
-    if s == item then return (c[i - 1] or 0) + 1 + j end
-  end
-  return nil
+  local i = bucket_index(self, b.key)
+  if not i or self:is_folded(b) then return nil end
+  local at = self.store.asm:by_start_index(item)
+  if not at or at < b.first or at >= b.first + b.n then return nil end
+  return (c[i - 1] or 0) + 1 + (at - b.first + 1)
 end
 
-function timeline:reveal(span)
-  local b = self:bucket_of(span)
+function timeline:reveal(ref)
+  local b = self:bucket_of(ref)
   if b then
     self.bfold[b.key] = false
     self.cum = nil
   end
-  return self:index_of(span)
+  return self:index_of(ref)
 end
 
 function timeline:toggle(row)
-  if not row.bucket or row.span then return false end
+  if not row.bucket or row.ref then return false end
   self.bfold[row.bucket.key] = not self:is_folded(row.bucket)
   self.cum = nil
   return true
@@ -210,24 +195,24 @@ function timeline:expand_all()
 end
 
 function timeline:hidden(row)
-  return row.bucket and not row.span and self:is_folded(row.bucket)
+  return row.bucket and not row.ref and self:is_folded(row.bucket)
 end
 
-function timeline:each_span(fn)
+-- The spans whose name contains term, by start, and how many of them come
+-- before span cur (nil when cur has no start).
+function timeline:search(term, cur)
   self:sync()
-  for _, s in ipairs(self.spans) do fn(s) end
+  return self.store.asm:search(term, cur)
 end
 
--- count, errors, open, slowest span of a bucket (cached per store version).
+-- count, errors, open, slowest span ({ name, dur }) of a bucket (cached
+-- per store version).
 function timeline:stats(b)
   local version = self.store.version
-  if b.stats and b.stats.version == version and b.stats.n == #b.spans then return b.stats end
-  local st = { version = version, n = #b.spans, count = #b.spans, errors = 0, open = 0 }
-  for _, s in ipairs(b.spans) do
-    if s.status == "error" then st.errors = st.errors + 1 end
-    if s.status == "open" or s.finish == nil then st.open = st.open + 1 end
-    if s.dur and (st.slowest == nil or s.dur > st.slowest.dur) then st.slowest = s end
-  end
+  if b.stats and b.stats.version == version and b.stats.n == b.n then return b.stats end
+  local count, errors, open, slowest, dur = self.store.asm:range_stats(b.first, b.n)
+  local st = { version = version, n = b.n, count = count, errors = errors, open = open }
+  if slowest then st.slowest = { ref = slowest, name = self.store:name(slowest), dur = dur } end
   b.stats = st
   return st
 end

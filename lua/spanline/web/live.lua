@@ -1,5 +1,5 @@
 -- web/live.lua: what `spanline serve` streams: the file followed as it
--- grows (the viewer's source and store over spanline.query's assembler),
+-- grows (the viewer's source and store over the C assembler),
 -- turned into page batches (web/data.lua) for every browser at once.
 --
 -- Key idea: records are read in slices bounded by a deadline on a luv
@@ -31,7 +31,7 @@ end
 -- live source, or nil, message, code.
 function live.open(path, opts)
   opts = opts or {}
-  local store = store_mod.new(query.assembler())
+  local store = store_mod.new()
   store.clock = wall_ns
   local src, msg, code = source_mod.open(path, { store = store, follow = true })
   if not src then return nil, msg, code end
@@ -67,7 +67,7 @@ local function widen(changed)
 end
 
 function live:info()
-  local meta = self.store.asm.meta or {}
+  local meta = self.store:meta() or {}
   return {
     file = self.file, service = meta.service, host = meta.host, pid = meta.pid,
     bad_lines = self.store.bad, records = self.store.records, live = true,
@@ -75,12 +75,12 @@ function live:info()
 end
 
 function live:report_rows()
-  return { rows = query.from_spans(self.store.list):group_by("name"):stats(), columns = data.report_columns() }
+  return { rows = query.from_spans(self.store:objects()):group_by("name"):stats(), columns = data.report_columns() }
 end
 
 -- The first event a new client gets: every span, the report, the info.
 function live:snapshot()
-  local text = self.enc:batch(self.store.list, {
+  local text = self.enc:batch(self.store:objects(), {
     snapshot = true, now = wall_ns(), info = self:info(), report = self:report_rows(),
   })
   return "event: snapshot\ndata: " .. text .. "\n\n"
@@ -89,7 +89,7 @@ end
 -- Reads one slice; returns the batch of changed spans (JSON) or nil.
 function live:read()
   self.state = self.source:read(uv.hrtime() + SLICE_NS)
-  local changed = self.store:drain()
+  local changed = self.store:objects(self.store:drain())
   if #changed == 0 then return nil end
   self.report_dirty = true
   return self.enc:batch(widen(changed), { now = wall_ns(), info = self:info() })

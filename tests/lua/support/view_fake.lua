@@ -1,71 +1,67 @@
--- view_fake.lua: span objects built by hand for the viewer's specs, in the
--- shape spanline.query's assembler gives (id, trace, parent, name, start,
--- finish, dur, status, error, attrs, events, lane, children, orphan,
--- remote_parent), behind the same :add/:get/:roots interface.
+-- view_fake.lua: stores for the viewer's specs, built from records written
+-- by hand with short names for ids ("a1", "w") mapped to hex ids, fed to
+-- the real store (the C assembler); helpers take milliseconds from T0.
 local fake = {}
 
 local T0 = 1764000000000000000
 fake.T0 = T0
 fake.MS = 1000000
 
-function fake.assembler()
-  local a = { by = {}, all = {} }
-  function a:get(id) return self.by[id] end
-  function a:roots()
-    local r = {}
-    for _, s in ipairs(self.all) do
-      if s.parent == nil or s.orphan then r[#r + 1] = s end
-    end
-    return r
+-- Short names <-> 32-hex ids (16 and 32 hex digits pass through).
+local ids, names = {}, {}
+function fake.id(name)
+  if name == nil then return nil end
+  if name:match("^%x+$") and (#name == 16 or #name == 32) then return name end
+  local hex = ids[name]
+  if not hex then
+    local n = 0
+    for _ in pairs(ids) do n = n + 1 end
+    hex = string.format("f%031x", n + 1)
+    ids[name], names[hex] = hex, name
   end
-  function a:add(rec)
-    if rec.type == "start" then
-      local s = {
-        id = rec.id, trace = rec.trace or (self.by[rec.parent or ""] or {}).trace or rec.id, parent = rec.parent, name = rec.name,
-        start = rec.ts, status = "open", attrs = rec.attrs or {}, events = {}, lane = rec.lane,
-        children = {},
-      }
-      self.by[s.id] = s
-      self.all[#self.all + 1] = s
-      local p = s.parent and self.by[s.parent]
-      if p then
-        p.children[#p.children + 1] = s
-        s.depth = (p.depth or 0) + 1
-      elseif s.parent then
-        s.orphan = true
-        if #s.parent == 16 then s.remote_parent = true end
-      end
-      for _, o in ipairs(self.all) do
-        if o.orphan and o.parent == s.id then
-          o.orphan = nil
-          s.children[#s.children + 1] = o
-        end
-      end
-    elseif rec.type == "end" then
-      local s = self.by[rec.id]
-      s.finish, s.dur, s.status, s.error = rec.ts, rec.ts - s.start, rec.status, rec.error
-    elseif rec.type == "event" then
-      local s = self.by[rec.id]
-      s.events[#s.events + 1] = { name = rec.name, ts = rec.ts, attrs = rec.attrs or {} }
-    end
-  end
-  return a
+  return hex
 end
 
--- A store over a fake assembler with helpers taking milliseconds from T0.
+-- The short name of a span (by ref) in a store.
+function fake.name_of(store, ref)
+  local hex = store:span(ref).id
+  return names[hex] or hex
+end
+
+-- The ref of a span by its short name.
+function fake.ref(store, name)
+  return store:find(fake.id(name))
+end
+
+-- A store with helpers taking milliseconds from T0.
 function fake.store()
-  local store = require("spanline.view.store").new(fake.assembler())
+  local store = require("spanline.view.store").new()
   local h = {}
   function h.start(id, parent, name, t, extra)
-    local rec = { type = "start", id = id, parent = parent, name = name, ts = T0 + math.floor(t * fake.MS), lane = 1 }
+    local rec = { type = "start", id = fake.id(id), parent = fake.id(parent), name = name,
+      ts = T0 + math.floor(t * fake.MS), lane = 1 }
     for k, v in pairs(extra or {}) do rec[k] = v end
+    if rec.trace then rec.trace = fake.id(rec.trace) end
+    if rec.attrs then
+      local parts = {}
+      for k, v in pairs(rec.attrs) do
+        parts[#parts + 1] = string.format("%q:%s", k, type(v) == "string" and string.format("%q", v) or tostring(v))
+      end
+      rec.attrs_json, rec.attrs = "{" .. table.concat(parts, ",") .. "}", nil
+    end
     store:add(rec)
   end
   function h.finish(id, t, status, err)
-    store:add({ type = "end", id = id, ts = T0 + math.floor(t * fake.MS), status = status or "ok", error = err })
+    store:add({ type = "end", id = fake.id(id), ts = T0 + math.floor(t * fake.MS), status = status or "ok", error = err })
   end
   function h.event(id, name, t, attrs)
-    store:add({ type = "event", id = id, name = name, ts = T0 + math.floor(t * fake.MS), attrs = attrs })
+    local json
+    if attrs then
+      local parts = {}
+      for k, v in pairs(attrs) do parts[#parts + 1] = string.format("%q:%s", k, tostring(v)) end
+      json = "{" .. table.concat(parts, ",") .. "}"
+    end
+    store:add({ type = "event", id = fake.id(id), name = name, ts = T0 + math.floor(t * fake.MS), attrs_json = json })
   end
   return store, h
 end
