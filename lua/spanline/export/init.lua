@@ -73,7 +73,7 @@ function export.run(src, format, out, opts)
     local code
     q, msg, code = query.open(src, { raw = true })
     if not q then return nil, msg, code end
-  elseif type(src) ~= "table" or not src.gen then
+  elseif type(src) ~= "table" or not src.pass then
     error("bad argument #1 to 'export' (path or query expected, got " .. type(src) .. ")", 2)
   end
   return mod.export(q, out, opts or {})

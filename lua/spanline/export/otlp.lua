@@ -24,12 +24,13 @@ end
 
 -- Feeds q into enc: a records query's reader, or a spans query's records.
 local function feed_query(q, enc, on_ready)
-  local reader = q.kind == "records" and q.source and q.source.reader
-  if reader and type(reader) == "userdata" then
-    local source = q.source
+  local source = q.source
+  local reader = q.kind == "records" and source.take_reader and source.take_reader()
+  if reader then
+    source.records_fed = 0
     repeat
       local status, n = enc:feed(reader, FEED)
-      source.records = (source.records or 0) + n
+      source.records_fed = source.records_fed + n
       on_ready()
     until status ~= "more"
     return true
