@@ -4,9 +4,9 @@
 --
 -- Key idea: the encoding is the core's (core/src/otlp_*.c) and so is the
 -- assembly of spans from records: a records query hands its C reader to
--- the encoder, a spans query hands over each span's records (s.records,
--- from query.open(..., {raw = true})), so every OTLP byte comes from the
--- same encoder as the tracer's own OTLP output. Requests hold `batch`
+-- the encoder, a spans query hands over each span's records (kept by its
+-- assembler with query.open(..., {raw = true})), so every OTLP byte comes
+-- from the same encoder as the tracer's own OTLP output. Requests hold `batch`
 -- spans (default 512): otlp-json writes one request per line (the form
 -- the collector's file exporter writes), otlp-proto writes them back to
 -- back (concatenated protobuf messages read as one).
@@ -36,12 +36,21 @@ local function feed_query(q, enc, on_ready)
     return true
   end
   local spans = q.kind == "spans" and q or q:spans()
-  for s in spans:iter() do
-    local recs = s.records
-    if not recs then
+  local meta_done = false
+  for _ in spans:iter() do
+    -- the span just handed out: its records, kept by the assembler (raw)
+    local src = spans.source
+    local asm, ref = src.assembler, src.current_ref
+    local text = asm and ref and src.opts and src.opts.raw and asm:raw(ref)
+    if not text or text == "" then
       return nil, "OTLP export of a spans query needs the spans' records (query.open(path, {raw = true}))"
     end
-    enc:feed(table.concat(recs, "\n") .. "\n")
+    if not meta_done then
+      meta_done = true
+      local meta = asm:meta()
+      if meta then enc:feed(meta .. "\n") end
+    end
+    enc:feed(text)
     on_ready()
   end
   return true
