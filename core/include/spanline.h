@@ -153,7 +153,10 @@ typedef enum sl_sink_kind {
     SL_SINK_PATH,      /* open(path, O_WRONLY|O_APPEND|O_CREAT, 0644) */
     SL_SINK_FD,        /* an fd the caller owns (not closed by the tracer) */
     SL_SINK_CALLBACK,  /* write(ud, bytes, len): whole records only */
-    SL_SINK_MEMORY     /* kept in memory: sl_tracer_memory() */
+    SL_SINK_MEMORY,    /* kept in memory: sl_tracer_memory() */
+    SL_SINK_OTLP       /* path = "otlp+http://HOST:4318[/path]": spans POSTed to an
+                          OpenTelemetry collector by a thread of the sink's own
+                          (format must be SL_JSONL); see export_* below */
 } sl_sink_kind;
 
 /* Returns 0, or an errno value (counted as a write error). Receives whole
@@ -212,6 +215,10 @@ typedef struct sl_config {
     sl_clock_fn clock;           /* NULL: sl_clock_now */
     void *clock_ud;              /* passed to clock, never freed */
     uint64_t seed;               /* 0: random ids; else deterministic ids */
+    const char *export_headers;  /* SL_SINK_OTLP: "Name: value" lines ('\n'); NULL: from
+                                    OTEL_EXPORTER_OTLP_(TRACES_)HEADERS ("k=v,k2=v2") */
+    int export_json;             /* SL_SINK_OTLP: 1: OTLP/HTTP JSON; 0: protobuf, unless
+                                    OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL is "http/json" */
 } sl_config;
 
 typedef struct sl_tracer sl_tracer;
@@ -259,6 +266,22 @@ void sl_tracer_stats(sl_tracer *t, sl_stats *out);
 /* sl_tracer_close, filling *final (when not NULL) with the counters as they
  * stand after the last write: what made it, what was lost. */
 int sl_tracer_close_stats(sl_tracer *t, sl_stats *final);
+
+/* What an OTLP exporter did so far: an SL_SINK_OTLP tracer's, or an sl_otlp's. */
+typedef struct sl_export_stats {
+    uint64_t spans;           /* spans exported (encoded) so far */
+    uint64_t spans_sent;      /* accepted by the collector (2xx) */
+    uint64_t spans_dropped;   /* queue full, refused for good (4xx), or undelivered at close */
+    uint64_t spans_queued;    /* waiting to be sent */
+    uint64_t requests;        /* POSTs made */
+    uint64_t retries;         /* of those, answered 429/5xx or failed in transport */
+    int last_status;          /* HTTP status of the last POST; -1: transport error; 0: none */
+    uint64_t open_dropped;    /* spans still open at the end, left out (include_open = 0) */
+    uint64_t bad;             /* records that could not be used (unreadable attributes, no start) */
+} sl_export_stats;
+
+/* SL_OK, or SL_EINVAL when t has no OTLP sink. */
+int sl_tracer_export_stats(sl_tracer *t, sl_export_stats *out);
 
 /* SL_SINK_MEMORY: the bytes written so far, after flushing (valid until the
  * next call that records or flushes), followed by a NUL (not counted in
@@ -640,6 +663,68 @@ const char *sl_assembler_meta(const sl_assembler *a, size_t *len);
  * *more tells whether there were others). */
 size_t sl_assembler_pids(const sl_assembler *a, const int64_t **pids, int *more);
 void sl_assembler_stats(const sl_assembler *a, sl_asm_stats *out);
+
+/* ===== OTLP EXPORT =====
+ * Records -> OpenTelemetry spans (the core's assembler, streaming: a span
+ * goes when it ends) -> ExportTraceServiceRequests, protobuf or OTLP/HTTP
+ * JSON, either kept for the caller (files) or POSTed to a collector by a
+ * thread of the sl_otlp's own (batches bounded in spans and age; retries
+ * with exponential backoff on 429, 5xx and transport errors, Retry-After
+ * honoured; at most queue_spans held, past that new spans are dropped and
+ * counted). Span ids map as design.md §2 says (trace-id = trace id, span-id
+ * = the id's last 8 bytes); service.name and host.name come from the first
+ * meta record; status "error" is code 2 with its message; abandoned and
+ * open spans carry spanline.abandoned / spanline.open = true; the lane is
+ * spanline.lane. */
+
+typedef struct sl_otlp sl_otlp;
+
+typedef struct sl_otlp_opts {
+    int json;                  /* 1: OTLP/HTTP JSON; 0: protobuf */
+    int include_open;          /* at finish, spans still open go out, ended at the last
+                                  timestamp seen (else they are left out, counted) */
+    const char *service;       /* service.name when the stream's meta record names none */
+    size_t batch_spans;        /* spans per request (default 512) */
+    const char *endpoint;      /* NULL: requests are kept for sl_otlp_output; else the
+                                  collector ("http://HOST:4318" or "otlp+http://...";
+                                  /v1/traces added when no path is given) */
+    const char *headers;       /* endpoint: extra "Name: value" lines ('\n'), or NULL */
+    size_t queue_spans;        /* endpoint: spans held undelivered (default 65536) */
+    uint32_t batch_delay_ms;   /* endpoint: max age of a batch's first span (default 1000) */
+    uint32_t timeout_ms;       /* endpoint: per request (default 10000) */
+} sl_otlp_opts;
+
+sl_otlp *sl_otlp_open(const sl_otlp_opts *o, sl_error *err);
+/* One record / whole records in memory (JSONL or MessagePack). SL_OK,
+ * SL_ENOMEM, SL_ESTATE (after finish). Never blocks on the network. */
+int sl_otlp_record(sl_otlp *x, const sl_record *rec);
+int sl_otlp_bytes(sl_otlp *x, const char *data, size_t len);
+/* End of input: the spans still open go out (include_open) or are counted. */
+int sl_otlp_finish(sl_otlp *x);
+/* No endpoint: the requests finished so far, then forgotten: valid until the
+ * next call on x. JSON requests end with '\n' (one per line); protobuf ones
+ * are back to back (concatenated messages read as one). NULL when none. */
+const char *sl_otlp_output(sl_otlp *x, size_t *len);
+/* Endpoint: sends what is pending and waits until nothing is queued or
+ * timeout_ms passed: SL_OK or SL_EAGAIN. */
+int sl_otlp_drain(sl_otlp *x, uint32_t timeout_ms);
+void sl_otlp_stats(sl_otlp *x, sl_export_stats *out);
+/* Endpoint: drains up to timeout_ms first; what is left is dropped. */
+void sl_otlp_close(sl_otlp *x, uint32_t timeout_ms);
+
+/* ===== RE-ENCODING =====
+ * Read records written again by the tracer's own encoders (JSONL or
+ * MessagePack), so a conversion keeps every value and its type: JSONL ->
+ * MessagePack -> JSONL gives back the tracer's bytes. */
+
+typedef struct sl_recoder sl_recoder;
+
+sl_recoder *sl_recoder_open(sl_format format, sl_error *err);
+/* SL_OK, SL_EPARSE (attributes that are not a JSON object: skipped) or SL_ENOMEM. */
+int sl_recoder_record(sl_recoder *rc, const sl_record *rec);
+/* The bytes encoded since the last call (valid until the next call on rc). */
+const char *sl_recoder_output(sl_recoder *rc, size_t *len);
+void sl_recoder_close(sl_recoder *rc);
 
 #ifdef __cplusplus
 }

@@ -228,6 +228,7 @@ typedef struct sl_sink {
     sl_buf mem;
     _Atomic uint64_t give_up_at;   /* monotonic ns: every wait ends here (an emergency
                                       flush takes over); 0: no such limit */
+    sl_otlp *otlp;           /* SL_SINK_OTLP (otlp_sink.c) */
 } sl_sink;
 
 /* How long a write waits for room without progress (`patience`, ns). */
@@ -243,6 +244,11 @@ int sl_sink_open(sl_sink *s, const sl_config *cfg, sl_error *err);
  * raises SIGPIPE. */
 int sl_sink_write(sl_sink *s, const char *data, size_t len, uint64_t patience, size_t *written);
 void sl_sink_close(sl_sink *s);
+/* The OTLP sink (otlp_sink.c); exit: deliver what was written (bounded wait). */
+int sl_otlp_sink_open(sl_otlp **out, const sl_config *cfg, sl_error *err);
+int sl_otlp_sink_write(sl_otlp *x, const char *data, size_t len);
+void sl_otlp_sink_exit(sl_otlp *x);
+void sl_otlp_sink_close(sl_otlp *x);
 /* Set on the writer thread, which blocks SIGPIPE for good. */
 extern SL_HIDDEN _Thread_local int sl_sink_sigpipe_blocked;
 /* CLOCK_MONOTONIC in ns (deadlines; async-signal-safe). */

@@ -171,10 +171,12 @@ static void at_exit_flush(void)
     }
     for (sl_tracer *t = g_tracers; t; t = t->gnext) {
         /* never call a callback sink from exit: it may be a Lua function */
-        if (t->sink.kind != SL_SINK_PATH && t->sink.kind != SL_SINK_FD) continue;
+        if (t->sink.kind != SL_SINK_PATH && t->sink.kind != SL_SINK_FD && t->sink.kind != SL_SINK_OTLP)
+            continue;
         if (sl_tl_draining == t) continue;
         sl_stop_writer(t);
         drain_final(t, tracer_now(t));
+        if (t->sink.kind == SL_SINK_OTLP) sl_otlp_sink_exit(t->sink.otlp);
     }
     pthread_mutex_unlock(&g_mu);
 }
@@ -321,7 +323,8 @@ sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err)
     t->dumps_seen = atomic_load(&sl_dump_requests);
     /* written right away so the meta record is the stream's first */
     if (cfg->write_meta) sl_drain_meta(t, now);
-    int want_bg = cfg->background < 0 ? (cfg->sink == SL_SINK_PATH || cfg->sink == SL_SINK_FD)
+    int want_bg = cfg->background < 0 ? (cfg->sink == SL_SINK_PATH || cfg->sink == SL_SINK_FD ||
+                                         cfg->sink == SL_SINK_OTLP)
                                       : cfg->background != 0;
     /* callback and memory sinks are only ever touched by the tracer's callers */
     if (cfg->sink == SL_SINK_CALLBACK || cfg->sink == SL_SINK_MEMORY || t->always) want_bg = 0;
