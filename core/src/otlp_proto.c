@@ -75,7 +75,7 @@ static int w_string(sl_buf *b, unsigned field, const char *s, size_t n, int cut)
     while (i < n && (unsigned char)s[i] < 0x80) i++;
     if (i == n && !cut) return w_bytes(b, field, s, n);
     if (sl_buf_reserve(b, TAG_MAX + 10 + 3 * n + 3) != SL_OK) return SL_ENOMEM;
-    sl_buf tmp = {b->ptr + b->len + TAG_MAX + 10, 0, 3 * n + 3};
+    sl_buf tmp = {b->ptr + b->len + TAG_MAX + 10, 0, 3 * n + 3, 1};
     sl_utf8_sanitize_into(&tmp, s, n);
     if (cut) {
         memcpy(tmp.ptr + tmp.len, "\xE2\x80\xA6", 3);
