@@ -319,9 +319,9 @@ static int l_stats(lua_State *L)
     lasm *la = lsl_asm_check(L, 1);
     sl_asm_stats st;
     sl_assembler_stats(la->a, &st);
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 14);
 #define F(k) lua_pushinteger(L, (lua_Integer)st.k); lua_setfield(L, -2, #k)
-    F(records); F(spans); F(open); F(errors); F(abandoned); F(traces); F(cycles); F(duplicates);
+    F(records); F(metas); F(spans); F(open); F(errors); F(abandoned); F(traces); F(cycles); F(duplicates);
 #undef F
     if (st.min_start) {
         lua_pushinteger(L, (lua_Integer)st.min_start);

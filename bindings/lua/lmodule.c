@@ -77,6 +77,7 @@ int luaopen_spanline_core(lua_State *L)
     lsl_open_samples(L);
     lsl_open_assemble(L);
     lsl_open_json(L);
+    lsl_open_otlp(L);
     lsl_open_sandbox(L);
     lsl_open_process(L);
     lua_pushliteral(L, SL_VERSION);

@@ -115,6 +115,9 @@ void lsl_tracer_options(lua_State *L, lsl_tracer *tr, sl_config *cfg)
         const char *s = lua_tostring(L, -1);
         if (strcmp(s, ":memory:") == 0) {
             cfg->sink = SL_SINK_MEMORY;
+        } else if (strncmp(s, "otlp+", 5) == 0) {
+            cfg->sink = SL_SINK_OTLP;   /* an OpenTelemetry collector (core/src/otlp_sink.c) */
+            cfg->path = s;
         } else {
             cfg->sink = SL_SINK_PATH;
             cfg->path = s;

@@ -151,7 +151,7 @@ lsl_entry *lsl_span_open(lua_State *L, lsl_tracer *tr, int tr_idx, const char *n
             return push_unsampled_root(L, ctx, tr, current, frame, name, len);
         }
         tr->L = L;
-        o.ts = sl_tracer_next_id(tr->t, &root_id);
+        (void)sl_tracer_next_id(tr->t, &root_id, &o.ts);  /* failing, begin reports it */
         o.id = &root_id;
         if (!sampled_id(tr, &root_id)) {
             tr->unsampled++;

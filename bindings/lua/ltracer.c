@@ -292,6 +292,13 @@ static int l_tracer_stats(lua_State *L)
     SET("unsampled", tr->unsampled);
     SET("output_errors", tr->output_errors);
     SET("bad_traceparents", tr->bad_traceparents);
+    sl_export_stats ex;
+    if (tr->t && sl_tracer_export_stats(tr->t, &ex) == SL_OK) {   /* output = "otlp+http://..." */
+        SET("export_sent", ex.spans_sent);
+        SET("export_dropped", ex.spans_dropped);
+        SET("export_queued", ex.spans_queued);
+        SET("export_retries", ex.retries);
+    }
 #undef SET
     lua_pushboolean(L, tr->t == NULL);
     lua_setfield(L, -2, "closed");

@@ -3,7 +3,8 @@
  * once (assembler methods): a span's children as a view's items (runs of
  * repeated names grouped), the rows below a span counted in C and
  * remembered, the ancestors of changed spans, the by-start index with its
- * buckets and their statistics, name search.
+ * buckets and their statistics, name search, the widths of names and
+ * error messages (for sharing out columns).
  *
  * Key idea: each answer is one C call over refs, so a view of 10^6 spans
  * holds no Lua value per span: the row counts of subtrees nobody folded
@@ -420,6 +421,64 @@ static int l_search(lua_State *L)
     return 2;
 }
 
+/* ===== COLUMN WIDTHS ===== */
+
+/* Terminal columns of UTF-8 text, roughly: one per code point (a view
+ * measures to share columns out, and cuts what is wider anyway). */
+static size_t columns(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return c;
+}
+
+#define WIDTH_DEPTHS 32
+
+static void widen(lasm *la, uint32_t r, size_t *err, size_t *names)
+{
+    sl_aspan s;
+    if (get(la, r, &s) != SL_OK) return;
+    if (s.error && s.status_len == 5 && memcmp(s.status, "error", 5) == 0) {
+        size_t c = columns(s.error, s.error_len);
+        if (c > *err) *err = c;
+    }
+    if (s.name) {
+        size_t d = s.depth < WIDTH_DEPTHS ? s.depth : WIDTH_DEPTHS - 1;
+        size_t c = columns(s.name, s.name_len);
+        if (c > names[d]) names[d] = c;
+    }
+}
+
+/* asm:widths([refs]) -> widest error message, { [depth + 1] = widest name
+ * at that depth }: over those spans (every span without refs), in columns
+ * (the last depth counts every deeper span). A view shares its columns out
+ * by what they hold, and asks again only for the spans that changed. */
+static int l_widths(lua_State *L)
+{
+    lasm *la = lsl_asm_check(L, 1);
+    size_t err = 0, names[WIDTH_DEPTHS] = {0};
+    if (lua_isnoneornil(L, 2)) {
+        sl_asm_stats st;
+        sl_assembler_stats(la->a, &st);
+        for (uint32_t r = 0; r < st.spans; r++) widen(la, r, &err, names);
+    } else {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        size_t n = lua_rawlen(L, 2);
+        for (size_t i = 1; i <= n; i++) {
+            lua_rawgeti(L, 2, (lua_Integer)i);
+            widen(la, lsl_asm_ref(L, la, -1), &err, names);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pushinteger(L, (lua_Integer)err);
+    lua_createtable(L, WIDTH_DEPTHS, 0);
+    for (int d = 0; d < WIDTH_DEPTHS; d++) {
+        lua_pushinteger(L, (lua_Integer)names[d]);
+        lua_rawseti(L, -2, d + 1);
+    }
+    return 2;
+}
+
 const luaL_Reg lsl_view_methods[] = {
     { "items", l_items },
     { "rows_below", l_rows_below },
@@ -430,5 +489,6 @@ const luaL_Reg lsl_view_methods[] = {
     { "buckets", l_buckets },
     { "range_stats", l_range_stats },
     { "search", l_search },
+    { "widths", l_widths },
     { NULL, NULL }
 };

@@ -7,10 +7,20 @@
  * encodes them as JSONL or MessagePack and writes whole lines in batches.
  *
  * Conventions: functions return SL_OK (0) or a negative sl_code; functions
- * that return a pointer return NULL and fill an sl_error when one is given.
- * Nothing in the library aborts or exits the host process. Strings are
- * (pointer, length) pairs unless the name says _cstr; they need not be
- * NUL-terminated and may hold any bytes (invalid UTF-8 is replaced on output).
+ * that return a pointer return NULL and fill an sl_error when one is given
+ * (NULL: the caller wants no message). Nothing in the library aborts or
+ * exits the host process.
+ *
+ * Strings are (pointer, length) pairs: they need not be NUL-terminated and
+ * may hold any bytes (invalid UTF-8 is replaced by U+FFFD on output). The
+ * exceptions take NUL-terminated strings and say so: the sl_config strings
+ * and the convenience calls sl_span_start and sl_span_attr_*.
+ *
+ * Ownership: the library never keeps a caller's pointer past the call that
+ * receives it, except where a comment says so (sl_reader_open_mem's data,
+ * a span's caller-owned storage). Names, keys, values and config strings
+ * are copied (or used) before the call returns; the caller may free or
+ * reuse them right after.
  */
 #ifndef SPANLINE_H
 #define SPANLINE_H
@@ -41,12 +51,13 @@ typedef enum sl_code {
 } sl_code;
 
 typedef struct sl_error {
-    int code;           /* an sl_code */
+    sl_code code;
     int sys_errno;      /* errno when code == SL_EIO, else 0 */
     char message[256];  /* human-readable reason, NUL-terminated */
 } sl_error;
 
-/* Static description of a code ("invalid argument", ...). */
+/* Static description of a code ("invalid argument", ...); any int is
+ * accepted (unknown ones: "unknown error"). */
 const char *sl_strerror(int code);
 
 /* ===== IDS ===== */
@@ -61,7 +72,10 @@ int sl_id_is_zero(const sl_id *id);
 /* 32 lowercase hex digits + NUL. */
 void sl_id_to_hex(const sl_id *id, char out[33]);
 /* Parses 32 hex digits (a full id) or 16 hex digits (a W3C span-id: stored
- * in bytes 8..15, bytes 0..7 zero). Returns SL_OK or SL_EPARSE. */
+ * in bytes 8..15, bytes 0..7 zero). Returns SL_OK or SL_EPARSE (*out is
+ * then unchanged). Hex is lowercase only, here and wherever the library
+ * reads ids (streams, traceparent): 'A'..'F' are refused, as W3C
+ * trace-context requires, and every spanline writer writes lowercase. */
 int sl_id_from_hex(const char *hex, size_t len, sl_id *out);
 
 /* An id generator. Not thread-safe: the tracer keeps one per thread. */
@@ -139,7 +153,10 @@ typedef enum sl_sink_kind {
     SL_SINK_PATH,      /* open(path, O_WRONLY|O_APPEND|O_CREAT, 0644) */
     SL_SINK_FD,        /* an fd the caller owns (not closed by the tracer) */
     SL_SINK_CALLBACK,  /* write(ud, bytes, len): whole records only */
-    SL_SINK_MEMORY     /* kept in memory: sl_tracer_memory() */
+    SL_SINK_MEMORY,    /* kept in memory: sl_tracer_memory() */
+    SL_SINK_OTLP       /* path = "otlp+http://HOST:4318[/path]": spans POSTed to an
+                          OpenTelemetry collector by a thread of the sink's own
+                          (format must be SL_JSONL); see export_* below */
 } sl_sink_kind;
 
 /* Returns 0, or an errno value (counted as a write error). Receives whole
@@ -157,12 +174,14 @@ typedef struct sl_limits {
     uint32_t max_name_len;   /* bytes per span/event name and key (default 256) */
 } sl_limits;
 
+/* Strings here are NUL-terminated, read by sl_tracer_open and not kept:
+ * path is opened there, service and host are copied. */
 typedef struct sl_config {
     sl_sink_kind sink;
     const char *path;          /* SL_SINK_PATH */
     int fd;                    /* SL_SINK_FD */
     sl_write_fn write;         /* SL_SINK_CALLBACK */
-    void *write_ud;
+    void *write_ud;            /* passed to write, never freed */
     sl_format format;
     sl_flush_policy flush;
     uint32_t flush_interval_ms;  /* batch: max age of buffered records (default 100) */
@@ -194,8 +213,12 @@ typedef struct sl_config {
     int write_meta;              /* 1 (default): first record is the meta record */
     sl_limits limits;
     sl_clock_fn clock;           /* NULL: sl_clock_now */
-    void *clock_ud;
+    void *clock_ud;              /* passed to clock, never freed */
     uint64_t seed;               /* 0: random ids; else deterministic ids */
+    const char *export_headers;  /* SL_SINK_OTLP: "Name: value" lines ('\n'); NULL: from
+                                    OTEL_EXPORTER_OTLP_(TRACES_)HEADERS ("k=v,k2=v2") */
+    int export_json;             /* SL_SINK_OTLP: 1: OTLP/HTTP JSON; 0: protobuf, unless
+                                    OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL is "http/json" */
 } sl_config;
 
 typedef struct sl_tracer sl_tracer;
@@ -243,6 +266,22 @@ void sl_tracer_stats(sl_tracer *t, sl_stats *out);
 /* sl_tracer_close, filling *final (when not NULL) with the counters as they
  * stand after the last write: what made it, what was lost. */
 int sl_tracer_close_stats(sl_tracer *t, sl_stats *final);
+
+/* What an OTLP exporter did so far: an SL_SINK_OTLP tracer's, or an sl_otlp's. */
+typedef struct sl_export_stats {
+    uint64_t spans;           /* spans exported (encoded) so far */
+    uint64_t spans_sent;      /* accepted by the collector (2xx) */
+    uint64_t spans_dropped;   /* queue full, refused for good (4xx), or undelivered at close */
+    uint64_t spans_queued;    /* waiting to be sent */
+    uint64_t requests;        /* POSTs made */
+    uint64_t retries;         /* of those, answered 429/5xx or failed in transport */
+    int last_status;          /* HTTP status of the last POST; -1: transport error; 0: none */
+    uint64_t open_dropped;    /* spans still open at the end, left out (include_open = 0) */
+    uint64_t bad;             /* records that could not be used (unreadable attributes, no start) */
+} sl_export_stats;
+
+/* SL_OK, or SL_EINVAL when t has no OTLP sink. */
+int sl_tracer_export_stats(sl_tracer *t, sl_export_stats *out);
 
 /* SL_SINK_MEMORY: the bytes written so far, after flushing (valid until the
  * next call that records or flushes), followed by a NUL (not counted in
@@ -309,7 +348,7 @@ typedef struct sl_start_opts {
     uint32_t lane;             /* 0: the calling thread's lane (1, 2, ... in the order threads
                                   first record through this tracer; a thread that exited
                                   hands its lane on to the next new one) */
-    const sl_attr *attrs;
+    const sl_attr *attrs;      /* copied (within sl_limits) before sl_span_begin returns */
     size_t nattrs;
     uint64_t ts;               /* 0: now */
     const sl_id *id;  /* NULL: a new id; else use this id (the caller drew it, e.g. to decide sampling from its tail) */
@@ -321,15 +360,22 @@ typedef struct sl_start_opts {
 int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len,
                   const sl_start_opts *opts);
 /* Draws the next span id from the calling thread's generator of t (the one
- * sl_span_begin uses, so ids stay in creation order) and returns the
- * timestamp it drew it for (pass both in sl_start_opts). 0 if t is closed. */
-uint64_t sl_tracer_next_id(sl_tracer *t, sl_id *out);
-/* Convenience: a heap span (freed by sl_span_end); parent may be NULL. */
-sl_span *sl_span_start(sl_tracer *t, const char *name, const sl_span *parent);
+ * sl_span_begin uses, so ids stay in creation order) and the timestamp it
+ * drew it for (pass both in sl_start_opts). SL_OK, SL_EINVAL, SL_ECLOSED
+ * (t is closed) or SL_ENOMEM; on failure *out is the zero id and *ts 0. */
+int sl_tracer_next_id(sl_tracer *t, sl_id *out, uint64_t *ts);
+/* Convenience: a heap span (freed by sl_span_end) named by a NUL-terminated
+ * name; parent may be NULL (a root span). NULL when it cannot start (no
+ * tracer or name: SL_EINVAL, closed: SL_ECLOSED, SL_ENOMEM), with the
+ * reason in *err when err is not NULL. */
+sl_span *sl_span_start(sl_tracer *t, const char *name, const sl_span *parent, sl_error *err);
 
 /* The context a child span or a traceparent header refers to. */
 void sl_span_context(const sl_span *span, sl_context *out);
 
+/* Recording calls copy names, keys and values (within sl_limits) before they
+ * return. The sl_span_attr_* conveniences take NUL-terminated keys and
+ * values. */
 int sl_span_attrs(sl_span *span, const sl_attr *attrs, size_t n);
 int sl_span_attr_str(sl_span *span, const char *key, const char *value);
 int sl_span_attr_int(sl_span *span, const char *key, int64_t value);
@@ -373,6 +419,7 @@ typedef struct sl_record {
     const char *service; size_t service_len;
     const char *host; size_t host_len;
     const char *format; size_t format_len;
+    uint64_t dropped;          /* records the writer had lost when it wrote this meta (0: none said) */
 } sl_record;
 
 typedef struct sl_reader sl_reader;
@@ -518,6 +565,7 @@ typedef struct sl_atrace {
 
 typedef struct sl_asm_stats {
     uint64_t records;      /* records added (meta records included) */
+    uint64_t metas;        /* of those, meta records */
     uint64_t spans;        /* spans kept now */
     uint64_t open;         /* of those, not ended */
     uint64_t errors;       /* of those, status "error" */
@@ -615,6 +663,68 @@ const char *sl_assembler_meta(const sl_assembler *a, size_t *len);
  * *more tells whether there were others). */
 size_t sl_assembler_pids(const sl_assembler *a, const int64_t **pids, int *more);
 void sl_assembler_stats(const sl_assembler *a, sl_asm_stats *out);
+
+/* ===== OTLP EXPORT =====
+ * Records -> OpenTelemetry spans (the core's assembler, streaming: a span
+ * goes when it ends) -> ExportTraceServiceRequests, protobuf or OTLP/HTTP
+ * JSON, either kept for the caller (files) or POSTed to a collector by a
+ * thread of the sl_otlp's own (batches bounded in spans and age; retries
+ * with exponential backoff on 429, 5xx and transport errors, Retry-After
+ * honoured; at most queue_spans held, past that new spans are dropped and
+ * counted). Span ids map as design.md §2 says (trace-id = trace id, span-id
+ * = the id's last 8 bytes); service.name and host.name come from the first
+ * meta record; status "error" is code 2 with its message; abandoned and
+ * open spans carry spanline.abandoned / spanline.open = true; the lane is
+ * spanline.lane. */
+
+typedef struct sl_otlp sl_otlp;
+
+typedef struct sl_otlp_opts {
+    int json;                  /* 1: OTLP/HTTP JSON; 0: protobuf */
+    int include_open;          /* at finish, spans still open go out, ended at the last
+                                  timestamp seen (else they are left out, counted) */
+    const char *service;       /* service.name when the stream's meta record names none */
+    size_t batch_spans;        /* spans per request (default 512) */
+    const char *endpoint;      /* NULL: requests are kept for sl_otlp_output; else the
+                                  collector ("http://HOST:4318" or "otlp+http://...";
+                                  /v1/traces added when no path is given) */
+    const char *headers;       /* endpoint: extra "Name: value" lines ('\n'), or NULL */
+    size_t queue_spans;        /* endpoint: spans held undelivered (default 65536) */
+    uint32_t batch_delay_ms;   /* endpoint: max age of a batch's first span (default 1000) */
+    uint32_t timeout_ms;       /* endpoint: per request (default 10000) */
+} sl_otlp_opts;
+
+sl_otlp *sl_otlp_open(const sl_otlp_opts *o, sl_error *err);
+/* One record / whole records in memory (JSONL or MessagePack). SL_OK,
+ * SL_ENOMEM, SL_ESTATE (after finish). Never blocks on the network. */
+int sl_otlp_record(sl_otlp *x, const sl_record *rec);
+int sl_otlp_bytes(sl_otlp *x, const char *data, size_t len);
+/* End of input: the spans still open go out (include_open) or are counted. */
+int sl_otlp_finish(sl_otlp *x);
+/* No endpoint: the requests finished so far, then forgotten: valid until the
+ * next call on x. JSON requests end with '\n' (one per line); protobuf ones
+ * are back to back (concatenated messages read as one). NULL when none. */
+const char *sl_otlp_output(sl_otlp *x, size_t *len);
+/* Endpoint: sends what is pending and waits until nothing is queued or
+ * timeout_ms passed: SL_OK or SL_EAGAIN. */
+int sl_otlp_drain(sl_otlp *x, uint32_t timeout_ms);
+void sl_otlp_stats(sl_otlp *x, sl_export_stats *out);
+/* Endpoint: drains up to timeout_ms first; what is left is dropped. */
+void sl_otlp_close(sl_otlp *x, uint32_t timeout_ms);
+
+/* ===== RE-ENCODING =====
+ * Read records written again by the tracer's own encoders (JSONL or
+ * MessagePack), so a conversion keeps every value and its type: JSONL ->
+ * MessagePack -> JSONL gives back the tracer's bytes. */
+
+typedef struct sl_recoder sl_recoder;
+
+sl_recoder *sl_recoder_open(sl_format format, sl_error *err);
+/* SL_OK, SL_EPARSE (attributes that are not a JSON object: skipped) or SL_ENOMEM. */
+int sl_recoder_record(sl_recoder *rc, const sl_record *rec);
+/* The bytes encoded since the last call (valid until the next call on rc). */
+const char *sl_recoder_output(sl_recoder *rc, size_t *len);
+void sl_recoder_close(sl_recoder *rc);
 
 #ifdef __cplusplus
 }

@@ -546,7 +546,7 @@ static int keep_meta(sl_assembler *a, const sl_record *rec)
     if (a->have_meta) return SL_OK;
     a->meta.len = 0;
     if (rec->raw_spanline && rec->raw) {
-        if (sl_rbuf_reserve(&a->meta, rec->raw_len) != SL_OK) return SL_ENOMEM;
+        if (sl_buf_reserve(&a->meta, rec->raw_len) != SL_OK) return SL_ENOMEM;
         memcpy(a->meta.ptr, rec->raw, rec->raw_len);
         a->meta.len = rec->raw_len;
     } else {
@@ -598,6 +598,7 @@ int sl_assembler_add(sl_assembler *a, const sl_record *rec)
         note_pid(a, rec->pid);
         if (!chosen(a, rec, NONE)) return SL_OK;
         a->st.records++;
+        a->st.metas++;
         note_ts(a, rec->ts);
         return keep_meta(a, rec);
     }
@@ -722,7 +723,7 @@ void sl_assembler_free(sl_assembler *a)
     free(a->unstarted);
     free(a->found);
     free(a->name_match);
-    sl_rbuf_free(&a->enc);
-    sl_rbuf_free(&a->meta);
+    sl_buf_free(&a->enc);
+    sl_buf_free(&a->meta);
     free(a);
 }

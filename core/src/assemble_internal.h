@@ -203,8 +203,8 @@ struct sl_assembler {
     blob *blob_pool[64];     /* blobs of forgotten spans, kept for reuse */
     kidlist *kid_pool[64];
     int nblob_pool, nkid_pool;
-    sl_rbuf enc;             /* re-encoding records as spanline/1 */
-    sl_rbuf meta;
+    sl_buf enc;             /* re-encoding records as spanline/1 */
+    sl_buf meta;
     int have_meta;
     int64_t cur_pid;         /* pid of the last meta record */
     int have_cur_pid;

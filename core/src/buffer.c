@@ -1,87 +1,45 @@
 /*
- * buffer.c: the growable output buffer every encoder appends to, and the
- * per-thread byte rings that hold binary records until a writer drains them.
+ * buffer.c: the growable byte buffer (sl_buf) every encoder appends to and
+ * every decoder keeps its scratch text in.
  *
- * Key idea: a ring position is a 64-bit counter that never wraps; the byte
- * offset is the position masked by the (power of two) capacity, so "used" is
- * always head - tail and no record is ever split across the end.
+ * Key idea: capacity doubles, from 256 bytes, so appends are amortised O(1)
+ * and a small buffer (a span's text in the reader) stays small; a failed
+ * growth leaves the buffer as it was, so a caller can report SL_ENOMEM and
+ * carry on. A fixed buffer (caller storage, in a signal handler) never grows.
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "text.h"
+
+#define SL_BUF_MIN 256
 
 int sl_buf_reserve(sl_buf *b, size_t n)
 {
-    if (b->cap - b->len >= n) return 0;
-    if (b->fixed) return -1;
-    size_t cap = b->cap ? b->cap : 4096;
+    if (b->cap - b->len >= n) return SL_OK;
+    if (b->fixed) return SL_ENOMEM;
+    size_t cap = b->cap ? b->cap : SL_BUF_MIN;
     while (cap - b->len < n) {
-        if (cap > SIZE_MAX / 2) return -1;
+        if (cap > SIZE_MAX / 2) return SL_ENOMEM;
         cap *= 2;
     }
-    char *p = realloc(b->p, cap);
-    if (!p) return -1;
-    b->p = p;
+    char *p = realloc(b->ptr, cap);
+    if (!p) return SL_ENOMEM;
+    b->ptr = p;
     b->cap = cap;
-    return 0;
+    return SL_OK;
 }
 
 int sl_buf_append(sl_buf *b, const void *data, size_t n)
 {
-    if (sl_buf_reserve(b, n) != 0) return -1;
-    if (n) memcpy(b->p + b->len, data, n);
+    if (sl_buf_reserve(b, n) != SL_OK) return SL_ENOMEM;
+    if (n) memcpy(b->ptr + b->len, data, n);
     b->len += n;
-    return 0;
+    return SL_OK;
 }
 
 void sl_buf_free(sl_buf *b)
 {
-    if (!b->fixed) free(b->p);
-    b->p = NULL;
+    if (!b->fixed) free(b->ptr);
+    b->ptr = NULL;
     b->len = b->cap = 0;
-}
-
-int sl_ring_init(sl_ring *r, size_t bytes)
-{
-    uint64_t cap = 4096;
-    while (cap < bytes && cap < ((uint64_t)1 << 40)) cap <<= 1;
-    memset(r, 0, sizeof *r);
-    r->mem = malloc(cap);
-    if (!r->mem) return -1;
-    /* touch every page now: a first-touch fault costs more than a span */
-    memset(r->mem, 0, cap);
-    r->cap = cap;
-    r->mask = cap - 1;
-    atomic_init(&r->head, 0);
-    atomic_init(&r->tail, 0);
-    return 0;
-}
-
-void sl_ring_free(sl_ring *r)
-{
-    free(r->mem);
-    r->mem = NULL;
-}
-
-void sl_rview_decode(const char *rec, sl_rview *v)
-{
-    sl_rhdr h;
-    memcpy(&h, rec, sizeof h);
-    const char *p = rec + sizeof h;
-    v->type = h.type;
-    v->status = h.status;
-    v->flags = h.flags;
-    v->lane = h.lane;
-    v->ts = h.ts;
-    v->id = h.id;
-    if (h.type == SL_REC_START) {
-        memcpy(&v->trace, p, 16);
-        memcpy(&v->parent, p + 16, 16);
-        p += 32;
-    }
-    v->text = p;
-    v->text_len = h.text_len;
-    p += h.text_len;
-    v->attrs = p;
-    v->nattrs = h.nattrs;
 }

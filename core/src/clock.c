@@ -7,7 +7,9 @@
  * ns by (base_tsc, base_ns, mult) under a seqlock: calibrated briefly at
  * first use, then refined from flush paths, re-based at the current point
  * so the mapping stays continuous, and steered toward CLOCK_MONOTONIC.
- * Elsewhere it is CLOCK_MONOTONIC itself.
+ * Elsewhere it is CLOCK_MONOTONIC itself. The read side of the mapping is
+ * one inline function (sl_clock_tsc_to_ns, internal.h) for this file and
+ * the tracer's hot path alike.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -15,22 +17,16 @@
 
 #include "internal.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <x86intrin.h>
-#define SL_HAVE_TSC 1
+#if SL_HAVE_TSC
 __extension__ typedef unsigned __int128 sl_u128;
-#else
-#define SL_HAVE_TSC 0
 #endif
-
-#define MULT_SHIFT 32
 
 static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t refine_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t anchor_ns;       /* realtime - monotonic, read once */
 static int use_tsc;
 
-/* the seqlock'ed mapping (read inline by sl_clock_fast) */
+/* the seqlock'ed mapping (read by sl_clock_tsc_to_ns, internal.h) */
 _Atomic uint32_t sl_clk_seq;
 _Atomic uint64_t sl_clk_base_tsc, sl_clk_base_ns, sl_clk_mult;
 _Atomic int sl_clk_tsc_ready;
@@ -110,7 +106,7 @@ static void clock_init_once(void)
         paired_read(&t1, &mo1);
     } while (mo1 - mo0 < 2000000);
     if (t1 <= t0) return;
-    uint64_t m = (uint64_t)(((sl_u128)(mo1 - mo0) << MULT_SHIFT) / (t1 - t0));
+    uint64_t m = (uint64_t)(((sl_u128)(mo1 - mo0) << SL_CLK_MULT_SHIFT) / (t1 - t0));
     if (m == 0) return;
     cal_tsc0 = t0;
     cal_mono0 = mo0;
@@ -130,24 +126,6 @@ int sl_clock_uses_tsc(void)
     return use_tsc;
 }
 
-#if SL_HAVE_TSC
-static inline uint64_t tsc_to_ns(uint64_t tsc)
-{
-    for (;;) {
-        uint32_t s1 = atomic_load_explicit(&seq, memory_order_acquire);
-        uint64_t bt = atomic_load_explicit(&base_tsc, memory_order_relaxed);
-        uint64_t bn = atomic_load_explicit(&base_ns, memory_order_relaxed);
-        uint64_t m = atomic_load_explicit(&mult, memory_order_relaxed);
-        atomic_thread_fence(memory_order_acquire);
-        uint32_t s2 = atomic_load_explicit(&seq, memory_order_relaxed);
-        if (s1 == s2 && !(s1 & 1)) {
-            if (tsc < bt) return bn;   /* a core slightly behind: never go back */
-            return bn + (uint64_t)(((sl_u128)(tsc - bt) * m) >> MULT_SHIFT);
-        }
-    }
-}
-#endif
-
 static _Atomic int clock_ready;
 
 uint64_t sl_clock_now(void)
@@ -157,7 +135,7 @@ uint64_t sl_clock_now(void)
         atomic_store_explicit(&clock_ready, 1, memory_order_release);
     }
 #if SL_HAVE_TSC
-    if (use_tsc) return tsc_to_ns(__rdtsc());
+    if (use_tsc) return sl_clock_tsc_to_ns(__rdtsc());
 #endif
     return mono_ns() + anchor_ns;
 }
@@ -178,13 +156,13 @@ void sl_clock_refine(void)
     atomic_store_explicit(&last_refine_mono, mo, memory_order_relaxed);
     /* the rate measured over everything since the first calibration */
     double rate = (double)(mo - cal_mono0) / (double)(t - cal_tsc0);
-    uint64_t now = tsc_to_ns(t);
+    uint64_t now = sl_clock_tsc_to_ns(t);
     double err = (double)(int64_t)(now - (mo + anchor_ns));
     /* absorb the error over the next second, by at most 0.1 % */
     double corr = -err / 1e9;
     if (corr > 1e-3) corr = 1e-3;
     if (corr < -1e-3) corr = -1e-3;
-    double mf = rate * (1.0 + corr) * (double)(1ull << MULT_SHIFT);
+    double mf = rate * (1.0 + corr) * (double)(1ull << SL_CLK_MULT_SHIFT);
     if (mf < 1.0) mf = 1.0;
     uint32_t s = atomic_load_explicit(&seq, memory_order_relaxed);
     atomic_store_explicit(&seq, s + 1, memory_order_relaxed);

@@ -80,7 +80,7 @@ static void put_out(emergency *em)
     size_t w = 0;
     if (s->torn && em->t->format == SL_JSONL && sl_sink_write(s, "\n", 1, WRITE_WAIT_NS, &w) == 0)
         s->torn = 0;
-    if (em->buf.len) sl_sink_write(s, em->buf.p, em->buf.len, WRITE_WAIT_NS, &w);
+    if (em->buf.len) sl_sink_write(s, em->buf.ptr, em->buf.len, WRITE_WAIT_NS, &w);
     em->buf.len = 0;
 }
 
@@ -93,7 +93,7 @@ static void put_bytes(emergency *em, const char *p, size_t n)
         sl_sink_write(&em->t->sink, p, n, WRITE_WAIT_NS, &w);   /* too big to gather */
         return;
     }
-    memcpy(em->buf.p + em->buf.len, p, n);
+    memcpy(em->buf.ptr + em->buf.len, p, n);
     em->buf.len += n;
 }
 
@@ -146,12 +146,12 @@ static void keep_batch(emergency *em)
     size_t n = t->ends.len / sizeof(uint32_t);
     uint32_t start = 0, end;
     for (size_t i = 0; i < n; i++) {
-        memcpy(&end, t->ends.p + i * sizeof end, sizeof end);
+        memcpy(&end, t->ends.ptr + i * sizeof end, sizeof end);
         if (end > t->out.len || end < start) break;
         if (t->rec) {
-            sl_recorder_put(t->rec, t->out.p + start, end - start);
+            sl_recorder_put(t->rec, t->out.ptr + start, end - start);
         } else {
-            put_bytes(em, t->out.p + start, end - start);
+            put_bytes(em, t->out.ptr + start, end - start);
             em->records++;
         }
         start = end;
@@ -167,8 +167,8 @@ static void put_recorder(emergency *em)
     while (sl_recorder_take(em->t->rec, &a, &alen, &b, &blen)) {
         if (em->buf.cap - em->buf.len < alen + blen) put_out(em);
         if (em->buf.cap - em->buf.len >= alen + blen) {
-            memcpy(em->buf.p + em->buf.len, a, alen);
-            memcpy(em->buf.p + em->buf.len + alen, b, blen);
+            memcpy(em->buf.ptr + em->buf.len, a, alen);
+            memcpy(em->buf.ptr + em->buf.len + alen, b, blen);
             em->buf.len += alen + blen;
         } else {
             put_bytes(em, a, alen);
@@ -190,7 +190,7 @@ static void keep_record(emergency *em, const sl_rview *v)
     }
     sl_buf one = {g_one, 0, sizeof g_one, 1};
     int rc = em->t->format == SL_MSGPACK ? sl_msgpack_encode(&one, v) : sl_jsonl_encode(&one, v);
-    if (rc == 0) sl_recorder_put(em->t->rec, one.p, one.len);
+    if (rc == 0) sl_recorder_put(em->t->rec, one.ptr, one.len);
 }
 
 static void keep_rings(emergency *em)

@@ -34,7 +34,7 @@ static size_t batch_records(const sl_tracer *t)
 static uint32_t batch_end(const sl_tracer *t, size_t i)
 {
     uint32_t e;
-    memcpy(&e, t->ends.p + i * sizeof e, sizeof e);
+    memcpy(&e, t->ends.ptr + i * sizeof e, sizeof e);
     return e;
 }
 
@@ -45,7 +45,7 @@ static inline void batch_commit(sl_tracer *t, size_t before)
     uint32_t e = (uint32_t)t->out.len;
     sl_buf *ends = &t->ends;
     if (__builtin_expect(ends->cap - ends->len >= sizeof e, 1)) {   /* a store, per record */
-        memcpy(ends->p + ends->len, &e, sizeof e);
+        memcpy(ends->ptr + ends->len, &e, sizeof e);
         ends->len += sizeof e;
         return;
     }
@@ -60,11 +60,11 @@ static void batch_consume(sl_tracer *t, size_t bytes)
 {
     size_t n = batch_records(t), first = 0;
     while (first < n && batch_end(t, first) <= bytes) first++;
-    memmove(t->out.p, t->out.p + bytes, t->out.len - bytes);
+    memmove(t->out.ptr, t->out.ptr + bytes, t->out.len - bytes);
     t->out.len -= bytes;
     for (size_t i = first; i < n; i++) {
         uint32_t e = batch_end(t, i) - (uint32_t)bytes;
-        memcpy(t->ends.p + (i - first) * sizeof e, &e, sizeof e);
+        memcpy(t->ends.ptr + (i - first) * sizeof e, &e, sizeof e);
     }
     t->ends.len = (n - first) * sizeof(uint32_t);
 }
@@ -117,7 +117,7 @@ static int write_batch(sl_tracer *t, sl_sink *s, uint64_t patience)
     while (done < t->out.len && !e) {
         size_t piece = s->chunked ? next_piece(t, done) : t->out.len - done;
         size_t w = 0;
-        e = sl_sink_write(s, t->out.p + done, piece, patience, &w);
+        e = sl_sink_write(s, t->out.ptr + done, piece, patience, &w);
         done += w;
     }
     size_t n = batch_records(t), whole = 0;
@@ -148,7 +148,7 @@ static int flush_batch(sl_tracer *t)
     size_t start = 0, n = batch_records(t);
     for (size_t i = 0; i < n; i++) {
         size_t end = batch_end(t, i);
-        long over = sl_recorder_put(t->rec, t->out.p + start, end - start);
+        long over = sl_recorder_put(t->rec, t->out.ptr + start, end - start);
         if (over < 0) add(&t->wdropped, 1);
         else add(&t->overwritten, (uint64_t)over);
         start = end;

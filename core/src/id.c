@@ -93,37 +93,3 @@ int sl_id_is_zero(const sl_id *id)
     memcpy(&b, id->bytes + 8, 8);
     return (a | b) == 0;
 }
-
-static const char hexdigits[] = "0123456789abcdef";
-
-void sl_id_to_hex(const sl_id *id, char out[33])
-{
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hexdigits[id->bytes[i] >> 4];
-        out[2 * i + 1] = hexdigits[id->bytes[i] & 15];
-    }
-    out[32] = '\0';
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-int sl_id_from_hex(const char *hex, size_t len, sl_id *out)
-{
-    sl_id id;
-    memset(&id, 0, sizeof id);
-    if (!hex || (len != 32 && len != 16)) return SL_EPARSE;
-    int start = len == 32 ? 0 : 8;
-    for (size_t i = 0; i < len / 2; i++) {
-        int h = hexval(hex[2 * i]), l = hexval(hex[2 * i + 1]);
-        if (h < 0 || l < 0) return SL_EPARSE;
-        id.bytes[start + i] = (uint8_t)(h << 4 | l);
-    }
-    *out = id;
-    return SL_OK;
-}

@@ -1,7 +1,8 @@
 /*
- * internal.h: what the core's files share and the public header does not say:
- * the growable output buffer, the sink, the binary record layout kept in the
- * per-thread rings, and the encoders' entry points.
+ * internal.h: what the write side's files share and the public header does
+ * not say: the per-thread rings and the binary record layout in them, the
+ * encoders' entry points, the sink, and the inlined clock and id generator
+ * (the text primitives every file uses are in text.h).
  *
  * Key idea: a record in a ring is a fixed header followed by raw (already
  * length-limited) bytes; the encoders only ever see an sl_rview over it, so
@@ -16,9 +17,13 @@
 #include <string.h>
 
 #include "spanline.h"
+#include "text.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <x86intrin.h>
+#define SL_HAVE_TSC 1
+#else
+#define SL_HAVE_TSC 0
 #endif
 
 /* Internal globals: hidden, so position-independent code (both libraries
@@ -29,28 +34,7 @@
 #define SL_HIDDEN
 #endif
 
-/* ===== BUFFER (buffer.c) ===== */
-
-typedef struct sl_buf {
-    char *p;
-    size_t len, cap;
-    int fixed;      /* caller-owned storage that never grows (signal handlers) */
-} sl_buf;
-
-/* Makes room for n more bytes; 0 or -1 (out of memory, or a fixed buffer
- * without the room: buffer unchanged). */
-int sl_buf_reserve(sl_buf *b, size_t n);
-int sl_buf_append(sl_buf *b, const void *data, size_t n);
-void sl_buf_free(sl_buf *b);
-
-static inline int sl_buf_putc(sl_buf *b, char c)
-{
-    if (b->len == b->cap && sl_buf_reserve(b, 1) != 0) return -1;
-    b->p[b->len++] = c;
-    return 0;
-}
-
-/* ===== RING (single producer, single consumer at a time) ===== */
+/* ===== RING (ring.c: single producer, single consumer at a time) ===== */
 
 typedef struct sl_ring {
     char *mem;
@@ -183,6 +167,34 @@ typedef struct sl_rview {
 
 void sl_rview_decode(const char *rec, sl_rview *v);
 
+/* What an encoder needs to bound the encoding of a record's attributes. */
+typedef struct sl_attrs_size {
+    size_t values;      /* attributes, and the items of arrays */
+    size_t key_bytes;
+    size_t str_bytes;   /* string values and items */
+} sl_attrs_size;
+
+/* Walks the n attributes at p (an sl_rview's attrs); inline, for the
+ * encoders run it on every record. */
+static inline void sl_attrs_measure(const char *p, uint32_t n, sl_attrs_size *out)
+{
+    memset(out, 0, sizeof *out);
+    for (uint32_t i = 0; i < n; i++) {
+        sl_aview a;
+        p = sl_attr_read(p, &a);
+        out->values++;
+        out->key_bytes += a.key_len;
+        if (a.type == SL_ATTR_STRING) out->str_bytes += a.len;
+        if (a.type != SL_ATTR_ARRAY) continue;
+        for (size_t j = 0; j < a.len; j++) {
+            sl_aview it;
+            p = sl_attr_read(p, &it);
+            out->values++;
+            if (it.type == SL_ATTR_STRING) out->str_bytes += it.len;
+        }
+    }
+}
+
 typedef struct sl_meta {
     int64_t pid;
     const char *service;   /* may be NULL */
@@ -193,19 +205,12 @@ typedef struct sl_meta {
 
 /* ===== ENCODERS (jsonl.c, msgpack.c) ===== */
 
-/* Append one record (with its trailing '\n' for JSONL); 0 or -1 (no memory:
- * the buffer is left as it was). */
+/* Append one record (with its trailing '\n' for JSONL): SL_OK, SL_ENOMEM
+ * (the buffer is left as it was) or SL_EINVAL (not a record). */
 int sl_jsonl_encode(sl_buf *b, const sl_rview *v);
 int sl_jsonl_meta(sl_buf *b, const sl_meta *m);
 int sl_msgpack_encode(sl_buf *b, const sl_rview *v);
 int sl_msgpack_meta(sl_buf *b, const sl_meta *m);
-
-/* Appends s with invalid UTF-8 replaced by U+FFFD (no escaping) into b's
- * spare room, which must hold 3 bytes per input byte. */
-int sl_utf8_sanitize_into(sl_buf *b, const char *s, size_t n);
-/* Longest prefix of s no longer than max that does not split a UTF-8
- * sequence. */
-size_t sl_utf8_cut(const char *s, size_t n, size_t max);
 
 /* ===== SINK (sink.c) ===== */
 
@@ -223,6 +228,7 @@ typedef struct sl_sink {
     sl_buf mem;
     _Atomic uint64_t give_up_at;   /* monotonic ns: every wait ends here (an emergency
                                       flush takes over); 0: no such limit */
+    sl_otlp *otlp;           /* SL_SINK_OTLP (otlp_sink.c) */
 } sl_sink;
 
 /* How long a write waits for room without progress (`patience`, ns). */
@@ -238,6 +244,11 @@ int sl_sink_open(sl_sink *s, const sl_config *cfg, sl_error *err);
  * raises SIGPIPE. */
 int sl_sink_write(sl_sink *s, const char *data, size_t len, uint64_t patience, size_t *written);
 void sl_sink_close(sl_sink *s);
+/* The OTLP sink (otlp_sink.c); exit: deliver what was written (bounded wait). */
+int sl_otlp_sink_open(sl_otlp **out, const sl_config *cfg, sl_error *err);
+int sl_otlp_sink_write(sl_otlp *x, const char *data, size_t len);
+void sl_otlp_sink_exit(sl_otlp *x);
+void sl_otlp_sink_close(sl_otlp *x);
 /* Set on the writer thread, which blocks SIGPIPE for good. */
 extern SL_HIDDEN _Thread_local int sl_sink_sigpipe_blocked;
 /* CLOCK_MONOTONIC in ns (deadlines; async-signal-safe). */
@@ -250,29 +261,38 @@ uint64_t sl_mono_ns(void);
 void sl_clock_refine(void);
 /* 1 when sl_clock_now reads the TSC. */
 int sl_clock_uses_tsc(void);
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if SL_HAVE_TSC
+/* The TSC -> ns mapping (clock.c): ns = base_ns + ((tsc - base_tsc) * mult
+ * >> SL_CLK_MULT_SHIFT), published under the seqlock sl_clk_seq (odd while
+ * it is being changed). */
+#define SL_CLK_MULT_SHIFT 32
 extern SL_HIDDEN _Atomic uint32_t sl_clk_seq;
 extern SL_HIDDEN _Atomic uint64_t sl_clk_base_tsc, sl_clk_base_ns, sl_clk_mult;
 extern SL_HIDDEN _Atomic int sl_clk_tsc_ready;
 
+/* A TSC reading in ns since the epoch; never before the current base (a
+ * core slightly behind the one that set it must not step back). */
+static inline uint64_t sl_clock_tsc_to_ns(uint64_t tsc)
+{
+    for (;;) {
+        uint32_t s1 = atomic_load_explicit(&sl_clk_seq, memory_order_acquire);
+        uint64_t bt = atomic_load_explicit(&sl_clk_base_tsc, memory_order_relaxed);
+        uint64_t bn = atomic_load_explicit(&sl_clk_base_ns, memory_order_relaxed);
+        uint64_t m = atomic_load_explicit(&sl_clk_mult, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (s1 == atomic_load_explicit(&sl_clk_seq, memory_order_relaxed) && !(s1 & 1)) {
+            if (tsc < bt) return bn;
+            __extension__ unsigned __int128 p = (unsigned __int128)(tsc - bt) * m;
+            return bn + (uint64_t)(p >> SL_CLK_MULT_SHIFT);
+        }
+    }
+}
+
 /* sl_clock_now with its TSC path inlined (the tracer's hot path). */
 static inline uint64_t sl_clock_fast(void)
 {
-    if (__builtin_expect(atomic_load_explicit(&sl_clk_tsc_ready, memory_order_acquire), 1)) {
-        uint64_t tsc = __rdtsc();
-        for (;;) {
-            uint32_t s1 = atomic_load_explicit(&sl_clk_seq, memory_order_acquire);
-            uint64_t bt = atomic_load_explicit(&sl_clk_base_tsc, memory_order_relaxed);
-            uint64_t bn = atomic_load_explicit(&sl_clk_base_ns, memory_order_relaxed);
-            uint64_t m = atomic_load_explicit(&sl_clk_mult, memory_order_relaxed);
-            atomic_thread_fence(memory_order_acquire);
-            if (s1 == atomic_load_explicit(&sl_clk_seq, memory_order_relaxed) && !(s1 & 1)) {
-                if (tsc < bt) return bn;
-                __extension__ unsigned __int128 p = (unsigned __int128)(tsc - bt) * m;
-                return bn + (uint64_t)(p >> 32);
-            }
-        }
-    }
+    if (__builtin_expect(atomic_load_explicit(&sl_clk_tsc_ready, memory_order_acquire), 1))
+        return sl_clock_tsc_to_ns(__rdtsc());
     return sl_clock_now();
 }
 #else
@@ -331,9 +351,5 @@ static inline void sl_idgen_next_fast(sl_idgen *gen, uint64_t now_ns, sl_id *out
     memcpy(out->bytes + 8, &lo, 8);
 #endif
 }
-
-/* ===== ERRORS ===== */
-
-void sl_set_error(sl_error *err, int code, int sys_errno, const char *fmt, ...);
 
 #endif

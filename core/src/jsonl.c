@@ -1,410 +1,101 @@
 /*
- * jsonl.c: the JSONL encoder (spanline/1 records, design.md §3).
+ * jsonl.c: the JSONL encoder: spanline/1 lines (design.md §3) from ring
+ * records (the tracer's writer) and from reader records (re-encoding what
+ * was read from MessagePack or js-logger input, for `spanline filter`).
  *
- * Key idea: correct JSON for every input. Strings are checked as UTF-8 while
- * they are escaped: each maximal invalid subsequence (overlong forms,
- * surrogates, bytes past U+10FFFF, cut sequences) becomes one U+FFFD, so raw
- * invalid bytes never reach the output. Doubles use the shortest of %.15g /
- * %.17g that reads back exactly; NaN and the infinities, which JSON lacks,
- * are written as the strings "NaN", "Infinity" and "-Infinity".
+ * Key idea: both kinds of record are first described as one `line` (which
+ * keys are present, and their values), and one function writes a line, so
+ * the key order and the value formatting (json.c) exist once whatever the
+ * record came from. A line is sized first (a bound), the buffer grown once,
+ * then written through a bare cursor.
  */
-#include <inttypes.h>
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-
 #include "internal.h"
+#include "json.h"
+#include "reader_internal.h"
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+/* The keys of one line, in the order design.md §3 writes them; NULL
+ * pointers are absent keys. */
+typedef struct line {
+    int type;                          /* SL_REC_START .. SL_REC_END */
+    const sl_id *id, *trace, *parent;
+    int parent_short;                  /* parent: its last 16 digits only */
+    const char *name;
+    size_t name_len;
+    int name_cut;
+    uint64_t ts;
+    int has_lane;
+    int64_t lane;
+    const char *status;
+    size_t status_len;
+    const char *error;
+    size_t error_len;
+    int error_cut;
+} line;
 
-static const char hexd[] = "0123456789abcdef";
+#define LIT SL_PUT_LIT
 
-/* ===== UTF-8 ===== */
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 when it is
- * invalid; *bad is then the length of the maximal invalid subpart. */
-static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
+static size_t head_bound(const line *l)
 {
-    unsigned c = s[0];
-    size_t need;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c < 0x80) return 1;
-    if (c < 0xC2) { *bad = 1; return 0; }
-    if (c < 0xE0) need = 2;
-    else if (c < 0xF0) {
-        need = 3;
-        if (c == 0xE0) lo = 0xA0;        /* overlong */
-        else if (c == 0xED) hi = 0x9F;   /* surrogates */
-    } else if (c < 0xF5) {
-        need = 4;
-        if (c == 0xF0) lo = 0x90;        /* overlong */
-        else if (c == 0xF4) hi = 0x8F;   /* > U+10FFFF */
-    } else { *bad = 1; return 0; }
-    for (size_t i = 1; i < need; i++) {
-        if (i >= n) { *bad = i; return 0; }
-        unsigned b = s[i];
-        if (i == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) { *bad = i; return 0; }
+    return 256 + SL_JSON_STR_BOUND(l->name_len) + SL_JSON_STR_BOUND(l->status_len) +
+           SL_JSON_STR_BOUND(l->error_len);
+}
+
+/* Everything but the attrs and the closing brace. */
+static char *head(char *o, const line *l)
+{
+    switch (l->type) {
+    case SL_REC_START: o = LIT(o, "{\"type\":\"start\",\"id\":"); break;
+    case SL_REC_EVENT: o = LIT(o, "{\"type\":\"event\",\"id\":"); break;
+    case SL_REC_ATTR: o = LIT(o, "{\"type\":\"attr\",\"id\":"); break;
+    default: o = LIT(o, "{\"type\":\"end\",\"id\":"); break;
     }
-    return need;
-}
-
-size_t sl_utf8_cut(const char *s, size_t n, size_t max)
-{
-    if (n <= max) return n;
-    size_t cut = max;
-    /* step back over continuation bytes, at most 3, to a sequence start */
-    for (int i = 0; i < 3 && cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80; i++) cut--;
-    return cut;
-}
-
-/* Appends s with each invalid UTF-8 subsequence replaced by U+FFFD, into a
- * buffer known to have room for 3 bytes per input byte. */
-int sl_utf8_sanitize_into(sl_buf *b, const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    char *o = b->p + b->len;
-    while (p < end) {
-        if (*p < 0x80) {
-            *o++ = (char)*p++;
-            continue;
-        }
-        size_t bad = 0, k = utf8_seq(p, (size_t)(end - p), &bad);
-        if (k) {
-            memcpy(o, p, k);
-            o += k;
-            p += k;
-        } else {
-            memcpy(o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            p += bad;
-        }
+    o = sl_json_id(o, l->id, 0);
+    if (l->trace) {
+        o = LIT(o, ",\"trace\":");
+        o = sl_json_id(o, l->trace, 0);
     }
-    b->len = (size_t)(o - b->p);
-    return 0;
-}
-
-/* ===== STRINGS ===== */
-
-/* bytes that need escaping or checking: control, '"', '\\', non-ASCII */
-static const unsigned char plain[256] = {
-#define R16(v) v,v,v,v,v,v,v,v,v,v,v,v,v,v,v,v
-    R16(0), R16(0),
-    1,1,0,1,1,1,1,1,1,1,1,1,1,1,1,1,      /* 0x20..0x2f: '"' */
-    R16(1), R16(1),
-    1,1,1,1,1,1,1,1,1,1,1,1,0,1,1,1,      /* 0x50..0x5f: '\\' */
-    R16(1), R16(1),
-    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0)
-#undef R16
-};
-
-/* ===== RECORDS =====
- * A record is sized first (a bound: 6 output bytes per input byte at worst,
- * \u00XX), the buffer grown once, then written through a bare cursor. */
-
-static size_t str_bound(size_t n)
-{
-    return 6 * n + 8;
-}
-
-/* escaped s at o; returns the new cursor */
-/* Whether none of the 8 bytes of x needs escaping or checking (control,
- * '"', '\\', non-ASCII). The zero-byte tests can only misfire in a byte
- * above one that matches, so the answer for the word is exact. */
-static inline int plain8(uint64_t x)
-{
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
-    uint64_t hit = ((x - ones * 0x20) | (q - ones) | (b - ones)) & ~x;
-    return ((hit | x) & highs) == 0;
-}
-
-static inline int plain4(uint32_t x)
-{
-    const uint32_t ones = 0x01010101u, highs = 0x80808080u;
-    uint32_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
-    uint32_t hit = ((x - ones * 0x20) | (q - ones) | (b - ones)) & ~x;
-    return ((hit | x) & highs) == 0;
-}
-
-/* Copies the plain ASCII prefix of s (8, then 4 bytes a step, then bytes)
- * to o; returns its length. */
-static inline size_t plain_prefix(char *o, const char *s, size_t n)
-{
-    size_t i = 0;
-    for (; n - i >= 8; i += 8) {
-        uint64_t x;
-        memcpy(&x, s + i, 8);
-        if (!plain8(x)) break;
-        memcpy(o + i, &x, 8);
+    if (l->parent) {
+        o = LIT(o, ",\"parent\":");
+        o = sl_json_id(o, l->parent, l->parent_short);
     }
-    if (n - i >= 4) {
-        uint32_t x;
-        memcpy(&x, s + i, 4);
-        if (plain4(x)) {
-            memcpy(o + i, &x, 4);
-            i += 4;
-        }
+    if (l->name) {
+        o = LIT(o, ",\"name\":");
+        o = sl_json_str(o, l->name, l->name_len, l->name_cut);
     }
-    for (; i < n && plain[(unsigned char)s[i]]; i++) o[i] = s[i];
-    return i;
-}
-
-/* s escaped at o from its first byte that needs escaping or checking */
-static char *esc(char *o, const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    while (p < end) {
-        unsigned c = *p;
-        if (plain[c]) {
-            *o++ = (char)c;
-            p++;
-            continue;
-        }
-        if (c >= 0x80) {
-            size_t bad = 0, k = utf8_seq(p, (size_t)(end - p), &bad);
-            if (k) {
-                memcpy(o, p, k);
-                o += k;
-                p += k;
-            } else {
-                memcpy(o, "\xEF\xBF\xBD", 3);
-                o += 3;
-                p += bad;
-            }
-            continue;
-        }
-        *o++ = '\\';
-        switch (c) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '\n': *o++ = 'n'; break;
-        case '\t': *o++ = 't'; break;
-        case '\r': *o++ = 'r'; break;
-        case '\b': *o++ = 'b'; break;
-        case '\f': *o++ = 'f'; break;
-        default:
-            *o++ = 'u';
-            *o++ = '0';
-            *o++ = '0';
-            *o++ = hexd[c >> 4];
-            *o++ = hexd[c & 15];
-        }
-        p++;
+    o = LIT(o, ",\"ts\":");
+    o = sl_json_u64(o, l->ts);
+    if (l->has_lane) {
+        o = LIT(o, ",\"lane\":");
+        o = sl_json_i64(o, l->lane);
+    }
+    if (l->status) {
+        o = LIT(o, ",\"status\":");
+        o = sl_json_str(o, l->status, l->status_len, 0);
+    }
+    if (l->error) {
+        o = LIT(o, ",\"error\":");
+        o = sl_json_str(o, l->error, l->error_len, l->error_cut);
     }
     return o;
 }
 
-static inline char *str(char *o, const char *s, size_t n, int trunc)
-{
-    *o++ = '"';
-    /* plain ASCII (most names, keys and values) inline; the escaper takes
-     * over at the first byte it must look at */
-    size_t i = plain_prefix(o, s, n);
-    o += i;
-    if (i < n) o = esc(o, s + i, n - i);
-    if (trunc) {
-        memcpy(o, "\xE2\x80\xA6", 3);   /* U+2026: cut here */
-        o += 3;
-    }
-    *o++ = '"';
-    return o;
-}
+/* ===== RING RECORDS ===== */
 
-#define LIT(o, s) (memcpy((o), (s), sizeof(s) - 1), (o) + sizeof(s) - 1)
-
-static const char digit_pairs[201] =
-    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-    "8081828384858687888990919293949596979899";
-
-/* exactly 8 digits of v < 10^8, two per step, in 32-bit arithmetic */
-static char *u32_8(char *o, uint32_t v)
-{
-    for (int i = 6; i >= 0; i -= 2) {
-        memcpy(o + i, digit_pairs + 2 * (v % 100), 2);
-        v /= 100;
-    }
-    return o + 8;
-}
-
-/* The 8 decimal digits of v < 10^8 as 8 ASCII bytes in memory order, in
- * parallel lanes of one 64-bit word (4 + 4 digits, then 2 + 2, then 1 + 1):
- * no division loop, no table. */
-static inline uint64_t digits8(uint32_t v)
-{
-    uint64_t y = (uint64_t)(v / 10000) | ((uint64_t)(v % 10000) << 32);
-    uint64_t z = ((y * 10486) >> 20) & 0x0000007F0000007Full;   /* lane / 100 */
-    y = z | ((y - z * 100) << 16);
-    z = ((y * 103) >> 10) & 0x000F000F000F000Full;             /* lane / 10 */
-    y = z | ((y - z * 10) << 8);
-    return y + 0x3030303030303030ull;
-}
-
-/* v in decimal: the 8 digits of v < 10^8 with the leading zeros shifted
- * out (8 bytes stored: the bound leaves room), else by pairs. */
-static char *u32_var(char *o, uint32_t v)
-{
-    if (v < 10) {
-        *o = (char)('0' + v);
-        return o + 1;
-    }
-    if (v < 100000000u) {
-        int n = 2 + (v >= 100) + (v >= 1000) + (v >= 10000) + (v >= 100000) + (v >= 1000000) +
-                (v >= 10000000);
-        uint64_t d = digits8(v) >> (8 * (8 - n));
-        memcpy(o, &d, 8);
-        return o + n;
-    }
-    int n = 1;
-    for (uint32_t x = v; x >= 10; x /= 10) n++;
-    char *e = o + n;
-    while (v >= 100) {
-        e -= 2;
-        memcpy(e, digit_pairs + 2 * (v % 100), 2);
-        v /= 100;
-    }
-    if (v >= 10) memcpy(e - 2, digit_pairs + 2 * v, 2);
-    else e[-1] = (char)('0' + v);
-    return o + n;
-}
-
-/* a 19-digit timestamp (2001..2286) as 3 + 8 + 8 digits */
-static inline char *u64_19(char *o, uint64_t v)
-{
-    uint64_t hi = v / 10000000000000000ull, rest = v - hi * 10000000000000000ull;
-    uint32_t mid = (uint32_t)(rest / 100000000u), lo = (uint32_t)(rest - (uint64_t)mid * 100000000u);
-    o[0] = (char)('0' + hi / 100);
-    memcpy(o + 1, digit_pairs + 2 * (hi % 100), 2);
-    uint64_t a = digits8(mid), b = digits8(lo);
-    memcpy(o + 3, &a, 8);
-    memcpy(o + 11, &b, 8);
-    return o + 19;
-}
-
-/* a 19-digit timestamp as 3 + 8 + 8 digits, each part in 32 bits */
-static char *u64(char *o, uint64_t v)
-{
-    if (v >= 1000000000000000000ull && v < 10000000000000000000ull) return u64_19(o, v);
-    if (v < 100000000u) return u32_var(o, (uint32_t)v);
-    if (v < 10000000000000000ull) {
-        o = u32_var(o, (uint32_t)(v / 100000000u));
-        return u32_8(o, (uint32_t)(v % 100000000u));
-    }
-    uint64_t hi = v / 100000000u;
-    o = u32_var(o, (uint32_t)(hi / 100000000u));
-    o = u32_8(o, (uint32_t)(hi % 100000000u));
-    return u32_8(o, (uint32_t)(v % 100000000u));
-}
-
-static char *i64(char *o, int64_t v)
-{
-    if (v < 0) {
-        *o++ = '-';
-        return u64(o, (uint64_t)0 - (uint64_t)v);
-    }
-    return u64(o, (uint64_t)v);
-}
-
-static char *dbl(char *o, double d)
-{
-    if (isnan(d)) return LIT(o, "\"NaN\"");
-    if (isinf(d)) return d > 0 ? LIT(o, "\"Infinity\"") : LIT(o, "\"-Infinity\"");
-    /* integral values print as %.15g would, without its cost */
-    if (d > -1e15 && d < 1e15 && d == (double)(int64_t)d) {
-        if (d == 0 && signbit(d)) return LIT(o, "-0");
-        return i64(o, (int64_t)d);
-    }
-    char tmp[40];
-    int n = snprintf(tmp, sizeof tmp, "%.15g", d);
-    if (strtod(tmp, NULL) != d) n = snprintf(tmp, sizeof tmp, "%.17g", d);
-    if (n < 0 || n >= (int)sizeof tmp) return LIT(o, "null");
-    /* a locale may have set ',' as the decimal point: JSON wants '.' */
-    for (int i = 0; i < n; i++)
-        if (!((tmp[i] >= '0' && tmp[i] <= '9') || tmp[i] == '-' || tmp[i] == '+' ||
-              tmp[i] == 'e' || tmp[i] == 'E'))
-            tmp[i] = '.';
-    memcpy(o, tmp, (size_t)n);
-    return o + n;
-}
-
-/* "00".."ff" for each byte value */
-static const char hex_pairs[513] =
-    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f"
-    "303132333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
-    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f"
-    "909192939495969798999a9b9c9d9e9fa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeef"
-    "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
-
-#if defined(__SSE2__)
-/* 16 bytes as 32 hex digits: nibbles spread into bytes, '0' + n, plus the
- * gap to 'a' where n > 9. */
-static inline void hex32(char *o, const uint8_t *b)
-{
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)b);
-    __m128i m = _mm_set1_epi8(0x0f);
-    __m128i lo = _mm_and_si128(v, m), hi = _mm_and_si128(_mm_srli_epi16(v, 4), m);
-    __m128i a = _mm_unpacklo_epi8(hi, lo), c = _mm_unpackhi_epi8(hi, lo);
-    __m128i nine = _mm_set1_epi8(9), zero = _mm_set1_epi8('0'), gap = _mm_set1_epi8('a' - '0' - 10);
-    a = _mm_add_epi8(_mm_add_epi8(a, zero), _mm_and_si128(_mm_cmpgt_epi8(a, nine), gap));
-    c = _mm_add_epi8(_mm_add_epi8(c, zero), _mm_and_si128(_mm_cmpgt_epi8(c, nine), gap));
-    _mm_storeu_si128((__m128i *)(void *)o, a);
-    _mm_storeu_si128((__m128i *)(void *)(o + 16), c);
-}
-#endif
-
-static inline char *hexid(char *o, const sl_id *id, int from)
-{
-    *o++ = '"';
-#if defined(__SSE2__)
-    if (from == 0) {
-        hex32(o, id->bytes);
-        o[32] = '"';
-        return o + 33;
-    }
-#endif
-    for (int i = from; i < 16; i++) {
-        memcpy(o, hex_pairs + 2 * id->bytes[i], 2);
-        o += 2;
-    }
-    *o++ = '"';
-    return o;
-}
-
-static size_t scalar_bound(const sl_aview *a)
-{
-    return a->type == SL_ATTR_STRING ? str_bound(a->len) + 3 : 48;
-}
-
+/* Per attribute or item at most: key quotes, ':' and ',', brackets, and a
+ * number (SL_JSON_SCALAR_BOUND) or a string's quotes and cut mark. */
 static size_t attrs_bound(const char *p, uint32_t n)
 {
-    size_t b = 16;
-    for (uint32_t i = 0; i < n; i++) {
-        sl_aview a;
-        p = sl_attr_read(p, &a);
-        b += str_bound(a.key_len) + 2;
-        if (a.type == SL_ATTR_ARRAY) {
-            b += 2;
-            for (size_t j = 0; j < a.len; j++) {
-                sl_aview it;
-                p = sl_attr_read(p, &it);
-                b += scalar_bound(&it) + 1;
-            }
-        } else {
-            b += scalar_bound(&a);
-        }
-    }
-    return b;
+    sl_attrs_size z;
+    sl_attrs_measure(p, n, &z);
+    return 16 + 6 * (z.key_bytes + z.str_bytes) + (SL_JSON_SCALAR_BOUND + 12) * z.values;
 }
 
 static char *scalar(char *o, const sl_aview *a)
 {
     switch (a->type) {
-    case SL_ATTR_STRING: return str(o, a->s, a->len, a->trunc);
-    case SL_ATTR_INT: return i64(o, a->i);
-    case SL_ATTR_DOUBLE: return dbl(o, a->d);
+    case SL_ATTR_STRING: return sl_json_str(o, a->s, a->len, a->trunc);
+    case SL_ATTR_INT: return sl_json_i64(o, a->i);
+    case SL_ATTR_DOUBLE: return sl_json_double(o, a->d);
     case SL_ATTR_BOOL: return a->len ? LIT(o, "true") : LIT(o, "false");
     default: return LIT(o, "null");
     }
@@ -417,7 +108,7 @@ static char *attrs(char *o, const char *p, uint32_t n)
         sl_aview a;
         p = sl_attr_read(p, &a);
         if (i) *o++ = ',';
-        o = str(o, a.key, a.key_len, 0);
+        o = sl_json_str(o, a.key, a.key_len, 0);
         *o++ = ':';
         if (a.type == SL_ATTR_ARRAY) {
             *o++ = '[';
@@ -438,76 +129,143 @@ static char *attrs(char *o, const char *p, uint32_t n)
 
 int sl_jsonl_encode(sl_buf *b, const sl_rview *v)
 {
-    static const char *statuses[] = {"\"ok\"", "\"error\"", "\"abandoned\""};
-    static const uint8_t status_lens[] = {4, 7, 11};
-    if (v->type < SL_REC_START || v->type > SL_REC_END || v->status > 2) return -1;
-    int is_end = v->type == SL_REC_END;
-    size_t bound = 256 + str_bound(v->text_len) + (is_end ? 0 : attrs_bound(v->attrs, v->nattrs));
-    if (sl_buf_reserve(b, bound) != 0) return -1;
-    char *o = b->p + b->len;
-    switch (v->type) {
-    case SL_REC_START: o = LIT(o, "{\"type\":\"start\",\"id\":"); break;
-    case SL_REC_EVENT: o = LIT(o, "{\"type\":\"event\",\"id\":"); break;
-    case SL_REC_ATTR: o = LIT(o, "{\"type\":\"attr\",\"id\":"); break;
-    default: o = LIT(o, "{\"type\":\"end\",\"id\":"); break;
-    }
-    o = hexid(o, &v->id, 0);
+    static const char *const statuses[] = {"ok", "error", "abandoned"};
+    static const size_t status_lens[] = {2, 5, 9};
+    if (v->type < SL_REC_START || v->type > SL_REC_END || v->status > 2) return SL_EINVAL;
+    int cut = (v->flags & SL_RF_TEXT_TRUNC) != 0;
+    line l = {.type = v->type, .id = &v->id, .ts = v->ts};
     if (v->type == SL_REC_START) {
-        o = LIT(o, ",\"trace\":");
-        o = hexid(o, &v->trace, 0);
+        l.trace = &v->trace;
         if (v->flags & SL_RF_HAS_PARENT) {
-            o = LIT(o, ",\"parent\":");
-            o = hexid(o, &v->parent, (v->flags & SL_RF_PARENT_REMOTE) ? 8 : 0);
+            l.parent = &v->parent;
+            l.parent_short = (v->flags & SL_RF_PARENT_REMOTE) != 0;
         }
+        l.has_lane = 1;
+        l.lane = v->lane;
     }
     if (v->type == SL_REC_START || v->type == SL_REC_EVENT) {
-        o = LIT(o, ",\"name\":");
-        o = str(o, v->text, v->text_len, (v->flags & SL_RF_TEXT_TRUNC) != 0);
+        l.name = v->text;
+        l.name_len = v->text_len;
+        l.name_cut = cut;
     }
-    o = LIT(o, ",\"ts\":");
-    o = u64(o, v->ts);
-    if (v->type == SL_REC_START) {
-        o = LIT(o, ",\"lane\":");
-        o = u64(o, v->lane);
-    }
-    if (is_end) {
-        o = LIT(o, ",\"status\":");
-        memcpy(o, statuses[v->status], status_lens[v->status]);
-        o += status_lens[v->status];
+    if (v->type == SL_REC_END) {
+        l.status = statuses[v->status];
+        l.status_len = status_lens[v->status];
         if (v->status == SL_STATUS_ERROR) {
-            o = LIT(o, ",\"error\":");
-            o = str(o, v->text, v->text_len, (v->flags & SL_RF_TEXT_TRUNC) != 0);
+            l.error = v->text;
+            l.error_len = v->text_len;
+            l.error_cut = cut;
         }
-    } else if (v->nattrs) {
-        o = attrs(o, v->attrs, v->nattrs);
+    }
+    int with_attrs = v->type != SL_REC_END && v->nattrs;
+    size_t bound = head_bound(&l) + (with_attrs ? attrs_bound(v->attrs, v->nattrs) : 0);
+    if (sl_buf_reserve(b, bound) != SL_OK) return SL_ENOMEM;
+    char *o = head(b->ptr + b->len, &l);
+    if (with_attrs) o = attrs(o, v->attrs, v->nattrs);
+    o = LIT(o, "}\n");
+    b->len = (size_t)(o - b->ptr);
+    return SL_OK;
+}
+
+/* ===== READER RECORDS ===== */
+
+/* pid, ts and dropped are written when known (nonzero: 0 is what a reader
+ * makes of an absent one), so a meta record survives re-encoding unchanged. */
+static int meta_line(sl_buf *b, const sl_record *r)
+{
+    size_t bound = 128 + SL_JSON_STR_BOUND(r->format_len) + SL_JSON_STR_BOUND(r->service_len) +
+                   SL_JSON_STR_BOUND(r->host_len);
+    if (sl_buf_reserve(b, bound) != SL_OK) return SL_ENOMEM;
+    char *o = LIT(b->ptr + b->len, "{\"type\":\"meta\"");
+    if (r->format) {
+        o = LIT(o, ",\"format\":");
+        o = sl_json_str(o, r->format, r->format_len, 0);
+    }
+    if (r->pid) {
+        o = LIT(o, ",\"pid\":");
+        o = sl_json_i64(o, r->pid);
+    }
+    if (r->service) {
+        o = LIT(o, ",\"service\":");
+        o = sl_json_str(o, r->service, r->service_len, 0);
+    }
+    if (r->host) {
+        o = LIT(o, ",\"host\":");
+        o = sl_json_str(o, r->host, r->host_len, 0);
+    }
+    if (r->ts) {
+        o = LIT(o, ",\"ts\":");
+        o = sl_json_u64(o, r->ts);
+    }
+    if (r->dropped) {
+        o = LIT(o, ",\"dropped\":");
+        o = sl_json_u64(o, r->dropped);
     }
     o = LIT(o, "}\n");
-    b->len = (size_t)(o - b->p);
-    return 0;
+    b->len = (size_t)(o - b->ptr);
+    return SL_OK;
 }
 
 int sl_jsonl_meta(sl_buf *b, const sl_meta *m)
 {
-    size_t sn = m->service ? strlen(m->service) : 0, hn = m->host ? strlen(m->host) : 0;
-    if (sl_buf_reserve(b, 160 + str_bound(sn) + str_bound(hn)) != 0) return -1;
-    char *o = b->p + b->len;
-    o = LIT(o, "{\"type\":\"meta\",\"format\":\"" SL_FORMAT_NAME "\",\"pid\":");
-    o = i64(o, m->pid);
-    if (m->service) {
-        o = LIT(o, ",\"service\":");
-        o = str(o, m->service, sn, 0);
-    }
-    if (m->host) {
-        o = LIT(o, ",\"host\":");
-        o = str(o, m->host, hn, 0);
-    }
-    o = LIT(o, ",\"ts\":");
-    o = u64(o, m->ts);
-    if (m->dropped) {
-        o = LIT(o, ",\"dropped\":");
-        o = u64(o, m->dropped);
+    sl_record r;
+    memset(&r, 0, sizeof r);
+    r.type = SL_REC_META;
+    r.format = SL_FORMAT_NAME;
+    r.format_len = sizeof SL_FORMAT_NAME - 1;
+    r.pid = m->pid;
+    r.service = m->service;
+    r.service_len = m->service ? strlen(m->service) : 0;
+    r.host = m->host;
+    r.host_len = m->host ? strlen(m->host) : 0;
+    r.ts = m->ts;
+    r.dropped = m->dropped;
+    return meta_line(b, &r);
+}
+
+int sl_record_to_jsonl(const sl_record *r, sl_buf *b)
+{
+    if ((unsigned)r->type > SL_REC_END) return SL_EINVAL;
+    if (r->type == SL_REC_META) return meta_line(b, r);
+    line l = {
+        .type = r->type, .id = &r->id,
+        .trace = r->has_trace ? &r->trace : NULL,
+        .parent = r->has_parent ? &r->parent : NULL, .parent_short = r->parent_short,
+        .name = r->name, .name_len = r->name_len,
+        .ts = r->ts,
+        .has_lane = r->type == SL_REC_START && r->lane != 0, .lane = r->lane,
+        .status = r->status, .status_len = r->status_len,
+        .error = r->error, .error_len = r->error_len,
+    };
+    size_t bound = head_bound(&l) + (r->attrs_json ? 3 * r->attrs_len + 16 : 0);
+    if (sl_buf_reserve(b, bound) != SL_OK) return SL_ENOMEM;
+    char *o = head(b->ptr + b->len, &l);
+    if (r->attrs_json) {
+        /* already JSON text: kept as it was written (JSONL input) or built
+         * by the one JSON writer (MessagePack input); only invalid UTF-8 a
+         * JSONL writer let through is repaired, which keeps it JSON */
+        o = LIT(o, ",\"attrs\":");
+        b->len = (size_t)(o - b->ptr);
+        sl_utf8_sanitize_into(b, r->attrs_json, r->attrs_len);
+        o = b->ptr + b->len;
     }
     o = LIT(o, "}\n");
-    b->len = (size_t)(o - b->p);
-    return 0;
+    b->len = (size_t)(o - b->ptr);
+    return SL_OK;
+}
+
+size_t sl_record_jsonl(const sl_record *rec, char *buf, size_t cap)
+{
+    /* straight into buf when the line's bound fits there, else through the
+     * heap to learn the exact length */
+    sl_buf direct = {buf, 0, cap, 1};
+    if (sl_record_to_jsonl(rec, &direct) == SL_OK) return direct.len;
+    sl_buf heap = {0};
+    size_t n = 0;
+    if (sl_record_to_jsonl(rec, &heap) == SL_OK) {
+        n = heap.len;
+        if (n <= cap) memcpy(buf, heap.ptr, n);
+    }
+    sl_buf_free(&heap);
+    return n;
 }

@@ -34,33 +34,24 @@ static char *put_be64(char *o, uint64_t v)
     return o + 8;
 }
 
-static char *map_hdr(char *o, uint32_t n)
+/* A map or array header: fixmap/fixarray up to 15 items, else the 16-bit
+ * form (code16) or the 32-bit one, which follows it (code16 + 1). */
+static char *container_hdr(char *o, uint32_t n, unsigned fix, unsigned code16)
 {
     if (n < 16) {
-        *o++ = (char)(0x80 | n);
+        *o++ = (char)(fix | n);
         return o;
     }
     if (n < 65536) {
-        *o++ = (char)0xde;
+        *o++ = (char)code16;
         return put_be16(o, (uint16_t)n);
     }
-    *o++ = (char)0xdf;
+    *o++ = (char)(code16 + 1);
     return put_be32(o, n);
 }
 
-static char *array_hdr(char *o, uint32_t n)
-{
-    if (n < 16) {
-        *o++ = (char)(0x90 | n);
-        return o;
-    }
-    if (n < 65536) {
-        *o++ = (char)0xdc;
-        return put_be16(o, (uint16_t)n);
-    }
-    *o++ = (char)0xdd;
-    return put_be32(o, n);
-}
+#define map_hdr(o, n) container_hdr((o), (n), 0x80, 0xde)
+#define array_hdr(o, n) container_hdr((o), (n), 0x90, 0xdc)
 
 static char *str_hdr(char *o, size_t n)
 {
@@ -99,7 +90,7 @@ static char *text(char *o, const char *s, size_t n, int trunc)
     } else {
         /* sanitize after room for the longest header, then close the gap */
         sl_buf tmp = {o + 5, 0, 3 * n + 3, 1};
-        (void)sl_utf8_sanitize_into(&tmp, s, n);
+        sl_utf8_sanitize_into(&tmp, s, n);
         size_t len = tmp.len + (trunc ? 3 : 0);
         size_t h = str_hdr_len(len);
         str_hdr(o, len);
@@ -185,24 +176,13 @@ static size_t str_bound(size_t n)
     return 3 * n + 12;
 }
 
+/* Per attribute or item at most: the key's and a string's headers (5
+ * each) and cut mark, or a 9-byte number. */
 static size_t attrs_bound(const char *p, uint32_t n)
 {
-    size_t b = 16;
-    for (uint32_t i = 0; i < n; i++) {
-        sl_aview a;
-        p = sl_attr_read(p, &a);
-        b += str_bound(a.key_len) + 16;
-        if (a.type == SL_ATTR_ARRAY) {
-            for (size_t j = 0; j < a.len; j++) {
-                sl_aview it;
-                p = sl_attr_read(p, &it);
-                b += (it.type == SL_ATTR_STRING ? str_bound(it.len) : 0) + 16;
-            }
-        } else if (a.type == SL_ATTR_STRING) {
-            b += str_bound(a.len);
-        }
-    }
-    return b;
+    sl_attrs_size z;
+    sl_attrs_measure(p, n, &z);
+    return 16 + 3 * (z.key_bytes + z.str_bytes) + 40 * z.values;
 }
 
 static char *attrs(char *o, const char *p, uint32_t n)
@@ -229,7 +209,7 @@ static char *attrs(char *o, const char *p, uint32_t n)
 
 int sl_msgpack_encode(sl_buf *b, const sl_rview *v)
 {
-    if (v->type < SL_REC_START || v->type > SL_REC_END || v->status > 2) return -1;
+    if (v->type < SL_REC_START || v->type > SL_REC_END || v->status > 2) return SL_EINVAL;
     int start = v->type == SL_REC_START, end = v->type == SL_REC_END;
     int has_parent = start && (v->flags & SL_RF_HAS_PARENT);
     int has_error = end && v->status == SL_STATUS_ERROR;
@@ -239,8 +219,8 @@ int sl_msgpack_encode(sl_buf *b, const sl_rview *v)
     uint32_t n = 3 + (uint32_t)start * 2 + (uint32_t)has_parent + (uint32_t)named + (uint32_t)end +
                  (uint32_t)has_error + (uint32_t)has_attrs;
     size_t bound = 200 + str_bound(v->text_len) + (has_attrs ? attrs_bound(v->attrs, v->nattrs) : 0);
-    if (sl_buf_reserve(b, bound) != 0) return -1;
-    char *o = b->p + b->len;
+    if (sl_buf_reserve(b, bound) != SL_OK) return SL_ENOMEM;
+    char *o = b->ptr + b->len;
     o = map_hdr(o, n);
     o = LIT(o, "type");
     switch (v->type) {
@@ -282,15 +262,15 @@ int sl_msgpack_encode(sl_buf *b, const sl_rview *v)
         }
     }
     if (has_attrs) o = attrs(o, v->attrs, v->nattrs);
-    b->len = (size_t)(o - b->p);
-    return 0;
+    b->len = (size_t)(o - b->ptr);
+    return SL_OK;
 }
 
 int sl_msgpack_meta(sl_buf *b, const sl_meta *m)
 {
     size_t sn = m->service ? strlen(m->service) : 0, hn = m->host ? strlen(m->host) : 0;
-    if (sl_buf_reserve(b, 128 + str_bound(sn) + str_bound(hn)) != 0) return -1;
-    char *o = b->p + b->len;
+    if (sl_buf_reserve(b, 128 + str_bound(sn) + str_bound(hn)) != SL_OK) return SL_ENOMEM;
+    char *o = b->ptr + b->len;
     o = map_hdr(o, 4 + (m->service != NULL) + (m->host != NULL) + (m->dropped != 0));
     o = LIT(o, "type");
     o = LIT(o, "meta");
@@ -313,6 +293,6 @@ int sl_msgpack_meta(sl_buf *b, const sl_meta *m)
         o = LIT(o, "dropped");
         o = uint_val(o, m->dropped);
     }
-    b->len = (size_t)(o - b->p);
-    return 0;
+    b->len = (size_t)(o - b->ptr);
+    return SL_OK;
 }

@@ -49,17 +49,9 @@ struct sl_reader {
     int origin;
     uint64_t bad;
     uint64_t bad_lines[SL_BAD_KEEP];
-    sl_rbuf scratch;
+    sl_buf scratch;
     msgpack_unpacked unpacked;
 };
-
-static void set_error(sl_error *err, int code, int sys, const char *fmt, const char *arg)
-{
-    if (!err) return;
-    err->code = code;
-    err->sys_errno = sys;
-    snprintf(err->message, sizeof err->message, fmt, arg ? arg : "", sys ? strerror(sys) : "");
-}
 
 static void note_bad(sl_reader *r, uint64_t line)
 {
@@ -71,7 +63,7 @@ static sl_reader *reader_new(const sl_reader_opts *opts, sl_error *err)
 {
     sl_reader *r = calloc(1, sizeof *r);
     if (!r) {
-        set_error(err, SL_ENOMEM, 0, "out of memory%s%s", NULL);
+        sl_set_error(err, SL_ENOMEM, 0, "out of memory");
         return NULL;
     }
     r->fd = -1;
@@ -87,7 +79,7 @@ static int alloc_buffer(sl_reader *r, sl_error *err)
     r->cap = SL_READ_CHUNK * 4;
     r->buf = malloc(r->cap);
     if (!r->buf) {
-        set_error(err, SL_ENOMEM, 0, "out of memory%s%s", NULL);
+        sl_set_error(err, SL_ENOMEM, 0, "out of memory");
         return SL_ENOMEM;
     }
     return SL_OK;
@@ -96,7 +88,7 @@ static int alloc_buffer(sl_reader *r, sl_error *err)
 sl_reader *sl_reader_open_fd(int fd, const sl_reader_opts *opts, sl_error *err)
 {
     if (fd < 0) {
-        set_error(err, SL_EINVAL, 0, "bad file descriptor%s%s", NULL);
+        sl_set_error(err, SL_EINVAL, 0, "bad file descriptor");
         return NULL;
     }
     sl_reader *r = reader_new(opts, err);
@@ -104,7 +96,7 @@ sl_reader *sl_reader_open_fd(int fd, const sl_reader_opts *opts, sl_error *err)
     r->fd = fd;
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        set_error(err, SL_EIO, EISDIR, "%s%s", NULL);
+        sl_set_error(err, SL_EIO, EISDIR, "%s", strerror(EISDIR));
         sl_reader_close(r);
         return NULL;
     }
@@ -118,18 +110,19 @@ sl_reader *sl_reader_open_fd(int fd, const sl_reader_opts *opts, sl_error *err)
 sl_reader *sl_reader_open_path(const char *path, const sl_reader_opts *opts, sl_error *err)
 {
     if (!path) {
-        set_error(err, SL_EINVAL, 0, "no path%s%s", NULL);
+        sl_set_error(err, SL_EINVAL, 0, "no path");
         return NULL;
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_error(err, SL_EIO, errno, "%s: %s", path);
+        int e = errno;
+        sl_set_error(err, SL_EIO, e, "%s: %s", path, strerror(e));
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
         close(fd);
-        set_error(err, SL_EIO, EISDIR, "%s: %s", path);
+        sl_set_error(err, SL_EIO, EISDIR, "%s: %s", path, strerror(EISDIR));
         return NULL;
     }
     sl_reader *r = sl_reader_open_fd(fd, opts, err);
@@ -142,7 +135,7 @@ sl_reader *sl_reader_open_path(const char *path, const sl_reader_opts *opts, sl_
     r->ino = st.st_ino;
     r->path = strdup(path);
     if (!r->path) {
-        set_error(err, SL_ENOMEM, 0, "out of memory%s%s", NULL);
+        sl_set_error(err, SL_ENOMEM, 0, "out of memory");
         sl_reader_close(r);
         return NULL;
     }
@@ -152,7 +145,7 @@ sl_reader *sl_reader_open_path(const char *path, const sl_reader_opts *opts, sl_
 sl_reader *sl_reader_open_mem(const char *data, size_t len, const sl_reader_opts *opts, sl_error *err)
 {
     if (!data && len) {
-        set_error(err, SL_EINVAL, 0, "no data%s%s", NULL);
+        sl_set_error(err, SL_EINVAL, 0, "no data");
         return NULL;
     }
     sl_reader *r = reader_new(opts, err);
@@ -171,7 +164,7 @@ void sl_reader_close(sl_reader *r)
     if (r->own_fd && r->fd >= 0) close(r->fd);
     if (!r->mem) free(r->buf);
     free(r->path);
-    sl_rbuf_free(&r->scratch);
+    sl_buf_free(&r->scratch);
     msgpack_unpacked_destroy(&r->unpacked);
     free(r);
 }
@@ -356,7 +349,7 @@ static int next_jsonl(sl_reader *r, sl_record *out)
             if (note_garbage(r, line_bytes, r->line) != SL_OK) return SL_EPARSE;
             continue;
         }
-        if (r->scratch.cap < len && sl_rbuf_reserve(&r->scratch, len) != SL_OK) return SL_ENOMEM;
+        if (r->scratch.cap < len && sl_buf_reserve(&r->scratch, len) != SL_OK) return SL_ENOMEM;
         if (sl_jsonl_parse_line(base, len, r->scratch.ptr, out, &r->origin) != SL_OK) {
             note_bad(r, r->line);
             if (note_garbage(r, line_bytes, r->line) != SL_OK) return SL_EPARSE;
@@ -492,11 +485,12 @@ static int next_msgpack(sl_reader *r, sl_record *out)
                     if (r->fd >= 0) check_file(r);
                     return SL_EAGAIN;
                 }
-                /* A truncated last record. */
+                /* A truncated last record: garbage like any other bad one. */
                 r->line++;
                 note_bad(r, r->line);
                 r->consumed += avail;
                 r->start = r->end;
+                if (note_garbage(r, avail, r->line) != SL_OK) return SL_EPARSE;
                 return SL_EOF;
             }
         }

@@ -3,73 +3,107 @@
  *
  * Key idea: the same keys as JSONL; ids are 16-byte bin (8-byte bin for a
  * remote W3C parent; 32/16-hex strings are accepted too), ts is a uint64,
- * and `attrs` is re-encoded as JSON text so everything above the reader
- * sees one shape whatever the input format.
+ * and `attrs` is turned into JSON text by the core's one JSON writer
+ * (json.h), so everything above the reader sees one shape, and the same
+ * bytes, whatever the input format.
  */
-#include <math.h>
 #include <msgpack.h>
-#include <stdio.h>
 #include <string.h>
 
+#include "json.h"
 #include "reader_internal.h"
 
-static int put(sl_rbuf *b, const char *s, size_t n)
+/* ===== ATTRS AS JSON (the JSON writer of json.c) ===== */
+
+#define MAX_DEPTH 32
+#define MAX_BIN_AS_HEX 64
+
+/* Room for one scalar, then the cursor at the end of b. */
+static char *room(sl_buf *b, size_t n)
 {
-    if (sl_rbuf_reserve(b, n) != SL_OK) return SL_ENOMEM;
-    memcpy(b->ptr + b->len, s, n);
-    b->len += n;
+    return sl_buf_reserve(b, n) == SL_OK ? b->ptr + b->len : NULL;
+}
+
+static int put_str(sl_buf *b, const char *s, size_t n)
+{
+    char *o = room(b, SL_JSON_STR_BOUND(n));
+    if (!o) return SL_ENOMEM;
+    b->len = (size_t)(sl_json_str(o, s, n, 0) - b->ptr);
     return SL_OK;
 }
 
-/* Attribute values: scalars, flat arrays (nested ones are encoded anyway). */
-static int put_json(sl_rbuf *b, const msgpack_object *o, int depth)
+/* A bin value: its bytes as a hex string (long ones as "<bin>"). */
+static int put_bin(sl_buf *b, const msgpack_object_bin *bin)
 {
-    char tmp[64];
-    int n;
-    if (depth > 32) return SL_EPARSE;
-    switch (o->type) {
-    case MSGPACK_OBJECT_NIL: return put(b, "null", 4);
-    case MSGPACK_OBJECT_BOOLEAN: return o->via.boolean ? put(b, "true", 4) : put(b, "false", 5);
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)o->via.u64);
-        return put(b, tmp, (size_t)n);
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        n = snprintf(tmp, sizeof tmp, "%lld", (long long)o->via.i64);
-        return put(b, tmp, (size_t)n);
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        if (isnan(o->via.f64)) return put(b, "\"NaN\"", 5);
-        if (isinf(o->via.f64)) return o->via.f64 > 0 ? put(b, "\"Infinity\"", 10) : put(b, "\"-Infinity\"", 11);
-        n = snprintf(tmp, sizeof tmp, "%.17g", o->via.f64);
-        return put(b, tmp, (size_t)n);
-    case MSGPACK_OBJECT_STR: return sl_json_put_string(b, o->via.str.ptr, o->via.str.size);
-    case MSGPACK_OBJECT_BIN: {
-        char hex[2 * 64 + 1];
-        if (o->via.bin.size > 64) return sl_json_put_string(b, "<bin>", 5);
-        sl_reader_hex((const uint8_t *)o->via.bin.ptr, o->via.bin.size, hex);
-        return sl_json_put_string(b, hex, 2 * o->via.bin.size);
+    char *o = room(b, 2 * MAX_BIN_AS_HEX + 8);
+    if (!o) return SL_ENOMEM;
+    if (bin->size > MAX_BIN_AS_HEX) {
+        o = SL_PUT_LIT(o, "\"<bin>\"");
+    } else {
+        *o++ = '"';
+        o = sl_hex_put(o, (const uint8_t *)bin->ptr, bin->size);
+        *o++ = '"';
     }
-    case MSGPACK_OBJECT_ARRAY:
-        if (put(b, "[", 1)) return SL_ENOMEM;
-        for (uint32_t i = 0; i < o->via.array.size; i++) {
-            if (i && put(b, ",", 1)) return SL_ENOMEM;
-            if (put_json(b, &o->via.array.ptr[i], depth + 1)) return SL_EPARSE;
-        }
-        return put(b, "]", 1);
-    case MSGPACK_OBJECT_MAP:
-        if (put(b, "{", 1)) return SL_ENOMEM;
-        for (uint32_t i = 0; i < o->via.map.size; i++) {
-            const msgpack_object_kv *kv = &o->via.map.ptr[i];
-            if (kv->key.type != MSGPACK_OBJECT_STR) return SL_EPARSE;
-            if (i && put(b, ",", 1)) return SL_ENOMEM;
-            if (sl_json_put_string(b, kv->key.via.str.ptr, kv->key.via.str.size)) return SL_ENOMEM;
-            if (put(b, ":", 1)) return SL_ENOMEM;
-            if (put_json(b, &kv->val, depth + 1)) return SL_EPARSE;
-        }
-        return put(b, "}", 1);
-    default: return SL_EPARSE;
-    }
+    b->len = (size_t)(o - b->ptr);
+    return SL_OK;
 }
+
+static int put_json(sl_buf *b, const msgpack_object *v, int depth);
+
+static int put_array(sl_buf *b, const msgpack_object_array *a, int depth)
+{
+    if (sl_buf_putc(b, '[') != SL_OK) return SL_ENOMEM;
+    for (uint32_t i = 0; i < a->size; i++) {
+        if (i && sl_buf_putc(b, ',') != SL_OK) return SL_ENOMEM;
+        int rc = put_json(b, &a->ptr[i], depth + 1);
+        if (rc != SL_OK) return rc;
+    }
+    return sl_buf_putc(b, ']');
+}
+
+/* A map with string keys (nested maps are written too, though a spanline
+ * writer never makes one). */
+static int put_map(sl_buf *b, const msgpack_object_map *m, int depth)
+{
+    if (sl_buf_putc(b, '{') != SL_OK) return SL_ENOMEM;
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object_kv *kv = &m->ptr[i];
+        if (kv->key.type != MSGPACK_OBJECT_STR) return SL_EPARSE;
+        if (i && sl_buf_putc(b, ',') != SL_OK) return SL_ENOMEM;
+        if (put_str(b, kv->key.via.str.ptr, kv->key.via.str.size) != SL_OK) return SL_ENOMEM;
+        if (sl_buf_putc(b, ':') != SL_OK) return SL_ENOMEM;
+        int rc = put_json(b, &kv->val, depth + 1);
+        if (rc != SL_OK) return rc;
+    }
+    return sl_buf_putc(b, '}');
+}
+
+static int put_json(sl_buf *b, const msgpack_object *v, int depth)
+{
+    if (depth > MAX_DEPTH) return SL_EPARSE;
+    switch (v->type) {
+    case MSGPACK_OBJECT_STR: return put_str(b, v->via.str.ptr, v->via.str.size);
+    case MSGPACK_OBJECT_BIN: return put_bin(b, &v->via.bin);
+    case MSGPACK_OBJECT_ARRAY: return put_array(b, &v->via.array, depth);
+    case MSGPACK_OBJECT_MAP: return put_map(b, &v->via.map, depth);
+    default: break;
+    }
+    char *o = room(b, SL_JSON_SCALAR_BOUND);
+    if (!o) return SL_ENOMEM;
+    switch (v->type) {
+    case MSGPACK_OBJECT_NIL: o = SL_PUT_LIT(o, "null"); break;
+    case MSGPACK_OBJECT_BOOLEAN: o = v->via.boolean ? SL_PUT_LIT(o, "true") : SL_PUT_LIT(o, "false"); break;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER: o = sl_json_u64(o, v->via.u64); break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER: o = sl_json_i64(o, v->via.i64); break;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: o = sl_json_double(o, v->via.f64); break;
+    default: return SL_EPARSE;   /* ext */
+    }
+    b->len = (size_t)(o - b->ptr);
+    return SL_OK;
+}
+
+/* ===== RECORDS ===== */
 
 static int get_id(const msgpack_object *v, sl_id *out, int *is_short)
 {
@@ -81,7 +115,10 @@ static int get_id(const msgpack_object *v, sl_id *out, int *is_short)
         else return SL_EPARSE;
         return SL_OK;
     }
-    if (v->type == MSGPACK_OBJECT_STR) return sl_reader_parse_hex_id(v->via.str.ptr, v->via.str.size, out, is_short);
+    if (v->type == MSGPACK_OBJECT_STR) {
+        *is_short = v->via.str.size == 16;
+        return sl_id_from_hex(v->via.str.ptr, v->via.str.size, out);
+    }
     return SL_EPARSE;
 }
 
@@ -104,7 +141,7 @@ static int get_int(const msgpack_object *v, int64_t *out)
 
 #define KEY(lit) (k->size == sizeof(lit) - 1 && memcmp(k->ptr, lit, sizeof(lit) - 1) == 0)
 
-int sl_msgpack_record(const void *obj, sl_rbuf *scratch, sl_record *out)
+int sl_msgpack_record(const void *obj, sl_buf *scratch, sl_record *out)
 {
     const msgpack_object *o = obj;
     const char *type = NULL;
@@ -146,6 +183,12 @@ int sl_msgpack_record(const void *obj, sl_rbuf *scratch, sl_record *out)
         else if (KEY("format")) rc = get_str(v, &out->format, &out->format_len);
         else if (KEY("service")) rc = get_str(v, &out->service, &out->service_len);
         else if (KEY("host")) rc = get_str(v, &out->host, &out->host_len);
+        else if (KEY("dropped")) {
+            int64_t n = 0;
+            rc = get_int(v, &n);
+            if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) rc = SL_EPARSE;
+            out->dropped = (uint64_t)n;
+        }
         else if (KEY("attrs")) {
             if (v->type == MSGPACK_OBJECT_MAP) {
                 attrs_off = scratch->len;
@@ -160,15 +203,10 @@ int sl_msgpack_record(const void *obj, sl_rbuf *scratch, sl_record *out)
         out->attrs_json = scratch->ptr + attrs_off;
         out->attrs_len = scratch->len - attrs_off;
     }
-    if (!type) return SL_EPARSE;
-    if (type_len == 4 && !memcmp(type, "meta", 4)) { out->type = SL_REC_META; return SL_OK; }
-    if (type_len == 5 && !memcmp(type, "start", 5)) out->type = SL_REC_START;
-    else if (type_len == 5 && !memcmp(type, "event", 5)) out->type = SL_REC_EVENT;
-    else if (type_len == 4 && !memcmp(type, "attr", 4)) out->type = SL_REC_ATTR;
-    else if (type_len == 3 && !memcmp(type, "end", 3)) out->type = SL_REC_END;
-    else return SL_EPARSE;
+    int t = type ? sl_record_type_named(type, type_len) : -1;
+    if (t < 0) return SL_EPARSE;
+    out->type = (sl_record_type)t;
+    if (t == SL_REC_META) return SL_OK;
     if (!have_id) return SL_EPARSE;
-    if (out->type == SL_REC_END && !out->status) return SL_EPARSE;
-    if ((out->type == SL_REC_START || out->type == SL_REC_EVENT) && !out->name) return SL_EPARSE;
-    return SL_OK;
+    return sl_record_check(out);
 }

@@ -83,6 +83,8 @@ int sl_sink_open(sl_sink *s, const sl_config *cfg, sl_error *err)
         return SL_OK;
     case SL_SINK_MEMORY:
         return SL_OK;
+    case SL_SINK_OTLP:
+        return sl_otlp_sink_open(&s->otlp, cfg, err);
     }
     sl_set_error(err, SL_EINVAL, 0, "unknown sink kind %d", (int)cfg->sink);
     return SL_EINVAL;
@@ -182,10 +184,14 @@ int sl_sink_write(sl_sink *s, const char *data, size_t len, uint64_t patience, s
                 e = ENOMEM;
                 break;
             }
-            memcpy(s->mem.p + s->mem.len, data, len);
+            memcpy(s->mem.ptr + s->mem.len, data, len);
             s->mem.len += len;
-            s->mem.p[s->mem.len] = '\0';
+            s->mem.ptr[s->mem.len] = '\0';
             done = len;
+            break;
+        case SL_SINK_OTLP:
+            e = sl_otlp_sink_write(s->otlp, data, len);
+            if (!e) done = len;
             break;
         default:
             e = EINVAL;
@@ -200,4 +206,6 @@ void sl_sink_close(sl_sink *s)
     if (s->owns_fd && s->fd >= 0) close(s->fd);
     s->fd = -1;
     sl_buf_free(&s->mem);
+    sl_otlp_sink_close(s->otlp);
+    s->otlp = NULL;
 }

@@ -5,9 +5,9 @@
  *
  * Key idea: recording copies a header and the raw, length-limited bytes
  * (cut at a UTF-8 boundary, counted) into the ring: no malloc, no encoding,
- * no lock shared with other threads; only the open-span list has a per-thread
- * spinlock (uncontended, so close and other threads can end spans). Flushing is decided
- * after the record is published, out of line.
+ * no lock shared with other threads; only the open-span list has a
+ * per-thread spinlock (uncontended, so close and other threads can end
+ * spans). Flushing is decided after the record is published, out of line.
  */
 #include <stdlib.h>
 
@@ -181,6 +181,28 @@ static inline char *attr_write(char *o, const sl_limits *L, const sl_attr *a, ui
     return attr_write_simple(o, a);
 }
 
+/* Writes a record header at dst and returns where its body starts. The
+ * fields are stored straight into the ring: a header built on the stack
+ * and copied whole would stall on store forwarding. */
+static inline __attribute__((always_inline)) char *
+put_header(char *dst, uint32_t size, uint8_t type, uint8_t status, uint8_t flags, uint32_t lane,
+           uint32_t nattrs, uint32_t text_len, uint64_t ts, const sl_id *id)
+{
+    sl_rhdr *h = (sl_rhdr *)(void *)dst;
+    h->size = size;
+    h->type = type;
+    h->status = status;
+    h->flags = flags;
+    h->pad0 = 0;
+    h->lane = lane;
+    h->nattrs = nattrs;
+    h->text_len = text_len;
+    h->pad1 = 0;
+    h->ts = ts;
+    memcpy(&h->id, id, 16);
+    return dst + sizeof *h;
+}
+
 static inline size_t rec_nattrs(const sl_tracer *t, const rec_in *r)
 {
     if (!r->attrs) return 0;
@@ -203,21 +225,9 @@ static inline void rec_write(const sl_tracer *t, const rec_in *r, char *dst, siz
     size_t text = str_fit(r->text, r->text_len, r->text_max);
     int text_trunc = r->text && text < r->text_len;
     size_t n = rec_nattrs(t, r);
-    /* fields stored straight into the ring: a header built on the stack and
-     * copied whole would stall on store forwarding */
-    sl_rhdr *h = (sl_rhdr *)(void *)dst;
-    h->size = (uint32_t)size;
-    h->type = r->type;
-    h->status = r->status;
-    h->flags = (uint8_t)(r->flags | (text_trunc ? SL_RF_TEXT_TRUNC : 0));
-    h->pad0 = 0;
-    h->lane = r->lane;
-    h->nattrs = (uint32_t)n;
-    h->text_len = (uint32_t)text;
-    h->pad1 = 0;
-    h->ts = r->ts;
-    memcpy(&h->id, r->id, 16);
-    char *o = dst + sizeof *h;
+    char *o = put_header(dst, (uint32_t)size, r->type, r->status,
+                         (uint8_t)(r->flags | (text_trunc ? SL_RF_TEXT_TRUNC : 0)), r->lane,
+                         (uint32_t)n, (uint32_t)text, r->ts, r->id);
     if (r->type == SL_REC_START) {
         memcpy(o, r->trace, 16);
         memcpy(o + 16, r->parent, 16);
@@ -335,18 +345,7 @@ static inline int emit_end(sl_tracer *t, sl_tstate *st, const sl_id *id, uint8_t
         bump(&st->dropped, 1);
         return SL_OK;
     }
-    sl_rhdr *h = (sl_rhdr *)(void *)dst;
-    h->size = size;
-    h->type = SL_REC_END;
-    h->status = status;
-    h->flags = 0;
-    h->pad0 = 0;
-    h->lane = 0;
-    h->nattrs = 0;
-    h->text_len = 0;
-    h->pad1 = 0;
-    h->ts = ts;
-    memcpy(&h->id, id, 16);
+    put_header(dst, size, SL_REC_END, status, 0, 0, 0, 0, ts, id);
     after_commit(t, ring, sl_ring_commit(ring, size), ts);
     return SL_OK;
 }
@@ -372,19 +371,8 @@ static inline int start_fast(sl_tracer *t, sl_tstate *st, const sl_span *span, u
     if (__builtin_expect(size > ring->cap / 2, 0)) return 0;
     char *dst = sl_ring_reserve(ring, (uint32_t)size);
     if (__builtin_expect(!dst, 0)) return 0;
-    sl_rhdr *h = (sl_rhdr *)(void *)dst;
-    h->size = (uint32_t)size;
-    h->type = SL_REC_START;
-    h->status = 0;
-    h->flags = rflags;
-    h->pad0 = 0;
-    h->lane = span->lane;
-    h->nattrs = (uint32_t)nattrs;
-    h->text_len = (uint32_t)name_len;
-    h->pad1 = 0;
-    h->ts = span->start_ns;
-    memcpy(&h->id, &span->id, 16);
-    char *o = dst + sizeof *h;
+    char *o = put_header(dst, (uint32_t)size, SL_REC_START, 0, rflags, span->lane, (uint32_t)nattrs,
+                         (uint32_t)name_len, span->start_ns, &span->id);
     memcpy(o, &span->trace, 16);
     memcpy(o + 16, &span->parent.span, 16);
     o += 32;
@@ -477,22 +465,31 @@ int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len
     return emit(t, st, &r);
 }
 
-uint64_t sl_tracer_next_id(sl_tracer *t, sl_id *out)
+int sl_tracer_next_id(sl_tracer *t, sl_id *out, uint64_t *ts)
 {
+    if (!out || !ts) return SL_EINVAL;
     memset(out, 0, sizeof *out);
-    if (!t || atomic_load_explicit(&t->closed, memory_order_relaxed)) return 0;
+    *ts = 0;
+    if (!t) return SL_EINVAL;
+    if (atomic_load_explicit(&t->closed, memory_order_relaxed)) return SL_ECLOSED;
     sl_tstate *st = tstate(t);
-    if (!st) return 0;
-    uint64_t ts = tracer_now(t);
-    sl_idgen_next_fast(&st->gen, ts, out);
-    return ts;
+    if (!st) return SL_ENOMEM;
+    *ts = tracer_now(t);
+    sl_idgen_next_fast(&st->gen, *ts, out);
+    return SL_OK;
 }
 
-sl_span *sl_span_start(sl_tracer *t, const char *name, const sl_span *parent)
+sl_span *sl_span_start(sl_tracer *t, const char *name, const sl_span *parent, sl_error *err)
 {
-    if (!t || !name) return NULL;
+    if (!t || !name) {
+        sl_set_error(err, SL_EINVAL, 0, "sl_span_start: %s", !t ? "no tracer" : "no name");
+        return NULL;
+    }
     sl_span *s = malloc(sizeof *s);
-    if (!s) return NULL;
+    if (!s) {
+        sl_set_error(err, SL_ENOMEM, 0, "out of memory");
+        return NULL;
+    }
     sl_context ctx;
     sl_start_opts o;
     memset(&o, 0, sizeof o);
@@ -500,13 +497,11 @@ sl_span *sl_span_start(sl_tracer *t, const char *name, const sl_span *parent)
         sl_span_context(parent, &ctx);
         o.parent = &ctx;
     }
-    if (sl_span_begin(t, s, name, strlen(name), &o) != SL_OK) {
-        /* begin fails before linking the span, except for a dropped record */
-        if (s->flags & SL_SPAN_OPEN) {
-            s->flags |= SL_SPAN_ALLOCATED;
-            return s;
-        }
+    /* begin either links the span and returns SL_OK, or fails before */
+    int rc = sl_span_begin(t, s, name, strlen(name), &o);
+    if (rc != SL_OK) {
         free(s);
+        sl_set_error(err, (sl_code)rc, 0, "sl_span_start: %s", sl_strerror(rc));
         return NULL;
     }
     s->flags |= SL_SPAN_ALLOCATED;

@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -39,36 +38,6 @@ typedef struct tl_node {
 } tl_node;
 static pthread_key_t g_key;
 static int g_key_ok;
-
-/* ===== ERRORS ===== */
-
-const char *sl_strerror(int code)
-{
-    switch (code) {
-    case SL_OK: return "ok";
-    case SL_EINVAL: return "invalid argument";
-    case SL_ENOMEM: return "out of memory";
-    case SL_EIO: return "input/output error";
-    case SL_ECLOSED: return "tracer is closed";
-    case SL_ESTATE: return "span already ended";
-    case SL_EPARSE: return "parse error";
-    case SL_EOF: return "end of input";
-    case SL_EAGAIN: return "no complete record yet";
-    case SL_ETIMEDOUT: return "output not writable in time (a stalled reader?)";
-    }
-    return "unknown error";
-}
-
-void sl_set_error(sl_error *err, int code, int sys_errno, const char *fmt, ...)
-{
-    if (!err) return;
-    err->code = code;
-    err->sys_errno = sys_errno;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-}
 
 /* ===== THREAD STATES ===== */
 
@@ -202,10 +171,12 @@ static void at_exit_flush(void)
     }
     for (sl_tracer *t = g_tracers; t; t = t->gnext) {
         /* never call a callback sink from exit: it may be a Lua function */
-        if (t->sink.kind != SL_SINK_PATH && t->sink.kind != SL_SINK_FD) continue;
+        if (t->sink.kind != SL_SINK_PATH && t->sink.kind != SL_SINK_FD && t->sink.kind != SL_SINK_OTLP)
+            continue;
         if (sl_tl_draining == t) continue;
         sl_stop_writer(t);
         drain_final(t, tracer_now(t));
+        if (t->sink.kind == SL_SINK_OTLP) sl_otlp_sink_exit(t->sink.otlp);
     }
     pthread_mutex_unlock(&g_mu);
 }
@@ -352,7 +323,8 @@ sl_tracer *sl_tracer_open(const sl_config *cfg, sl_error *err)
     t->dumps_seen = atomic_load(&sl_dump_requests);
     /* written right away so the meta record is the stream's first */
     if (cfg->write_meta) sl_drain_meta(t, now);
-    int want_bg = cfg->background < 0 ? (cfg->sink == SL_SINK_PATH || cfg->sink == SL_SINK_FD)
+    int want_bg = cfg->background < 0 ? (cfg->sink == SL_SINK_PATH || cfg->sink == SL_SINK_FD ||
+                                         cfg->sink == SL_SINK_OTLP)
                                       : cfg->background != 0;
     /* callback and memory sinks are only ever touched by the tracer's callers */
     if (cfg->sink == SL_SINK_CALLBACK || cfg->sink == SL_SINK_MEMORY || t->always) want_bg = 0;
@@ -477,7 +449,7 @@ const char *sl_tracer_memory(sl_tracer *t, size_t *len)
     if (!t || t->sink.kind != SL_SINK_MEMORY) return NULL;
     if (sl_tl_draining != t) sl_drain_all(t, tracer_now(t));
     if (len) *len = t->sink.mem.len;
-    return t->sink.mem.p ? t->sink.mem.p : "";
+    return t->sink.mem.ptr ? t->sink.mem.ptr : "";
 }
 
 void sl_tracer_memory_clear(sl_tracer *t)
@@ -485,12 +457,12 @@ void sl_tracer_memory_clear(sl_tracer *t)
     if (!t || t->sink.kind != SL_SINK_MEMORY) return;
     if (sl_tl_draining == t) {
         t->sink.mem.len = 0;
-        if (t->sink.mem.p) t->sink.mem.p[0] = '\0';
+        if (t->sink.mem.ptr) t->sink.mem.ptr[0] = '\0';
         return;
     }
     pthread_mutex_lock(&t->drain_mu);
     t->sink.mem.len = 0;
-    if (t->sink.mem.p) t->sink.mem.p[0] = '\0';
+    if (t->sink.mem.ptr) t->sink.mem.ptr[0] = '\0';
     pthread_mutex_unlock(&t->drain_mu);
 }
 

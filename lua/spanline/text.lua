@@ -1,6 +1,7 @@
--- text.lua: the one place text is made for people: durations, and strings
--- made safe to print on a terminal. Used by report, tree, the viewer and
--- every command that prints span names or error messages.
+-- text.lua: the one place text is made for people: durations, strings
+-- made safe to print on a terminal, and the "did you mean" guess for a
+-- mistyped name. Used by report, tree, the viewer and every command that
+-- prints span names or error messages.
 --
 -- Key idea: one formatter per kind of value, so `tree`, `report` and the
 -- viewer can never disagree (they once printed 9.996 ms as 10.0ms and
@@ -63,6 +64,34 @@ function text.clean(s)
     s = table.concat(out)
   end
   return s
+end
+
+-- Levenshtein distance between two strings (bytes).
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+-- The candidate a mistyped word most likely meant: one it is a prefix of,
+-- or the nearest at most two edits away and no more than half the word
+-- (first in the list on a tie); nil when none is that close.
+function text.suggest(word, candidates)
+  local best, best_d
+  local most = math.min(2, #word // 2)
+  for _, cand in ipairs(candidates) do
+    local d = cand:sub(1, #word) == word and 0 or distance(word, cand)
+    if d <= most and (not best_d or d < best_d) then best, best_d = cand, d end
+  end
+  return best
 end
 
 return text

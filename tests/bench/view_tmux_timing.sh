@@ -17,7 +17,7 @@ if [ $# -ge 1 ]; then
   for i in 1 2 3; do
     s=$(date +%s%N)
     run "'$1'"
-    until shown '^\[logical\] [1-9]'; do sleep 0.01; done
+    until shown '^\[logical, bars per trace\] [1-9]'; do sleep 0.01; done
     echo "first screen of $1: $(( ($(date +%s%N) - s) / 1000000 )) ms"
     tmux -L "$sock" kill-server; sleep 0.5
   done

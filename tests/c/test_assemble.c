@@ -821,6 +821,7 @@ static void test_select_pid(void)
         sl_assembler_stats(a, &stt);
         CHECK_EQ_INT(stt.spans, 1);
         CHECK_EQ_INT(stt.records, 3);               /* its meta, start and end */
+        CHECK_EQ_INT(stt.metas, 1);                 /* its meta only */
         sl_aspan s = get_n(a, which ? 2 : 1);
         CHECK(s.flags & SL_ASPAN_ENDED);            /* the end went with its start */
         CHECK(sl_assembler_find(a, &(sl_id){ .bytes = { [15] = (uint8_t)(which ? 1 : 2) } }) == SL_NO_SPAN);

@@ -70,6 +70,17 @@ static void test_runs(void)
     buf[0] = (char)0x81;
     memset(buf + 1, (char)0xc1, n - 1);
     CHECK_EQ_INT(read_all(buf, n, 1000, &records, &why), SL_EPARSE);
+
+    /* msgpack garbage that ends in a container cut by the end of input: the
+     * cut bytes are garbage too (random bytes once read as "no span records"
+     * when such a container came before the limit) */
+    buf[0] = (char)0x81;
+    memset(buf + 1, (char)0xc1, 960);
+    memcpy(buf + 961, "\xde\x00\x28", 3);    /* map16 of 40 pairs: 80 items */
+    memset(buf + 964, (char)0xc0, 50);         /* only 50 arrive */
+    CHECK_EQ_INT(read_all(buf, 1014, 1000, &records, &why), SL_EPARSE);
+    CHECK(strstr(why, "not a span stream") != NULL);
+    CHECK_EQ_INT(read_all(buf, 1014, 2000, &records, &why), SL_EOF);   /* under the limit */
     free(buf);
 }
 

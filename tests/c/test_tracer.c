@@ -2,8 +2,9 @@
  * test_tracer.c: the record format (design.md §3) byte for byte, with a
  * fake clock and a seeded id generator; parents local and remote, lanes,
  * events and attr records, end status/error, ending twice, bad arguments,
- * heap spans, counters, close ending open spans as abandoned, and names,
- * keys and values of every short length.
+ * heap spans, counters, close ending open spans as abandoned, names, keys
+ * and values of every short length, sl_tracer_next_id, and what the API
+ * copies at the call.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -173,12 +174,17 @@ static void test_args_and_heap(void)
     CHECK_EQ_INT(sl_span_begin(t, &s, NULL, 3, NULL), SL_EINVAL);
     CHECK_EQ_INT(sl_span_end(&s, SL_STATUS_OK, NULL, 0), SL_ESTATE);   /* never began */
     CHECK_EQ_INT(sl_span_end(NULL, SL_STATUS_OK, NULL, 0), SL_EINVAL);
-    CHECK(sl_span_start(NULL, "x", NULL) == NULL);
-    CHECK(sl_span_start(t, NULL, NULL) == NULL);
-    sl_span *h = sl_span_start(t, "heap", NULL);
+    sl_error why;
+    CHECK(sl_span_start(NULL, "x", NULL, &why) == NULL);
+    CHECK_EQ_INT(why.code, SL_EINVAL);
+    CHECK_EQ_STR(why.message, "sl_span_start: no tracer");
+    CHECK(sl_span_start(t, NULL, NULL, &why) == NULL);
+    CHECK_EQ_STR(why.message, "sl_span_start: no name");
+    CHECK(sl_span_start(t, NULL, NULL, NULL) == NULL);   /* no sl_error wanted */
+    sl_span *h = sl_span_start(t, "heap", NULL, &why);
     CHECK(h != NULL);
     CHECK(h->flags & SL_SPAN_ALLOCATED);
-    sl_span *k = sl_span_start(t, "kid", h);
+    sl_span *k = sl_span_start(t, "kid", h, NULL);
     CHECK(k != NULL);
     CHECK(memcmp(&k->trace, &h->id, 16) == 0);
     CHECK(memcmp(&k->parent.span, &h->id, 16) == 0);
@@ -237,7 +243,7 @@ static void test_close_abandons(void)
     sl_span a, b;
     sl_span_begin(t, &a, "a", 1, NULL);
     sl_span_begin(t, &b, "b", 1, NULL);
-    sl_span_start(t, "heap", NULL);
+    CHECK(sl_span_start(t, "heap", NULL, NULL) != NULL);
     sl_span_end(&b, SL_STATUS_OK, NULL, 0);
     CHECK_EQ_INT(sl_tracer_close(t), SL_OK);
     CHECK(!(a.flags & SL_SPAN_OPEN));
@@ -295,10 +301,70 @@ static void test_lengths(void)
     sl_tracer_close(t);
 }
 
+/* sl_tracer_next_id: an id and its time, in creation order with the ids
+ * sl_span_begin draws; a failure says so and leaves zeros. */
+static void test_next_id(void)
+{
+    fake_now = 1764000000000000000ull;
+    sl_tracer *t = open_fake(5);
+    sl_id a, b;
+    uint64_t ta, tb;
+    CHECK_EQ_INT(sl_tracer_next_id(t, &a, &ta), SL_OK);
+    CHECK(ta == fake_now && !sl_id_is_zero(&a));
+    sl_span s;
+    CHECK_EQ_INT(sl_span_begin(t, &s, "x", 1, NULL), SL_OK);
+    CHECK_EQ_INT(sl_tracer_next_id(t, &b, &tb), SL_OK);
+    CHECK(tb > ta && memcmp(&a, &s.id, 16) < 0 && memcmp(&s.id, &b, 16) < 0);
+    CHECK_EQ_INT(sl_tracer_next_id(NULL, &b, &tb), SL_EINVAL);
+    CHECK(sl_id_is_zero(&b) && tb == 0);
+    CHECK_EQ_INT(sl_tracer_next_id(t, NULL, &tb), SL_EINVAL);
+    CHECK_EQ_INT(sl_tracer_next_id(t, &b, NULL), SL_EINVAL);
+    sl_span_end(&s, SL_STATUS_OK, NULL, 0);
+    sl_tracer_close(t);
+}
+
+/* Names, keys, values and config strings are copied during the call: the
+ * caller's buffers may change right after (spanline.h, "Ownership"). */
+static void test_copied_at_call(void)
+{
+    char service[8] = "svc", name[8] = "name", key[8] = "key", value[8] = "value", err[8] = "oops";
+    sl_config c;
+    sl_config_init(&c);
+    c.sink = SL_SINK_MEMORY;
+    c.service = service;
+    c.host = "h";
+    sl_tracer *t = sl_tracer_open(&c, NULL);
+    strcpy(service, "XXX");
+    sl_attr a = {key, 3, SL_ATTR_STRING, {.s = {value, 5}}};
+    sl_start_opts o;
+    memset(&o, 0, sizeof o);
+    o.attrs = &a;
+    o.nattrs = 1;
+    sl_span s;
+    CHECK_EQ_INT(sl_span_begin(t, &s, name, 4, &o), SL_OK);
+    CHECK_EQ_INT(sl_span_attr_str(&s, key, value), SL_OK);
+    CHECK_EQ_INT(sl_span_end(&s, SL_STATUS_ERROR, err, 4), SL_OK);
+    strcpy(name, "XXXX");
+    strcpy(key, "XXX");
+    strcpy(value, "XXXXX");
+    strcpy(err, "XXXX");
+    CHECK_EQ_INT(sl_tracer_flush(t), SL_OK);
+    size_t len;
+    const char *m = sl_tracer_memory(t, &len);
+    CHECK(strstr(m, "\"service\":\"svc\"") != NULL);
+    CHECK(strstr(m, "\"name\":\"name\"") != NULL);
+    CHECK(strstr(m, "\"attrs\":{\"key\":\"value\"}") != NULL);
+    CHECK(strstr(m, "\"error\":\"oops\"") != NULL);
+    CHECK(strstr(m, "XX") == NULL);
+    sl_tracer_close(t);
+}
+
 int main(void)
 {
     test_format();
     test_lengths();
+    test_next_id();
+    test_copied_at_call();
     test_remote_parent();
     test_args_and_heap();
     test_close_abandons();

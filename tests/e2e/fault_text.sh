@@ -5,7 +5,8 @@
 # drawing a fake line) reach no terminal raw from tree, report (table and
 # CSV), view --plain or the error notes; an end before its start and a
 # timestamp near 2^64 are flagged, never shown as negative durations; an
-# empty file is an error (exit 1) for view --plain as for the others.
+# empty file is an error (exit 1, "no span records") for view --plain as for
+# the others.
 set -uo pipefail
 
 # shellcheck source=support/run_env.sh
@@ -65,6 +66,6 @@ for cmd in tree report "filter --where true" "view --plain"; do
   spanline $cmd "$tmp/empty.jsonl" >/dev/null 2>"$tmp/err"
   rc=$?
   [ $rc -eq 1 ] || fail "$cmd on an empty file: exit $rc"
-  grep -q "empty file" "$tmp/err" || fail "$cmd on an empty file: $(cat "$tmp/err")"
+  grep -q "empty.jsonl: no span records$" "$tmp/err" || fail "$cmd on an empty file: $(cat "$tmp/err")"
 done
 echo ok

@@ -86,7 +86,13 @@ run filter "$fix/query_pct.jsonl" --where 'dur >= 9ms and dur < 0.011s' | grep -
 set +e
 e=$(run filter "$fix/query_basic.jsonl" --where 'os.exit(0)' 2>&1 >/dev/null); code=$?
 set -e
-[ "$code" = 0 ] && grep -q "counted as no match" <<<"$e" || fail "sandbox: $code $e"
+[ "$code" = 2 ] && grep -q "'os' is not available in an expression" <<<"$e" || fail "sandbox: $code $e"
+# a mistyped field: exit 2 before reading, naming the fields there are
+set +e
+e=$(run filter "$fix/query_basic.jsonl" --where 'durr > 5ms' 2>&1 >/dev/null); code=$?
+set -e
+[ "$code" = 2 ] && grep -q "unknown field 'durr' (did you mean 'dur'?); span fields: id trace parent name" <<<"$e" \
+  || fail "unknown field: $code $e"
 set +e
 e=$(run filter "$fix/query_basic.jsonl" --where 'name ==' 2>&1); code=$?
 set -e

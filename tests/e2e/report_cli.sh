@@ -59,7 +59,7 @@ check_err() {
   [ "$(wc -l <<<"$e")" -le 3 ] || fail "$* message too long: $e"
 }
 check_err 1 "No such file" report /nonexistent/spans.jsonl
-check_err 1 "empty file" report "$fix/query_empty.jsonl"
+check_err 1 "query_empty.jsonl: no span records$" report "$fix/query_empty.jsonl"
 check_err 1 "no span records (2 bad lines, first at line 1)" report "$fix/query_garbage.txt"
 check_err 1 "Is a directory" report /tmp
 check_err 2 "bad --where expression" report "$fix/query_basic.jsonl" --where 'dur > > 5ms'

@@ -18,6 +18,11 @@ golden view_basic_logical "$FIX/view_basic.jsonl" --plain
 golden view_basic_time "$FIX/view_basic.jsonl" --plain --sample 5ms
 golden view_buckets_time "$FIX/view_buckets.jsonl" --plain --sample 1s
 golden view_buckets_logical "$FIX/view_buckets.jsonl" --plain --width 80
+# columns shared out by content (a long error keeps its words at 160
+# columns; dotted names keep their last parts at 80) and the global scale
+golden view_columns_80 "$FIX/view_columns.jsonl" --plain --width 80
+golden view_columns_160 "$FIX/view_columns.jsonl" --plain --width 160
+golden view_columns_global "$FIX/view_columns.jsonl" --plain --width 120 --scale global
 
 # not a terminal: plain without asking (stdout is a pipe here)
 view "$FIX/view_basic.jsonl" | cmp -s - "$FIX/view_basic_logical.golden" || fail "no plain fallback on a pipe"
@@ -26,13 +31,13 @@ view "$FIX/view_basic.jsonl" --sample logical | cmp -s - "$FIX/view_basic_logica
 
 # --trace keeps one trace (by id prefix)
 out=$(view "$FIX/view_basic.jsonl" --plain --trace b0000000)
-grep -q '^\[logical\] 2 spans, 1 trace' <<<"$out" || fail "--trace summary: $out"
+grep -q '^\[logical, bars per trace\] 2 spans, 1 trace' <<<"$out" || fail "--trace summary: $out"
 grep -q '^remote.handler' <<<"$out" || fail "--trace root"
 ! grep -q 'checkout' <<<"$out" || fail "--trace let another trace through"
 
 # the js-logger streams this project grew from
 out=$(view "$FIX/js-logger/polykey-cli-agent-start.jsonl" --plain)
-grep -q '^\[logical\] 759 spans' <<<"$out" || fail "js-logger summary: $(head -1 <<<"$out")"
+grep -q '^\[logical, bars per trace\] 759 spans' <<<"$out" || fail "js-logger summary: $(head -1 <<<"$out")"
 grep -q '^polykeyRoot' <<<"$out" || fail "js-logger root"
 
 # a parent cycle cut by the assembler is labelled as such, not "not seen"
@@ -46,7 +51,7 @@ grep -q '^└─ b ' <<<"$out" || fail "cycle: b under a: $out"
 lua5.4 "$(dirname "$0")/gen_chain.lua" 100000 n > "$tmp/deep.jsonl"
 view "$tmp/deep.jsonl" --plain > "$tmp/deep.out" 2> "$tmp/err" || fail "deep chain: exit $?: $(cat "$tmp/err")"
 [ "$(wc -l < "$tmp/deep.out")" -eq 100001 ] || fail "deep chain: $(wc -l < "$tmp/deep.out") lines"
-head -1 "$tmp/deep.out" | grep -q '^\[logical\] 100000 spans, 1 trace' || fail "deep summary"
+head -1 "$tmp/deep.out" | grep -q '^\[logical, bars per trace\] 100000 spans, 1 trace' || fail "deep summary"
 sed -n 3p "$tmp/deep.out" | grep -q '^└─ n ' || fail "deep row 2: $(sed -n 3p "$tmp/deep.out")"
 tail -1 "$tmp/deep.out" | grep -q '\[depth 99999\] └─ n ' || fail "deep last row: $(tail -1 "$tmp/deep.out")"
 [ "$(awk '{ if (length($0) > m) m = length($0) } END { print m }' "$tmp/deep.out")" -le 200 ] || fail "deep rows not capped"
@@ -63,10 +68,15 @@ view "$FIX/view_basic.jsonl" --sample 5parsecs 2> "$tmp/err"; rc=$?
 set -e
 [ $rc -eq 2 ] || fail "bad --sample exit $rc"
 grep -q "bad duration unit" "$tmp/err" || fail "bad --sample message: $(cat "$tmp/err")"
+set +e
+view "$FIX/view_basic.jsonl" --scale wide 2> "$tmp/err"; rc=$?
+set -e
+[ $rc -eq 2 ] || fail "bad --scale exit $rc"
+grep -q -- "--scale must be trace or global" "$tmp/err" || fail "bad --scale message: $(cat "$tmp/err")"
 printf 'not json\n{garbage\n' > "$tmp/garbage.jsonl"
 set +e
 view "$tmp/garbage.jsonl" --plain 2> "$tmp/err"; rc=$?
 set -e
 [ $rc -eq 1 ] || fail "garbage file exit $rc"
-grep -q "no spanline records (2 lines could not be read)" "$tmp/err" || fail "garbage message: $(cat "$tmp/err")"
+grep -q "garbage.jsonl: no span records (2 bad lines, first at line 1)" "$tmp/err" || fail "garbage message: $(cat "$tmp/err")"
 echo "view_plain: ok"

@@ -109,7 +109,7 @@ wait_for '^\[time, buckets of '
 wait_for '^▾ [0-9:.]+ \+0\.000000s +[0-9]+ spans?'
 wait_for 'L2 +cache\.get'
 keys t
-wait_for '^\[logical\]'
+wait_for '^\[logical, bars per trace\]'
 
 # live: append a new trace while following; it shows up and the selection stays
 keys g j                               # auth
@@ -118,7 +118,7 @@ printf '{"type":"start","id":"%s","trace":"%s","name":"appended.job","ts":%s,"la
   "$(id 99)" "$(id 99)" "$(ts 20)" >> "$tmp/live.jsonl"
 wait_for '^appended\.job +≥[0-9.]+[mun]?s +\(did not end\) +█*▶' 5
 wait_for '^── auth ─'
-wait_for '^\[logical\] 9 spans, 2 traces, 2 open'
+wait_for '^\[logical, bars per trace\] 9 spans, 2 traces, 2 open'
 printf '{"type":"end","id":"%s","ts":%s,"status":"error","error":"boom"}\n' "$(id 99)" "$(ts 25)" >> "$tmp/live.jsonl"
 wait_for '^appended\.job +5\.00ms error: boom' 5
 
@@ -147,6 +147,27 @@ wait_for '^EXITED 0'
 wait_for '^icanon$'
 [ "$(tmux -L "$sock" display -p -t "$target" '#{alternate_on}')" = 0 ] || fail "still on the alternate screen"
 [ ! -s "$tmp/ui.err" ] || fail "stderr: $(cat "$tmp/ui.err")"
+
+# columns at 160 and 80: a long error keeps its words when the names leave
+# room; dotted names keep their last parts; `s` puts every trace's bars on
+# one scale and the header says so
+cp "${SPANLINE_FIXTURES:-$(dirname "$0")/../fixtures}/view_columns.jsonl" "$tmp/columns.jsonl"
+start_viewer cols columns.jsonl
+tmux -L "$sock" resize-window -t "$target" -x 160 -y 30
+wait_for '^└─ payments\.gateway\.client\.charge +740ms error: payments-gateway returned 503 after 3 retries +█'
+wait_for '^├─ app\.services\.billing\.invoices\.InvoiceRenderer\.render_pdf '
+wait_for '^\[logical, bars per trace\]'
+tmux -L "$sock" resize-window -t "$target" -x 80 -y 30
+wait_for '^├─ …InvoiceRenderer\.render_pdf +390ms'
+wait_for '^├─ …paginate_document_sections +280ms'
+wait_for '^└─ …gateway\.client\.charge +740ms error: payments'
+[ "$(screen | grep -c '^cron\.cleanup  .* ████████████████$')" -eq 1 ] || fail "per-trace bar of the 45 ms trace"
+keys s
+wait_for '^\[logical, bars on one scale\]'
+wait_for '^cron\.cleanup +45\.0ms ok +█$'
+keys q
+wait_for '^EXITED 0'
+tmux -L "$sock" resize-window -t "$target" -x 120 -y 40
 
 # SIGTERM while running: terminal restored too
 start_viewer term live.jsonl
@@ -179,7 +200,7 @@ grep -q '^spanline view: .*injected failure' "$tmp/boom.err" || fail "error mess
 # bottom (guides capped, depth shown), g back to the top, q quits cleanly
 lua5.4 "$(dirname "$0")/gen_chain.lua" 100000 n > "$tmp/deep.jsonl"
 start_viewer deep deep.jsonl
-wait_for '^\[logical\] 100000 spans, 1 trace' 60
+wait_for '^\[logical, bars per trace\] 100000 spans, 1 trace' 60
 absent 'loading' 60
 keys G
 wait_for '\[depth 99999\] └─ n ' 30

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reencode_check.h"
 #include "spanline.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -46,6 +47,7 @@ static void read_all(const char *data, size_t size, size_t max_line)
         touch(rec.host, rec.host_len);
         touch(rec.format, rec.format_len);
         if (rec.type > SL_REC_END) abort();
+        check_reencode(&rec);
         if (rec.line <= last_line) abort(); /* records come in input order */
         last_line = rec.line;
         if (++guard > size + 1) abort(); /* more records than bytes: a loop */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reencode_check.h"
 #include "spanline.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -50,6 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         touch(rec.host, rec.host_len);
         touch(rec.format, rec.format_len);
         if (rec.type > SL_REC_END) abort();
+        check_reencode(&rec);
         if (++guard > size + 1) abort();
     }
     if (rc != SL_EOF) abort();

@@ -176,6 +176,55 @@ describe("export: folded", function()
   end)
 end)
 
+describe("export: otlp", function()
+  local spans = {
+    { 1, nil, "root", 1000, 9000, 1 },
+    { 2, 1, "db", 2000, 3000, 1, events = { { "retry", 2500, 2 } } },
+    { 3, 1, "cache", 4000, 5000, 2 },
+  }
+
+  it("writes one OTLP/HTTP JSON request per line, from a path", function()
+    local text = run_export(spans, "otlp-json", { batch = 2 })
+    local lines = {}
+    for line in text:gmatch("[^\n]+") do lines[#lines + 1] = cjson.decode(line) end
+    assert.are.equal(2, #lines)   -- 3 spans, 2 per request
+    local names = {}
+    for _, req in ipairs(lines) do
+      local rs = req.resourceSpans[1]
+      assert.are.equal("service.name", rs.resource.attributes[1].key)
+      assert.are.equal("svc", rs.resource.attributes[1].value.stringValue)
+      assert.are.equal("spanline", rs.scopeSpans[1].scope.name)
+      for _, s in ipairs(rs.scopeSpans[1].spans) do names[#names + 1] = s.name end
+    end
+    table.sort(names)
+    assert.are.same({ "cache", "db", "root" }, names)
+    assert.truthy(text:find('"startTimeUnixNano":"2000","endTimeUnixNano":"3000"', 1, true))
+    assert.truthy(text:find('"events":[{"timeUnixNano":"2500","name":"retry","attributes":[{"key":"k",'
+      .. '"value":{"intValue":"2"}}]}]', 1, true))
+  end)
+
+  it("exports the spans of a filtered query (their records)", function()
+    local path = write_tmp(stream(spans))
+    local q = require("spanline.query").open(path, { raw = true }):spans()
+      :where(function(s) return s.name ~= "db" end)
+    local out = sink()
+    assert(spanline.export(q, "otlp-json", out))
+    os.remove(path)
+    local text = out:text()
+    assert.falsy(text:find('"name":"db"', 1, true))
+    assert.truthy(text:find('"name":"root"', 1, true))
+    assert.truthy(text:find('"name":"cache"', 1, true))
+    assert.truthy(text:find('"parentSpanId":"' .. id(1):sub(17) .. '"', 1, true))
+  end)
+
+  it("needs the records of a spans query", function()
+    local q = require("spanline.query").from_spans({ { id = id(1), name = "x" } })
+    local ok, msg = spanline.export(q, "otlp-proto", sink())
+    assert.is_nil(ok)
+    assert.truthy(msg:find("raw = true", 1, true))
+  end)
+end)
+
 describe("export: formats", function()
   it("lists the formats beside it and refuses unknown ones", function()
     local formats = export.formats()

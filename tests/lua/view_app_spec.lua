@@ -36,7 +36,7 @@ describe("view.app", function()
   it("draws header, rows, details pane and footer", function()
     local a = start(fake.shop())
     local lines = a.screen:shown()
-    assert.matches("^%[logical%] 13 spans, 3 traces, 1 open, 1 error, 1 abandoned", lines[1])
+    assert.matches("^%[logical, bars per trace%] 13 spans, 3 traces, 1 open, 1 error, 1 abandoned", lines[1])
     assert.matches("^checkout ", lines[2])
     assert.matches("^├─ db%.query", lines[3])
     assert.truthy(find(lines, "^── checkout"))       -- details of the selection

@@ -57,7 +57,7 @@ describe("view on a 10^5-deep chain", function()
     local lines = {}
     for l in out.text():gmatch("[^\n]+") do lines[#lines + 1] = l end
     assert.equal(DEPTH + 1, #lines)                      -- summary + one row per span
-    assert.matches("^%[logical%] 100000 spans, 1 trace", lines[1])
+    assert.matches("^%[logical, bars per trace%] 100000 spans, 1 trace", lines[1])
     assert.matches("^n ", lines[2])
     assert.matches("^└─ n ", lines[3])
     assert.matches("^   └─ n ", lines[4])

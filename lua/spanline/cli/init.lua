@@ -48,30 +48,9 @@ local function usage(out)
   out:write("\n`spanline <command> --help` shows a command's options.\n")
 end
 
--- Levenshtein distance, for "did you mean" on a mistyped command.
-local function distance(a, b)
-  local prev = {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      local cost = a:byte(i) == b:byte(j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-    end
-    prev = cur
-  end
-  return prev[#b]
-end
-
--- The command a mistyped name most likely meant (a prefix, or at most two
--- edits away), or nil.
+-- The command a mistyped name most likely meant, or nil.
 function cli.suggest(name)
-  local best, best_d
-  for _, cand in ipairs(command_names()) do
-    local d = cand:sub(1, #name) == name and 0 or distance(name, cand)
-    if d <= 2 and (not best_d or d < best_d) then best, best_d = cand, d end
-  end
-  return best
+  return require("spanline.text").suggest(name, command_names())
 end
 
 -- Does the user ask for help anywhere among the command's own arguments?
@@ -117,6 +96,8 @@ function cli.main(argv)
     if os.getenv("SPANLINE_DEBUG") then return debug.traceback(err, 2) end
     return err
   end, rest)
+  -- a progress line still drawn goes before anything else is written
+  require("spanline.cli.progress").stop_all()
   if not ok then
     -- an error object may carry its exit status (a --where expression
     -- over its budget: 2)

@@ -1,38 +1,56 @@
--- spanfile.lua: what report, filter and tree share: opening a span file for
--- a command with one-line errors, the check for an empty or unreadable
--- file, the --where expression, and the notes about skipped lines, failed
--- expressions and several processes. (Not a command itself: no `run`.)
+-- spanfile.lua: what report, filter, tree and export share: opening a span
+-- file for a command with one-line errors (and progress on a terminal),
+-- the check for a file without span records, the --where expression, and
+-- the notes about skipped lines, failed expressions and several processes.
+-- (Not a command itself: no `run`.)
 
 local processes = require("spanline.cli.processes")
+local progress = require("spanline.cli.progress")
 local query = require("spanline.query")
 
 local spanfile = {}
 
+-- "cannot open PATH: reason" for a reader's error (whose message may
+-- start with the path already).
+function spanfile.open_error(path, msg)
+  msg = tostring(msg)
+  if msg:sub(1, #path + 2) == path .. ": " then msg = msg:sub(#path + 3) end
+  return "cannot open " .. path .. ": " .. msg
+end
+
 -- Opens path ("-" = stdin) as a records query. opts.pid keeps the records
--- of that process only (query.open's pid). Returns q, or nil and a
--- one-line message.
+-- of that process only (query.open's pid); opts.prints_at_end: the command
+-- writes its output only after reading (progress may show while stdout is
+-- a terminal, see cli/progress.lua). Returns q, or nil and a one-line
+-- message.
 function spanfile.open(path, opts)
   opts = opts or {}
   local q, msg = query.open(path, { raw = opts.raw, max_line = opts.max_line, pid = opts.pid })
-  if not q then
-    msg = tostring(msg)
-    if not msg:find(path, 1, true) then msg = path .. ": " .. msg end
-    return nil, "cannot read " .. msg
-  end
+  if not q then return nil, spanfile.open_error(path, msg) end
   q.source.path = path
+  q.source.stop_progress = progress.start(path, "reading " .. path .. ": ", not opts.prints_at_end)
   return q
 end
 
--- After reading: an error message for an empty or unreadable-as-spans file.
-function spanfile.check(q)
-  if q:records_read() > 0 then return nil end
-  local path = q.source.path
-  local bad, lines = q:bad_lines()
+-- The problem with a stream that held no span records (nothing but meta
+-- records, or nothing at all: the same answer), or nil. span_records:
+-- records that are not meta records; bad, lines: the reader's bad lines.
+function spanfile.no_spans(path, span_records, bad, lines)
+  if span_records > 0 then return nil end
   if bad > 0 then
     return string.format("%s: no span records (%d bad line%s, first at line %d)",
       path, bad, bad == 1 and "" or "s", lines[1] or 0)
   end
-  return path .. ": empty file (no span records)"
+  return path .. ": no span records"
+end
+
+-- After reading (the progress line goes): an error message for a file
+-- without span records, or nil.
+function spanfile.check(q)
+  if q.source.stop_progress then q.source.stop_progress() end
+  local asm = q.source.assembler
+  local st = asm and asm:stats() or { records = 0, metas = 0 }
+  return spanfile.no_spans(q.source.path, st.records - st.metas, q:bad_lines())
 end
 
 -- "skipped N bad lines (first: a, b, c)" or nil.

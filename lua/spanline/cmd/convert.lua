@@ -30,7 +30,6 @@ local function run(argv)
     return 2
   end
   if opts.to ~= "jsonl" and opts.to ~= "msgpack" then return fail("--to must be jsonl or msgpack", 2) end
-  if not core.recoder then return fail("this build has no record encoder for conversions") end
   local reader, msg = core.reader(pos[1], {})
   if not reader then return fail("cannot read " .. tostring(msg)) end
   local out = io.stdout
@@ -41,12 +40,18 @@ local function run(argv)
   end
   out:setvbuf("full", 1 << 16)
   local recoder = core.recoder(opts.to)
+  local skipped = 0
   repeat
-    local bytes, status = recoder:recode(reader, 4096)
+    local bytes, status, n = recoder:recode(reader, 4096)
     if not bytes then return fail(tostring(status)) end
     out:write(bytes)
+    skipped = skipped + n
   until status ~= "more"
   if out ~= io.stdout then out:close() else out:flush() end
+  if skipped > 0 then
+    io.stderr:write(string.format("spanline convert: skipped %d record%s with unreadable attributes\n",
+      skipped, skipped == 1 and "" or "s"))
+  end
   local bad, lines = reader:bad_lines()
   if bad > 0 then
     io.stderr:write(string.format("spanline convert: skipped %d unreadable line%s (first at line %d)\n",

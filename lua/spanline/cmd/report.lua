@@ -57,7 +57,7 @@ local function run(argv)
   -- Only the fields the table and the expression read, in one reused table.
   local attr = by:match("^attrs?%.(.+)$")
   local fields = spanfile.fields({ "dur", "status", "self", attr and "attrs" or by }, opts.where)
-  local q, msg = spanfile.open(pos[1], { pid = pid })
+  local q, msg = spanfile.open(pos[1], { pid = pid, prints_at_end = true })
   if not q then
     io.stderr:write("spanline report: ", msg, "\n")
     return 1

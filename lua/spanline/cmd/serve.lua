@@ -45,7 +45,7 @@ local function run(argv)
   local path = pos[1]
   local name = path:match("[^/]*$")
   local live, msg = live_mod.open(path, { file = name })
-  if not live then return fail("cannot open " .. path .. ": " .. tostring(msg)) end
+  if not live then return fail(require("spanline.cli.spanfile").open_error(path, msg)) end
   local html, err = page.render('{"v":1,"live":"events"}', { title = "spanline: " .. name .. " (live)" })
   if not html then return fail(err) end
 

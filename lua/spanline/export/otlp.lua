@@ -4,9 +4,9 @@
 --
 -- Key idea: the encoding is the core's (core/src/otlp_*.c) and so is the
 -- assembly of spans from records: a records query hands its C reader to
--- the encoder, a spans query hands over each span's records (s.records,
--- from query.open(..., {raw = true})), so every OTLP byte comes from the
--- same encoder as the tracer's own OTLP output. Requests hold `batch`
+-- the encoder, a spans query hands over each span's records (kept by its
+-- assembler with query.open(..., {raw = true})), so every OTLP byte comes
+-- from the same encoder as the tracer's own OTLP output. Requests hold `batch`
 -- spans (default 512): otlp-json writes one request per line (the form
 -- the collector's file exporter writes), otlp-proto writes them back to
 -- back (concatenated protobuf messages read as one).
@@ -24,21 +24,33 @@ end
 
 -- Feeds q into enc: a records query's reader, or a spans query's records.
 local function feed_query(q, enc, on_ready)
-  local reader = q.kind == "records" and q.source.take_reader and q.source.take_reader()
+  local source = q.source
+  local reader = q.kind == "records" and source.take_reader and source.take_reader()
   if reader then
+    source.records_fed = 0
     repeat
-      local status = enc:feed(reader, FEED)
+      local status, n = enc:feed(reader, FEED)
+      source.records_fed = source.records_fed + n
       on_ready()
     until status ~= "more"
     return true
   end
   local spans = q.kind == "spans" and q or q:spans()
-  for s in spans:iter() do
-    local recs = s.records
-    if not recs then
+  local meta_done = false
+  for _ in spans:iter() do
+    -- the span just handed out: its records, kept by the assembler (raw)
+    local src = spans.source
+    local asm, ref = src.assembler, src.current_ref
+    local text = asm and ref and src.opts and src.opts.raw and asm:raw(ref)
+    if not text or text == "" then
       return nil, "OTLP export of a spans query needs the spans' records (query.open(path, {raw = true}))"
     end
-    enc:feed(table.concat(recs, "\n") .. "\n")
+    if not meta_done then
+      meta_done = true
+      local meta = asm:meta()
+      if meta then enc:feed(meta .. "\n") end
+    end
+    enc:feed(text)
     on_ready()
   end
   return true
@@ -51,8 +63,7 @@ function otlp.exporter(format, summary)
   -- mod.export(q, out, opts) -> true | nil, message, code
   function mod.export(q, out, opts)
     opts = opts or {}
-    if not core.otlp_encoder then return nil, "this build has no OTLP encoder (core/src/otlp_*.c)", "ENOSYS" end
-    local enc = core.otlp_encoder(encoder_opts(format, opts))
+    local enc = assert(core.otlp(encoder_opts(format, opts)))
     local function on_ready()
       local bytes = enc:take()
       if bytes then out:write(bytes) end

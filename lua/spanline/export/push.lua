@@ -42,15 +42,15 @@ function push.run(path, format, opts, log)
   if not headers then return nil, herr end
   local reader, msg = core.reader(path, { follow = opts.follow })
   if not reader then return nil, "cannot read " .. tostring(msg) end
-  local px, perr = core.otlp_pusher{
-    url = opts.endpoint, headers = headers, format = format, batch = opts.batch, queue = opts.queue,
+  local px, perr = core.otlp{
+    endpoint = opts.endpoint, headers = headers, format = format, batch = opts.batch, queue = opts.queue,
     include_open = opts.include_open, service = opts.service,
   }
   if not px then return nil, perr end
 
   local function finish()
     px:finish()
-    px:drain(FINAL_WAIT_MS)
+    px:drain(opts.timeout_ms or FINAL_WAIT_MS)
     local lost = report(px, log)
     px:close()
     if lost > 0 then return nil, lost .. " spans were not delivered" end

@@ -11,6 +11,7 @@
 local uv = require("luv")
 local draw = require("spanline.view.draw")
 local fmt = require("spanline.view.fmt")
+local keymap = require("spanline.view.keys")
 local model = require("spanline.view.model")
 local screen = require("spanline.view.screen")
 local timeline = require("spanline.view.timeline")
@@ -18,30 +19,14 @@ local timeline = require("spanline.view.timeline")
 local app = {}
 app.__index = app
 
-local HELP = {
-  "spanline view: keys",
-  "",
-  "  ↑ ↓  j k      move           PgUp PgDn  page",
-  "  g G  Home End first / last",
-  "  Enter Space   fold / unfold the span (or group × N, or bucket)",
-  "  ← →  h l      fold / unfold, ← on a leaf goes to the parent",
-  "  [  ]          collapse all / expand all",
-  "  /             search names (Enter to run, Esc to cancel)",
-  "  n  N          next / previous match",
-  "  t             toggle logical tree / time buckets",
-  "  f             toggle follow (new records as they are written)",
-  "  ?             this help (any key closes it)",
-  "  q  Ctrl-C     quit",
-  "",
-  "  bars: █ ended  ▒ abandoned or a group  █…▶ did not end (still open)",
-}
-
--- opts: { store, source, mode = "logical"|"time", interval, follow, term, trace }
+-- opts: { store, source, mode = "logical"|"time", interval, follow, term,
+-- trace, scale = "trace"|"global" (the logical view's bars) }
 function app.new(opts)
   local self = setmetatable({}, app)
   self.store = opts.store
   self.source = opts.source
   self.mode = opts.mode or "logical"
+  self.scale = opts.scale or "trace"
   self.interval = opts.interval
   self.follow = opts.follow or false
   self.term = opts.term
@@ -180,105 +165,114 @@ function app:page()
   return math.max(1, (self.list_h or 20) - 1)
 end
 
+-- The actions of the key map (view/keys.lua), one method each.
+function app:move_up() self:select_row(self.sel_row - 1) end
+function app:move_down() self:select_row(self.sel_row + 1) end
+function app:page_up() self:select_row(self.sel_row - self:page()) end
+function app:page_down() self:select_row(self.sel_row + self:page()) end
+function app:first_row() self:select_row(1) end
+function app:last_row() self:select_row(self:view():count()) end
+function app:collapse_all() self:view():collapse_all() end
+function app:expand_all() self:view():expand_all() end
+function app:start_search() self.prompt = "" end
+function app:next_match() self:goto_match(1) end
+function app:previous_match() self:goto_match(-1) end
+function app:clear_search() self.search = nil end
+function app:toggle_follow() self:set_follow(not self.follow) end
+function app:show_help() self.help = true end
+function app:quit_view() self.quit = true end
+
+function app:toggle_scale()
+  self.scale = self.scale == "global" and "trace" or "global"
+end
+
+function app:toggle_fold()
+  local row = self:selected_row()
+  if row then self:view():toggle(row) end
+end
+
+-- ← folds what is open; on a leaf (or a folded row) it goes up: to the
+-- group the span is in, its parent, or (time mode) its bucket.
+function app:go_left()
+  local row = self:selected_row()
+  if not row then return end
+  local view = self:view()
+  local has_kids = row.group or row.bucket and not row.ref
+    or (row.ref and (row.nkids or 0) > 0 and self.mode == "logical")
+  if has_kids and not view:hidden(row) then
+    view:toggle(row)
+  elseif self.mode == "logical" and row.ref then
+    local p = self.store:parent(row.ref)
+    local g = type(row.parent) == "table" and row.parent.group and row.parent
+    if g then
+      self.sel = { ref = g.first, group = true }
+    elseif p then
+      self.sel = { ref = p }
+    end
+  elseif self.mode == "time" and row.ref then
+    self.sel = { bucket = row.bucket }
+  end
+end
+
+function app:go_right()
+  local row = self:selected_row()
+  if row and self:view():hidden(row) then self:view():toggle(row) end
+end
+
+-- Logical <-> time, keeping the selected span (a bucket's first span, a
+-- group's first member).
+function app:toggle_mode()
+  local key = self.sel
+  if key and key.bucket then
+    local first = self:view():ref_at(key.bucket, 1)
+    key = first and { ref = first } or nil
+  elseif key and key.group then
+    key = { ref = key.ref }
+  end
+  self.mode = self.mode == "logical" and "time" or "logical"
+  self:view()
+  self.sel = key
+  if key and key.ref then
+    local r = self:view():index_of(key.ref)
+    if r then self.sel_row = r end
+  end
+end
+
+-- A key typed at the search prompt.
+function app:prompt_key(k)
+  if k == "enter" then
+    local term = self.prompt
+    self.prompt = nil
+    if term ~= "" then
+      self.search = { term = term }
+      self:goto_match(0)
+    else
+      self.search = nil
+    end
+  elseif k == "esc" or k == "ctrl-c" then
+    self.prompt = nil
+  elseif k == "backspace" then
+    self.prompt = self.prompt:sub(1, (utf8.offset(self.prompt, -1) or 1) - 1)
+  elseif #k == 1 or utf8.len(k) == 1 then
+    self.prompt = self.prompt .. k
+  end
+end
+
+-- One key: the prompt takes every key while it is open; the help screen
+-- closes on any key (q also quits); else the key map says what to do.
+-- Returns whether the key did anything.
 function app:key(k)
   if self.prompt then
-    if k == "enter" then
-      local term = self.prompt
-      self.prompt = nil
-      if term ~= "" then
-        self.search = { term = term }
-        self:goto_match(0)
-      else
-        self.search = nil
-      end
-    elseif k == "esc" or k == "ctrl-c" then
-      self.prompt = nil
-    elseif k == "backspace" then
-      self.prompt = self.prompt:sub(1, (utf8.offset(self.prompt, -1) or 1) - 1)
-    elseif #k == 1 or utf8.len(k) == 1 then
-      self.prompt = self.prompt .. k
-    end
+    self:prompt_key(k)
     return true
   end
   if self.help then
     self.help = false
     if k ~= "q" then return true end
   end
-  local view = self:view()
-  if k == "q" or k == "ctrl-c" then
-    self.quit = true
-  elseif k == "up" or k == "k" then
-    self:select_row(self.sel_row - 1)
-  elseif k == "down" or k == "j" then
-    self:select_row(self.sel_row + 1)
-  elseif k == "pgup" then
-    self:select_row(self.sel_row - self:page())
-  elseif k == "pgdn" then
-    self:select_row(self.sel_row + self:page())
-  elseif k == "g" or k == "home" then
-    self:select_row(1)
-  elseif k == "G" or k == "end" then
-    self:select_row(view:count())
-  elseif k == "enter" or k == " " then
-    local row = self:selected_row()
-    if row then view:toggle(row) end
-  elseif k == "left" or k == "h" then
-    local row = self:selected_row()
-    if row then
-      local hidden = view:hidden(row)
-      local has_kids = row.group or row.bucket and not row.ref
-        or (row.ref and (row.nkids or 0) > 0 and self.mode == "logical")
-      if has_kids and not hidden then
-        view:toggle(row)
-      elseif self.mode == "logical" and row.ref and self.store:parent(row.ref) then
-        local p = self.store:parent(row.ref)
-        local g = type(row.parent) == "table" and row.parent.group and row.parent
-        if g then
-          self.sel = { ref = g.first, group = true }
-        elseif p then
-          self.sel = { ref = p }
-        end
-      elseif self.mode == "time" and row.ref then
-        self.sel = { bucket = row.bucket }
-      end
-    end
-  elseif k == "right" or k == "l" then
-    local row = self:selected_row()
-    if row and view:hidden(row) then view:toggle(row) end
-  elseif k == "[" then
-    view:collapse_all()
-  elseif k == "]" then
-    view:expand_all()
-  elseif k == "/" then
-    self.prompt = ""
-  elseif k == "n" then
-    self:goto_match(1)
-  elseif k == "N" then
-    self:goto_match(-1)
-  elseif k == "esc" then
-    self.search = nil
-  elseif k == "t" then
-    local key = self.sel
-    if key and key.bucket then
-      local first = self:view():ref_at(key.bucket, 1)
-      key = first and { ref = first } or nil
-    elseif key and key.group then
-      key = { ref = key.ref }
-    end
-    self.mode = self.mode == "logical" and "time" or "logical"
-    self:view()
-    self.sel = key
-    if key and key.ref then
-      local r = self:view():index_of(key.ref)
-      if r then self.sel_row = r end
-    end
-  elseif k == "f" then
-    self:set_follow(not self.follow)
-  elseif k == "?" then
-    self.help = true
-  else
-    return false
-  end
+  local action = keymap.action(k)
+  if not action then return false end
+  self[action](self)
   return true
 end
 
@@ -293,34 +287,27 @@ function app:status_line()
     return string.format("match %d/%d for '%s'  (n next, N previous, Esc clear)",
       S.index or 0, n, S.term), "foot"
   end
-  return "↑↓ move  Enter fold  [ ] all  / search  t mode  f follow  ? help  q quit", "foot"
+  return keymap.footer(), "foot"
 end
 
-function app:render()
-  local w, h = self.term:size()
-  if not self.screen or self.screen.width ~= w or self.screen.height ~= h then
-    self.screen = screen.new(w, h)
+-- New data: the search's matches are counted again, but that walks every
+-- span: at most once a second, and never more than a tenth of the time.
+function app:recount_matches()
+  local S = self.search
+  if not (S and S.matches and S.version ~= self.store.version) then return end
+  local t = uv.now()
+  if not S.recount_at or t - S.recount_at > math.max(1000, 10 * (S.cost or 0)) then
+    local t0 = uv.hrtime()
+    self:compute_matches()
+    S.cost = (uv.hrtime() - t0) / 1e6
+    S.recount_at = uv.now()
   end
-  local scr = self.screen
+end
+
+-- Finds the selection again and keeps it at the same place on the screen,
+-- within list_h rows of n.
+function app:place_selection(n, list_h)
   local view = self:view()
-  if self.search and self.search.version ~= self.store.version and self.search.matches then
-    -- new data: recount, but it walks every span: at most once a second,
-    -- and never more than a tenth of the time
-    local S = self.search
-    local t = uv.now()
-    if not S.recount_at or t - S.recount_at > math.max(1000, 10 * (S.cost or 0)) then
-      local t0 = uv.hrtime()
-      self:compute_matches()
-      S.cost = (uv.hrtime() - t0) / 1e6
-      S.recount_at = uv.now()
-    end
-  end
-  local pane_h = h >= 18 and 8 or 0
-  local list_h = h - 2 - pane_h
-  if list_h < 1 then list_h = 1 end
-  self.list_h = list_h
-  local n = view:count()
-  -- find the selection again; keep it at the same place on the screen
   local r = self:resolve(self.sel)
   if r and r ~= self.sel_row then
     self.top = self.top + (r - self.sel_row)
@@ -333,10 +320,16 @@ function app:render()
   if self.sel_row >= self.top + list_h then self.top = self.sel_row - list_h + 1 end
   if self.top > n - list_h + 1 then self.top = n - list_h + 1 end
   if self.top < 1 then self.top = 1 end
+end
 
-  -- header
-  local label = self.mode == "time" and ("time, buckets of " .. fmt.duration(self.interval)) or "logical"
-  local head = draw.summary(self.store, label)
+-- The view's name in the header: the mode, and how bars are scaled.
+function app:mode_label()
+  if self.mode == "time" then return "time, buckets of " .. fmt.duration(self.interval) end
+  return draw.scale_label(self.scale)
+end
+
+function app:draw_header(scr, w)
+  local head = draw.summary(self.store, self:mode_label())
   local flags = {}
   if self.loading then
     local p = self.source and self.source.progress and self.source:progress()
@@ -346,11 +339,13 @@ function app:render()
   if self.error_text then flags[#flags + 1] = "read error: " .. tostring(self.error_text) end
   if #flags > 0 then head = head .. "  " .. table.concat(flags, " ") end
   scr:put(1, 1, { fmt.pad(head, w), "head" })
+end
 
-  -- rows
+function app:draw_rows(scr, w, n, list_h)
+  local view = self:view()
   local ctx = {
     width = w, store = self.store, now = self.store:now(), view = view,
-    search = self.search and self.search.term, base = self.store.min_ts,
+    search = self.search and self.search.term, base = self.store.min_ts, scale = self.scale,
   }
   local drawer = self.mode == "time" and draw.time or draw.logical
   if n == 0 then
@@ -358,52 +353,72 @@ function app:render()
   end
   local next_row = view:rows(self.top)
   for i = 0, list_h - 1 do
-    local k = self.top + i
     local row = next_row()
     if not row then break end
-    scr:put(2 + i, 1, drawer(row, ctx), k == self.sel_row)
+    scr:put(2 + i, 1, drawer(row, ctx), self.top + i == self.sel_row)
   end
+end
 
-  -- details pane
-  if pane_h > 0 then
-    local y0 = h - pane_h
-    local row = view:row(self.sel_row)
-    local lines
-    if row and row.ref then
-      lines = draw.details(row.span, self.store, w)
-    elseif row and row.group then
-      local g = row.group
-      lines = { "── " .. g.name .. " × " .. g.n .. " (repeated siblings; Enter expands) ──" }
-    elseif row and row.bucket then
-      local st = view:stats(row.bucket)
-      lines = { "── bucket " .. fmt.clock(row.bucket.lo) .. " + " .. fmt.duration(self.interval)
-        .. ": " .. st.count .. " spans, " .. st.errors .. " errors, " .. st.open .. " open ──" }
-      if st.slowest then lines[2] = "slowest: " .. (st.slowest.name or "?") .. " " .. fmt.duration(st.slowest.dur) end
-    else
-      lines = { "──" }
-    end
-    for i = 1, pane_h do
-      if lines[i] then scr:put(y0 + i - 1, 1, { lines[i], i == 1 and "pane" or "n" }) end
-    end
+-- The details pane's lines about the selected row.
+function app:pane_lines(w)
+  local view = self:view()
+  local row = view:row(self.sel_row)
+  if row and row.ref then return draw.details(row.span, self.store, w) end
+  if row and row.group then
+    local g = row.group
+    return { "── " .. g.name .. " × " .. g.n .. " (repeated siblings; Enter expands) ──" }
   end
+  if row and row.bucket then
+    local st = view:stats(row.bucket)
+    local lines = { "── bucket " .. fmt.clock(row.bucket.lo) .. " + " .. fmt.duration(self.interval)
+      .. ": " .. st.count .. " spans, " .. st.errors .. " errors, " .. st.open .. " open ──" }
+    if st.slowest then lines[2] = "slowest: " .. (st.slowest.name or "?") .. " " .. fmt.duration(st.slowest.dur) end
+    return lines
+  end
+  return { "──" }
+end
 
-  -- footer
+function app:draw_pane(scr, w, y0, pane_h)
+  local lines = self:pane_lines(w)
+  for i = 1, pane_h do
+    if lines[i] then scr:put(y0 + i - 1, 1, { lines[i], i == 1 and "pane" or "n" }) end
+  end
+end
+
+-- The help screen (from the key map), boxed in the middle.
+local function draw_help(scr, w, h)
+  local lines = keymap.help_lines()
+  local bw = 0
+  for _, l in ipairs(lines) do bw = math.max(bw, fmt.width(l)) end
+  bw = math.min(bw + 4, w)
+  local x0 = math.max(1, (w - bw) // 2 + 1)
+  local y0 = math.max(2, (h - #lines - 2) // 2)
+  scr:put(y0, x0, { "┌" .. string.rep("─", bw - 2) .. "┐", "prompt" })
+  for i, l in ipairs(lines) do
+    scr:put(y0 + i, x0, { "│ " .. fmt.pad(l, bw - 4) .. " │", "prompt" })
+  end
+  scr:put(y0 + #lines + 1, x0, { "└" .. string.rep("─", bw - 2) .. "┘", "prompt" })
+end
+
+-- One frame: header, rows, details pane, footer (and help on top).
+function app:render()
+  local w, h = self.term:size()
+  if not self.screen or self.screen.width ~= w or self.screen.height ~= h then
+    self.screen = screen.new(w, h)
+  end
+  local scr = self.screen
+  self:recount_matches()
+  local pane_h = h >= 18 and 8 or 0
+  local list_h = math.max(1, h - 2 - pane_h)
+  self.list_h = list_h
+  local n = self:view():count()
+  self:place_selection(n, list_h)
+  self:draw_header(scr, w)
+  self:draw_rows(scr, w, n, list_h)
+  if pane_h > 0 then self:draw_pane(scr, w, h - pane_h, pane_h) end
   local text, style = self:status_line()
   scr:put(h, 1, { fmt.pad(text, w), style })
-
-  if self.help then
-    local bw = 0
-    for _, l in ipairs(HELP) do bw = math.max(bw, fmt.width(l)) end
-    bw = math.min(bw + 4, w)
-    local x0 = math.max(1, (w - bw) // 2 + 1)
-    local y0 = math.max(2, (h - #HELP - 2) // 2)
-    scr:put(y0, x0, { "┌" .. string.rep("─", bw - 2) .. "┐", "prompt" })
-    for i, l in ipairs(HELP) do
-      scr:put(y0 + i, x0, { "│ " .. fmt.pad(l, bw - 4) .. " │", "prompt" })
-    end
-    scr:put(y0 + #HELP + 1, x0, { "└" .. string.rep("─", bw - 2) .. "┘", "prompt" })
-  end
-
+  if self.help then draw_help(scr, w, h) end
   self.term:write(scr:flush())
   self.frames = self.frames + 1
   self.last_render = uv.hrtime()

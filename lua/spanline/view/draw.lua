@@ -10,7 +10,10 @@ local MAX_GUIDES = require("spanline.tree_text").MAX_GUIDES
 
 local draw = {}
 
-local DUR_W, STATUS_W, OFFSET_W, LANE_W = 9, 16, 11, 4
+local DUR_W, OFFSET_W, LANE_W = 9, 11, 4
+-- The status column may always grow to this many columns (more when the
+-- names leave room); a status wider than the column is cut.
+local STATUS_CAP = 16
 
 -- Appends one styled piece ("n" is the plain style).
 local function push(out, text, style)
@@ -19,16 +22,94 @@ local function push(out, text, style)
   out[n + 2] = style or "n"
 end
 
-local function layout(width, extra)
-  local bar = width // 5
-  if bar > 40 then bar = 40 end
-  local name = width - extra - DUR_W - STATUS_W - bar - 3
-  if name < 24 then
-    bar = 0
-    name = width - extra - DUR_W - STATUS_W - 2
+-- ===== COLUMNS =====
+
+-- Columns of the tree guides before a name at this depth (tree_prefix).
+local function guides_width(depth)
+  if depth == 0 then return 0 end
+  local w = 3 * math.min(depth, MAX_GUIDES + 1)
+  if depth > MAX_GUIDES then w = w + #("[depth " .. depth .. "] ") end
+  return w
+end
+
+-- What the columns need to show every span whole: { status, name } in
+-- columns, from the store's counts and widths (store:widths: the widest
+-- error message, the widest name per depth). Names add their tree guides
+-- (logical) or indent (time), and 2 for a fold mark.
+function draw.needs(store, mode)
+  local c, w = store.counts, store:widths()
+  local status = 2                                      -- "ok"
+  if c.abandoned > 0 then status = math.max(status, 9) end
+  if c.open > 0 then status = math.max(status, 13) end    -- "(did not end)"
+  if c.errors > 0 then
+    status = math.max(status, w.error > 0 and 7 + w.error or 5)   -- "error: " .. message
+    status = math.max(status, #(c.errors .. " errors"))            -- a group's
   end
-  if name < 4 then name = 4 end
-  return name, bar
+  local name = 0
+  for i, nw in pairs(w.names) do
+    local depth = i - 1
+    local lead = mode == "time" and math.min(depth, 8) or guides_width(depth) + 2
+    if nw > 0 and lead + nw > name then name = lead + nw end
+  end
+  return { status = status, name = name }
+end
+
+-- The widths of the name, status and bar columns of a row `width` wide
+-- with `extra` columns before the name. The status column gets what its
+-- longest entry needs, up to STATUS_CAP or two fifths of what the bar
+-- leaves (more when the names need less than the rest); the name column
+-- gets the rest; the bar a fifth of the width (at most 40), or nothing
+-- when the names would get fewer than 24 columns and fewer than they need.
+local function layout(width, extra, need)
+  local function share(bar)
+    local avail = width - extra - DUR_W - (bar > 0 and 3 or 2) - bar
+    local cap = math.max(STATUS_CAP, avail * 2 // 5)
+    local status = math.min(need.status, math.max(cap, avail - need.name))
+    if avail - status < 4 then status = math.max(0, avail - 4) end
+    return math.max(4, avail - status), status
+  end
+  local bar = math.min(width // 5, 40)
+  local name, status = share(bar)
+  if name < math.min(24, need.name) then
+    bar = 0
+    name, status = share(0)
+  end
+  return name, bar, status
+end
+
+-- The column widths of a frame (ctx.cols, worked out once per ctx).
+local function columns(ctx, mode, extra)
+  local cols = ctx.cols
+  if not cols then
+    local need = ctx.need or draw.needs(ctx.store, mode)
+    local name, bar, status = layout(ctx.width, extra, need)
+    cols = { name = name, bar = bar, status = status }
+    ctx.cols = cols
+  end
+  return cols
+end
+
+-- The range a logical row's bar is drawn in: its trace's (the default),
+-- or with ctx.scale "global" every trace's, so bars compare across traces.
+local function bar_range(ctx, ref)
+  if ctx.scale == "global" then return ctx.store.min_ts or ctx.now, ctx.now end
+  return ctx.store:range(ref)
+end
+
+-- The name column: lead (guides, fold mark), the name, keep (a count kept
+-- whole: " × 5", " (+3)") and note (a marker such as "[orphan: ...]"),
+-- in w columns. What does not fit goes in this order: the end of the
+-- note, the note, the part of the name that says least (fmt.cut_name).
+local function name_cell(w, lead, name, keep, note)
+  keep, note = keep or "", note or ""
+  local lw, nw, kw, ow = fmt.width(lead), fmt.width(name), fmt.width(keep), fmt.width(note)
+  if lw + nw + kw + ow <= w then return fmt.pad(lead .. name .. keep .. note, w) end
+  local room = w - lw - kw
+  if ow > 0 and nw + 4 <= room then
+    return fmt.pad(lead .. name .. keep .. fmt.cut(note, room - nw), w)
+  end
+  if room < 2 then return fmt.pad(lead .. name .. keep, w) end
+  return fmt.pad(lead .. fmt.cut_name(name, room) .. keep, w)
 end
 
 local function status_text(s)
@@ -125,53 +206,55 @@ local function group_stats(g, store, view)
   return st
 end
 
--- The common tail of a span row: name column, duration, status, bar.
-local function span_cells(out, s, name_text, name_w, bar_w, ctx, lo, hi, name_style)
+-- The common tail of a span row: name column (already cut to its width),
+-- duration, status, bar.
+local function span_cells(out, s, name_text, cols, ctx, lo, hi, name_style)
   local st_text, st_style = status_text(s)
-  name_text = fmt.pad(name_text, name_w)
   push_matched(out, name_text, name_style or st_style, ctx.search)
   push(out, " " .. fmt.rpad(dur_text(s, ctx.now), DUR_W) .. " ", nil)
-  push(out, fmt.pad(st_text, STATUS_W), st_style)
-  if bar_w > 0 then
+  push(out, fmt.pad(st_text, cols.status), st_style)
+  if cols.bar > 0 then
     local fill = s.status == "abandoned" and "▒" or "█"
     push(out, " ", nil)
-    push(out, fmt.bar(bar_w, lo, hi, s.start or lo, s.finish, is_open(s), fill), st_style or "bar")
+    push(out, fmt.bar(cols.bar, lo, hi, s.start or lo, s.finish, is_open(s), fill), st_style or "bar")
   end
 end
 
--- ctx: { width, store, now, search, view }
+-- ctx: { width, store, now, search, view, scale = "trace"|"global", need
+-- (draw.needs, worked out when absent) }
 function draw.logical(row, ctx)
   local out = {}
-  local name_w, bar_w = layout(ctx.width, 0)
-  local prefix = tree_prefix(row, name_w)
+  local cols = columns(ctx, "logical", 0)
+  local prefix = tree_prefix(row, cols.name)
   if row.group then
     local g = row.group
     local st = group_stats(g, ctx.store, ctx.view)
     local open = ctx.view:group_open(g)
-    local text = fmt.pad(prefix .. (open and "▾ " or "▸ ") .. g.name .. " × " .. g.n, name_w)
+    local text = name_cell(cols.name, prefix .. (open and "▾ " or "▸ "), g.name, " × " .. g.n)
     push_matched(out, text, "group", ctx.search)
     push(out, " " .. fmt.rpad("Σ" .. fmt.duration(st.total), DUR_W) .. " ", nil)
     local parts = {}
     if st.errors > 0 then parts[#parts + 1] = st.errors .. (st.errors == 1 and " error" or " errors") end
     if st.open > 0 then parts[#parts + 1] = st.open .. " open" end
     local stext = #parts > 0 and table.concat(parts, ", ") or "ok"
-    push(out, fmt.pad(stext, STATUS_W), st.errors > 0 and "err" or nil)
-    if bar_w > 0 then
-      local lo, hi = ctx.store:range(g.first)
+    push(out, fmt.pad(stext, cols.status), st.errors > 0 and "err" or nil)
+    if cols.bar > 0 then
+      local lo, hi = bar_range(ctx, g.first)
       push(out, " ", nil)
-      push(out, fmt.bar(bar_w, lo, hi, st.lo or lo, st.hi, st.open > 0, "▒"), "group")
+      push(out, fmt.bar(cols.bar, lo, hi, st.lo or lo, st.hi, st.open > 0, "▒"), "group")
     end
     return out
   end
   local s = row.span
-  local mark = ""
+  local mark, count = "", nil
   local kids = row.nkids or 0
-  if kids > 0 and ctx.view:is_folded(row.ref) then mark = "▸ " end
-  local text = prefix .. mark .. (s.name or "?")
-  if mark ~= "" then text = text .. " (+" .. kids .. ")" end
+  if kids > 0 and ctx.view:is_folded(row.ref) then
+    mark, count = "▸ ", " (+" .. kids .. ")"
+  end
   local marks = markers(s)
-  local lo, hi = ctx.store:range(row.ref)
-  span_cells(out, s, text .. marks, name_w, bar_w, ctx, lo, hi, (marks ~= "" and s.status == "ok") and "warn" or nil)
+  local text = name_cell(cols.name, prefix .. mark, s.name or "?", count, marks)
+  local lo, hi = bar_range(ctx, row.ref)
+  span_cells(out, s, text, cols, ctx, lo, hi, (marks ~= "" and s.status == "ok") and "warn" or nil)
   return out
 end
 
@@ -199,13 +282,14 @@ function draw.time(row, ctx)
     return out
   end
   local s = row.span
-  local name_w, bar_w = layout(ctx.width, OFFSET_W + LANE_W + 4)
+  local cols = columns(ctx, "time", OFFSET_W + LANE_W + 4)
   push(out, "  " .. fmt.rpad(fmt.offset(s.start - (tl.t0 or s.start)), OFFSET_W) .. " ", "dim")
   local lane = s.lane and s.lane ~= 0 and ("L" .. tostring(s.lane)) or ""
   push(out, fmt.pad(lane, LANE_W) .. " ", "lane")
   local indent = string.rep(" ", math.min(tonumber(s.depth) or 0, 8))
   local lo = row.bucket.lo
-  span_cells(out, s, indent .. (s.name or "?") .. markers(s), name_w, bar_w, ctx, lo, lo + tl.interval)
+  local text = name_cell(cols.name, indent, s.name or "?", nil, markers(s))
+  span_cells(out, s, text, cols, ctx, lo, lo + tl.interval)
   return out
 end
 
@@ -217,6 +301,12 @@ function draw.text(line)
   local e = #s
   while e > 0 and s:byte(e) == 32 do e = e - 1 end
   return s:sub(1, e)
+end
+
+-- The logical view's name in the header, saying how its bars are scaled.
+function draw.scale_label(scale)
+  if scale == "global" then return "logical, bars on one scale" end
+  return "logical, bars per trace"
 end
 
 -- The one-line summary above the rows.

@@ -88,6 +88,64 @@ function fmt.cut(s, w)
   return s:sub(1, stop - 1) .. "…", used + 1
 end
 
+-- Characters that separate the parts of a name (module.function,
+-- /a/path, ns:name): a name holding one is cut on the left, keeping its
+-- last parts.
+local SEPARATORS = "[%.:/]"
+
+-- The code points of clean text with their widths.
+local function points(s)
+  local list = {}
+  for p, c in utf8.codes(s) do list[#list + 1] = { p, cp_width(c) } end
+  return list
+end
+
+-- A name cut to at most w columns where it says least: a dotted (or
+-- slashed) name loses its first parts ("…query.chain.iter": the last
+-- parts name the thing), another name its middle ("connect…_timeout").
+-- Returns the text and its width.
+function fmt.cut_name(s, w)
+  local n
+  s, n = clean_width(s)
+  if n <= w then return s, n end
+  if w <= 1 then return fmt.cut(s, w) end
+  local pts = points(s)
+  if s:find(SEPARATORS) then
+    -- the longest tail fitting in w - 1 columns, from a part boundary when
+    -- that keeps at least half of them
+    local used, first = 0, #pts + 1
+    while first > 1 and used + pts[first - 1][2] <= w - 1 do
+      first = first - 1
+      used = used + pts[first][2]
+    end
+    local tail = s:sub(pts[first][1])
+    local prev = first > 1 and s:sub(pts[first - 1][1], pts[first][1] - 1) or ""
+    if prev:find(SEPARATORS) then return "…" .. tail, used + 1 end   -- whole parts already
+    local at = tail:find(SEPARATORS)
+    if at and at < #tail then
+      local part = tail:sub(at + 1)
+      local pw = columns(part)
+      if pw * 2 >= w - 1 then return "…" .. part, pw + 1 end
+    end
+    return "…" .. tail, used + 1
+  end
+  -- the middle goes: the head gets the larger half
+  local room = w - 1
+  local head_w, hi = 0, 0
+  while hi < #pts and head_w + pts[hi + 1][2] <= room - room // 2 do
+    hi = hi + 1
+    head_w = head_w + pts[hi][2]
+  end
+  local tail_w, ti = 0, #pts + 1
+  while ti - 1 > hi and tail_w + pts[ti - 1][2] <= room - head_w do
+    ti = ti - 1
+    tail_w = tail_w + pts[ti][2]
+  end
+  local head = hi > 0 and s:sub(1, (pts[hi + 1] and pts[hi + 1][1] or #s + 1) - 1) or ""
+  local tail = ti <= #pts and s:sub(pts[ti][1]) or ""
+  return head .. "…" .. tail, head_w + 1 + tail_w
+end
+
 -- Cuts or pads on the right to exactly w columns.
 function fmt.pad(s, w)
   local n
@@ -104,9 +162,11 @@ function fmt.rpad(s, w)
   return s
 end
 
--- A bar of w columns placing [a, b] inside the range [lo, hi]. `open` marks
--- a span that has not ended: its bar runs to the right edge and ends in '▶'.
--- `fill` is the body character. At least one column is drawn.
+-- A bar of w columns placing [a, b] inside the range [lo, hi]. A span
+-- that goes on past an edge of the range says so at that edge: '◀' when it
+-- started before lo, '▶' when it ends after hi or has not ended (`open`:
+-- its bar runs to the right edge). `fill` is the body character. At least
+-- one column is drawn.
 function fmt.bar(w, lo, hi, a, b, open, fill)
   if w <= 0 then return "" end
   fill = fill or "█"
@@ -121,14 +181,14 @@ function fmt.bar(w, lo, hi, a, b, open, fill)
   if from >= w then from = w - 1 end
   local to = open and w or col(b or a)
   if to <= from then to = from + 1 end
-  local parts = { string.rep(" ", from) }
-  if open then
-    parts[2] = string.rep(fill, to - from - 1) .. "▶"
-  else
-    parts[2] = string.rep(fill, to - from)
-    parts[3] = string.rep(" ", w - to)
-  end
-  return table.concat(parts)
+  local cut_left = a < lo
+  local cut_right = open or (b or a) > hi
+  local body = to - from
+  local left = cut_left and "◀" or ""
+  local right = cut_right and "▶" or ""
+  if body == 1 and cut_left and cut_right then left = "" end   -- one column: the right mark
+  body = body - (left ~= "" and 1 or 0) - (right ~= "" and 1 or 0)
+  return string.rep(" ", from) .. left .. string.rep(fill, body) .. right .. string.rep(" ", w - to)
 end
 
 -- One-line rendering of an attribute value (strings quoted, arrays bracketed).

@@ -10,7 +10,8 @@ local timeline = require("spanline.view.timeline")
 
 local plain = {}
 
--- opts: { mode = "logical" | "time", interval = ns, width = n, out = file }
+-- opts: { mode = "logical" | "time", interval = ns, width = n, out = file,
+-- scale = "trace" | "global" (logical bars) }
 function plain.render(store, opts)
   local out = opts.out or io.stdout
   local width = opts.width or 100
@@ -21,9 +22,10 @@ function plain.render(store, opts)
     view, drawer = timeline.new(store, interval), draw.time
     label = "time, buckets of " .. require("spanline.view.fmt").duration(interval)
   else
-    view, drawer, label = model.new(store), draw.logical, "logical"
+    view, drawer, label = model.new(store), draw.logical, draw.scale_label(opts.scale)
   end
-  local ctx = { width = width, store = store, now = store:now(), view = view, base = store.min_ts }
+  local ctx = { width = width, store = store, now = store:now(), view = view, base = store.min_ts,
+    scale = opts.scale }
   local buf, n = {}, 0
   buf[1], n = draw.summary(store, label), 1
   for row in view:rows(1) do

@@ -28,6 +28,7 @@ function store.new(opts)
   self.version = 0        -- bumped per drain that had changes
   self.counts = { spans = 0, open = 0, errors = 0, abandoned = 0 }
   self.records = 0
+  self.metas = 0          -- of those, meta records
   self.traces = 0         -- distinct traces
   self.bad = 0            -- lines the reader skipped
   self.max_ts = nil       -- latest timestamp seen
@@ -40,6 +41,7 @@ end
 function store:refresh()
   local st = self.asm:stats()
   self.records = st.records
+  self.metas = st.metas
   self.max_ts = st.max_ts
   local sums = self.trace_filter and self.asm:trace_sums(self.trace_filter) or st
   local c = self.counts
@@ -68,8 +70,40 @@ end
 function store:drain()
   if not self.track then return {} end
   local changed = self.asm:changes()
-  if #changed > 0 then self.version = self.version + 1 end
+  if #changed > 0 then
+    self.version = self.version + 1
+    self:widen(self.asm:widths(changed))
+  end
   return changed
+end
+
+-- ===== WIDTHS =====
+
+-- Takes in what asm:widths measured: the widest error message, and the
+-- widest name per depth.
+function store:widen(err, names)
+  local w = self.measured
+  if not w then
+    w = { error = 0, names = {} }
+    self.measured = w
+  end
+  if err > w.error then w.error = err end
+  for d, n in ipairs(names) do
+    if n > (w.names[d] or 0) then w.names[d] = n end
+  end
+end
+
+-- { error = widest error message, names = { [depth + 1] = widest name } }
+-- in columns, over the spans so far (a view shares its columns out by
+-- them): kept up to date by drain, or measured over every span when no
+-- change list is kept (the plain printer reads once) or nothing was
+-- drained yet.
+function store:widths()
+  if (not self.track or not self.measured) and self.measured_at ~= self.records then
+    self.measured, self.measured_at = nil, self.records
+    self:widen(self.asm:widths())
+  end
+  return self.measured or { error = 0, names = {} }
 end
 
 -- ===== SPANS BY REF =====

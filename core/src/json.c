@@ -1,0 +1,96 @@
+/*
+ * json.c: the tables of the JSON value writer (json.h) and its double
+ * formatter.
+ *
+ * Key idea: a double is written in the shortest of %.15g / %.17g that reads
+ * back to the same double, so every writer of JSON text in the core, from
+ * whatever input, prints 0.1 as 0.1; integers and short decimals, the
+ * common cases, get the same digits without printf and strtod.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "json.h"
+
+/* bytes written as they are; the rest need escaping (control, '"', '\\')
+ * or checking as UTF-8 (>= 0x80) */
+const unsigned char sl_json_plain[256] = {
+#define R16(v) v,v,v,v,v,v,v,v,v,v,v,v,v,v,v,v
+    R16(0), R16(0),
+    1,1,0,1,1,1,1,1,1,1,1,1,1,1,1,1,      /* 0x20..0x2f: '"' */
+    R16(1), R16(1),
+    1,1,1,1,1,1,1,1,1,1,1,1,0,1,1,1,      /* 0x50..0x5f: '\\' */
+    R16(1), R16(1),
+    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0)
+#undef R16
+};
+
+
+const char sl_json_digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* Fixed-notation decimals of up to 15 significant digits (0.1, 12.25,
+ * 3.14159), the common attribute values, without printf: d is m / 10^k for
+ * an integer m < 10^15. Then m / 10^k, which IEEE division rounds as strtod
+ * rounds the decimal "m e-k", is d, so the digits read back as d; and they
+ * are the ones %.15g prints, since d lies within half an ulp of m / 10^k,
+ * far closer than 15-digit decimals lie to each other. One test at the
+ * largest K with d * 10^K < 10^15 settles every k <= K: the product is
+ * then off m * 10^(K-k) by less than 0.25, so it rounds to it; the
+ * smallest k drops m's trailing zeros. NULL: not such a number. */
+static char *short_decimal(char *o, double d)
+{
+    static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+                                   1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    double a = d < 0 ? -d : d;
+    if (!(a >= 1e-4 && a < 1e14)) return NULL;   /* %.15g's fixed notation */
+    int k = 15;
+    while (a >= pow10[15 - k]) k--;              /* a < 10^(15-k): a * 10^k < 10^15 */
+    double scaled = a * pow10[k];
+    if (scaled >= 1e15) return NULL;
+    uint64_t m = (uint64_t)(scaled + 0.5);
+    if ((double)m / pow10[k] != a) return NULL;
+    for (; k > 0 && m % 10 == 0; k--) m /= 10;
+    if (k == 0) return NULL;                     /* integral: not this path's */
+    char digits[16];
+    size_t n = (size_t)(sl_json_u64(digits, m) - digits);
+    size_t whole = n > (size_t)k ? n - (size_t)k : 0;
+    if (d < 0) *o++ = '-';
+    if (whole) {
+        memcpy(o, digits, whole);
+        o += whole;
+    } else {
+        *o++ = '0';
+    }
+    *o++ = '.';
+    for (size_t z = n; z < (size_t)k; z++) *o++ = '0';
+    memcpy(o, digits + whole, n - whole);
+    return o + (n - whole);
+}
+
+char *sl_json_double(char *o, double d)
+{
+    if (isnan(d)) return SL_PUT_LIT(o, "\"NaN\"");
+    if (isinf(d)) return d > 0 ? SL_PUT_LIT(o, "\"Infinity\"") : SL_PUT_LIT(o, "\"-Infinity\"");
+    /* integral values print as %.15g would, without its cost */
+    if (d > -1e15 && d < 1e15 && d == (double)(int64_t)d) {
+        if (d == 0 && signbit(d)) return SL_PUT_LIT(o, "-0");
+        return sl_json_i64(o, (int64_t)d);
+    }
+    char *short_end = short_decimal(o, d);
+    if (short_end) return short_end;
+    char tmp[40];
+    int n = snprintf(tmp, sizeof tmp, "%.15g", d);
+    if (strtod(tmp, NULL) != d) n = snprintf(tmp, sizeof tmp, "%.17g", d);
+    if (n < 0 || n >= (int)sizeof tmp) return SL_PUT_LIT(o, "null");
+    /* a locale may have set ',' as the decimal point: JSON wants '.' */
+    for (int i = 0; i < n; i++)
+        if (!((tmp[i] >= '0' && tmp[i] <= '9') || tmp[i] == '-' || tmp[i] == '+' ||
+              tmp[i] == 'e' || tmp[i] == 'E'))
+            tmp[i] = '.';
+    memcpy(o, tmp, (size_t)n);
+    return o + n;
+}

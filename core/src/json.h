@@ -1,0 +1,218 @@
+/*
+ * json.h: the one JSON value writer: strings, integers, doubles and ids,
+ * used by the JSONL encoder (ring records and re-encoded reader records)
+ * and by the MessagePack reader when it turns attributes into JSON text.
+ *
+ * Key idea: correct JSON for every input. Strings are checked as UTF-8
+ * while they are escaped (invalid bytes become U+FFFD, never raw bytes in
+ * the output); a double is written in the shortest of %.15g / %.17g that
+ * reads back to the same double, so 0.1 is "0.1" whoever wrote it; the
+ * values JSON lacks (NaN, infinities) are written as strings. These are
+ * cursor writers (the caller has reserved the bound, text.h) and inline:
+ * the encoder calls them several times per record (json.c holds the tables
+ * and the double formatter).
+ */
+#ifndef SL_JSON_H
+#define SL_JSON_H
+
+#include "text.h"
+
+/* An escaped, quoted string of n bytes, with the cut mark. */
+#define SL_JSON_STR_BOUND(n) (6 * (size_t)(n) + 8)
+/* Any number, literal or quoted id. */
+#define SL_JSON_SCALAR_BOUND 48
+
+extern const unsigned char sl_json_plain[256];   /* 1: a byte written as it is */
+extern const char sl_json_digit_pairs[201];      /* "00".."99" */
+
+/* The shortest of %.15g / %.17g that reads back exactly; NaN and the
+ * infinities, which JSON lacks, as the strings "NaN", "Infinity" and
+ * "-Infinity". */
+char *sl_json_double(char *o, double d);
+
+/* ===== STRINGS ===== */
+
+/* Whether none of the 8 bytes of x needs escaping or checking (control,
+ * '"', '\\', non-ASCII). The zero-byte tests can only misfire in a byte
+ * above one that matches, so the answer for the word is exact. */
+static inline int sl_json_plain8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    uint64_t hit = ((x - ones * 0x20) | (q - ones) | (b - ones)) & ~x;
+    return ((hit | x) & highs) == 0;
+}
+
+static inline int sl_json_plain4(uint32_t x)
+{
+    const uint32_t ones = 0x01010101u, highs = 0x80808080u;
+    uint32_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    uint32_t hit = ((x - ones * 0x20) | (q - ones) | (b - ones)) & ~x;
+    return ((hit | x) & highs) == 0;
+}
+
+/* Copies the plain ASCII prefix of s (8, then 4 bytes a step, then bytes:
+ * most names, keys and values are all of it) to o; returns its length. */
+static inline size_t sl_json_plain_prefix(char *o, const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; n - i >= 8; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (!sl_json_plain8(x)) break;
+        memcpy(o + i, &x, 8);
+    }
+    if (n - i >= 4) {
+        uint32_t x;
+        memcpy(&x, s + i, 4);
+        if (sl_json_plain4(x)) {
+            memcpy(o + i, &x, 4);
+            i += 4;
+        }
+    }
+    for (; i < n && sl_json_plain[(unsigned char)s[i]]; i++) o[i] = s[i];
+    return i;
+}
+
+static inline char *sl_json_escape(char *o, const char *s, size_t n)
+{
+    size_t plain = sl_json_plain_prefix(o, s, n);
+    o += plain;
+    const unsigned char *p = (const unsigned char *)s + plain, *end = (const unsigned char *)s + n;
+    while (p < end) {
+        unsigned c = *p;
+        if (sl_json_plain[c]) {
+            *o++ = (char)c;
+            p++;
+            continue;
+        }
+        if (c >= 0x80) {
+            o = sl_utf8_copy_seq(o, &p, end);
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\t': *o++ = 't'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        default:
+            o = SL_PUT_LIT(o, "u00");
+            o = sl_hex_put(o, (const uint8_t *)p, 1);
+        }
+        p++;
+    }
+    return o;
+}
+
+/* s as a JSON string; cut: it was truncated, marked with U+2026 at the end. */
+static inline char *sl_json_str(char *o, const char *s, size_t n, int cut)
+{
+    *o++ = '"';
+    o = sl_json_escape(o, s, n);
+    if (cut) o = SL_PUT_LIT(o, "\xE2\x80\xA6");   /* U+2026: cut here */
+    *o++ = '"';
+    return o;
+}
+
+/* ===== INTEGERS ===== */
+
+/* The 8 decimal digits of v < 10^8 as 8 ASCII bytes in memory order, in
+ * parallel lanes of one 64-bit word (4 + 4 digits, then 2 + 2, then 1 + 1):
+ * no division loop, no table. */
+static inline uint64_t sl_json_digits8(uint32_t v)
+{
+    uint64_t y = (uint64_t)(v / 10000) | ((uint64_t)(v % 10000) << 32);
+    uint64_t z = ((y * 10486) >> 20) & 0x0000007F0000007Full;   /* lane / 100 */
+    y = z | ((y - z * 100) << 16);
+    z = ((y * 103) >> 10) & 0x000F000F000F000Full;             /* lane / 10 */
+    y = z | ((y - z * 10) << 8);
+    return y + 0x3030303030303030ull;
+}
+
+/* exactly 8 digits of v < 10^8 */
+static inline char *sl_json_u32_8(char *o, uint32_t v)
+{
+    uint64_t d = sl_json_digits8(v);
+    memcpy(o, &d, 8);
+    return o + 8;
+}
+
+/* v in decimal; below 10^8 its 8 digits with the leading zeros shifted out
+ * (8 bytes are stored: every bound leaves room for them). */
+static inline char *sl_json_u32(char *o, uint32_t v)
+{
+    if (v < 10) {
+        *o = (char)('0' + v);
+        return o + 1;
+    }
+    if (v < 100000000u) {
+        int k = 2 + (v >= 100) + (v >= 1000) + (v >= 10000) + (v >= 100000) + (v >= 1000000) +
+                (v >= 10000000);
+        uint64_t d = sl_json_digits8(v) >> (8 * (8 - k));
+        memcpy(o, &d, 8);
+        return o + k;
+    }
+    int n = 1;
+    for (uint32_t x = v; x >= 10; x /= 10) n++;
+    char *e = o + n;
+    while (v >= 100) {
+        e -= 2;
+        memcpy(e, sl_json_digit_pairs + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (v >= 10) memcpy(e - 2, sl_json_digit_pairs + 2 * v, 2);
+    else e[-1] = (char)('0' + v);
+    return o + n;
+}
+
+/* a 19-digit timestamp as 3 + 8 + 8 digits, each part in 32 bits */
+static inline char *sl_json_u64(char *o, uint64_t v)
+{
+    if (v >= 1000000000000000000ull && v < 10000000000000000000ull) {
+        /* nanoseconds since 1970, for 2001..2286: 3 + 8 + 8 digits, the two
+         * groups of 8 converted side by side */
+        uint64_t hi = v / 10000000000000000ull, rest = v - hi * 10000000000000000ull;
+        uint32_t mid = (uint32_t)(rest / 100000000u), lo = (uint32_t)(rest - (uint64_t)mid * 100000000u);
+        o[0] = (char)('0' + hi / 100);
+        memcpy(o + 1, sl_json_digit_pairs + 2 * (hi % 100), 2);
+        uint64_t a = sl_json_digits8(mid), b = sl_json_digits8(lo);
+        memcpy(o + 3, &a, 8);
+        memcpy(o + 11, &b, 8);
+        return o + 19;
+    }
+    if (v < 100000000u) return sl_json_u32(o, (uint32_t)v);
+    if (v < 10000000000000000ull) {
+        o = sl_json_u32(o, (uint32_t)(v / 100000000u));
+        return sl_json_u32_8(o, (uint32_t)(v % 100000000u));
+    }
+    uint64_t hi = v / 100000000u;
+    o = sl_json_u32(o, (uint32_t)(hi / 100000000u));
+    o = sl_json_u32_8(o, (uint32_t)(hi % 100000000u));
+    return sl_json_u32_8(o, (uint32_t)(v % 100000000u));
+}
+
+static inline char *sl_json_i64(char *o, int64_t v)
+{
+    if (v < 0) {
+        *o++ = '-';
+        return sl_json_u64(o, (uint64_t)0 - (uint64_t)v);
+    }
+    return sl_json_u64(o, (uint64_t)v);
+}
+
+/* ===== IDS ===== */
+
+/* An id as a quoted hex string: 32 digits, or its last 16 (a W3C span-id). */
+static inline char *sl_json_id(char *o, const sl_id *id, int tail_only)
+{
+    *o++ = '"';
+    o = tail_only ? sl_hex_put(o, id->bytes + 8, 8) : sl_hex_put(o, id->bytes, 16);
+    *o++ = '"';
+    return o;
+}
+
+#endif
