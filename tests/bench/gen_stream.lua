@@ -5,9 +5,14 @@
 -- handler -> cache / db / render, with attrs, events and ~2% errors), four
 -- lanes interleaved so several traces are open at once. Lines are written
 -- with string.format directly (the C encoder's key order), deterministic.
--- usage: lua5.4 gen_stream.lua OUT SIZE_MB
-local out_path, size_mb = arg[1], tonumber(arg[2] or "1024")
-assert(out_path, "usage: lua5.4 gen_stream.lua OUT SIZE_MB")
+--
+-- `spaced` writes the same records as another producer would, with a space
+-- after every ':' and ',' (Python's json.dumps layout): the reader's
+-- general parser instead of its fixed-layout fast path. SIZE_MB counts the
+-- compact bytes, so both layouts hold the same records.
+-- usage: lua5.4 gen_stream.lua OUT SIZE_MB [spaced]
+local out_path, size_mb, layout = arg[1], tonumber(arg[2] or "1024"), arg[3]
+assert(out_path and (layout == nil or layout == "spaced"), "usage: lua5.4 gen_stream.lua OUT SIZE_MB [spaced]")
 local limit = math.floor(size_mb * 1024 * 1024)
 local f = assert(io.open(out_path, "wb"))
 f:setvbuf("full", 1 << 20)
@@ -27,9 +32,15 @@ local function new_id()
 end
 
 local written = 0
+-- No generated string holds '":' or ',"' (no escaped quotes), so these two
+-- patterns are exactly the separators.
+local function spaced(line)
+  return (line:gsub('":', '": '):gsub(',"', ', "'))
+end
 local function put(line)
-  f:write(line, "\n")
   written = written + #line + 1
+  if layout == "spaced" then line = spaced(line) end
+  f:write(line, "\n")
 end
 
 put(string.format('{"type":"meta","format":"spanline/1","pid":4242,"service":"api","host":"bench","ts":%d}', ts))
