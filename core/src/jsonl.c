@@ -27,6 +27,7 @@ typedef struct line {
     int64_t lane;
     const char *status;
     size_t status_len;
+    int status_plain;                  /* status: known to need no escaping */
     const char *error;
     size_t error_len;
     int error_cut;
@@ -70,7 +71,14 @@ static char *head(char *o, const line *l)
     }
     if (l->status) {
         o = LIT(o, ",\"status\":");
-        o = sl_json_str(o, l->status, l->status_len, 0);
+        if (l->status_plain) {
+            *o++ = '"';
+            memcpy(o, l->status, l->status_len);
+            o += l->status_len;
+            *o++ = '"';
+        } else {
+            o = sl_json_str(o, l->status, l->status_len, 0);
+        }
     }
     if (l->error) {
         o = LIT(o, ",\"error\":");
@@ -133,30 +141,28 @@ int sl_jsonl_encode(sl_buf *b, const sl_rview *v)
     static const size_t status_lens[] = {2, 5, 9};
     if (v->type < SL_REC_START || v->type > SL_REC_END || v->status > 2) return SL_EINVAL;
     int cut = (v->flags & SL_RF_TEXT_TRUNC) != 0;
-    line l = {.type = v->type, .id = &v->id, .ts = v->ts};
-    if (v->type == SL_REC_START) {
-        l.trace = &v->trace;
-        if (v->flags & SL_RF_HAS_PARENT) {
-            l.parent = &v->parent;
-            l.parent_short = (v->flags & SL_RF_PARENT_REMOTE) != 0;
-        }
-        l.has_lane = 1;
-        l.lane = v->lane;
-    }
-    if (v->type == SL_REC_START || v->type == SL_REC_EVENT) {
-        l.name = v->text;
-        l.name_len = v->text_len;
-        l.name_cut = cut;
-    }
-    if (v->type == SL_REC_END) {
-        l.status = statuses[v->status];
-        l.status_len = status_lens[v->status];
-        if (v->status == SL_STATUS_ERROR) {
-            l.error = v->text;
-            l.error_len = v->text_len;
-            l.error_cut = cut;
-        }
-    }
+    int start = v->type == SL_REC_START, end = v->type == SL_REC_END;
+    int named = start || v->type == SL_REC_EVENT, error = end && v->status == SL_STATUS_ERROR;
+    /* every field set once, without zeroing the struct first (a writer
+     * thread encodes two lines per span) */
+    line l;
+    l.type = v->type;
+    l.id = &v->id;
+    l.trace = start ? &v->trace : NULL;
+    l.parent = start && (v->flags & SL_RF_HAS_PARENT) ? &v->parent : NULL;
+    l.parent_short = (v->flags & SL_RF_PARENT_REMOTE) != 0;
+    l.name = named ? v->text : NULL;
+    l.name_len = named ? v->text_len : 0;
+    l.name_cut = cut;
+    l.ts = v->ts;
+    l.has_lane = start;
+    l.lane = v->lane;
+    l.status = end ? statuses[v->status] : NULL;
+    l.status_len = end ? status_lens[v->status] : 0;
+    l.status_plain = 1;
+    l.error = error ? v->text : NULL;
+    l.error_len = error ? v->text_len : 0;
+    l.error_cut = cut;
     int with_attrs = v->type != SL_REC_END && v->nattrs;
     size_t bound = head_bound(&l) + (with_attrs ? attrs_bound(v->attrs, v->nattrs) : 0);
     if (sl_buf_reserve(b, bound) != SL_OK) return SL_ENOMEM;
