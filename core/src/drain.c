@@ -172,7 +172,7 @@ static int encode_record(sl_tracer *t, const char *rec)
     sl_rview v;
     sl_rview_decode(rec, &v);
     size_t before = t->out.len;
-    int rc = t->format == SL_MSGPACK ? sl_msgpack_encode(&t->out, &v) : sl_jsonl_encode(&t->out, &v);
+    int rc = t->format == SL_MSGPACK ? sl_msgpack_encode(&t->out, &v) : sl_jsonl_encode_cached(&t->out, &v, &t->ts_cache);
     if (rc == 0) batch_commit(t, before);
     else add(&t->wdropped, 1);
     if (t->out.len >= OUT_BATCH) return flush_batch(t);

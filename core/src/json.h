@@ -195,6 +195,26 @@ static inline char *sl_json_u64(char *o, uint64_t v)
     return sl_json_u32_8(o, (uint32_t)(v % 100000000u));
 }
 
+/* The first 11 of a timestamp's 19 digits change every 0.1 s: a writer
+ * that encodes many timestamps keeps them with the value they stand for. */
+typedef struct sl_json_ts_cache {
+    uint64_t hi;        /* v / 10^8 of the digits below; 0: none yet */
+    char digits[24];    /* its digits: the first 11 are used, 16 copied as one block */
+} sl_json_ts_cache;
+
+/* sl_json_u64 for a timestamp, through the cache (NULL: none). */
+static inline char *sl_json_ts(char *o, uint64_t v, sl_json_ts_cache *c)
+{
+    if (!c || v < 1000000000000000000ull || v >= 10000000000000000000ull) return sl_json_u64(o, v);
+    uint64_t hi = v / 100000000u;
+    if (hi != c->hi) {
+        sl_json_u64(c->digits, hi * 100000000u);   /* 19 digits, the first 11 kept */
+        c->hi = hi;
+    }
+    memcpy(o, c->digits, 16);
+    return sl_json_u32_8(o + 11, (uint32_t)(v - hi * 100000000u));
+}
+
 static inline char *sl_json_i64(char *o, int64_t v)
 {
     if (v < 0) {

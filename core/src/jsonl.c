@@ -23,6 +23,7 @@ typedef struct line {
     size_t name_len;
     int name_cut;
     uint64_t ts;
+    sl_json_ts_cache *ts_cache;        /* NULL: none */
     int has_lane;
     int64_t lane;
     const char *status;
@@ -64,7 +65,7 @@ static char *head(char *o, const line *l)
         o = sl_json_str(o, l->name, l->name_len, l->name_cut);
     }
     o = LIT(o, ",\"ts\":");
-    o = sl_json_u64(o, l->ts);
+    o = sl_json_ts(o, l->ts, l->ts_cache);
     if (l->has_lane) {
         o = LIT(o, ",\"lane\":");
         o = sl_json_i64(o, l->lane);
@@ -135,7 +136,7 @@ static char *attrs(char *o, const char *p, uint32_t n)
     return o;
 }
 
-int sl_jsonl_encode(sl_buf *b, const sl_rview *v)
+int sl_jsonl_encode_cached(sl_buf *b, const sl_rview *v, sl_json_ts_cache *ts_cache)
 {
     static const char *const statuses[] = {"ok", "error", "abandoned"};
     static const size_t status_lens[] = {2, 5, 9};
@@ -155,6 +156,7 @@ int sl_jsonl_encode(sl_buf *b, const sl_rview *v)
     l.name_len = named ? v->text_len : 0;
     l.name_cut = cut;
     l.ts = v->ts;
+    l.ts_cache = ts_cache;
     l.has_lane = start;
     l.lane = v->lane;
     l.status = end ? statuses[v->status] : NULL;
@@ -171,6 +173,11 @@ int sl_jsonl_encode(sl_buf *b, const sl_rview *v)
     o = LIT(o, "}\n");
     b->len = (size_t)(o - b->ptr);
     return SL_OK;
+}
+
+int sl_jsonl_encode(sl_buf *b, const sl_rview *v)
+{
+    return sl_jsonl_encode_cached(b, v, NULL);
 }
 
 /* ===== READER RECORDS ===== */

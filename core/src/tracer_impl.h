@@ -12,6 +12,7 @@
 #include <pthread.h>
 
 #include "internal.h"
+#include "json.h"
 
 typedef struct sl_tstate {
     sl_ring ring;
@@ -50,6 +51,7 @@ struct sl_tracer {
     sl_buf out;                    /* encoded records not written yet (a stalled output keeps
                                       them here: the rings fill up behind them) */
     sl_buf ends;                   /* uint32 end offset in out of each record */
+    sl_json_ts_cache ts_cache;     /* the JSONL encoder's last timestamp digits */
     uint64_t patience;             /* the drain under way waits this long for room */
     int need_meta, write_meta;
     uint64_t dropped_told;         /* the dropped count the stream was last told */

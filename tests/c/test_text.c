@@ -303,6 +303,28 @@ static void test_buffer(void)
     CHECK(b.ptr == NULL && b.len == 0 && b.cap == 0);
 }
 
+/* The cached timestamp writer writes what sl_json_u64 writes, whether its
+ * leading digits come from the cache, change, or the value is no 19-digit
+ * timestamp at all. */
+static void test_json_ts_cache(void)
+{
+    static const uint64_t vs[] = {
+        1764000000000000001ull, 1764000000099999999ull, 1764000000100000000ull,
+        1764000000100000000ull, 1763999999999999999ull, 42, 0, 999999999999999999ull,
+        1000000000000000000ull, 9999999999999999999ull, 10000000000000000000ull, UINT64_MAX,
+        1764000000100000123ull,
+    };
+    sl_json_ts_cache cache = {0};
+    for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+        char want[64], got[64];
+        *sl_json_u64(want, vs[i]) = '\0';
+        *sl_json_ts(got, vs[i], &cache) = '\0';
+        CHECK_EQ_STR(got, want);
+        *sl_json_ts(got, vs[i], NULL) = '\0';
+        CHECK_EQ_STR(got, want);
+    }
+}
+
 int main(void)
 {
     test_hex_digits();
@@ -311,6 +333,7 @@ int main(void)
     test_json_short_decimals();
     test_json_strings();
     test_json_numbers_and_ids();
+    test_json_ts_cache();
     test_utf8();
     test_buffer();
     return CHECK_DONE();
