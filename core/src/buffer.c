@@ -13,7 +13,7 @@
 
 #define SL_BUF_MIN 256
 
-int sl_buf_reserve(sl_buf *b, size_t n)
+int sl_buf_grow(sl_buf *b, size_t n)
 {
     if (b->cap - b->len >= n) return SL_OK;
     if (b->fixed) return SL_ENOMEM;

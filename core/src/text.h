@@ -39,9 +39,17 @@ typedef struct sl_buf {
     int fixed;      /* caller-owned storage that never grows (signal handlers) */
 } sl_buf;
 
+/* Grows b to room for n more bytes (sl_buf_reserve's slow path). */
+int sl_buf_grow(sl_buf *b, size_t n);
+
 /* Makes room for n more bytes: SL_OK, or SL_ENOMEM (out of memory, or a
- * fixed buffer without the room) with b unchanged. */
-int sl_buf_reserve(sl_buf *b, size_t n);
+ * fixed buffer without the room) with b unchanged. Inline: encoders ask
+ * once per record, and there nearly always is room. */
+static inline int sl_buf_reserve(sl_buf *b, size_t n)
+{
+    if (__builtin_expect(b->cap - b->len >= n, 1)) return SL_OK;
+    return sl_buf_grow(b, n);
+}
 int sl_buf_append(sl_buf *b, const void *data, size_t n);
 void sl_buf_free(sl_buf *b);
 
