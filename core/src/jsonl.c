@@ -28,7 +28,7 @@ typedef struct line {
     int64_t lane;
     const char *status;
     size_t status_len;
-    int status_plain;                  /* status: known to need no escaping */
+    int status_plain;                  /* status: JSON already, quoted, padded to 16 bytes */
     const char *error;
     size_t error_len;
     int error_cut;
@@ -69,15 +69,14 @@ static inline __attribute__((always_inline)) char *head(char *o, const line *l)
     o = sl_json_ts(o, l->ts, l->ts_cache);
     if (l->has_lane) {
         o = LIT(o, ",\"lane\":");
-        o = sl_json_i64(o, l->lane);
+        if ((uint64_t)l->lane < 10) *o++ = (char)('0' + l->lane);   /* most are 1 */
+        else o = sl_json_i64(o, l->lane);
     }
     if (l->status) {
         o = LIT(o, ",\"status\":");
-        if (l->status_plain) {
-            *o++ = '"';
-            memcpy(o, l->status, l->status_len);
+        if (l->status_plain) {   /* a quoted literal padded to 16 bytes */
+            memcpy(o, l->status, 16);
             o += l->status_len;
-            *o++ = '"';
         } else {
             o = sl_json_str(o, l->status, l->status_len, 0);
         }
@@ -139,8 +138,8 @@ static char *attrs(char *o, const char *p, uint32_t n)
 
 int sl_jsonl_encode_cached(sl_buf *b, const sl_rview *v, sl_json_ts_cache *ts_cache)
 {
-    static const char *const statuses[] = {"ok", "error", "abandoned"};
-    static const size_t status_lens[] = {2, 5, 9};
+    static const char statuses[][16] = {"\"ok\"", "\"error\"", "\"abandoned\""};
+    static const size_t status_lens[] = {4, 7, 11};
     if (v->type < SL_REC_START || v->type > SL_REC_END || v->status > 2) return SL_EINVAL;
     int cut = (v->flags & SL_RF_TEXT_TRUNC) != 0;
     int start = v->type == SL_REC_START, end = v->type == SL_REC_END;
