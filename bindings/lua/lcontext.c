@@ -153,7 +153,7 @@ static int push_inherited(lua_State *L, const inherited *in)
 {
     if (lua_rawgetp(L, lua_upvalueindex(UV_INHERIT), in->sk) != LUA_TNIL) {
         lsl_spanobj *o = lsl_span_test(L, -1);
-        if (o && memcmp(&o->id.id, &in->id, sizeof(sl_id)) == 0) return 1;
+        if (o && memcmp(&o->id, &in->id, sizeof(sl_id)) == 0) return 1;
     }
     lua_pop(L, 1);
     /* a traced/with span has no object to keep alive: one is made again

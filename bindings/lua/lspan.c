@@ -97,7 +97,7 @@ static int read_opts(lua_State *L, lsl_tracer *tr, int opts_idx, const char *fna
         if (ps->state & LS_NOOP) {
             how = PARENT_NOOP;
         } else {
-            lsl_ident_context(&ps->id, pctx);
+            lsl_spanobj_context(ps, pctx);
             how = PARENT_GIVEN;
         }
     }
@@ -163,8 +163,10 @@ lsl_entry *lsl_span_open(lua_State *L, lsl_tracer *tr, int tr_idx, const char *n
      * what can raise an error (a bad attribute). The tracer is anchored
      * before any of it: a finalizer may close it, never collect it. */
     lsl_spanobj *obj = NULL;
+    /* a child (sl_span_begin's rule) has trace and parent ids to keep */
+    int linked = parent && !sl_id_is_zero(&parent->trace);
     if (!frame) {
-        obj = (lsl_spanobj *)lua_newuserdatauv(L, sizeof(lsl_spanobj) + len, 0);
+        obj = (lsl_spanobj *)lua_newuserdatauv(L, lsl_spanobj_size(linked, len), 0);
         obj->magic = lsl_span_magic;
         obj->e = NULL;
         obj->state = 0;
@@ -222,13 +224,7 @@ lsl_entry *lsl_span_open(lua_State *L, lsl_tracer *tr, int tr_idx, const char *n
         e->name = name;
         e->name_len = len;
     } else {
-        obj->e = e;
-        obj->gen = e->gen;
-        obj->state = LO_OPEN;
-        lsl_ident_copy(&obj->id, &e->s);
-        obj->name_len = (uint32_t)len;
-        memcpy(obj->name, name, len);
-        obj->name[len] = '\0';
+        lsl_spanobj_fill(obj, e, LO_OPEN, linked, name, len);
         lua_pushvalue(L, -1);
         lua_rawseti(L, lua_upvalueindex(UV_WEAK), e->slot);
         lsl_watch_add(st, e);
@@ -349,7 +345,7 @@ static int l_span_finish(lua_State *L)
         if ((e == NULL && (o->state & LO_OPEN) && !(o->state & LS_FRAME)) ||
             (e && (e->state & LS_CLOSED)))
             return 0;
-        return luaL_error(L, "span '%s' already finished", o->name);
+        return luaL_error(L, "span '%s' already finished", lsl_spanobj_name(o));
     }
     if (e->state & LS_ENDING) return 0;
     o->state &= ~LO_OPEN;
@@ -368,7 +364,7 @@ static lsl_entry *check_writable(lua_State *L, const char *fname)
         if ((e == NULL && (o->state & LO_OPEN) && !(o->state & LS_FRAME)) ||
             (e && (e->state & LS_CLOSED)))
             return NULL;
-        luaL_error(L, "bad self to '%s' (span '%s' already finished)", fname, o->name);
+        luaL_error(L, "bad self to '%s' (span '%s' already finished)", fname, lsl_spanobj_name(o));
     }
     return e;
 }

@@ -32,15 +32,11 @@ lsl_spanobj *lsl_span_check(lua_State *L, int idx)
 
 lsl_spanobj *lsl_spanobj_new(lua_State *L, lsl_entry *e, const char *name, size_t len)
 {
-    lsl_spanobj *o = (lsl_spanobj *)lua_newuserdatauv(L, sizeof(lsl_spanobj) + len, 0);
+    int linked = (e->s.flags & SL_SPAN_HAS_PARENT) != 0;
+    lsl_spanobj *o = (lsl_spanobj *)lua_newuserdatauv(L, lsl_spanobj_size(linked, len), 0);
     o->magic = lsl_span_magic;
-    o->e = e;
-    o->gen = e->gen;
-    o->state = LO_OPEN | (e->state & (LS_NOOP | LS_UNSAMPLED | LS_FRAME));
-    lsl_ident_copy(&o->id, &e->s);
-    o->name_len = (uint32_t)len;
-    memcpy(o->name, name, len);
-    o->name[len] = '\0';
+    lsl_spanobj_fill(o, e, LO_OPEN | (e->state & (LS_NOOP | LS_UNSAMPLED | LS_FRAME)), linked, name,
+                     len);
     lua_pushvalue(L, lua_upvalueindex(UV_SPAN_MT));
     lua_setmetatable(L, -2);
     lua_pushvalue(L, -1);
@@ -89,7 +85,7 @@ static int l_span_id(lua_State *L)
 {
     lsl_spanobj *o = check_recorded(L);
     if (o == NULL) return 0;
-    push_hex(L, &o->id.id, 0);
+    push_hex(L, &o->id, 0);
     return 1;
 }
 
@@ -97,15 +93,15 @@ static int l_span_trace_id(lua_State *L)
 {
     lsl_spanobj *o = check_recorded(L);
     if (o == NULL) return 0;
-    push_hex(L, &o->id.trace, 0);
+    push_hex(L, lsl_spanobj_trace(o), 0);
     return 1;
 }
 
 static int l_span_parent_id(lua_State *L)
 {
     lsl_spanobj *o = check_recorded(L);
-    if (o == NULL || !o->id.has_parent) return 0;
-    push_hex(L, &o->id.parent, o->id.parent_remote);
+    if (o == NULL || !(o->state & LO_LINKED)) return 0;
+    push_hex(L, lsl_spanobj_parent(o), (o->state & LO_PARENT_REMOTE) != 0);
     return 1;
 }
 
@@ -115,7 +111,7 @@ static int l_span_traceparent(lua_State *L)
     if (o == NULL) return 0;
     sl_context c;
     char out[SL_TRACEPARENT_LEN + 1];
-    lsl_ident_context(&o->id, &c);
+    lsl_spanobj_context(o, &c);
     sl_traceparent_format(&c, out);
     lua_pushlstring(L, out, SL_TRACEPARENT_LEN);
     return 1;
@@ -125,7 +121,7 @@ static int l_span_name(lua_State *L)
 {
     lsl_spanobj *o = check_recorded(L);
     if (o == NULL) return 0;
-    lua_pushlstring(L, o->name, o->name_len);
+    lua_pushlstring(L, lsl_spanobj_name(o), o->name_len);
     return 1;
 }
 
@@ -133,7 +129,7 @@ static int l_span_lane(lua_State *L)
 {
     lsl_spanobj *o = check_recorded(L);
     if (o == NULL) return 0;
-    lua_pushinteger(L, o->id.lane);
+    lua_pushinteger(L, o->lane);
     return 1;
 }
 
@@ -141,7 +137,7 @@ static int l_span_start_ns(lua_State *L)
 {
     lsl_spanobj *o = check_recorded(L);
     if (o == NULL) return 0;
-    lua_pushinteger(L, (lua_Integer)o->id.start_ns);
+    lua_pushinteger(L, (lua_Integer)o->start_ns);
     return 1;
 }
 
@@ -172,8 +168,9 @@ static int l_span_tostring(lua_State *L)
                                                      : "spanline.span (no-op)");
     } else {
         char hex[33];
-        sl_id_to_hex(&o->id.id, hex);
-        lua_pushfstring(L, "spanline.span '%s' %s (%s)", o->name, hex, is_open(o) ? "open" : "ended");
+        sl_id_to_hex(&o->id, hex);
+        lua_pushfstring(L, "spanline.span '%s' %s (%s)", lsl_spanobj_name(o), hex,
+                        is_open(o) ? "open" : "ended");
     }
     return 1;
 }

@@ -67,26 +67,47 @@ struct lsl_entry {
     int slot;               /* fixed index of this entry in UV_WEAK */
 };
 
-/* What stays readable on a span object after the end. Kept small: the
- * collector's work per span grows with the bytes allocated per span. */
-typedef struct lsl_ident {
-    sl_id id, trace, parent;   /* parent: zero for a root */
-    uint64_t start_ns;
-    uint32_t lane;
-    uint8_t has_parent, parent_remote;
-} lsl_ident;
-
-/* The Lua object of a span: a reference (entry, gen) plus its identity. */
-#define LO_OPEN 1u      /* not finished through this object */
+/* The Lua object of a span: a reference (entry, gen) plus what stays
+ * readable after the end (its identity and name). A root's trace id is its
+ * own id and it has no parent, so only a child's object stores those two:
+ * a root's is 56 bytes + its name, small enough for the allocator's fastest
+ * bins (the collector's work per span grows with the bytes too). */
+#define LO_OPEN 1u            /* not finished through this object */
+#define LO_LINKED 128u        /* a child: trace and parent ids stored (tail) */
+#define LO_PARENT_REMOTE 256u /* ... its parent came from another process */
 struct lsl_spanobj {
     uint64_t magic;         /* lsl_span_magic: the type check without a metatable lookup */
     lsl_entry *e;              /* NULL: the shared no-op span */
     uint32_t gen;
-    uint32_t state;         /* LO_OPEN | LS_NOOP | LS_UNSAMPLED | LS_FRAME */
-    lsl_ident id;             /* copied at the start */
+    uint32_t state;         /* LO_OPEN | LS_NOOP | LS_UNSAMPLED | LS_FRAME | LO_LINKED | LO_PARENT_REMOTE */
+    uint64_t start_ns;
+    uint32_t lane;
     uint32_t name_len;
-    char name[1];           /* name_len bytes + NUL follow */
+    sl_id id;
+    char tail[];            /* LO_LINKED: trace and parent ids; then the name and a NUL */
 };
+
+/* The bytes of a span object (linked: with trace and parent ids). */
+static inline size_t lsl_spanobj_size(int linked, size_t name_len)
+{
+    return sizeof(lsl_spanobj) + (linked ? 2 * sizeof(sl_id) : 0) + name_len + 1;
+}
+
+static inline const char *lsl_spanobj_name(const lsl_spanobj *o)
+{
+    return o->tail + ((o->state & LO_LINKED) ? 2 * sizeof(sl_id) : 0);
+}
+
+/* The trace id of o, and its parent's id (NULL for a root). */
+static inline const sl_id *lsl_spanobj_trace(const lsl_spanobj *o)
+{
+    return (o->state & LO_LINKED) ? (const sl_id *)(const void *)o->tail : &o->id;
+}
+
+static inline const sl_id *lsl_spanobj_parent(const lsl_spanobj *o)
+{
+    return (o->state & LO_LINKED) ? (const sl_id *)(const void *)(o->tail + sizeof(sl_id)) : NULL;
+}
 
 enum { CTX_INHERIT_NONE = 0, CTX_INHERIT_SPAN = 1, CTX_INHERIT_UNSAMPLED = 2 };
 
@@ -295,23 +316,36 @@ void lsl_span_push_object(lua_State *L, lsl_entry *e);
 extern const luaL_Reg lsl_spanobj_methods[];
 extern const luaL_Reg lsl_span_meta[];
 
-static inline void lsl_ident_copy(lsl_ident *d, const sl_span *s)
+/* Fills a new object, allocated with lsl_spanobj_size(linked, len), with
+ * the identity and name of e's span (begun; linked: it has a parent). */
+static inline void lsl_spanobj_fill(lsl_spanobj *o, const lsl_entry *e, uint32_t state, int linked,
+                                    const char *name, size_t len)
 {
-    d->id = s->id;
-    d->trace = s->trace;
-    d->parent = s->parent.span;
-    d->start_ns = s->start_ns;
-    d->lane = s->lane;
-    d->has_parent = (s->flags & SL_SPAN_HAS_PARENT) != 0;
-    d->parent_remote = s->parent.remote;
+    const sl_span *s = &e->s;
+    o->e = (lsl_entry *)e;
+    o->gen = e->gen;
+    o->start_ns = s->start_ns;
+    o->lane = s->lane;
+    o->name_len = (uint32_t)len;
+    o->id = s->id;
+    char *p = o->tail;
+    if (linked) {
+        state |= LO_LINKED | (s->parent.remote ? LO_PARENT_REMOTE : 0);
+        memcpy(p, &s->trace, sizeof(sl_id));
+        memcpy(p + sizeof(sl_id), &s->parent.span, sizeof(sl_id));
+        p += 2 * sizeof(sl_id);
+    }
+    o->state = state;
+    memcpy(p, name, len);
+    p[len] = '\0';
 }
 
-/* What sl_span_context gives for the span (a local, sampled parent). */
-static inline void lsl_ident_context(const lsl_ident *d, sl_context *out)
+/* What sl_span_context gives for the span of o (a local, sampled parent). */
+static inline void lsl_spanobj_context(const lsl_spanobj *o, sl_context *out)
 {
     memset(out, 0, sizeof *out);
-    out->trace = d->trace;
-    out->span = d->id;
+    out->trace = *lsl_spanobj_trace(o);
+    out->span = o->id;
     out->flags = 1;
 }
 

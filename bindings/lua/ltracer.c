@@ -459,7 +459,7 @@ void lsl_open_tracer(lua_State *L)
     luaL_newmetatable(L, "spanline.tracer"); /* UV_TRACER_MT */
     lua_newtable(L);                         /* UV_CTX_MT */
     lua_newtable(L);                         /* UV_ANCHOR */
-    lsl_spanobj *noop = (lsl_spanobj *)lua_newuserdatauv(L, sizeof(lsl_spanobj), 0);  /* UV_NOOP */
+    lsl_spanobj *noop = (lsl_spanobj *)lua_newuserdatauv(L, lsl_spanobj_size(0, 0), 0);  /* UV_NOOP */
     if (lsl_span_magic == 0) {
         sl_id id;
         sl_idgen gen;
@@ -468,7 +468,7 @@ void lsl_open_tracer(lua_State *L)
         memcpy(&lsl_span_magic, id.bytes + 8, 8);
         lsl_span_magic |= 1;
     }
-    memset(noop, 0, sizeof *noop);
+    memset(noop, 0, lsl_spanobj_size(0, 0));
     noop->magic = lsl_span_magic;
     noop->state = LS_NOOP;
     lua_pushvalue(L, m + UV_SPAN_MT);
