@@ -1,10 +1,11 @@
 /*
  * ring.c: the per-thread byte rings that hold binary records until a writer
- * drains them, and the decoding of one record in a ring (sl_rview).
+ * drains them, and the record view (sl_rview).
  *
  * Key idea: a ring position is a 64-bit counter that never wraps; the byte
  * offset is the position masked by the (power of two) capacity, so "used" is
- * always head - tail and no record is ever split across the end.
+ * always head - tail and no record is ever split across the end. (A record
+ * is read through sl_rview_decode, inline in internal.h.)
  */
 #include <stdlib.h>
 
@@ -30,27 +31,4 @@ void sl_ring_free(sl_ring *r)
 {
     free(r->mem);
     r->mem = NULL;
-}
-
-void sl_rview_decode(const char *rec, sl_rview *v)
-{
-    sl_rhdr h;
-    memcpy(&h, rec, sizeof h);
-    const char *p = rec + sizeof h;
-    v->type = h.type;
-    v->status = h.status;
-    v->flags = h.flags;
-    v->lane = h.lane;
-    v->ts = h.ts;
-    v->id = h.id;
-    if (h.type == SL_REC_START) {
-        memcpy(&v->trace, p, 16);
-        memcpy(&v->parent, p + 16, 16);
-        p += 32;
-    }
-    v->text = p;
-    v->text_len = h.text_len;
-    p += h.text_len;
-    v->attrs = p;
-    v->nattrs = h.nattrs;
 }
