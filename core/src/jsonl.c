@@ -136,43 +136,65 @@ static char *attrs(char *o, const char *p, uint32_t n)
     return o;
 }
 
-int sl_jsonl_encode_cached(sl_buf *b, const sl_rview *v, sl_json_ts_cache *ts_cache)
+/* The line of a ring record of the given type, every field set once (no
+ * zeroing first). Inlined with a constant type, it lets the compiler drop
+ * the keys that type cannot have from head(). */
+static inline __attribute__((always_inline)) void
+ring_line(line *l, const sl_rview *v, int type, int error, sl_json_ts_cache *ts_cache)
 {
     static const char statuses[][16] = {"\"ok\"", "\"error\"", "\"abandoned\""};
     static const size_t status_lens[] = {4, 7, 11};
-    if (v->type < SL_REC_START || v->type > SL_REC_END || v->status > 2) return SL_EINVAL;
     int cut = (v->flags & SL_RF_TEXT_TRUNC) != 0;
-    int start = v->type == SL_REC_START, end = v->type == SL_REC_END;
-    int named = start || v->type == SL_REC_EVENT, error = end && v->status == SL_STATUS_ERROR;
-    /* every field set once, without zeroing the struct first (a writer
-     * thread encodes two lines per span) */
-    line l;
-    l.type = v->type;
-    l.id = &v->id;
-    l.trace = start ? &v->trace : NULL;
-    l.parent = start && (v->flags & SL_RF_HAS_PARENT) ? &v->parent : NULL;
-    l.parent_short = (v->flags & SL_RF_PARENT_REMOTE) != 0;
-    l.name = named ? v->text : NULL;
-    l.name_len = named ? v->text_len : 0;
-    l.name_cut = cut;
-    l.ts = v->ts;
-    l.ts_cache = ts_cache;
-    l.has_lane = start;
-    l.lane = v->lane;
-    l.status = end ? statuses[v->status] : NULL;
-    l.status_len = end ? status_lens[v->status] : 0;
-    l.status_plain = 1;
-    l.error = error ? v->text : NULL;
-    l.error_len = error ? v->text_len : 0;
-    l.error_cut = cut;
-    int with_attrs = v->type != SL_REC_END && v->nattrs;
-    size_t bound = head_bound(&l) + (with_attrs ? attrs_bound(v->attrs, v->nattrs) : 0);
+    int start = type == SL_REC_START, end = type == SL_REC_END;
+    int named = start || type == SL_REC_EVENT;
+    l->type = type;
+    l->id = &v->id;
+    l->trace = start ? &v->trace : NULL;
+    l->parent = start && (v->flags & SL_RF_HAS_PARENT) ? &v->parent : NULL;
+    l->parent_short = (v->flags & SL_RF_PARENT_REMOTE) != 0;
+    l->name = named ? v->text : NULL;
+    l->name_len = named ? v->text_len : 0;
+    l->name_cut = cut;
+    l->ts = v->ts;
+    l->ts_cache = ts_cache;
+    l->has_lane = start;
+    l->lane = v->lane;
+    l->status = end ? statuses[v->status] : NULL;
+    l->status_len = end ? status_lens[v->status] : 0;
+    l->status_plain = 1;
+    l->error = error ? v->text : NULL;
+    l->error_len = error ? v->text_len : 0;
+    l->error_cut = cut;
+}
+
+static inline __attribute__((always_inline)) int put_line(sl_buf *b, const line *l, const sl_rview *v,
+                                                          int with_attrs)
+{
+    size_t bound = head_bound(l) + (with_attrs ? attrs_bound(v->attrs, v->nattrs) : 0);
     if (sl_buf_reserve(b, bound) != SL_OK) return SL_ENOMEM;
-    char *o = head(b->ptr + b->len, &l);
+    char *o = head(b->ptr + b->len, l);
     if (with_attrs) o = attrs(o, v->attrs, v->nattrs);
     o = LIT(o, "}\n");
     b->len = (size_t)(o - b->ptr);
     return SL_OK;
+}
+
+int sl_jsonl_encode_cached(sl_buf *b, const sl_rview *v, sl_json_ts_cache *ts_cache)
+{
+    if (v->type < SL_REC_START || v->type > SL_REC_END || v->status > 2) return SL_EINVAL;
+    line l;
+    /* the two records of every span, each its own specialised copy */
+    if (v->type == SL_REC_END && v->status != SL_STATUS_ERROR) {
+        ring_line(&l, v, SL_REC_END, 0, ts_cache);
+        return put_line(b, &l, v, 0);
+    }
+    if (v->type == SL_REC_START) {
+        ring_line(&l, v, SL_REC_START, 0, ts_cache);
+        return put_line(b, &l, v, v->nattrs != 0);
+    }
+    int end = v->type == SL_REC_END;
+    ring_line(&l, v, v->type, end && v->status == SL_STATUS_ERROR, ts_cache);
+    return put_line(b, &l, v, !end && v->nattrs);
 }
 
 int sl_jsonl_encode(sl_buf *b, const sl_rview *v)
