@@ -111,11 +111,10 @@ static void fix_items(lsl_state *st, sl_attr *a, size_t n)
         if (a[i].type == SL_ATTR_ARRAY) a[i].v.a.items = st->items + (uintptr_t)a[i].v.a.items;
 }
 
-const sl_attr *lsl_attrs_from_table(lua_State *L, int idx, size_t *nout, const char *fname)
+const sl_attr *lsl_attrs_from_table(lua_State *L, lsl_state *st, int idx, size_t *nout, const char *fname)
 {
-    lsl_state *st = (lsl_state *)lua_touserdata(L, lua_upvalueindex(UV_STATE));
-    idx = lua_absindex(L, idx);
     size_t n = 0, m = 0;
+    int vidx = lua_gettop(L) + 2;   /* each value, above its key */
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING)
@@ -123,7 +122,7 @@ const sl_attr *lsl_attrs_from_table(lua_State *L, int idx, size_t *nout, const c
                        luaL_typename(L, -2));
         sl_attr *a = n < st->cap_attrs ? st->attrs + n : grow(L, &st->attrs, &st->cap_attrs, n + 1) + n;
         a->key = lua_tolstring(L, -2, &a->key_len);
-        set_value(L, st, lua_gettop(L), a, &m, a->key, fname);
+        set_value(L, st, vidx, a, &m, a->key, fname);
         n++;
         lua_pop(L, 1);
     }
@@ -141,9 +140,10 @@ static int key_less(const sl_attr *a, const sl_attr *b)
     return c < 0 || (c == 0 && a->key_len < b->key_len);
 }
 
-const sl_attr *lsl_attrs_from_table_sorted(lua_State *L, int idx, size_t *nout, const char *fname)
+const sl_attr *lsl_attrs_from_table_sorted(lua_State *L, lsl_state *st, int idx, size_t *nout,
+                                           const char *fname)
 {
-    sl_attr *a = (sl_attr *)lsl_attrs_from_table(L, idx, nout, fname);
+    sl_attr *a = (sl_attr *)lsl_attrs_from_table(L, st, idx, nout, fname);
     for (size_t i = 1; i < *nout; i++) {
         sl_attr x = a[i];
         size_t j = i;

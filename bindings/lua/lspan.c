@@ -187,8 +187,8 @@ lsl_entry *lsl_span_open(lua_State *L, lsl_tracer *tr, int tr_idx, const char *n
         }
         o.nattrs = 1;
     } else if (attrs_idx) {
-        o.attrs = tr->sorted ? lsl_attrs_from_table_sorted(L, attrs_idx, &o.nattrs, fname)
-                             : lsl_attrs_from_table(L, attrs_idx, &o.nattrs, fname);
+        o.attrs = tr->sorted ? lsl_attrs_from_table_sorted(L, st, attrs_idx, &o.nattrs, fname)
+                             : lsl_attrs_from_table(L, st, attrs_idx, &o.nattrs, fname);
     }
     o.parent = parent;
     o.lane = ctx->lane;
@@ -377,8 +377,8 @@ static int l_span_set(lua_State *L)
     lua_settop(L, 3);
     if (lua_type(L, 2) == LUA_TTABLE) {
         if (e == NULL) { lua_settop(L, 1); return 1; }
-        attrs = e->tr->sorted ? lsl_attrs_from_table_sorted(L, 2, &n, "set")
-                              : lsl_attrs_from_table(L, 2, &n, "set");
+        attrs = e->tr->sorted ? lsl_attrs_from_table_sorted(L, e->tr->st, 2, &n, "set")
+                              : lsl_attrs_from_table(L, e->tr->st, 2, &n, "set");
     } else {
         size_t klen;
         const char *key = luaL_checklstring(L, 2, &klen);
@@ -409,8 +409,8 @@ static int l_span_event(lua_State *L)
     const sl_attr *attrs = NULL;
     size_t n = 0;
     if (!lua_isnoneornil(L, 3))
-        attrs = tr->sorted ? lsl_attrs_from_table_sorted(L, 3, &n, "event")
-                           : lsl_attrs_from_table(L, 3, &n, "event");
+        attrs = tr->sorted ? lsl_attrs_from_table_sorted(L, tr->st, 3, &n, "event")
+                           : lsl_attrs_from_table(L, tr->st, 3, &n, "event");
     tr->L = L;
     sl_span_event(&e->s, name, len, attrs, n);
     if (tr->nhooks[HOOK_EVENT] && !(e->state & LS_QUIET) && !tr->st->hooks) {

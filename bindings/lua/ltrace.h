@@ -419,11 +419,13 @@ int lsl_tracer_on(lua_State *L);
  * start spans cannot feed each other. */
 void lsl_tracer_run_hooks(lua_State *L, lsl_tracer *tr, int tr_idx, int kind, int nargs);
 
-/* lattrs.c. Converts the attribute table at idx into a scratch array (valid until the
- * next call); raises an error naming the key and fname on a bad value. */
-const sl_attr *lsl_attrs_from_table(lua_State *L, int idx, size_t *n, const char *fname);
+/* lattrs.c. Converts the attribute table at idx (a positive index) into
+ * st's scratch array (valid until the next call); raises an error naming the
+ * key and fname on a bad value. */
+const sl_attr *lsl_attrs_from_table(lua_State *L, lsl_state *st, int idx, size_t *n, const char *fname);
 /* The same, sorted by key (seeded tracers: output identical across processes). */
-const sl_attr *lsl_attrs_from_table_sorted(lua_State *L, int idx, size_t *n, const char *fname);
+const sl_attr *lsl_attrs_from_table_sorted(lua_State *L, lsl_state *st, int idx, size_t *n,
+                                           const char *fname);
 /* The scalar value at idx (string, number, boolean) into a's type and
  * value; 0 (a untouched) for anything else. */
 int lsl_attr_scalar(lua_State *L, int idx, sl_attr *a);
