@@ -71,6 +71,38 @@ static char *short_decimal(char *o, double d)
     return o + (n - whole);
 }
 
+char *sl_json_escape_rest(char *o, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = (const unsigned char *)s + n;
+    while (p < end) {
+        unsigned c = *p;
+        if (sl_json_plain[c]) {
+            *o++ = (char)c;
+            p++;
+            continue;
+        }
+        if (c >= 0x80) {
+            o = sl_utf8_copy_seq(o, &p, end);
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\t': *o++ = 't'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        default:
+            o = SL_PUT_LIT(o, "u00");
+            o = sl_hex_put(o, (const uint8_t *)p, 1);
+        }
+        p++;
+    }
+    return o;
+}
+
 char *sl_json_double(char *o, double d)
 {
     if (isnan(d)) return SL_PUT_LIT(o, "\"NaN\"");

@@ -74,38 +74,17 @@ static inline size_t sl_json_plain_prefix(char *o, const char *s, size_t n)
     return i;
 }
 
+/* The rest of sl_json_escape, from the first byte that is not plain ASCII
+ * (json.c). */
+char *sl_json_escape_rest(char *o, const char *s, size_t n);
+
+/* s escaped (no quotes). Inline up to the first byte that needs work: most
+ * strings are plain ASCII all through, and a call costs more than they do. */
 static inline char *sl_json_escape(char *o, const char *s, size_t n)
 {
     size_t plain = sl_json_plain_prefix(o, s, n);
-    o += plain;
-    const unsigned char *p = (const unsigned char *)s + plain, *end = (const unsigned char *)s + n;
-    while (p < end) {
-        unsigned c = *p;
-        if (sl_json_plain[c]) {
-            *o++ = (char)c;
-            p++;
-            continue;
-        }
-        if (c >= 0x80) {
-            o = sl_utf8_copy_seq(o, &p, end);
-            continue;
-        }
-        *o++ = '\\';
-        switch (c) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '\n': *o++ = 'n'; break;
-        case '\t': *o++ = 't'; break;
-        case '\r': *o++ = 'r'; break;
-        case '\b': *o++ = 'b'; break;
-        case '\f': *o++ = 'f'; break;
-        default:
-            o = SL_PUT_LIT(o, "u00");
-            o = sl_hex_put(o, (const uint8_t *)p, 1);
-        }
-        p++;
-    }
-    return o;
+    if (__builtin_expect(plain == n, 1)) return o + n;
+    return sl_json_escape_rest(o + plain, s + plain, n - plain);
 }
 
 /* s as a JSON string; cut: it was truncated, marked with U+2026 at the end. */
