@@ -164,7 +164,13 @@ lsl_entry *lsl_span_open(lua_State *L, lsl_tracer *tr, int tr_idx, const char *n
      * before any of it: a finalizer may close it, never collect it. */
     lsl_spanobj *obj = NULL;
     /* a child (sl_span_begin's rule) has trace and parent ids to keep */
-    int linked = parent && !sl_id_is_zero(&parent->trace);
+    int linked = 0;
+    if (parent) {
+        uint64_t a, b;
+        memcpy(&a, parent->trace.bytes, 8);
+        memcpy(&b, parent->trace.bytes + 8, 8);
+        linked = (a | b) != 0;
+    }
     if (!frame) {
         obj = (lsl_spanobj *)lua_newuserdatauv(L, lsl_spanobj_size(linked, len), 0);
         obj->magic = lsl_span_magic;
