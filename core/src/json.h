@@ -129,11 +129,12 @@ static inline char *sl_json_u32(char *o, uint32_t v)
         return o + 1;
     }
     if (v < 100000000u) {
-        int k = 2 + (v >= 100) + (v >= 1000) + (v >= 10000) + (v >= 100000) + (v >= 1000000) +
-                (v >= 10000000);
-        uint64_t d = sl_json_digits8(v) >> (8 * (8 - k));
+        /* the leading zero digits are the low zero bytes of the digit values */
+        uint64_t d = sl_json_digits8(v);
+        int zeros = __builtin_ctzll(d - 0x3030303030303030ull) >> 3;
+        d >>= 8 * zeros;
         memcpy(o, &d, 8);
-        return o + k;
+        return o + 8 - zeros;
     }
     int n = 1;
     for (uint32_t x = v; x >= 10; x /= 10) n++;

@@ -303,6 +303,26 @@ static void test_buffer(void)
     CHECK(b.ptr == NULL && b.len == 0 && b.cap == 0);
 }
 
+/* Integers of every length, at the edges where one more digit is needed,
+ * as printf writes them. */
+static void test_json_integer_lengths(void)
+{
+    uint64_t p = 1;
+    for (int k = 0; k < 20; k++, p *= 10) {
+        const uint64_t vs[] = {p - 1, p, p + 1, 2 * p - 1, 9 * p};
+        for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+            char want[32], got[32];
+            snprintf(want, sizeof want, "%llu", (unsigned long long)vs[i]);
+            *sl_json_u64(got, vs[i]) = '\0';
+            CHECK_EQ_STR(got, want);
+            if (vs[i] <= UINT32_MAX) {
+                *sl_json_u32(got, (uint32_t)vs[i]) = '\0';
+                CHECK_EQ_STR(got, want);
+            }
+        }
+    }
+}
+
 /* The cached timestamp writer writes what sl_json_u64 writes, whether its
  * leading digits come from the cache, change, or the value is no 19-digit
  * timestamp at all. */
@@ -334,6 +354,7 @@ int main(void)
     test_json_strings();
     test_json_numbers_and_ids();
     test_json_ts_cache();
+    test_json_integer_lengths();
     test_utf8();
     test_buffer();
     return CHECK_DONE();
