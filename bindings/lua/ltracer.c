@@ -195,7 +195,7 @@ static int l_tracer_start(lua_State *L)
         } else if (t != LUA_TNIL) {
             luaL_typeerror(L, 3, "table or string");
         }
-        if (!lua_isnoneornil(L, opts_at)) {
+        if (top >= opts_at && !lua_isnil(L, opts_at)) {
             luaL_checktype(L, opts_at, LUA_TTABLE);
             opts = opts_at;
         }
