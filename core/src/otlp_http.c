@@ -12,11 +12,20 @@
  * honoured, up to 60 s); other 4xx drop the request. While the collector
  * is away the queue holds up to queue_spans spans; past that new spans are
  * dropped and counted, so memory stays bounded.
+ *
+ * libcurl is loaded with dlopen by the first exporter, not linked: linked,
+ * it and the ~30 libraries it needs (TLS, Kerberos, LDAP, ...) were loaded
+ * and their symbols resolved by every program that required spanline and
+ * every CLI command (22M instructions, a few ms, at each start), for a
+ * feature most runs never use. Its header still gives the types and the
+ * option numbers, which are part of its stable ABI (soname libcurl.so.4).
  */
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -63,12 +72,47 @@ static void deadline(struct timespec *ts, uint64_t mono)
     ts->tv_nsec = (long)(mono % 1000000000u);
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
+/* ===== LIBCURL, LOADED ON FIRST USE ===== */
 
-static void curl_init(void)
+static struct {
+    CURLcode (*global_init)(long);
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_perform)(CURL *);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    const char *(*easy_strerror)(CURLcode);
+    void (*easy_cleanup)(CURL *);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
+} curl;
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static char curl_failure[256];   /* why libcurl cannot be used, or "" */
+
+/* dlsym returns void *; POSIX guarantees it converts to a function pointer. */
+#define CURL_SYMBOL(lib, field, name) \
+    (*(void **)(&curl.field) = dlsym(lib, name)) != NULL
+
+static void curl_load(void)
 {
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        const char *why = dlerror();
+        snprintf(curl_failure, sizeof curl_failure, "cannot load libcurl.so.4 (%s)", why ? why : "dlopen failed");
+        return;
+    }
+    if (!(CURL_SYMBOL(lib, global_init, "curl_global_init") && CURL_SYMBOL(lib, easy_init, "curl_easy_init") &&
+          CURL_SYMBOL(lib, easy_setopt, "curl_easy_setopt") && CURL_SYMBOL(lib, easy_perform, "curl_easy_perform") &&
+          CURL_SYMBOL(lib, easy_getinfo, "curl_easy_getinfo") &&
+          CURL_SYMBOL(lib, easy_strerror, "curl_easy_strerror") &&
+          CURL_SYMBOL(lib, easy_cleanup, "curl_easy_cleanup") &&
+          CURL_SYMBOL(lib, slist_append, "curl_slist_append") &&
+          CURL_SYMBOL(lib, slist_free_all, "curl_slist_free_all"))) {
+        snprintf(curl_failure, sizeof curl_failure, "libcurl.so.4 lacks a function spanline needs");
+        return;   /* the library stays loaded: harmless, and dlclose would race other users */
+    }
+    CURLcode rc = curl.global_init(CURL_GLOBAL_DEFAULT);
+    if (rc != CURLE_OK) snprintf(curl_failure, sizeof curl_failure, "libcurl: %s", curl.easy_strerror(rc));
 }
 
 /* ===== ONE REQUEST ===== */
@@ -89,18 +133,18 @@ static int progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_
 
 static int setup_curl(sl_otlp_exporter *x)
 {
-    if (!(x->curl = curl_easy_init())) return SL_ENOMEM;
-    curl_easy_setopt(x->curl, CURLOPT_URL, x->url);
-    curl_easy_setopt(x->curl, CURLOPT_HTTPHEADER, x->headers);
-    curl_easy_setopt(x->curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(x->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(x->curl, CURLOPT_TIMEOUT_MS, (long)x->o.timeout_ms);
-    curl_easy_setopt(x->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)x->o.timeout_ms);
-    curl_easy_setopt(x->curl, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(x->curl, CURLOPT_USERAGENT, "spanline/" SL_VERSION);
-    curl_easy_setopt(x->curl, CURLOPT_XFERINFOFUNCTION, progress);
-    curl_easy_setopt(x->curl, CURLOPT_XFERINFODATA, x);
-    curl_easy_setopt(x->curl, CURLOPT_NOPROGRESS, 0L);
+    if (!(x->curl = curl.easy_init())) return SL_ENOMEM;
+    curl.easy_setopt(x->curl, CURLOPT_URL, x->url);
+    curl.easy_setopt(x->curl, CURLOPT_HTTPHEADER, x->headers);
+    curl.easy_setopt(x->curl, CURLOPT_POST, 1L);
+    curl.easy_setopt(x->curl, CURLOPT_NOSIGNAL, 1L);
+    curl.easy_setopt(x->curl, CURLOPT_TIMEOUT_MS, (long)x->o.timeout_ms);
+    curl.easy_setopt(x->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)x->o.timeout_ms);
+    curl.easy_setopt(x->curl, CURLOPT_WRITEFUNCTION, discard);
+    curl.easy_setopt(x->curl, CURLOPT_USERAGENT, "spanline/" SL_VERSION);
+    curl.easy_setopt(x->curl, CURLOPT_XFERINFOFUNCTION, progress);
+    curl.easy_setopt(x->curl, CURLOPT_XFERINFODATA, x);
+    curl.easy_setopt(x->curl, CURLOPT_NOPROGRESS, 0L);
     return SL_OK;
 }
 
@@ -111,15 +155,15 @@ static int post(sl_otlp_exporter *x, request *r, long *status, uint32_t *retry_a
 {
     *retry_after_ms = 0;
     *status = 0;
-    curl_easy_setopt(x->curl, CURLOPT_POSTFIELDS, r->body.ptr);
-    curl_easy_setopt(x->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
-    CURLcode rc = curl_easy_perform(x->curl);
+    curl.easy_setopt(x->curl, CURLOPT_POSTFIELDS, r->body.ptr);
+    curl.easy_setopt(x->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
+    CURLcode rc = curl.easy_perform(x->curl);
     if (rc != CURLE_OK) return RETRY;   /* refused, reset, timed out: try again */
-    curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, status);
+    curl.easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, status);
     if (*status >= 200 && *status < 300) return SENT;
     if (*status == 429 || *status >= 500 || *status == 408) {
         curl_off_t after = 0;
-        if (curl_easy_getinfo(x->curl, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
+        if (curl.easy_getinfo(x->curl, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
             *retry_after_ms = after > 60 ? 60000u : (uint32_t)after * 1000u;
         return RETRY;
     }
@@ -277,9 +321,9 @@ static int build_headers(sl_otlp_exporter *x, const char *lines)
 {
     const char *type = x->o.format == SL_OTLP_JSON ? "Content-Type: application/json"
                                                    : "Content-Type: application/x-protobuf";
-    if (!(x->headers = curl_slist_append(NULL, type))) return SL_ENOMEM;
+    if (!(x->headers = curl.slist_append(NULL, type))) return SL_ENOMEM;
     /* no "Expect: 100-continue" round trip for large bodies */
-    struct curl_slist *l = curl_slist_append(x->headers, "Expect:");
+    struct curl_slist *l = curl.slist_append(x->headers, "Expect:");
     if (!l) return SL_ENOMEM;
     x->headers = l;
     for (const char *p = lines; p && *p;) {
@@ -290,7 +334,7 @@ static int build_headers(sl_otlp_exporter *x, const char *lines)
             if (!line) return SL_ENOMEM;
             memcpy(line, p, n);
             line[n] = '\0';
-            l = curl_slist_append(x->headers, line);
+            l = curl.slist_append(x->headers, line);
             free(line);
             if (!l) return SL_ENOMEM;
             x->headers = l;
@@ -307,9 +351,9 @@ sl_otlp_exporter *sl_otlp_exporter_new(const sl_otlp_exporter_opts *o, sl_error 
         sl_set_error(err, SL_EINVAL, 0, "otlp: no endpoint URL");
         return NULL;
     }
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK) {
-        sl_set_error(err, SL_EIO, 0, "otlp: libcurl: %s", curl_easy_strerror(curl_init_rc));
+    pthread_once(&curl_once, curl_load);
+    if (curl_failure[0]) {
+        sl_set_error(err, SL_EIO, 0, "otlp: %s", curl_failure);
         return NULL;
     }
     sl_otlp_exporter *x = calloc(1, sizeof *x);
@@ -426,8 +470,8 @@ void sl_otlp_exporter_free(sl_otlp_exporter *x, uint32_t timeout_ms)
         free_request(r);
     }
     sl_otlp_batch_free(&x->pending);
-    if (x->curl) curl_easy_cleanup(x->curl);
-    curl_slist_free_all(x->headers);
+    if (x->curl) curl.easy_cleanup(x->curl);
+    curl.slist_free_all(x->headers);
     free(x->url);
     pthread_mutex_destroy(&x->mu);
     pthread_cond_destroy(&x->cond);
