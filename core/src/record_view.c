@@ -351,12 +351,8 @@ int sl_recoder_record(sl_recoder *rc, const sl_record *rec)
 
 const char *sl_recoder_output(sl_recoder *rc, size_t *len)
 {
-    sl_buf t = rc->handed;
-    rc->handed = rc->out;
-    rc->out = t;
-    rc->out.len = 0;
-    *len = rc->handed.len;
-    return rc->handed.len ? rc->handed.ptr : "";
+    *len = sl_buf_hand_out(&rc->out, &rc->handed);
+    return *len ? rc->handed.ptr : "";
 }
 
 void sl_recoder_close(sl_recoder *rc)
