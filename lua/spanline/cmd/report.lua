@@ -40,8 +40,8 @@ local function run(argv)
     return 2
   end
   local top, bad = args.integer(opts, "top", 1)
-  local pid = opts.pid and processes.pid_option(opts.pid)
-  if opts.pid and not pid then bad = select(2, processes.pid_option(opts.pid)) end
+  local pid, bad_pid = processes.pid_option(opts.pid)
+  bad = bad or bad_pid
   if bad then
     io.stderr:write("spanline report: ", bad, "\n")
     return 2

@@ -29,8 +29,8 @@ local function run(argv)
     return 2
   end
   local depth, bad = args.integer(opts, "depth", 0)
-  local pid = opts.pid and processes.pid_option(opts.pid)
-  if opts.pid and not pid then bad = select(2, processes.pid_option(opts.pid)) end
+  local pid, bad_pid = processes.pid_option(opts.pid)
+  bad = bad or bad_pid
   if bad then
     io.stderr:write("spanline tree: ", bad, "\n")
     return 2
