@@ -136,16 +136,18 @@ static int l_otlp_drain(lua_State *L)
     return 1;
 }
 
-/* x:stats() -> {spans, sent, dropped, queued, requests, retries, last_status, dropped_open, bad} */
+/* x:stats() -> {spans, sent, dropped, rejected, queued, requests, retries, last_status,
+ * dropped_open, bad} */
 static int l_otlp_stats(lua_State *L)
 {
     sl_export_stats st;
     sl_otlp_stats(check_otlp(L)->x, &st);
-    lua_createtable(L, 0, 9);
+    lua_createtable(L, 0, 10);
 #define SET(name, v) (lua_pushinteger(L, (lua_Integer)(v)), lua_setfield(L, -2, name))
     SET("spans", st.spans);
     SET("sent", st.spans_sent);
     SET("dropped", st.spans_dropped);
+    SET("rejected", st.spans_rejected);
     SET("queued", st.spans_queued);
     SET("requests", st.requests);
     SET("retries", st.retries);

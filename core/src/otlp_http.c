@@ -57,6 +57,8 @@ struct sl_otlp_exporter {
     uint64_t rng;                  /* xorshift state for retry jitter */
 
     sl_export_stats st;
+    char reply[4096];              /* the start of the last response body */
+    size_t reply_len;
 };
 
 static uint64_t mono_ns(void)
@@ -117,11 +119,79 @@ static void curl_load(void)
 
 /* ===== ONE REQUEST ===== */
 
-static size_t discard(char *p, size_t size, size_t n, void *ud)
+/* Keeps the start of the response body (a partial success is small);
+ * the rest is read and dropped. */
+static size_t keep_reply(char *p, size_t size, size_t n, void *ud)
 {
-    (void)p;
-    (void)ud;
-    return size * n;
+    sl_otlp_exporter *x = ud;
+    size_t len = size * n, room = sizeof x->reply - x->reply_len;
+    size_t take = len < room ? len : room;
+    memcpy(x->reply + x->reply_len, p, take);
+    x->reply_len += take;
+    return len;
+}
+
+/* ===== PARTIAL SUCCESS =====
+ * A 2xx may still say that some spans were rejected: the response's
+ * partial_success (ExportTracePartialSuccess: 1 rejected_spans, 2
+ * error_message). Those spans are not retried (the spec says so) but
+ * counted as rejected, not sent. */
+
+static uint64_t json_rejected(const char *p, size_t len)
+{
+    static const char key[] = "\"rejectedSpans\"";
+    const char *e = p + len, *k = memmem(p, len, key, sizeof key - 1);
+    if (!k) return 0;
+    k += sizeof key - 1;
+    while (k < e && (*k == ' ' || *k == ':' || *k == '"' || *k == '\t' || *k == '\n' || *k == '\r')) k++;
+    uint64_t v = 0;
+    while (k < e && *k >= '0' && *k <= '9' && v < UINT64_MAX / 10) v = v * 10 + (uint64_t)(*k++ - '0');
+    return v;
+}
+
+/* A protobuf varint at *p; 0 when cut short. */
+static int varint(const unsigned char **p, const unsigned char *e, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; *p < e && shift < 64; shift += 7) {
+        unsigned char b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return 1;
+    }
+    return 0;
+}
+
+/* Field `want` (a varint) of the message [p, e), descending into field
+ * `within` (a nested message) first when within is nonzero. */
+static uint64_t proto_rejected(const unsigned char *p, const unsigned char *e, int within)
+{
+    uint64_t tag, v;
+    while (p < e && varint(&p, e, &tag)) {
+        unsigned field = (unsigned)(tag >> 3), wt = (unsigned)(tag & 7);
+        if (wt == 0) {
+            if (!varint(&p, e, &v)) return 0;
+            if (!within && field == 1) return v;
+        } else if (wt == 2) {
+            if (!varint(&p, e, &v) || v > (uint64_t)(e - p)) return 0;
+            if (within && field == 1) return proto_rejected(p, p + v, 0);
+            p += v;
+        } else if (wt == 1 || wt == 5) {
+            if ((uint64_t)(e - p) < (wt == 1 ? 8u : 4u)) return 0;
+            p += wt == 1 ? 8 : 4;
+        } else {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static uint64_t rejected_spans(const sl_otlp_exporter *x, size_t nspans)
+{
+    uint64_t n = x->o.format == SL_OTLP_JSON
+                     ? json_rejected(x->reply, x->reply_len)
+                     : proto_rejected((const unsigned char *)x->reply,
+                                      (const unsigned char *)x->reply + x->reply_len, 1);
+    return n < nspans ? n : nspans;
 }
 
 /* Called by libcurl while a request runs: nonzero aborts it (closing). */
@@ -140,7 +210,8 @@ static int setup_curl(sl_otlp_exporter *x)
     curl.easy_setopt(x->curl, CURLOPT_NOSIGNAL, 1L);
     curl.easy_setopt(x->curl, CURLOPT_TIMEOUT_MS, (long)x->o.timeout_ms);
     curl.easy_setopt(x->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)x->o.timeout_ms);
-    curl.easy_setopt(x->curl, CURLOPT_WRITEFUNCTION, discard);
+    curl.easy_setopt(x->curl, CURLOPT_WRITEFUNCTION, keep_reply);
+    curl.easy_setopt(x->curl, CURLOPT_WRITEDATA, x);
     curl.easy_setopt(x->curl, CURLOPT_USERAGENT, "spanline/" SL_VERSION);
     curl.easy_setopt(x->curl, CURLOPT_XFERINFOFUNCTION, progress);
     curl.easy_setopt(x->curl, CURLOPT_XFERINFODATA, x);
@@ -157,6 +228,7 @@ static int post(sl_otlp_exporter *x, request *r, long *status, uint32_t *retry_a
     *status = 0;
     curl.easy_setopt(x->curl, CURLOPT_POSTFIELDS, r->body.ptr);
     curl.easy_setopt(x->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
+    x->reply_len = 0;
     CURLcode rc = curl.easy_perform(x->curl);
     if (rc != CURLE_OK) return RETRY;   /* refused, reset, timed out: try again */
     curl.easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, status);
@@ -255,8 +327,11 @@ static void *run(void *arg)
         x->head = r->next;
         if (!x->head) x->tail = NULL;
         x->queued -= r->nspans;
-        if (outcome == SENT) x->st.spans_sent += r->nspans;
-        else x->st.spans_dropped += r->nspans;   /* the collector refused it for good */
+        if (outcome == SENT) {
+            uint64_t rejected = rejected_spans(x, r->nspans);
+            x->st.spans_sent += r->nspans - rejected;
+            x->st.spans_rejected += rejected;
+        } else x->st.spans_dropped += r->nspans;   /* the collector refused it for good */
         free_request(r);
     }
     pthread_mutex_unlock(&x->mu);
