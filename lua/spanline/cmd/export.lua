@@ -135,8 +135,7 @@ local function run(argv)
   if problem and out ~= io.stdout then os.remove(opts.output) end   -- no file without spans
   if not ok then return fail(err) end
   if problem then return fail(problem) end
-  local note = spanfile.bad_note(q)
-  if note then io.stderr:write("spanline export: ", note, "\n") end
+  for _, line in ipairs(spanfile.input_notes(q)) do io.stderr:write("spanline export: ", line, "\n") end
   return 0
 end
 

@@ -70,9 +70,8 @@ local function run(argv)
     io.stderr:write("spanline report: ", problem, "\n")
     return 1
   end
-  local note = spanfile.bad_note(q)
-  if note then io.stderr:write("spanline report: ", note, "\n") end
-  note = spanfile.where_note(state)
+  for _, line in ipairs(spanfile.input_notes(q)) do io.stderr:write("spanline report: ", line, "\n") end
+  local note = spanfile.where_note(state)
   if note then io.stderr:write("spanline report: ", note, "\n") end
   note = spanfile.processes_note(q, pid)
   if note then io.stderr:write("spanline report: ", note, "\n") end
