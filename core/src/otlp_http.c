@@ -13,23 +13,15 @@
  * is away the queue holds up to queue_spans spans; past that new spans are
  * dropped and counted, so memory stays bounded.
  *
- * libcurl is loaded with dlopen by the first exporter, not linked: linked,
- * it and the ~30 libraries it needs (TLS, Kerberos, LDAP, ...) were loaded
- * and their symbols resolved by every program that required spanline and
- * every CLI command (22M instructions, a few ms, at each start), for a
- * feature most runs never use. Its header still gives the types and the
- * option numbers, which are part of its stable ABI (soname libcurl.so.4).
+ * libcurl is reached through sl_curl (otlp_curl.c: loaded at first use).
  */
-#include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
-#include "otlp.h"
+#include "otlp_curl.h"
 
 typedef struct request {
     struct request *next;
@@ -74,49 +66,6 @@ static void deadline(struct timespec *ts, uint64_t mono)
     ts->tv_nsec = (long)(mono % 1000000000u);
 }
 
-/* ===== LIBCURL, LOADED ON FIRST USE ===== */
-
-static struct {
-    CURLcode (*global_init)(long);
-    CURL *(*easy_init)(void);
-    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-    CURLcode (*easy_perform)(CURL *);
-    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-    const char *(*easy_strerror)(CURLcode);
-    void (*easy_cleanup)(CURL *);
-    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
-    void (*slist_free_all)(struct curl_slist *);
-} curl;
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static char curl_failure[256];   /* why libcurl cannot be used, or "" */
-
-/* dlsym returns void *; POSIX guarantees it converts to a function pointer. */
-#define CURL_SYMBOL(lib, field, name) \
-    (*(void **)(&curl.field) = dlsym(lib, name)) != NULL
-
-static void curl_load(void)
-{
-    void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        const char *why = dlerror();
-        snprintf(curl_failure, sizeof curl_failure, "cannot load libcurl.so.4 (%s)", why ? why : "dlopen failed");
-        return;
-    }
-    if (!(CURL_SYMBOL(lib, global_init, "curl_global_init") && CURL_SYMBOL(lib, easy_init, "curl_easy_init") &&
-          CURL_SYMBOL(lib, easy_setopt, "curl_easy_setopt") && CURL_SYMBOL(lib, easy_perform, "curl_easy_perform") &&
-          CURL_SYMBOL(lib, easy_getinfo, "curl_easy_getinfo") &&
-          CURL_SYMBOL(lib, easy_strerror, "curl_easy_strerror") &&
-          CURL_SYMBOL(lib, easy_cleanup, "curl_easy_cleanup") &&
-          CURL_SYMBOL(lib, slist_append, "curl_slist_append") &&
-          CURL_SYMBOL(lib, slist_free_all, "curl_slist_free_all"))) {
-        snprintf(curl_failure, sizeof curl_failure, "libcurl.so.4 lacks a function spanline needs");
-        return;   /* the library stays loaded: harmless, and dlclose would race other users */
-    }
-    CURLcode rc = curl.global_init(CURL_GLOBAL_DEFAULT);
-    if (rc != CURLE_OK) snprintf(curl_failure, sizeof curl_failure, "libcurl: %s", curl.easy_strerror(rc));
-}
-
 /* ===== ONE REQUEST ===== */
 
 /* Keeps the start of the response body (a partial success is small);
@@ -131,66 +80,13 @@ static size_t keep_reply(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
-/* ===== PARTIAL SUCCESS =====
- * A 2xx may still say that some spans were rejected: the response's
- * partial_success (ExportTracePartialSuccess: 1 rejected_spans, 2
- * error_message). Those spans are not retried (the spec says so) but
- * counted as rejected, not sent. */
-
-static uint64_t json_rejected(const char *p, size_t len)
-{
-    static const char key[] = "\"rejectedSpans\"";
-    const char *e = p + len, *k = memmem(p, len, key, sizeof key - 1);
-    if (!k) return 0;
-    k += sizeof key - 1;
-    while (k < e && (*k == ' ' || *k == ':' || *k == '"' || *k == '\t' || *k == '\n' || *k == '\r')) k++;
-    uint64_t v = 0;
-    while (k < e && *k >= '0' && *k <= '9' && v < UINT64_MAX / 10) v = v * 10 + (uint64_t)(*k++ - '0');
-    return v;
-}
-
-/* A protobuf varint at *p; 0 when cut short. */
-static int varint(const unsigned char **p, const unsigned char *e, uint64_t *v)
-{
-    *v = 0;
-    for (int shift = 0; *p < e && shift < 64; shift += 7) {
-        unsigned char b = *(*p)++;
-        *v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) return 1;
-    }
-    return 0;
-}
-
-/* Field `want` (a varint) of the message [p, e), descending into field
- * `within` (a nested message) first when within is nonzero. */
-static uint64_t proto_rejected(const unsigned char *p, const unsigned char *e, int within)
-{
-    uint64_t tag, v;
-    while (p < e && varint(&p, e, &tag)) {
-        unsigned field = (unsigned)(tag >> 3), wt = (unsigned)(tag & 7);
-        if (wt == 0) {
-            if (!varint(&p, e, &v)) return 0;
-            if (!within && field == 1) return v;
-        } else if (wt == 2) {
-            if (!varint(&p, e, &v) || v > (uint64_t)(e - p)) return 0;
-            if (within && field == 1) return proto_rejected(p, p + v, 0);
-            p += v;
-        } else if (wt == 1 || wt == 5) {
-            if ((uint64_t)(e - p) < (wt == 1 ? 8u : 4u)) return 0;
-            p += wt == 1 ? 8 : 4;
-        } else {
-            return 0;
-        }
-    }
-    return 0;
-}
-
+/* A partial success (otlp_curl.c) names spans the collector rejected in a
+ * 2xx: they are not retried (the spec says so) but counted as rejected. */
 static uint64_t rejected_spans(const sl_otlp_exporter *x, size_t nspans)
 {
     uint64_t n = x->o.format == SL_OTLP_JSON
-                     ? json_rejected(x->reply, x->reply_len)
-                     : proto_rejected((const unsigned char *)x->reply,
-                                      (const unsigned char *)x->reply + x->reply_len, 1);
+                     ? sl_otlp_rejected_json(x->reply, x->reply_len)
+                     : sl_otlp_rejected_proto(x->reply, x->reply_len);
     return n < nspans ? n : nspans;
 }
 
@@ -203,19 +99,19 @@ static int progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_
 
 static int setup_curl(sl_otlp_exporter *x)
 {
-    if (!(x->curl = curl.easy_init())) return SL_ENOMEM;
-    curl.easy_setopt(x->curl, CURLOPT_URL, x->url);
-    curl.easy_setopt(x->curl, CURLOPT_HTTPHEADER, x->headers);
-    curl.easy_setopt(x->curl, CURLOPT_POST, 1L);
-    curl.easy_setopt(x->curl, CURLOPT_NOSIGNAL, 1L);
-    curl.easy_setopt(x->curl, CURLOPT_TIMEOUT_MS, (long)x->o.timeout_ms);
-    curl.easy_setopt(x->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)x->o.timeout_ms);
-    curl.easy_setopt(x->curl, CURLOPT_WRITEFUNCTION, keep_reply);
-    curl.easy_setopt(x->curl, CURLOPT_WRITEDATA, x);
-    curl.easy_setopt(x->curl, CURLOPT_USERAGENT, "spanline/" SL_VERSION);
-    curl.easy_setopt(x->curl, CURLOPT_XFERINFOFUNCTION, progress);
-    curl.easy_setopt(x->curl, CURLOPT_XFERINFODATA, x);
-    curl.easy_setopt(x->curl, CURLOPT_NOPROGRESS, 0L);
+    if (!(x->curl = sl_curl.easy_init())) return SL_ENOMEM;
+    sl_curl.easy_setopt(x->curl, CURLOPT_URL, x->url);
+    sl_curl.easy_setopt(x->curl, CURLOPT_HTTPHEADER, x->headers);
+    sl_curl.easy_setopt(x->curl, CURLOPT_POST, 1L);
+    sl_curl.easy_setopt(x->curl, CURLOPT_NOSIGNAL, 1L);
+    sl_curl.easy_setopt(x->curl, CURLOPT_TIMEOUT_MS, (long)x->o.timeout_ms);
+    sl_curl.easy_setopt(x->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)x->o.timeout_ms);
+    sl_curl.easy_setopt(x->curl, CURLOPT_WRITEFUNCTION, keep_reply);
+    sl_curl.easy_setopt(x->curl, CURLOPT_WRITEDATA, x);
+    sl_curl.easy_setopt(x->curl, CURLOPT_USERAGENT, "spanline/" SL_VERSION);
+    sl_curl.easy_setopt(x->curl, CURLOPT_XFERINFOFUNCTION, progress);
+    sl_curl.easy_setopt(x->curl, CURLOPT_XFERINFODATA, x);
+    sl_curl.easy_setopt(x->curl, CURLOPT_NOPROGRESS, 0L);
     return SL_OK;
 }
 
@@ -226,16 +122,16 @@ static int post(sl_otlp_exporter *x, request *r, long *status, uint32_t *retry_a
 {
     *retry_after_ms = 0;
     *status = 0;
-    curl.easy_setopt(x->curl, CURLOPT_POSTFIELDS, r->body.ptr);
-    curl.easy_setopt(x->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
+    sl_curl.easy_setopt(x->curl, CURLOPT_POSTFIELDS, r->body.ptr);
+    sl_curl.easy_setopt(x->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
     x->reply_len = 0;
-    CURLcode rc = curl.easy_perform(x->curl);
+    CURLcode rc = sl_curl.easy_perform(x->curl);
     if (rc != CURLE_OK) return RETRY;   /* refused, reset, timed out: try again */
-    curl.easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, status);
+    sl_curl.easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, status);
     if (*status >= 200 && *status < 300) return SENT;
     if (*status == 429 || *status >= 500 || *status == 408) {
         curl_off_t after = 0;
-        if (curl.easy_getinfo(x->curl, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
+        if (sl_curl.easy_getinfo(x->curl, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
             *retry_after_ms = after > 60 ? 60000u : (uint32_t)after * 1000u;
         return RETRY;
     }
@@ -396,9 +292,9 @@ static int build_headers(sl_otlp_exporter *x, const char *lines)
 {
     const char *type = x->o.format == SL_OTLP_JSON ? "Content-Type: application/json"
                                                    : "Content-Type: application/x-protobuf";
-    if (!(x->headers = curl.slist_append(NULL, type))) return SL_ENOMEM;
+    if (!(x->headers = sl_curl.slist_append(NULL, type))) return SL_ENOMEM;
     /* no "Expect: 100-continue" round trip for large bodies */
-    struct curl_slist *l = curl.slist_append(x->headers, "Expect:");
+    struct curl_slist *l = sl_curl.slist_append(x->headers, "Expect:");
     if (!l) return SL_ENOMEM;
     x->headers = l;
     for (const char *p = lines; p && *p;) {
@@ -409,7 +305,7 @@ static int build_headers(sl_otlp_exporter *x, const char *lines)
             if (!line) return SL_ENOMEM;
             memcpy(line, p, n);
             line[n] = '\0';
-            l = curl.slist_append(x->headers, line);
+            l = sl_curl.slist_append(x->headers, line);
             free(line);
             if (!l) return SL_ENOMEM;
             x->headers = l;
@@ -426,9 +322,9 @@ sl_otlp_exporter *sl_otlp_exporter_new(const sl_otlp_exporter_opts *o, sl_error 
         sl_set_error(err, SL_EINVAL, 0, "otlp: no endpoint URL");
         return NULL;
     }
-    pthread_once(&curl_once, curl_load);
-    if (curl_failure[0]) {
-        sl_set_error(err, SL_EIO, 0, "otlp: %s", curl_failure);
+    const char *why = sl_curl_load();
+    if (why) {
+        sl_set_error(err, SL_EIO, 0, "otlp: %s", why);
         return NULL;
     }
     sl_otlp_exporter *x = calloc(1, sizeof *x);
@@ -545,8 +441,8 @@ void sl_otlp_exporter_free(sl_otlp_exporter *x, uint32_t timeout_ms)
         free_request(r);
     }
     sl_otlp_batch_free(&x->pending);
-    if (x->curl) curl.easy_cleanup(x->curl);
-    curl.slist_free_all(x->headers);
+    if (x->curl) sl_curl.easy_cleanup(x->curl);
+    sl_curl.slist_free_all(x->headers);
     free(x->url);
     pthread_mutex_destroy(&x->mu);
     pthread_cond_destroy(&x->cond);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "otlp.h"
+#include "otlp_curl.h"
 
 /* ===== a minimal protobuf reader ===== */
 
@@ -351,6 +351,24 @@ static void test_kind(void)
     sl_buf_free(&out);
 }
 
+static void test_partial_success(void)
+{
+    static const char j1[] = "{\"partialSuccess\":{\"rejectedSpans\":\"3\",\"errorMessage\":\"x\"}}";
+    static const char j2[] = "{ \"partialSuccess\": { \"errorMessage\": \"x\", \"rejectedSpans\": 12 } }";
+    CHECK_EQ_INT((int)sl_otlp_rejected_json(j1, sizeof j1 - 1), 3);
+    CHECK_EQ_INT((int)sl_otlp_rejected_json(j2, sizeof j2 - 1), 12);
+    CHECK_EQ_INT((int)sl_otlp_rejected_json("{}", 2), 0);
+    CHECK_EQ_INT((int)sl_otlp_rejected_json("", 0), 0);
+    /* ExportTraceServiceResponse { partial_success { rejected_spans: 300, error_message: "e" } } */
+    static const char p1[] = {0x0a, 0x06, 0x08, (char)0xac, 0x02, 0x12, 0x01, 'e'};
+    CHECK_EQ_INT((int)sl_otlp_rejected_proto(p1, sizeof p1), 300);
+    /* an unknown field first, then the message; a message cut short */
+    static const char p2[] = {0x18, 0x05, 0x0a, 0x02, 0x08, 0x07};
+    CHECK_EQ_INT((int)sl_otlp_rejected_proto(p2, sizeof p2), 7);
+    CHECK_EQ_INT((int)sl_otlp_rejected_proto(p1, 4), 0);
+    CHECK_EQ_INT((int)sl_otlp_rejected_proto("", 0), 0);
+}
+
 static void test_record_view(void)
 {
     /* a record read back and written by the JSONL and MessagePack encoders */
@@ -407,6 +425,7 @@ int main(void)
     test_json();
     test_proto();
     test_kind();
+    test_partial_success();
     test_record_view();
     test_url();
     return CHECK_DONE();
