@@ -184,11 +184,14 @@ static int encode_record(sl_tracer *t, const char *rec)
 static int drain_ring(sl_tracer *t, sl_tstate *s)
 {
     sl_ring *r = &s->ring;
+    /* read once: they share a cache line with what the producer writes */
+    const char *mem = r->mem;
+    uint64_t mask = r->mask;
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
     uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
     int e = 0;
     while (tail < head && !atomic_load_explicit(&t->emergency, memory_order_relaxed)) {
-        const char *rec = r->mem + (tail & r->mask);
+        const char *rec = mem + (tail & mask);
         uint32_t size;
         memcpy(&size, rec, 4);
         int we = (uint8_t)rec[4] != SL_REC_PAD ? encode_record(t, rec) : 0;

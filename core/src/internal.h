@@ -40,10 +40,15 @@ typedef struct sl_ring {
     char *mem;
     uint64_t cap, mask;            /* cap: a power of two */
     _Atomic uint64_t head;         /* written by the producer */
-    _Atomic uint64_t tail;         /* written by the consumer (drain mutex) */
     uint64_t head_local;           /* producer's copy of head */
     uint64_t tail_cache;           /* producer's last view of tail */
     uint64_t reserved_at;          /* producer: where the reserved record starts */
+    /* The consumer stores tail after every record it encodes: on a cache
+     * line of its own, 64 bytes from anything else, or the line would move
+     * between the two threads' cores on every record of a drain. */
+    char pad_before_tail[64];
+    _Atomic uint64_t tail;         /* written by the consumer (drain mutex) */
+    char pad_after_tail[64];
 } sl_ring;
 
 int sl_ring_init(sl_ring *r, size_t bytes);
