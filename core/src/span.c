@@ -272,6 +272,11 @@ static __attribute__((noinline)) void after_commit_slow(sl_tracer *t, sl_ring *r
         sl_drain_all(t, ts);
         return;
     }
+    /* the writer is told already: no look at its tail (a cache line it
+     * writes per record) on every record while the ring is half full */
+    if (atomic_load_explicit(&t->bg, memory_order_relaxed) &&
+        atomic_load_explicit(&t->kick_pending, memory_order_relaxed))
+        return;
     uint64_t half = ring->cap / 2;
     if (used >= half) {
         ring->tail_cache = atomic_load_explicit(&ring->tail, memory_order_acquire);
