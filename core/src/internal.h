@@ -168,6 +168,7 @@ typedef struct sl_rview {
     size_t text_len;
     const char *attrs;
     uint32_t nattrs;
+    uint32_t attrs_size;   /* bytes from attrs to the record's end; 0: not known */
 } sl_rview;
 
 /* Inline: the writer decodes every record it encodes. */
@@ -192,6 +193,7 @@ static inline void sl_rview_decode(const char *rec, sl_rview *v)
     p += h.text_len;
     v->attrs = p;
     v->nattrs = h.nattrs;
+    v->attrs_size = h.size - (uint32_t)(p - rec);
 }
 
 /* What an encoder needs to bound the encoding of a record's attributes. */
