@@ -204,6 +204,15 @@ static inline char *sl_json_i64(char *o, int64_t v)
     return sl_json_u64(o, (uint64_t)v);
 }
 
+/* ===== READING NUMBERS ===== */
+
+/* Whether ch can be part of a JSON number's text (not strchr over a set: it
+ * finds its own terminator for a NUL byte of the input). */
+static inline int sl_json_number_char(char ch)
+{
+    return (ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.' || ch == 'e' || ch == 'E';
+}
+
 /* ===== READING STRINGS =====
  * sl_json_unescape (spanline.h, json.c): the one JSON string decoder. */
 

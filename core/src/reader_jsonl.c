@@ -207,7 +207,7 @@ static const char *read_fraction(const char *s, const char *e, int neg, uint64_t
     char tmp[64];
     size_t n = 0;
     const char *q = s;
-    while (q < e && n < sizeof tmp - 1 && strchr("+-.eE0123456789", *q)) tmp[n++] = *q++;
+    while (q < e && n < sizeof tmp - 1 && sl_json_number_char(*q)) tmp[n++] = *q++;
     tmp[n] = '\0';
     double d = strtod(tmp, NULL);
     if (neg) d = -d;

@@ -50,11 +50,6 @@ static int ends_token(char ch)
            ch == '\n';
 }
 
-static int number_char(char ch)
-{
-    return (ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.' || ch == 'e' || ch == 'E';
-}
-
 /* Skips any JSON value (for nested objects kept as text). */
 static int skip(cursor *c)
 {
@@ -121,7 +116,7 @@ static int number(cursor *c, sl_buf *b, const char *key, size_t klen)
 {
     const char *s = c->p;
     int is_double = 0;
-    while (c->p < c->e && number_char(*c->p)) {
+    while (c->p < c->e && sl_json_number_char(*c->p)) {
         if (*c->p == '.' || *c->p == 'e' || *c->p == 'E') is_double = 1;
         c->p++;
     }
