@@ -30,7 +30,7 @@ void lsl_open_reader(lua_State *L);  /* lreader.c: stream reader */
 void lsl_open_util(lua_State *L);    /* lutil.c: clock, ids, traceparent */
 void lsl_open_samples(lua_State *L); /* lsamples.c: exact percentiles */
 void lsl_open_assemble(lua_State *L); /* lassemble.c, lkeep.c: core.assembler */
-void lsl_open_json(lua_State *L);     /* ljson.c: core.json_decode */
+void lsl_open_json(lua_State *L);     /* ljson.c: core.json_decode, json_quote, json_double */
 void lsl_open_otlp(lua_State *L);    /* lotlp.c: OTLP encoder and pusher, format recoder */
 void lsl_open_faults(lua_State *L);  /* lfaults.c: dump, crash and signal handlers */
 void lsl_open_sandbox(lua_State *L); /* lsandbox.c: calls under time and memory budgets */

@@ -1,6 +1,8 @@
 /*
- * ljson.c: JSON text -> Lua values, for the attribute texts the reader
- * and the assembler keep (record attrs, span attrs, event attrs).
+ * ljson.c: JSON text at the binding: -> Lua values, for the attribute texts
+ * the reader and the assembler keep (record attrs, span attrs, event
+ * attrs); and strings and doubles written by the core's one JSON writer,
+ * for spanline.json (core.json_quote, core.json_double).
  *
  * Key idea: a number written without a fraction or exponent that fits in
  * 64 bits becomes a Lua integer (lua-cjson makes every number a double, so
@@ -169,8 +171,29 @@ static int l_json_decode(lua_State *L)
     return 1;
 }
 
+/* core.json_quote(s) -> s as a JSON string literal, by the core's writer */
+static int l_json_quote(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    luaL_Buffer b;
+    char *o = luaL_buffinitsize(L, &b, SL_JSON_QUOTE_BOUND(n));
+    luaL_pushresultsize(&b, (size_t)(sl_json_quote(o, s, n) - o));
+    return 1;
+}
+
+/* core.json_double(x) -> the number x as the core writes a double */
+static int l_json_double(lua_State *L)
+{
+    char out[SL_JSON_DOUBLE_BOUND];
+    lua_pushlstring(L, out, (size_t)(sl_json_double(out, luaL_checknumber(L, 1)) - out));
+    return 1;
+}
+
 static const luaL_Reg json_funcs[] = {
     { "json_decode", l_json_decode },
+    { "json_quote", l_json_quote },
+    { "json_double", l_json_double },
     { NULL, NULL }
 };
 

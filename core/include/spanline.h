@@ -133,6 +133,18 @@ void sl_traceparent_format(const sl_context *ctx, char out[SL_TRACEPARENT_LEN + 
  * the stream readers and the Lua binding's attribute decoder use it. */
 const char *sl_json_unescape(const char *p, const char *e, char *out, char **out_end);
 
+/* The core's one JSON writer for callers outside it (the Lua binding),
+ * so every JSON spanline writes has the same strings and numbers: s as a
+ * quoted string literal (invalid UTF-8 as U+FFFD, '"', '\\' and control
+ * characters escaped) into out, which has room for SL_JSON_QUOTE_BOUND(n)
+ * bytes; d as the shortest of %.15g / %.17g that reads back the same (NaN
+ * and the infinities as the strings "NaN", "Infinity", "-Infinity") into
+ * SL_JSON_DOUBLE_BOUND bytes. Both return the end of what they wrote. */
+#define SL_JSON_QUOTE_BOUND(n) (6 * (size_t)(n) + 2)
+#define SL_JSON_DOUBLE_BOUND 48
+char *sl_json_quote(char *out, const char *s, size_t n);
+char *sl_json_double(char *out, double d);
+
 /* ===== ATTRIBUTES ===== */
 
 typedef enum sl_attr_type {

@@ -28,7 +28,7 @@ extern const char sl_json_digit_pairs[201];      /* "00".."99" */
 /* The shortest of %.15g / %.17g that reads back exactly; NaN and the
  * infinities, which JSON lacks, as the strings "NaN", "Infinity" and
  * "-Infinity". */
-char *sl_json_double(char *o, double d);
+char *sl_json_double(char *o, double d);   /* (declared in spanline.h too) */
 
 /* ===== STRINGS ===== */
 

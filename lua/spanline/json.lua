@@ -1,51 +1,39 @@
 -- json.lua: the one JSON value writer of the Lua side (report --format json,
--- the Chrome trace exporter, the web page's data). It writes what the core's
--- writer (core/src/json.h) writes, so a value reads the same whichever
--- output it went to: integers exactly (lua-cjson prints those above 1e14
--- with 14 digits), a double as the shortest of %.15g / %.17g that reads back
--- to the same double (0.1 is 0.1), NaN and the infinities, which JSON lacks,
--- as the strings "NaN", "Infinity", "-Infinity", strings as valid UTF-8
--- (invalid bytes become U+FFFD) with '"', '\' and control characters escaped.
+-- the Chrome trace exporter, the web page's data). Strings and doubles go
+-- through the core's writer (core/src/json.h, via core.json_quote and
+-- core.json_double), so a value reads the same whichever output it went
+-- to: integers exactly (lua-cjson prints those above 1e14 with 14 digits),
+-- a double as the shortest of %.15g / %.17g that reads back to the same
+-- double (0.1 is 0.1), NaN and the infinities, which JSON lacks, as the
+-- strings "NaN", "Infinity", "-Infinity", strings as valid UTF-8 (invalid
+-- bytes become U+FFFD) with '"', '\' and control characters escaped.
 -- html = true also escapes < > & U+2028 U+2029, for text inside a <script>
 -- block (no "</script" or "<!--" can end it).
-local text = require("spanline.text")
-
 local json = {}
 
-local ESCAPES = {
-  ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n",
-  ["\r"] = "\\r", ["\t"] = "\\t", ["<"] = "\\u003c", [">"] = "\\u003e", ["&"] = "\\u0026",
-}
-for c = 0, 31 do
-  local ch = string.char(c)
-  if not ESCAPES[ch] then ESCAPES[ch] = string.format("\\u%04x", c) end
-end
+local core = require("spanline.core")
 
-local REPLACEMENT = "\239\191\189"   -- U+FFFD
+local HTML = { ["<"] = "\\u003c", [">"] = "\\u003e", ["&"] = "\\u0026" }
 local MAX_DEPTH = 16
+local quote, double = core.json_quote, core.json_double
 
--- A JSON string literal of s (any Lua value, through tostring).
+-- A JSON string literal of s (any Lua value, through tostring): the core's
+-- writer (core.json_quote).
 function json.string(s, html)
   if type(s) ~= "string" then s = tostring(s) end
-  s = text.valid_utf8(s, REPLACEMENT)
-  if s:find('[\0-\31"\\]') then s = s:gsub('[\0-\31"\\]', ESCAPES) end
+  s = quote(s)
   if html and s:find("[<>&\226]") then
-    s = s:gsub("[<>&]", ESCAPES):gsub("\226\128\168", "\\u2028"):gsub("\226\128\169", "\\u2029")
+    s = s:gsub("[<>&]", HTML):gsub("\226\128\168", "\\u2028"):gsub("\226\128\169", "\\u2029")
   end
-  return '"' .. s .. '"'
+  return s
 end
 
-local format, mtype, huge = string.format, math.type, math.huge
+local format, mtype = string.format, math.type
 
--- A number as JSON.
+-- A number as JSON: an integer exactly, a double as the core writes one.
 function json.number(v)
   if mtype(v) == "integer" then return format("%d", v) end
-  if v ~= v then return '"NaN"' end
-  if v == huge then return '"Infinity"' end
-  if v == -huge then return '"-Infinity"' end
-  local s = format("%.15g", v)
-  if tonumber(s) ~= v then s = format("%.17g", v) end
-  return s
+  return double(v)
 end
 
 local function value(v, html, depth)
