@@ -34,6 +34,7 @@ void lsl_open_json(lua_State *L);     /* ljson.c: core.json_decode */
 void lsl_open_otlp(lua_State *L);    /* lotlp.c: OTLP encoder and pusher, format recoder */
 void lsl_open_faults(lua_State *L);  /* lfaults.c: dump, crash and signal handlers */
 void lsl_open_sandbox(lua_State *L); /* lsandbox.c: calls under time and memory budgets */
+void lsl_open_where(lua_State *L);   /* lwhere.c: simple --where expressions judged in C */
 void lsl_open_process(lua_State *L); /* lprocess.c: signals and an exit note for `spanline run` */
 
 /* ljson.c: pushes the value of a JSON text (integers stay integers); on

@@ -79,6 +79,7 @@ int luaopen_spanline_core(lua_State *L)
     lsl_open_json(L);
     lsl_open_otlp(L);
     lsl_open_sandbox(L);
+    lsl_open_where(L);
     lsl_open_process(L);
     lua_pushliteral(L, SL_VERSION);
     lua_setfield(L, -2, "version");
