@@ -120,6 +120,22 @@ static void set_str(lua_State *L, int t, const char *k, const char *s, size_t n)
     lua_setfield(L, t, k);
 }
 
+/* The status: the four the assembler knows are pushed from constants,
+ * which Lua finds in its cache of C strings by address instead of hashing
+ * the text again. */
+static void set_status(lua_State *L, int t, const char *s, size_t n)
+{
+    static const char *const KNOWN[] = { "ok", "open", "error", "abandoned" };
+    for (int k = 0; s && k < 4; k++) {
+        if (n == strlen(KNOWN[k]) && memcmp(s, KNOWN[k], n) == 0) {
+            lua_pushstring(L, KNOWN[k]);
+            lua_setfield(L, t, "status");
+            return;
+        }
+    }
+    set_str(L, t, "status", s, n);
+}
+
 /* Flags are true or absent (nil: the metatable answers false for orphan),
  * so a default field costs nothing. */
 static void set_flag(lua_State *L, int t, const char *k, int on)
@@ -206,7 +222,7 @@ void lsl_fill_span(lua_State *L, int t, sl_assembler *a, const sl_aspan *s, unsi
     if (WANT(LSL_F_START)) set_int(L, t, "start", started, (lua_Integer)s->start);
     if (WANT(LSL_F_FINISH)) set_int(L, t, "finish", ended, (lua_Integer)s->finish);
     if (WANT(LSL_F_DUR)) set_int(L, t, "dur", started && ended, (lua_Integer)(s->finish - s->start));
-    if (WANT(LSL_F_STATUS)) set_str(L, t, "status", s->status, s->status_len);
+    if (WANT(LSL_F_STATUS)) set_status(L, t, s->status, s->status_len);
     if (WANT(LSL_F_ERROR)) set_str(L, t, "error", s->error, s->error_len);
     if (WANT(LSL_F_ATTRS)) set_attrs(L, t, a, s->ref);
     if (WANT(LSL_F_EVENTS)) set_events(L, t, a, s);
