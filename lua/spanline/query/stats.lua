@@ -69,7 +69,9 @@ function Q:group_by(key)
   return setmetatable({ q = spans_of(self), get = getter(key), keyname = key }, Groups)
 end
 
+-- (A string is its own key: tostring would look for a __tostring first.)
 local function group_key(v)
+  if type(v) == "string" then return v end
   if v == nil then return "(none)" end
   return tostring(v)
 end
