@@ -66,7 +66,9 @@ static void pool_kids(sl_assembler *a, kidlist *k)
     }
 }
 
-static uint32_t new_slot(sl_assembler *a, const sl_id *id)
+/* A new span with this id; cell: its empty by_id cell (sl_reftab_cell
+ * after sl_reftab_reserve). */
+static uint32_t new_slot(sl_assembler *a, const sl_id *id, uint32_t *cell)
 {
     uint32_t r;
     if (a->free_head != NONE) {
@@ -88,8 +90,8 @@ static uint32_t new_slot(sl_assembler *a, const sl_id *id)
     s->trace = s->parent = s->first_child = s->next_sib = s->prev_sib = s->wait_next = NONE;
     s->name = NONE;
     keysrc src = sl_asm_src(a);
-    if (sl_reftab_put(&a->by_id, &src, r) != SL_OK ||
-        (a->tails_on && sl_reftab_put(&a->by_tail, &src, r) != SL_OK)) {
+    sl_reftab_fill(&a->by_id, cell, r);
+    if (a->tails_on && sl_reftab_put(&a->by_tail, &src, r) != SL_OK) {
         sl_reftab_remove(&a->by_id, &src, r);
         s->flags = F_FREE;
         s->wait_next = a->free_head;
@@ -434,7 +436,7 @@ static int on_start(sl_assembler *a, uint32_t r, const sl_record *rec)
     }
     /* Children that arrived first: re-parent them under this span. */
     keysrc src = sl_asm_src(a);
-    uint32_t w = sl_reftab_find(&a->waiting, &src, &a->slots[r].id);
+    uint32_t w = a->waiting.count ? sl_reftab_find(&a->waiting, &src, &a->slots[r].id) : NONE;
     if (w != NONE) {
         sl_reftab_remove(&a->waiting, &src, w);
         while (w != NONE) {
@@ -603,7 +605,9 @@ int sl_assembler_add(sl_assembler *a, const sl_record *rec)
         return keep_meta(a, rec);
     }
     keysrc src = sl_asm_src(a);
-    uint32_t r = sl_reftab_find(&a->by_id, &src, &rec->id);
+    if (sl_reftab_reserve(&a->by_id, &src) != SL_OK) return SL_ENOMEM;
+    uint32_t *cell = sl_reftab_cell(&a->by_id, &src, &rec->id);
+    uint32_t r = *cell;
     if (!chosen(a, rec, r)) return SL_OK;
     a->st.records++;
     note_ts(a, rec->ts);
@@ -614,7 +618,7 @@ int sl_assembler_add(sl_assembler *a, const sl_record *rec)
         return SL_OK;
     }
     if (r == NONE) {
-        r = new_slot(a, &rec->id);
+        r = new_slot(a, &rec->id, cell);
         if (r == NONE) return SL_ENOMEM;
         /* Until its start says otherwise, a span is its own trace. */
         if (rec->type != SL_REC_START && sl_asm_set_trace_id(a, r, &rec->id) != SL_OK) {
