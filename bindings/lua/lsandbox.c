@@ -145,12 +145,34 @@ static void watch_start(lua_State *L)
 
 /* ===== THE CALL ===== */
 
-/* Upvalues: 1 fn, 2 seconds, 3 bytes, 4 on_limit, 5 the spent error (nil
+/* What a wrapped function's calls share, worked out once (upvalue 2). */
+typedef struct bounded_cfg {
+    uint64_t budget_ns;    /* CPU ns per call */
+    size_t bytes;          /* bytes per call */
+    int spent;             /* a limit was hit: every call raises upvalue 4 */
+    int have_cpu;          /* cpu is the CPU clock of thread */
+    pthread_t thread;
+    clockid_t cpu;
+} bounded_cfg;
+
+/* The calling thread's CPU clock, looked up once per thread that calls. */
+static void set_cpu_clock(bounded_cfg *cfg)
+{
+    pthread_t self = pthread_self();
+    if (!cfg->have_cpu || !pthread_equal(cfg->thread, self)) {
+        cfg->have_cpu = pthread_getcpuclockid(self, &cfg->cpu) == 0;
+        cfg->thread = self;
+    }
+    if (cfg->have_cpu) atomic_store_explicit(&g_watch.cpu, cfg->cpu, memory_order_relaxed);
+}
+
+/* Upvalues: 1 fn, 2 its bounded_cfg, 3 on_limit, 4 the spent error (nil
  * until a limit is hit). */
 static int l_bounded_call(lua_State *L)
 {
-    if (!lua_isnil(L, lua_upvalueindex(5))) {
-        lua_pushvalue(L, lua_upvalueindex(5));
+    bounded_cfg *cfg = lua_touserdata(L, lua_upvalueindex(2));
+    if (cfg->spent) {
+        lua_pushvalue(L, lua_upvalueindex(4));
         return lua_error(L);
     }
     int nargs = lua_gettop(L);
@@ -159,14 +181,12 @@ static int l_bounded_call(lua_State *L)
     bounded_run run;
     memset(&run, 0, sizeof run);
     run.f = lua_getallocf(L, &run.ud);
-    run.budget = (size_t)lua_tointeger(L, lua_upvalueindex(3));
-    lua_Number seconds = lua_tonumber(L, lua_upvalueindex(2));
+    run.budget = cfg->bytes;
     /* relaxed stores and one release: the watchdog may see a call late,
      * never one that is not set up */
     atomic_store_explicit(&g_watch.run, &run, memory_order_relaxed);
-    atomic_store_explicit(&g_watch.budget, (uint64_t)(seconds * 1e9), memory_order_relaxed);
-    clockid_t cpu;
-    if (pthread_getcpuclockid(pthread_self(), &cpu) == 0) atomic_store_explicit(&g_watch.cpu, cpu, memory_order_relaxed);
+    atomic_store_explicit(&g_watch.budget, cfg->budget_ns, memory_order_relaxed);
+    set_cpu_clock(cfg);
     atomic_store_explicit(&g_watch.call, atomic_load_explicit(&g_watch.call, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     atomic_store_explicit(&g_watch.L, L, memory_order_release);
@@ -177,11 +197,12 @@ static int l_bounded_call(lua_State *L)
     int hit = atomic_load(&run.hit);
     if (status == LUA_OK) return lua_gettop(L);
     if (!hit) return lua_error(L);   /* the expression's own error, unchanged */
-    lua_pushvalue(L, lua_upvalueindex(4));
+    lua_pushvalue(L, lua_upvalueindex(3));
     lua_pushstring(L, hit == HIT_TIME ? "time" : "memory");
     lua_call(L, 1, 1);
     lua_pushvalue(L, -1);
-    lua_replace(L, lua_upvalueindex(5));
+    lua_replace(L, lua_upvalueindex(4));
+    cfg->spent = 1;
     return lua_error(L);
 }
 
@@ -196,8 +217,14 @@ static int l_bounded(lua_State *L)
     luaL_checktype(L, 4, LUA_TFUNCTION);
     watch_start(L);
     lua_settop(L, 4);
-    lua_pushnil(L);
-    lua_pushcclosure(L, l_bounded_call, 5);
+    bounded_cfg *cfg = lua_newuserdatauv(L, sizeof *cfg, 0);
+    memset(cfg, 0, sizeof *cfg);
+    cfg->budget_ns = (uint64_t)(seconds * 1e9);
+    cfg->bytes = (size_t)bytes;
+    lua_replace(L, 2);
+    lua_replace(L, 3);   /* on_limit */
+    lua_pushnil(L);      /* 4: the spent error */
+    lua_pushcclosure(L, l_bounded_call, 4);
     return 1;
 }
 
