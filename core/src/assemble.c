@@ -398,15 +398,8 @@ static int on_start(sl_assembler *a, uint32_t r, const sl_record *rec)
         s = &a->slots[r];
         s->name = (uint32_t)off;
     }
-    if (rec->has_trace) {
-        s->flags |= F_OWN_TRACE;
-        if (sl_asm_set_trace_id(a, r, &rec->trace) != SL_OK) return SL_ENOMEM;
-    }
-    int linked = 0;
+    uint32_t p = NONE;
     if (rec->has_parent) {
-        s->flags |= SL_ASPAN_HAS_PARENT | (rec->parent_short ? SL_ASPAN_REMOTE_PARENT : 0);
-        s->parent_id = rec->parent;
-        uint32_t p;
         if (rec->parent_short) {
             if (tails_on(a) != SL_OK) return SL_ENOMEM;
             keysrc src = sl_asm_src(a);
@@ -415,6 +408,21 @@ static int on_start(sl_assembler *a, uint32_t r, const sl_record *rec)
             keysrc src = sl_asm_src(a);
             p = sl_reftab_find(&a->by_id, &src, &rec->parent);
         }
+    }
+    if (rec->has_trace) {
+        s->flags |= F_OWN_TRACE;
+        /* Most spans share their parent's trace: no lookup by id then. */
+        uint32_t pt = p != NONE ? a->slots[p].trace : NONE;
+        if (pt != NONE && a->traces[pt].live && memcmp(a->traces[pt].id.bytes, rec->trace.bytes, 16) == 0)
+            sl_asm_set_trace(a, r, pt);
+        else if (sl_asm_set_trace_id(a, r, &rec->trace) != SL_OK)
+            return SL_ENOMEM;
+        s = &a->slots[r];
+    }
+    int linked = 0;
+    if (rec->has_parent) {
+        s->flags |= SL_ASPAN_HAS_PARENT | (rec->parent_short ? SL_ASPAN_REMOTE_PARENT : 0);
+        s->parent_id = rec->parent;
         if (p != NONE) {
             int rc = link(a, p, r);
             if (rc < 0) return SL_ENOMEM;
