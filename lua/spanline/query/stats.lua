@@ -87,12 +87,15 @@ function Groups:stats()
   for s in self.q.pass() do
     local k
     if field then k = s[field] else k = get(s) end
-    if type(k) ~= "string" then k = group_key(k) end
-    local acc = accs[k]
+    local acc = accs[k]   -- a string key is its own group key; others miss here
     if not acc then
-      acc = new_acc(k)
-      accs[k] = acc
-      order[#order + 1] = k
+      k = group_key(k)
+      acc = accs[k]
+      if not acc then
+        acc = new_acc(k)
+        accs[k] = acc
+        order[#order + 1] = k
+      end
     end
     feed(acc, s)
   end
