@@ -1,4 +1,4 @@
--- query.where_program (query/expr_simple.lua, bindings/lua/lwhere.c): a
+-- expr_simple.program (query/expr_simple.lua, bindings/lua/lwhere.c): a
 -- simple --where expression judged in C gives the same filter output,
 -- failure count and first failure as the Lua expression, spans the Lua
 -- expression would raise on included, and leaves the rest to Lua.
@@ -22,7 +22,7 @@ local function filter(path, text, with_program)
   local q = assert(query.open(path, { raw = true }))
   local out = assert(io.tmpfile())
   local matched, failures, first, seen = query.filter(q, pred, out, { fields = query.expr_fields(text),
-    program = with_program and query.where_program(text) or nil })
+    program = with_program and simple.program(text) or nil })
   out:seek("set")
   local body = out:read("a")
   out:close()
@@ -30,7 +30,7 @@ local function filter(path, text, with_program)
     seen = seen }, calls
 end
 
-describe("query.where_program", function()
+describe("query.expr_simple", function()
   local SIMPLE = {
     'status == "error"', 'status ~= "ok"', 'name == "db.query" and status == "error"',
     "dur > 5ms", "dur > 10ms", "dur >= 10ms or lane == 2", "not (dur < 1ms)", "error", "not error",

@@ -13,7 +13,6 @@
 
 local core = require("spanline.core")
 local expr = require("spanline.query.expr")
-local expr_simple = require("spanline.query.expr_simple")
 local spans = require("spanline.query.spans")
 
 local query = {}
@@ -22,7 +21,6 @@ local query = {}
 query.rewrite_units = expr.rewrite_units
 query.expr_fields = expr.expr_fields
 query.compile_where = expr.compile_where
-query.where_program = expr_simple.program
 query.is_limit_error = expr.is_limit_error
 query.FIELDS = expr.FIELDS
 query.EMPTY = core.EMPTY

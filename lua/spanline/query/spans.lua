@@ -228,7 +228,7 @@ end
 -- filter(q, pred, out, opts): one pass writing the records of the spans
 -- for which pred(span) is true to the file out (meta line first), with the
 -- loop in C. opts.fields: the fields pred reads; opts.limit;
--- opts.program: query.where_program of pred's expression (it judges the
+-- opts.program: expr_simple.program of pred's expression (it judges the
 -- spans it can without calling pred). Spans are linked (children,
 -- parent_span) only when pred reads those fields.
 -- Returns matched, failures (pred raised: no match), first failure, spans.
