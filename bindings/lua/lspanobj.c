@@ -62,12 +62,20 @@ static void merge_json(lua_State *L, int t)
     lua_pop(L, 1);
 }
 
+/* Is the key k (n bytes) the name lit? (A length test first: most keys
+ * read here are fields that are nil, which none of these names match.) */
+static int key_is(const char *k, size_t n, const char *lit, size_t litn)
+{
+    return n == litn && memcmp(k, lit, n) == 0;
+}
+
 /* span_mt.__index(t, k): attrs decoded on first read; defaults. */
 static int l_span_index(lua_State *L)
 {
-    const char *k = lua_tostring(L, 2);
-    if (!k) return 0;
-    if (strcmp(k, "attrs") == 0) {
+    if (lua_type(L, 2) != LUA_TSTRING) return 0;
+    size_t klen;
+    const char *k = lua_tolstring(L, 2, &klen);
+    if (key_is(k, klen, "attrs", 5)) {
         lua_newtable(L);
         int t = lua_gettop(L);
         int kind = lua_getfield(L, 1, "_attrs");
@@ -89,15 +97,15 @@ static int l_span_index(lua_State *L)
         lua_setfield(L, 1, "attrs");
         return 1;
     }
-    if (strcmp(k, "events") == 0 || strcmp(k, "children") == 0) {
+    if (key_is(k, klen, "events", 6) || key_is(k, klen, "children", 8)) {
         lua_getfield(L, LUA_REGISTRYINDEX, LSL_EMPTY);
         return 1;
     }
-    if (strcmp(k, "depth") == 0) {
+    if (key_is(k, klen, "depth", 5)) {
         lua_pushinteger(L, 0);
         return 1;
     }
-    if (strcmp(k, "orphan") == 0) {
+    if (key_is(k, klen, "orphan", 6)) {
         lua_pushboolean(L, 0);
         return 1;
     }
