@@ -1,7 +1,7 @@
 /*
  * lwhere.c: core.where_program(tree): a --where expression simple enough
- * to judge in C (comparisons of span fields with literals, joined by and,
- * or, not), so `spanline filter` need not fill a Lua table and call the
+ * to judge in C (comparisons of span fields with literals, plain substring
+ * tests `name:find("db")`, joined by and, or, not), so `spanline filter` need not fill a Lua table and call the
  * sandboxed predicate for every span (query/expr_simple.lua builds the
  * tree; asm:filter runs the program).
  *
@@ -21,7 +21,7 @@
 #define WHERE_MT "spanline.where_program"
 #define MAX_NODES 64
 
-enum node_op { N_OR, N_AND, N_NOT, N_TRUTH, N_CMP };
+enum node_op { N_OR, N_AND, N_NOT, N_TRUTH, N_CMP, N_FIND };
 enum rel { R_EQ, R_NE, R_LT, R_LE, R_GT, R_GE };
 enum lit { L_NIL, L_INT, L_STR };
 
@@ -30,7 +30,7 @@ typedef struct node {
     uint8_t field;           /* LSL_F_* */
     uint16_t a, b;           /* operands (N_OR, N_AND, N_NOT) */
     int64_t i;               /* L_INT */
-    uint32_t str, len;       /* L_STR: offset and length in the program's text */
+    uint32_t str, len;       /* L_STR, N_FIND: offset and length in the program's text */
 } node;
 
 struct lsl_where {
@@ -92,6 +92,17 @@ static int compare(const lsl_where *w, const node *d, const sl_aspan *s)
     return -1;
 }
 
+/* field:find(text) with a text without pattern characters: a substring
+ * test (string.find searches plainly then); on nil Lua raises. */
+static int find(const lsl_where *w, const node *d, const sl_aspan *s)
+{
+    int64_t i;
+    const char *str = NULL;
+    size_t n = 0;
+    if (field_value(s, d->field, &i, &str, &n) != 2) return -1;
+    return memmem(str, n, w->text + d->str, d->len) != NULL || d->len == 0;
+}
+
 static int eval(const lsl_where *w, int k, const sl_aspan *s)
 {
     const node *d = &w->nodes[k];
@@ -113,6 +124,8 @@ static int eval(const lsl_where *w, int k, const sl_aspan *s)
         x = field_value(s, d->field, &i, &str, &n);
         return x < 0 ? -1 : x != 0;
     }
+    case N_FIND:
+        return find(w, d, s);
     default:
         return compare(w, d, s);
     }
@@ -140,13 +153,24 @@ typedef struct builder {
     size_t text_cap;
 } builder;
 
+/* Copies a string literal into the program's text for node d. */
+static void add_text(lua_State *L, builder *b, node *d, const char *str, size_t n)
+{
+    lsl_where *w = b->w;
+    if (w->text_len + n > b->text_cap) luaL_error(L, "where program: literals too long");
+    memcpy(w->text + w->text_len, str, n);
+    d->str = (uint32_t)w->text_len;
+    d->len = (uint32_t)n;
+    w->text_len += n;
+}
+
 /* Adds the node for the tree at the stack top (children first, so the
  * root is the last node); returns its index. */
 static int build(lua_State *L, builder *b)
 {
     luaL_checktype(L, -1, LUA_TTABLE);
     lsl_where *w = b->w;
-    static const char *const OPS[] = { "or", "and", "not", "truth", "cmp", NULL };
+    static const char *const OPS[] = { "or", "and", "not", "truth", "cmp", "find", NULL };
     lua_getfield(L, -1, "op");
     int op = luaL_checkoption(L, -1, NULL, OPS);
     lua_pop(L, 1);
@@ -170,6 +194,17 @@ static int build(lua_State *L, builder *b)
         if (op == N_CMP && (d.field == LSL_F_ORPHAN || d.field == LSL_F_REMOTE))
             luaL_error(L, "where program: a flag field is not compared");
     }
+    if (op == N_FIND) {
+        lua_getfield(L, -1, "value");
+        size_t n;
+        const char *str = luaL_checklstring(L, -1, &n);
+        if (d.field != LSL_F_NAME && d.field != LSL_F_STATUS && d.field != LSL_F_ERROR)
+            luaL_error(L, "where program: find on a field that is not a string");
+        if (strpbrk(str, "^$*+?.([%-") || strlen(str) != n)
+            luaL_error(L, "where program: find with pattern characters");
+        add_text(L, b, &d, str, n);
+        lua_pop(L, 1);
+    }
     if (op == N_CMP) {
         static const char *const RELS[] = { "==", "~=", "<", "<=", ">", ">=", NULL };
         lua_getfield(L, -1, "rel");
@@ -181,12 +216,8 @@ static int build(lua_State *L, builder *b)
         } else if (lua_type(L, -1) == LUA_TSTRING) {
             size_t n;
             const char *str = lua_tolstring(L, -1, &n);
-            if (w->text_len + n > b->text_cap) luaL_error(L, "where program: literals too long");
-            memcpy(w->text + w->text_len, str, n);
             d.lit = L_STR;
-            d.str = (uint32_t)w->text_len;
-            d.len = (uint32_t)n;
-            w->text_len += n;
+            add_text(L, b, &d, str, n);
         } else if (lua_isnil(L, -1)) {
             d.lit = L_NIL;
         } else {
@@ -202,7 +233,8 @@ static int build(lua_State *L, builder *b)
 /* core.where_program(tree, text_bytes) -> program
  * tree: { op = "or"|"and", a, b } | { op = "not", a } | { op = "truth",
  * field = f } | { op = "cmp", field = f, rel = "==", value = integer |
- * string | nil }; text_bytes: the total length of its string literals. */
+ * string | nil } | { op = "find", field = f, value = plain text };
+ * text_bytes: the total length of its string literals. */
 static int l_where_program(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);

@@ -37,15 +37,19 @@ describe("query.expr_simple", function()
     "error ~= nil", "finish == nil", "orphan", "not orphan and depth >= 1", "remote_parent",
     "self <= 2ms and start > 0", 'name == \'late\' or name == "handler"', "5ms < dur",
     "line > 3", 'status == 5', "dur == nil or dur > 100ms", "depth > 1 and (orphan or lane ~= 1)",
+    'name:find("db")', "not name:find('query') and dur > 1ms", 'error:find("oo")', 'name:find("")',
+    'status:find("rr") or name:find("late")',
   }
 
   it("builds a program for simple expressions only", function()
     for _, text in ipairs(SIMPLE) do
       assert.is_not_nil(simple.tree(text), text)
     end
-    for _, text in ipairs({ 'name:find("db")', "dur > 1.5", "dur * 2 > 5ms", "a == b", "dur < lane",
+    for _, text in ipairs({ "dur > 1.5", "dur * 2 > 5ms", "a == b", "dur < lane",
       "not dur == 5", "dur < 5 < 6", '"x" .. name == "xa"', 'name < "m"', 'status == "a\\"b"',
-      "true", "orphan == false", "attrs.x == 1", "dur > -1", "id == 'x'", "(dur) > 5" }) do
+      "true", "orphan == false", "attrs.x == 1", "dur > -1", "id == 'x'", "(dur) > 5",
+      'name:find("d.b")', 'name:find("db", 2)', 'name:match("db")', 'dur:find("1")', 'name:find("db") == 1',
+      'name:find(x)', "name:find('%a')" }) do
       assert.is_nil(simple.tree(text), text)
     end
   end)

@@ -1,13 +1,14 @@
 -- expr_simple.lua: a --where expression simple enough to judge in C
 -- (core.where_program, bindings/lua/lwhere.c): span fields compared with
--- literals, joined by and, or, not, in parentheses:
+-- literals, plain substring tests, joined by and, or, not, in parentheses:
 --   status == "error" and name == "db.query"
---   dur >= 5ms and not (lane == 3 or error)
+--   dur >= 5ms and not (lane == 3 or error) and name:find("db")
 --
 -- Key idea: the tree is built only when it means exactly what Lua makes of
 -- the expression (same precedence: `not` binds tighter than `==`; integer
 -- literals only, after duration units; plain quoted strings); anything
--- else (a call, arithmetic, a float, an escape, a chained comparison)
+-- else (another call, a pattern, arithmetic, a float, an escape, a
+-- chained comparison)
 -- gives nil and the expression runs as Lua only. Where Lua would raise
 -- (`dur > 5ms` on an open span), the program answers "unknown" and the
 -- Lua expression runs for that span.
@@ -56,7 +57,21 @@ local function parse_primary(toks, i)
     if not n or not toks[j] or toks[j].text ~= ")" then return nil end
     return { op = "group", n }, j + 1
   end
-  if field_of(t) then return { op = "field", field = t.text }, i + 1 end
+  if field_of(t) then
+    -- field:find("text"): a substring test when text has no pattern
+    -- characters (string.find then searches plainly)
+    local m, f, open, lit, close = toks[i + 1], toks[i + 2], toks[i + 3], toks[i + 4], toks[i + 5]
+    if m and m.text == ":" then
+      if not (STR[t.text] and f and f.text == "find" and open and open.text == "(" and lit and close
+          and close.text == ")") then
+        return nil
+      end
+      local kind, v = literal(lit)
+      if kind ~= "str" or v:find("[%^%$%*%+%?%.%(%[%%%-]") then return nil end
+      return { op = "find", field = t.text, value = v }, i + 6
+    end
+    return { op = "field", field = t.text }, i + 1
+  end
   local kind, v = literal(t)
   if kind then return { op = "lit", kind = kind, value = v }, i + 1 end
   return nil
@@ -113,7 +128,7 @@ local function lower(n)
   if n.op == "group" then return lower(n[1]) end
   if n.op == "field" then return { op = "truth", field = n.field } end
   if n.op == "lit" then return nil end
-  if n.op == "cmp" then return n end
+  if n.op == "cmp" or n.op == "find" then return n end
   local a = lower(n[1])
   local b = n[2] and lower(n[2])
   if not a or (n[2] and not b) then return nil end
@@ -132,7 +147,7 @@ function simple.tree(text)
 end
 
 local function literal_bytes(n)
-  if n.op == "cmp" then return type(n.value) == "string" and #n.value or 0 end
+  if n.op == "cmp" or n.op == "find" then return type(n.value) == "string" and #n.value or 0 end
   local total = 0
   for _, k in ipairs(n) do total = total + literal_bytes(k) end
   return total
