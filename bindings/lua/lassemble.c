@@ -408,12 +408,13 @@ static int write_meta(sl_assembler *a, FILE *f)
     return fwrite(m, 1, n, f) == n && fputc('\n', f) != EOF ? 0 : -1;
 }
 
-/* filter's pred(span) (the stack as l_filter sets it up): its truth; a
- * failing call counts as no match, the first message kept in slot 8. */
+/* filter's pred(span) (the stack as l_filter sets it up; with bounded,
+ * the function it wraps is in slot 10): its truth; a failing call counts
+ * as no match, the first message kept in slot 8. */
 static int call_pred(lua_State *L, lasm *la, const sl_aspan *s, unsigned mask, int linker,
-                     lua_Integer *failures, int *first_failure)
+                     lsl_bounded *bounded, lua_Integer *failures, int *first_failure)
 {
-    lua_pushvalue(L, 2);
+    lua_pushvalue(L, bounded ? 10 : 2);
     if (linker) {
         lsl_push_span(L, la->a, s, mask);
         lua_pushvalue(L, 6);
@@ -428,7 +429,8 @@ static int call_pred(lua_State *L, lasm *la, const sl_aspan *s, unsigned mask, i
         lsl_fill_span(L, 9, la->a, s, mask);
         lua_pushvalue(L, 9);
     }
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    int status = bounded ? lsl_bounded_pcall(L, bounded, 2, 1, 1) : lua_pcall(L, 1, 1, 0);
+    if (status != LUA_OK) {
         ++*failures;
         if (!*first_failure) {
             *first_failure = 1;
@@ -475,6 +477,7 @@ static int l_filter(lua_State *L)
     lua_pushnil(L);                          /* 8: the first failure message */
     lua_createtable(L, 0, 20);               /* 9: the reused span table */
     luaL_setmetatable(L, LSL_SPAN_MT);
+    lsl_bounded *bounded = lsl_bounded_open(L, 2);   /* 10: what a core.bounded pred wraps */
     while (limit < 0 || matched < limit) {
         sl_aspan s;
         int rc = sl_assembler_next(la->a, &s);
@@ -489,7 +492,8 @@ static int l_filter(lua_State *L)
         seen++;
         int yes = prog ? lsl_where_eval(prog, &s) : -1;
         if (yes == 0) continue;
-        if (yes < 0 && !call_pred(L, la, &s, mask, linker, &failures, &first_failure)) continue;
+        if (yes < 0 && !call_pred(L, la, &s, mask, linker, bounded, &failures, &first_failure))
+            continue;
         if (matched++ == 0 && write_meta(la->a, f->f) != 0) return lsl_fail(L, "write error", "EIO");
         if (write_raw(la->a, s.ref, f->f) != 0) return lsl_fail(L, "write error", "EIO");
     }

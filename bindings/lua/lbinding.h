@@ -56,4 +56,16 @@ void lsl_push_id(lua_State *L, const sl_id *id, int is_short);
 /* Reads a record table at idx (argument number arg in errors). */
 void lsl_record_from_table(lua_State *L, int idx, int arg, sl_record *rec);
 
+/* lsandbox.c: calling a core.bounded function from C without the call of
+ * the wrapper and its extra protected call. lsl_bounded_open: for the
+ * core.bounded function at idx, pushes the function it wraps and returns
+ * its budgets (NULL, nothing pushed, for any other value).
+ * lsl_bounded_pcall: with that function and nargs arguments pushed, calls
+ * it as lua_pcall(L, nargs, nresults, 0) would under the budgets of the
+ * core.bounded function at fidx; over a limit the error is on_limit's
+ * object, and so is every later call's. */
+typedef struct lsl_bounded lsl_bounded;
+lsl_bounded *lsl_bounded_open(lua_State *L, int idx);
+int lsl_bounded_pcall(lua_State *L, lsl_bounded *b, int fidx, int nargs, int nresults);
+
 #endif
