@@ -74,7 +74,8 @@ static int l_otlp(lua_State *L)
     return 1;
 }
 
-/* x:feed(reader | records string, max) -> "more" | "again" | "eof", records read */
+/* x:feed(reader, max) -> "more" | "again" | "eof", records read, of them not meta
+ * x:feed(records string) -> "more", 0 */
 static int l_otlp_feed(lua_State *L)
 {
     lotlp *o = check_otlp(L);
@@ -87,7 +88,7 @@ static int l_otlp_feed(lua_State *L)
         return 2;
     }
     lreader *lr = lsl_reader_check(L, 2);
-    lua_Integer max = luaL_optinteger(L, 3, 4096), n = 0;
+    lua_Integer max = luaL_optinteger(L, 3, 4096), n = 0, spans = 0;
     const char *status = "more";
     sl_record rec;
     while (n < max) {
@@ -98,13 +99,15 @@ static int l_otlp_feed(lua_State *L)
         }
         if (rc != SL_OK) return lsl_fail(L, "read error", "EIO");
         n++;
+        spans += rec.type != SL_REC_META;
         rc = sl_otlp_record(o->x, &rec);
         if (rc == SL_ENOMEM) return luaL_error(L, "not enough memory");
         if (rc == SL_ESTATE) return luaL_error(L, "feed after finish");
     }
     lua_pushstring(L, status);
     lua_pushinteger(L, n);
-    return 2;
+    lua_pushinteger(L, spans);
+    return 3;
 }
 
 /* x:finish(): end of input; open spans go out (include_open) or are dropped. */
@@ -133,16 +136,18 @@ static int l_otlp_drain(lua_State *L)
     return 1;
 }
 
-/* x:stats() -> {spans, sent, dropped, queued, requests, retries, last_status, dropped_open, bad} */
+/* x:stats() -> {spans, sent, dropped, rejected, queued, requests, retries, last_status,
+ * dropped_open, bad} */
 static int l_otlp_stats(lua_State *L)
 {
     sl_export_stats st;
     sl_otlp_stats(check_otlp(L)->x, &st);
-    lua_createtable(L, 0, 9);
+    lua_createtable(L, 0, 10);
 #define SET(name, v) (lua_pushinteger(L, (lua_Integer)(v)), lua_setfield(L, -2, name))
     SET("spans", st.spans);
     SET("sent", st.spans_sent);
     SET("dropped", st.spans_dropped);
+    SET("rejected", st.spans_rejected);
     SET("queued", st.spans_queued);
     SET("requests", st.requests);
     SET("retries", st.retries);

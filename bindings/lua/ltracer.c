@@ -296,6 +296,7 @@ static int l_tracer_stats(lua_State *L)
     if (tr->t && sl_tracer_export_stats(tr->t, &ex) == SL_OK) {   /* output = "otlp+http://..." */
         SET("export_sent", ex.spans_sent);
         SET("export_dropped", ex.spans_dropped);
+        SET("export_rejected", ex.spans_rejected);
         SET("export_queued", ex.spans_queued);
         SET("export_retries", ex.retries);
     }

@@ -278,6 +278,8 @@ typedef struct sl_export_stats {
     int last_status;          /* HTTP status of the last POST; -1: transport error; 0: none */
     uint64_t open_dropped;    /* spans still open at the end, left out (include_open = 0) */
     uint64_t bad;             /* records that could not be used (unreadable attributes, no start) */
+    uint64_t spans_rejected;  /* accepted requests' spans the collector said it rejected
+                                 (OTLP partial success); not counted in spans_sent */
 } sl_export_stats;
 
 /* SL_OK, or SL_EINVAL when t has no OTLP sink. */

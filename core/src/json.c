@@ -94,3 +94,69 @@ char *sl_json_double(char *o, double d)
     memcpy(o, tmp, (size_t)n);
     return o + n;
 }
+
+/* ===== READING STRINGS ===== */
+
+/* The four digits of a \uXXXX escape, either case (RFC 8259; the core's
+ * hex table reads lowercase only, text.h, so fold first). */
+static int hex4(const char *p, unsigned *out)
+{
+    unsigned v = 0, bad = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if ((unsigned)(ch - 'A') < 6u) ch = (unsigned char)(ch + ('a' - 'A'));
+        unsigned dv = sl_hex_value[ch];
+        bad |= dv;
+        v = (v << 4) | (dv & 15);
+    }
+    *out = v;
+    return bad & SL_HEX_BAD ? -1 : 0;
+}
+
+const char *sl_json_unescape(const char *p, const char *e, char *d, char **d_end)
+{
+    while (p < e) {
+        char ch = *p;
+        if (ch == '"') {
+            *d_end = d;
+            return p + 1;
+        }
+        if (ch != '\\') {
+            *d++ = ch;
+            p++;
+            continue;
+        }
+        if (p + 1 >= e) return NULL;
+        switch (p[1]) {
+        case '"': *d++ = '"'; break;
+        case '\\': *d++ = '\\'; break;
+        case '/': *d++ = '/'; break;
+        case 'b': *d++ = '\b'; break;
+        case 'f': *d++ = '\f'; break;
+        case 'n': *d++ = '\n'; break;
+        case 'r': *d++ = '\r'; break;
+        case 't': *d++ = '\t'; break;
+        case 'u': {
+            unsigned cp, lo;
+            if (e - p < 6 || hex4(p + 2, &cp) != 0) return NULL;
+            p += 4;
+            if (cp >= 0xD800 && cp < 0xDC00) {
+                if (e - p >= 8 && p[2] == '\\' && p[3] == 'u' && hex4(p + 4, &lo) == 0 &&
+                    lo >= 0xDC00 && lo < 0xE000) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    p += 6;
+                } else {
+                    cp = 0xFFFD;   /* a lone high surrogate; what follows is read on its own */
+                }
+            } else if (cp >= 0xDC00 && cp < 0xE000) {
+                cp = 0xFFFD;       /* a lone low surrogate */
+            }
+            d = sl_utf8_put(d, cp);
+            break;
+        }
+        default: return NULL;
+        }
+        p += 2;
+    }
+    return NULL;
+}

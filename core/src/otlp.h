@@ -48,7 +48,14 @@ typedef struct sl_otlp_span {
     uint32_t nattrs;
     const sl_otlp_event *events;
     size_t nevents;
+    int kind;                /* OTLP SpanKind: 1 internal .. 5 consumer; 0 means 1 */
 } sl_otlp_span;
+
+/* The OTLP SpanKind an attribute "span.kind" names ("internal", "server",
+ * "client", "producer", "consumer", any case; the convention of Zipkin,
+ * Jaeger and OpenTracing, which the OpenTelemetry Collector maps the same
+ * way), or 1 (internal) without one. A key given twice: the last wins. */
+int sl_otlp_span_kind(const char *attrs, uint32_t nattrs);
 
 /* ===== RESOURCE AND BATCH ===== */
 

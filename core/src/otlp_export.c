@@ -131,12 +131,8 @@ int sl_otlp_finish(sl_otlp *o)
 
 const char *sl_otlp_output(sl_otlp *o, size_t *len)
 {
-    sl_buf t = o->handed;
-    o->handed = o->out;
-    o->out = t;
-    o->out.len = 0;
-    *len = o->handed.len;
-    return o->handed.len ? o->handed.ptr : NULL;
+    *len = sl_buf_hand_out(&o->out, &o->handed);
+    return *len ? o->handed.ptr : NULL;
 }
 
 int sl_otlp_drain(sl_otlp *o, uint32_t timeout_ms)

@@ -12,15 +12,16 @@
  * honoured, up to 60 s); other 4xx drop the request. While the collector
  * is away the queue holds up to queue_spans spans; past that new spans are
  * dropped and counted, so memory stays bounded.
+ *
+ * libcurl is reached through sl_curl (otlp_curl.c: loaded at first use).
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 
-#include "otlp.h"
+#include "otlp_curl.h"
 
 typedef struct request {
     struct request *next;
@@ -48,6 +49,8 @@ struct sl_otlp_exporter {
     uint64_t rng;                  /* xorshift state for retry jitter */
 
     sl_export_stats st;
+    char reply[4096];              /* the start of the last response body */
+    size_t reply_len;
 };
 
 static uint64_t mono_ns(void)
@@ -63,21 +66,28 @@ static void deadline(struct timespec *ts, uint64_t mono)
     ts->tv_nsec = (long)(mono % 1000000000u);
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void curl_init(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 /* ===== ONE REQUEST ===== */
 
-static size_t discard(char *p, size_t size, size_t n, void *ud)
+/* Keeps the start of the response body (a partial success is small);
+ * the rest is read and dropped. */
+static size_t keep_reply(char *p, size_t size, size_t n, void *ud)
 {
-    (void)p;
-    (void)ud;
-    return size * n;
+    sl_otlp_exporter *x = ud;
+    size_t len = size * n, room = sizeof x->reply - x->reply_len;
+    size_t take = len < room ? len : room;
+    memcpy(x->reply + x->reply_len, p, take);
+    x->reply_len += take;
+    return len;
+}
+
+/* A partial success (otlp_curl.c) names spans the collector rejected in a
+ * 2xx: they are not retried (the spec says so) but counted as rejected. */
+static uint64_t rejected_spans(const sl_otlp_exporter *x, size_t nspans)
+{
+    uint64_t n = x->o.format == SL_OTLP_JSON
+                     ? sl_otlp_rejected_json(x->reply, x->reply_len)
+                     : sl_otlp_rejected_proto(x->reply, x->reply_len);
+    return n < nspans ? n : nspans;
 }
 
 /* Called by libcurl while a request runs: nonzero aborts it (closing). */
@@ -89,18 +99,19 @@ static int progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_
 
 static int setup_curl(sl_otlp_exporter *x)
 {
-    if (!(x->curl = curl_easy_init())) return SL_ENOMEM;
-    curl_easy_setopt(x->curl, CURLOPT_URL, x->url);
-    curl_easy_setopt(x->curl, CURLOPT_HTTPHEADER, x->headers);
-    curl_easy_setopt(x->curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(x->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(x->curl, CURLOPT_TIMEOUT_MS, (long)x->o.timeout_ms);
-    curl_easy_setopt(x->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)x->o.timeout_ms);
-    curl_easy_setopt(x->curl, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(x->curl, CURLOPT_USERAGENT, "spanline/" SL_VERSION);
-    curl_easy_setopt(x->curl, CURLOPT_XFERINFOFUNCTION, progress);
-    curl_easy_setopt(x->curl, CURLOPT_XFERINFODATA, x);
-    curl_easy_setopt(x->curl, CURLOPT_NOPROGRESS, 0L);
+    if (!(x->curl = sl_curl.easy_init())) return SL_ENOMEM;
+    sl_curl.easy_setopt(x->curl, CURLOPT_URL, x->url);
+    sl_curl.easy_setopt(x->curl, CURLOPT_HTTPHEADER, x->headers);
+    sl_curl.easy_setopt(x->curl, CURLOPT_POST, 1L);
+    sl_curl.easy_setopt(x->curl, CURLOPT_NOSIGNAL, 1L);
+    sl_curl.easy_setopt(x->curl, CURLOPT_TIMEOUT_MS, (long)x->o.timeout_ms);
+    sl_curl.easy_setopt(x->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)x->o.timeout_ms);
+    sl_curl.easy_setopt(x->curl, CURLOPT_WRITEFUNCTION, keep_reply);
+    sl_curl.easy_setopt(x->curl, CURLOPT_WRITEDATA, x);
+    sl_curl.easy_setopt(x->curl, CURLOPT_USERAGENT, "spanline/" SL_VERSION);
+    sl_curl.easy_setopt(x->curl, CURLOPT_XFERINFOFUNCTION, progress);
+    sl_curl.easy_setopt(x->curl, CURLOPT_XFERINFODATA, x);
+    sl_curl.easy_setopt(x->curl, CURLOPT_NOPROGRESS, 0L);
     return SL_OK;
 }
 
@@ -111,15 +122,16 @@ static int post(sl_otlp_exporter *x, request *r, long *status, uint32_t *retry_a
 {
     *retry_after_ms = 0;
     *status = 0;
-    curl_easy_setopt(x->curl, CURLOPT_POSTFIELDS, r->body.ptr);
-    curl_easy_setopt(x->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
-    CURLcode rc = curl_easy_perform(x->curl);
+    sl_curl.easy_setopt(x->curl, CURLOPT_POSTFIELDS, r->body.ptr);
+    sl_curl.easy_setopt(x->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
+    x->reply_len = 0;
+    CURLcode rc = sl_curl.easy_perform(x->curl);
     if (rc != CURLE_OK) return RETRY;   /* refused, reset, timed out: try again */
-    curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, status);
+    sl_curl.easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, status);
     if (*status >= 200 && *status < 300) return SENT;
     if (*status == 429 || *status >= 500 || *status == 408) {
         curl_off_t after = 0;
-        if (curl_easy_getinfo(x->curl, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
+        if (sl_curl.easy_getinfo(x->curl, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
             *retry_after_ms = after > 60 ? 60000u : (uint32_t)after * 1000u;
         return RETRY;
     }
@@ -211,8 +223,11 @@ static void *run(void *arg)
         x->head = r->next;
         if (!x->head) x->tail = NULL;
         x->queued -= r->nspans;
-        if (outcome == SENT) x->st.spans_sent += r->nspans;
-        else x->st.spans_dropped += r->nspans;   /* the collector refused it for good */
+        if (outcome == SENT) {
+            uint64_t rejected = rejected_spans(x, r->nspans);
+            x->st.spans_sent += r->nspans - rejected;
+            x->st.spans_rejected += rejected;
+        } else x->st.spans_dropped += r->nspans;   /* the collector refused it for good */
         free_request(r);
     }
     pthread_mutex_unlock(&x->mu);
@@ -277,9 +292,9 @@ static int build_headers(sl_otlp_exporter *x, const char *lines)
 {
     const char *type = x->o.format == SL_OTLP_JSON ? "Content-Type: application/json"
                                                    : "Content-Type: application/x-protobuf";
-    if (!(x->headers = curl_slist_append(NULL, type))) return SL_ENOMEM;
+    if (!(x->headers = sl_curl.slist_append(NULL, type))) return SL_ENOMEM;
     /* no "Expect: 100-continue" round trip for large bodies */
-    struct curl_slist *l = curl_slist_append(x->headers, "Expect:");
+    struct curl_slist *l = sl_curl.slist_append(x->headers, "Expect:");
     if (!l) return SL_ENOMEM;
     x->headers = l;
     for (const char *p = lines; p && *p;) {
@@ -290,7 +305,7 @@ static int build_headers(sl_otlp_exporter *x, const char *lines)
             if (!line) return SL_ENOMEM;
             memcpy(line, p, n);
             line[n] = '\0';
-            l = curl_slist_append(x->headers, line);
+            l = sl_curl.slist_append(x->headers, line);
             free(line);
             if (!l) return SL_ENOMEM;
             x->headers = l;
@@ -307,9 +322,9 @@ sl_otlp_exporter *sl_otlp_exporter_new(const sl_otlp_exporter_opts *o, sl_error 
         sl_set_error(err, SL_EINVAL, 0, "otlp: no endpoint URL");
         return NULL;
     }
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK) {
-        sl_set_error(err, SL_EIO, 0, "otlp: libcurl: %s", curl_easy_strerror(curl_init_rc));
+    const char *why = sl_curl_load();
+    if (why) {
+        sl_set_error(err, SL_EIO, 0, "otlp: %s", why);
         return NULL;
     }
     sl_otlp_exporter *x = calloc(1, sizeof *x);
@@ -426,8 +441,8 @@ void sl_otlp_exporter_free(sl_otlp_exporter *x, uint32_t timeout_ms)
         free_request(r);
     }
     sl_otlp_batch_free(&x->pending);
-    if (x->curl) curl_easy_cleanup(x->curl);
-    curl_slist_free_all(x->headers);
+    if (x->curl) sl_curl.easy_cleanup(x->curl);
+    sl_curl.slist_free_all(x->headers);
     free(x->url);
     pthread_mutex_destroy(&x->mu);
     pthread_cond_destroy(&x->cond);

@@ -148,7 +148,8 @@ int sl_otlp_json_span(sl_buf *b, const sl_otlp_span *s)
     if (LIT(b, ",\"flags\":") != SL_OK ||
         integer(b, 0x101 | (s->has_parent && s->parent_remote ? 0x200 : 0), 0) != SL_OK ||
         LIT(b, ",\"name\":") != SL_OK || str(b, s->name, s->name_len, 0) != SL_OK ||
-        LIT(b, ",\"kind\":1,\"startTimeUnixNano\":") != SL_OK || ns(b, s->start) != SL_OK ||
+        LIT(b, ",\"kind\":") != SL_OK || integer(b, s->kind ? s->kind : 1, 0) != SL_OK ||
+        LIT(b, ",\"startTimeUnixNano\":") != SL_OK || ns(b, s->start) != SL_OK ||
         LIT(b, ",\"endTimeUnixNano\":") != SL_OK || ns(b, s->end) != SL_OK ||
         LIT(b, ",\"attributes\":[") != SL_OK || attrs(b, s->attrs, s->nattrs, &first) != SL_OK)
         goto nomem;

@@ -229,7 +229,7 @@ static int w_span_body(sl_buf *b, const sl_otlp_span *s)
     TRY(w_bytes(b, SP_SPAN_ID, s->id.bytes + 8, 8));
     if (s->has_parent) TRY(w_bytes(b, SP_PARENT_ID, s->parent.bytes + 8, 8));
     TRY(w_string(b, SP_NAME, s->name, s->name_len, 0));
-    TRY(w_num(b, SP_KIND, WT_VARINT, 1));   /* SPAN_KIND_INTERNAL */
+    TRY(w_num(b, SP_KIND, WT_VARINT, (uint64_t)(s->kind ? s->kind : 1)));   /* 1: SPAN_KIND_INTERNAL */
     TRY(w_num(b, SP_START, WT_I64, s->start));
     TRY(w_num(b, SP_END, WT_I64, s->end));
     TRY(w_attrs(b, SP_ATTRS, s->attrs, s->nattrs));

@@ -8,6 +8,7 @@
  * stays bounded by the open spans whatever the input size.
  */
 #include <stdlib.h>
+#include <strings.h>
 
 #include "otlp.h"
 
@@ -125,10 +126,32 @@ static int hand_out(sl_otlp_spans *x, const sl_aspan *a)
     }
     collect_attrs(x, a->ref, &s.nattrs);
     s.attrs = x->attrs.ptr;
+    s.kind = sl_otlp_span_kind(s.attrs, s.nattrs);
     if (collect_events(x, a->ref, &s.nevents) != SL_OK) return SL_ENOMEM;
     s.events = x->events;
     x->handed++;
     return x->fn(x->ud, &s);
+}
+
+int sl_otlp_span_kind(const char *p, uint32_t n)
+{
+    static const char *const names[] = {"internal", "server", "client", "producer", "consumer"};
+    int kind = 1;
+    for (uint32_t i = 0; i < n; i++) {
+        sl_aview a;
+        p = sl_attr_read(p, &a);
+        if (a.type == SL_ATTR_ARRAY) {
+            for (size_t j = 0; j < a.len; j++) {
+                sl_aview item;
+                p = sl_attr_read(p, &item);
+            }
+            continue;
+        }
+        if (a.type != SL_ATTR_STRING || a.key_len != 9 || memcmp(a.key, "span.kind", 9) != 0) continue;
+        for (int k = 0; k < 5; k++)
+            if (a.len == strlen(names[k]) && strncasecmp(a.s, names[k], a.len) == 0) kind = k + 1;
+    }
+    return kind;
 }
 
 /* Hands out every span the assembler has ready. */

@@ -20,6 +20,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "json.h"
 #include "reader_internal.h"
 #include "swar.h"
 
@@ -43,22 +44,6 @@ static inline const char *skip_ws(const char *p, const char *e)
 static inline const char *ws(const char *p, const char *e)
 {
     return p < e && (unsigned char)*p > ' ' ? p : skip_ws(p, e);
-}
-
-/* The four digits of a \uXXXX escape. RFC 8259 lets them be either case;
- * the core's hex table reads lowercase only (text.h), so fold first. */
-static int hex4(const char *p, unsigned *out)
-{
-    unsigned v = 0, bad = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if ((unsigned)(ch - 'A') < 6u) ch = (unsigned char)(ch + ('a' - 'A'));
-        unsigned d = sl_hex_value[ch];
-        bad |= d;
-        v = (v << 4) | (d & 15);
-    }
-    *out = v;
-    return bad & SL_HEX_BAD ? -1 : 0;
 }
 
 /* The first '"' or '\\' in [p, e), or e: sixteen bytes per step with SSE2,
@@ -92,55 +77,14 @@ static inline const char *scan_string(const char *p, const char *e)
 static const char *decode_string(const char *s, const char *p, const char *e, char **scratch,
                                  const char **out, size_t *out_len)
 {
-    char *start = *scratch, *d = start;
-    memcpy(d, s, (size_t)(p - s));
-    d += p - s;
-    while (p < e) {
-        char ch = *p;
-        if (ch == '"') {
-            *out = start;
-            *out_len = (size_t)(d - start);
-            *scratch = d;
-            return p + 1;
-        }
-        if (ch != '\\') {
-            *d++ = ch;
-            p++;
-            continue;
-        }
-        if (p + 1 >= e) return NULL;
-        switch (p[1]) {
-        case '"': *d++ = '"'; break;
-        case '\\': *d++ = '\\'; break;
-        case '/': *d++ = '/'; break;
-        case 'b': *d++ = '\b'; break;
-        case 'f': *d++ = '\f'; break;
-        case 'n': *d++ = '\n'; break;
-        case 'r': *d++ = '\r'; break;
-        case 't': *d++ = '\t'; break;
-        case 'u': {
-            unsigned cp, lo;
-            if (e - p < 6 || hex4(p + 2, &cp) != 0) return NULL;
-            p += 4;
-            if (cp >= 0xD800 && cp < 0xDC00) {
-                if (e - p >= 8 && p[2] == '\\' && p[3] == 'u' && hex4(p + 4, &lo) == 0 &&
-                    lo >= 0xDC00 && lo < 0xE000) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    p += 6;
-                } else {
-                    cp = 0xFFFD;
-                }
-            } else if (cp >= 0xDC00 && cp < 0xE000) {
-                cp = 0xFFFD;
-            }
-            d = sl_utf8_put(d, cp);
-            break;
-        }
-        default: return NULL;
-        }
-        p += 2;
-    }
-    return NULL;
+    char *start = *scratch, *d = start + (p - s);
+    memcpy(start, s, (size_t)(p - s));
+    const char *next = sl_json_unescape(p, e, d, &d);
+    if (!next) return NULL;
+    *out = start;
+    *out_len = (size_t)(d - start);
+    *scratch = d;
+    return next;
 }
 
 /* At the opening quote. Escape-free strings point into the line. */

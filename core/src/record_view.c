@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "json.h"
 #include "otlp.h"
 
 typedef struct cursor {
@@ -27,68 +28,18 @@ static void ws(cursor *c)
     while (c->p < c->e && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')) c->p++;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-}
-
-static int u4(cursor *c, unsigned *out)
-{
-    if (c->e - c->p < 4) return SL_EPARSE;
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hexval(c->p[i]);
-        if (h < 0) return SL_EPARSE;
-        v = v << 4 | (unsigned)h;
-    }
-    c->p += 4;
-    *out = v;
-    return SL_OK;
-}
-
 /* A JSON string (at its opening quote), unescaped, appended to b. */
 static int string(cursor *c, sl_buf *b)
 {
     if (c->p >= c->e || *c->p != '"') return SL_EPARSE;
     c->p++;
-    for (;;) {
-        const char *run = c->p;
-        while (c->p < c->e && *c->p != '"' && *c->p != '\\') c->p++;
-        if (sl_buf_append(b, run, (size_t)(c->p - run)) != SL_OK) return SL_ENOMEM;
-        if (c->p >= c->e) return SL_EPARSE;
-        if (*c->p++ == '"') return SL_OK;
-        if (c->p >= c->e) return SL_EPARSE;
-        char esc = *c->p++, ch;
-        switch (esc) {
-        case '"': case '\\': case '/': ch = esc; break;
-        case 'b': ch = '\b'; break;
-        case 'f': ch = '\f'; break;
-        case 'n': ch = '\n'; break;
-        case 'r': ch = '\r'; break;
-        case 't': ch = '\t'; break;
-        case 'u': {
-            unsigned cp, lo;
-            if (u4(c, &cp) != SL_OK) return SL_EPARSE;
-            if (cp >= 0xD800 && cp < 0xDC00 && c->e - c->p >= 6 && c->p[0] == '\\' && c->p[1] == 'u') {
-                cursor save = *c;
-                c->p += 2;
-                if (u4(c, &lo) == SL_OK && lo >= 0xDC00 && lo < 0xE000)
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                else
-                    *c = save;
-            }
-            if (cp >= 0xD800 && cp < 0xE000) cp = 0xFFFD;   /* a lone surrogate */
-            if (sl_buf_reserve(b, 4) != SL_OK) return SL_ENOMEM;
-            b->len = (size_t)(sl_utf8_put(b->ptr + b->len, cp) - b->ptr);
-            continue;
-        }
-        default: return SL_EPARSE;
-        }
-        if (sl_buf_putc(b, ch) != SL_OK) return SL_ENOMEM;
-    }
+    if (sl_buf_reserve(b, (size_t)(c->e - c->p)) != SL_OK) return SL_ENOMEM;
+    char *d = b->ptr + b->len;
+    const char *next = sl_json_unescape(c->p, c->e, d, &d);
+    if (!next) return SL_EPARSE;
+    b->len = (size_t)(d - b->ptr);
+    c->p = next;
+    return SL_OK;
 }
 
 /* Skips any JSON value (for nested objects kept as text). */
@@ -400,12 +351,8 @@ int sl_recoder_record(sl_recoder *rc, const sl_record *rec)
 
 const char *sl_recoder_output(sl_recoder *rc, size_t *len)
 {
-    sl_buf t = rc->handed;
-    rc->handed = rc->out;
-    rc->out = t;
-    rc->out.len = 0;
-    *len = rc->handed.len;
-    return rc->handed.len ? rc->handed.ptr : "";
+    *len = sl_buf_hand_out(&rc->out, &rc->handed);
+    return *len ? rc->handed.ptr : "";
 }
 
 void sl_recoder_close(sl_recoder *rc)

@@ -52,6 +52,19 @@ static inline int sl_buf_putc(sl_buf *b, char c)
     return SL_OK;
 }
 
+/* Output handed out in turns: the bytes written into *filled since the
+ * last call go to the caller (in *handed, valid until the next call) and
+ * the buffer handed out last time is emptied to be written into next.
+ * Returns how many bytes are handed out. */
+static inline size_t sl_buf_hand_out(sl_buf *filled, sl_buf *handed)
+{
+    sl_buf t = *handed;
+    *handed = *filled;
+    *filled = t;
+    filled->len = 0;
+    return handed->len;
+}
+
 /* ===== HEX (hex.c) =====
  * The one rule: hex is written in lowercase and read back in lowercase
  * only; 'A'..'F' are refused like any other non-digit. W3C trace-context

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "otlp.h"
+#include "otlp_curl.h"
 
 /* ===== a minimal protobuf reader ===== */
 
@@ -306,6 +306,69 @@ static void test_proto(void)
     sl_buf_free(&out);
 }
 
+/* The kind an attribute span.kind names, from attribute text. */
+static int kind_of(const char *json)
+{
+    sl_buf attrs = {0};
+    uint32_t n = 0;
+    CHECK_EQ_INT(sl_attrs_from_json(json, strlen(json), &attrs, &n), SL_OK);
+    int kind = sl_otlp_span_kind(attrs.ptr, n);
+    sl_buf_free(&attrs);
+    return kind;
+}
+
+static void test_kind(void)
+{
+    CHECK_EQ_INT(kind_of("{}"), 1);
+    CHECK_EQ_INT(kind_of("{\"span.kind\":\"internal\"}"), 1);
+    CHECK_EQ_INT(kind_of("{\"span.kind\":\"server\"}"), 2);
+    CHECK_EQ_INT(kind_of("{\"tags\":[\"a\",\"b\"],\"span.kind\":\"CLIENT\"}"), 3);   /* after an array */
+    CHECK_EQ_INT(kind_of("{\"span.kind\":\"producer\"}"), 4);
+    CHECK_EQ_INT(kind_of("{\"span.kind\":\"consumer\",\"x\":1}"), 5);
+    CHECK_EQ_INT(kind_of("{\"span.kind\":\"servers\"}"), 1);   /* not a kind */
+    CHECK_EQ_INT(kind_of("{\"span.kind\":2}"), 1);               /* not a string */
+    CHECK_EQ_INT(kind_of("{\"span.kinds\":\"server\"}"), 1);
+    CHECK_EQ_INT(kind_of("{\"span.kind\":\"server\",\"span.kind\":\"client\"}"), 3);   /* the last wins */
+
+    /* both encodings carry it */
+    sl_buf attrs = {0}, ev_attrs = {0}, out = {0};
+    sl_otlp_event ev;
+    sl_otlp_span s = sample(&attrs, &ev_attrs, &ev, 0);
+    s.kind = 2;
+    CHECK_EQ_INT(sl_otlp_json_span(&out, &s), SL_OK);
+    CHECK_EQ_INT(sl_buf_putc(&out, '\0'), SL_OK);
+    CHECK(strstr(out.ptr, ",\"kind\":2,") != NULL);
+    sl_otlp_batch b;
+    sl_otlp_batch_init(&b, SL_OTLP_PROTO);
+    out.len = 0;
+    CHECK_EQ_INT(sl_otlp_proto_span(&out, &b.scratch, &s), SL_OK);
+    field sp, f;
+    CHECK(get((const uint8_t *)out.ptr, out.len, 2, 0, &sp));
+    CHECK(get(sp.p, sp.len, 6, 0, &f) && f.wt == 0 && f.v == 2);
+    sl_otlp_batch_free(&b);
+    sl_buf_free(&attrs);
+    sl_buf_free(&ev_attrs);
+    sl_buf_free(&out);
+}
+
+static void test_partial_success(void)
+{
+    static const char j1[] = "{\"partialSuccess\":{\"rejectedSpans\":\"3\",\"errorMessage\":\"x\"}}";
+    static const char j2[] = "{ \"partialSuccess\": { \"errorMessage\": \"x\", \"rejectedSpans\": 12 } }";
+    CHECK_EQ_INT((int)sl_otlp_rejected_json(j1, sizeof j1 - 1), 3);
+    CHECK_EQ_INT((int)sl_otlp_rejected_json(j2, sizeof j2 - 1), 12);
+    CHECK_EQ_INT((int)sl_otlp_rejected_json("{}", 2), 0);
+    CHECK_EQ_INT((int)sl_otlp_rejected_json("", 0), 0);
+    /* ExportTraceServiceResponse { partial_success { rejected_spans: 300, error_message: "e" } } */
+    static const char p1[] = {0x0a, 0x06, 0x08, (char)0xac, 0x02, 0x12, 0x01, 'e'};
+    CHECK_EQ_INT((int)sl_otlp_rejected_proto(p1, sizeof p1), 300);
+    /* an unknown field first, then the message; a message cut short */
+    static const char p2[] = {0x18, 0x05, 0x0a, 0x02, 0x08, 0x07};
+    CHECK_EQ_INT((int)sl_otlp_rejected_proto(p2, sizeof p2), 7);
+    CHECK_EQ_INT((int)sl_otlp_rejected_proto(p1, 4), 0);
+    CHECK_EQ_INT((int)sl_otlp_rejected_proto("", 0), 0);
+}
+
 static void test_record_view(void)
 {
     /* a record read back and written by the JSONL and MessagePack encoders */
@@ -361,6 +424,8 @@ int main(void)
     test_attrs_from_json();
     test_json();
     test_proto();
+    test_kind();
+    test_partial_success();
     test_record_view();
     test_url();
     return CHECK_DONE();

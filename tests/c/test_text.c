@@ -5,7 +5,8 @@
  * doubles), UTF-8 cutting and the growable buffer.
  *
  * Regression: sl_id_from_hex accepted uppercase while traceparent and the
- * stream reader refused it.
+ * stream reader refused it. The JSON string decoder (sl_json_unescape) is
+ * the one the JSONL reader and the read records' attribute text share.
  */
 #include <math.h>
 #include <msgpack.h>
@@ -265,6 +266,46 @@ static void test_json_numbers_and_ids(void)
     CHECK_EQ_STR(out, "\"fedcba9876543210\"");
 }
 
+/* ===== JSON STRING DECODING ===== */
+
+/* Decodes the string content in json (after the opening quote); returns
+ * the decoded bytes' count, or -1 when refused; *rest: what follows. */
+static int unescape(const char *json, char *out, const char **rest)
+{
+    char *end;
+    const char *next = sl_json_unescape(json, json + strlen(json), out, &end);
+    if (!next) return -1;
+    *rest = next;
+    return (int)(end - out);
+}
+
+static void test_json_unescape(void)
+{
+    char out[64];
+    const char *rest = NULL;
+    CHECK_EQ_INT(unescape("plain\"tail", out, &rest), 5);
+    CHECK(memcmp(out, "plain", 5) == 0 && strcmp(rest, "tail") == 0);
+    CHECK_EQ_INT(unescape("a\\\"\\/\\b\\f\\n\\r\\t\\\\z\"", out, &rest), 10);
+    CHECK(memcmp(out, "a\"/\b\f\n\r\t\\z", 10) == 0);
+    /* \u in either case; a pair joined; lone surrogates as U+FFFD */
+    CHECK_EQ_INT(unescape("\\u00E9\\u00e9\"", out, &rest), 4);
+    CHECK(memcmp(out, "\xc3\xa9\xc3\xa9", 4) == 0);
+    CHECK_EQ_INT(unescape("\\ud83d\\ude00\"", out, &rest), 4);
+    CHECK(memcmp(out, "\xf0\x9f\x98\x80", 4) == 0);
+    CHECK_EQ_INT(unescape("\\ud83dx\"", out, &rest), 4);
+    CHECK(memcmp(out, "\xef\xbf\xbdx", 4) == 0);
+    CHECK_EQ_INT(unescape("\\ud83d\\u0041\"", out, &rest), 4);   /* high, then a letter */
+    CHECK(memcmp(out, "\xef\xbf\xbd" "A", 4) == 0);
+    CHECK_EQ_INT(unescape("\\ude00\"", out, &rest), 3);
+    CHECK(memcmp(out, "\xef\xbf\xbd", 3) == 0);
+    /* refused: unknown escape, short or bad \u, no closing quote */
+    CHECK_EQ_INT(unescape("\\x\"", out, &rest), -1);
+    CHECK_EQ_INT(unescape("\\u12\"", out, &rest), -1);
+    CHECK_EQ_INT(unescape("\\u12g4\"", out, &rest), -1);
+    CHECK_EQ_INT(unescape("open", out, &rest), -1);
+    CHECK_EQ_INT(unescape("ends in \\", out, &rest), -1);
+}
+
 /* ===== UTF-8, BUFFER ===== */
 
 static void test_utf8(void)
@@ -311,6 +352,7 @@ int main(void)
     test_json_short_decimals();
     test_json_strings();
     test_json_numbers_and_ids();
+    test_json_unescape();
     test_utf8();
     test_buffer();
     return CHECK_DONE();

@@ -28,7 +28,8 @@ spanline report "$fixtures/query_basic.jsonl" \
 # --- a meta-only file and an empty file: one answer
 printf '{"type":"meta","format":"spanline/1","pid":1,"service":"x"}\n' > "$tmp/meta.jsonl"
 : > "$tmp/empty.jsonl"
-for cmd in tree report "filter --where true" "view --plain" "export --to html"; do
+for cmd in tree report "filter --where true" "view --plain" "export --to html" "export --to chrome" \
+           "export --to otlp-json"; do
   for f in meta empty; do
     # shellcheck disable=SC2086
     spanline $cmd "$tmp/$f.jsonl" > "$tmp/$f.out" 2> "$tmp/$f.err"
@@ -39,8 +40,12 @@ for cmd in tree report "filter --where true" "view --plain" "export --to html"; 
   [ "$(sed "s/meta\.jsonl/F/" "$tmp/meta.err")" = "$(sed "s/empty\.jsonl/F/" "$tmp/empty.err")" ] \
     || fail "$cmd: '$(cat "$tmp/meta.err")' against '$(cat "$tmp/empty.err")'"
   grep -q "empty.jsonl: no span records$" "$tmp/empty.err" || fail "$cmd: $(cat "$tmp/empty.err")"
-  case $cmd in export*) ;; *) [ ! -s "$tmp/meta.out" ] || fail "$cmd printed for a meta-only file";; esac
+  [ ! -s "$tmp/meta.out" ] || fail "$cmd printed for a meta-only file"
+  [ ! -s "$tmp/empty.out" ] || fail "$cmd printed for an empty file"
 done
+# -o leaves no file for a stream without spans
+spanline export "$tmp/empty.jsonl" --to html -o "$tmp/page.html" 2>/dev/null
+[ ! -e "$tmp/page.html" ] || fail "export -o wrote a page for an empty file"
 
 # --- a missing file, named once
 for cmd in tree report "filter --where true" "view --plain" "export --to html"; do

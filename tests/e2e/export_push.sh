@@ -14,11 +14,11 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-# start_receiver NAME [FAIL_FIRST]: sets port; spans land in $tmp/NAME.got
+# start_receiver NAME [FAIL_FIRST [REJECT_PER_REQUEST]]: sets port; spans land in $tmp/NAME.got
 start_receiver() {
   rm -f "$tmp/$1.port"
   node tests/otlp/receiver.js --port-file "$tmp/$1.port" --out "$tmp/$1.got" --headers "$tmp/$1.headers" \
-    --fail "${2:-0}" --max-seconds 120 &
+    --fail "${2:-0}" --reject "${3:-0}" --max-seconds 120 &
   pids+=($!)
   for _ in $(seq 100); do [ -s "$tmp/$1.port" ] && break; sleep 0.1; done
   port=$(cat "$tmp/$1.port")
@@ -52,6 +52,20 @@ run export "$tmp/spans.jsonl" --to otlp-json --endpoint "http://127.0.0.1:$port/
   2>"$tmp/flaky.err" || fail "export: $(cat "$tmp/flaky.err")"
 check_once flaky "$tmp/spans.ids"
 grep -q "200 spans sent in 8 requests (4 retried), 0 dropped" "$tmp/flaky.err" || fail "report: $(cat "$tmp/flaky.err")"
+
+# a partial success (2xx naming rejected spans), protobuf and JSON: the
+# rejected spans are reported, not counted as sent, and the exit status is 1
+for fmt in proto json; do
+  start_receiver "partial_$fmt" 0 3
+  set +e
+  lua5.4 "$bin" export "$tmp/spans.jsonl" --to "otlp-$fmt" --endpoint "http://127.0.0.1:$port" --batch 50 \
+    2>"$tmp/partial.err"
+  st=$?
+  set -e
+  [ "$st" = 1 ] || fail "partial success ($fmt): exit $st: $(cat "$tmp/partial.err")"
+  grep -q "188 spans sent in 4 requests (0 retried), 0 dropped, 12 rejected by the collector" "$tmp/partial.err" \
+    || fail "partial success ($fmt) report: $(cat "$tmp/partial.err")"
+done
 
 # --follow: a file that grows while the exporter runs; SIGINT ends it
 start_receiver follow

@@ -59,6 +59,12 @@ const provider = new BasicTracerProvider({
 });
 const tracer = provider.getTracer('spanline', '0.1.0');
 
+// spanline has no kind field: an attribute span.kind names it (the
+// convention the Collector maps from Zipkin and Jaeger), as the SDK's kind.
+const SPAN_KINDS = {
+  internal: api.SpanKind.INTERNAL, server: api.SpanKind.SERVER, client: api.SpanKind.CLIENT,
+  producer: api.SpanKind.PRODUCER, consumer: api.SpanKind.CONSUMER,
+};
 const open = new Map();      // spanline id -> { span, lane, attrs }
 let lastTs = 0n;
 for (const r of recs) {
@@ -72,7 +78,8 @@ for (const r of recs) {
       });
     }
     nextIds = { traceId: r.trace, spanId };
-    const span = tracer.startSpan(r.name, { startTime: hrtime(r.ts), kind: api.SpanKind.INTERNAL }, ctx);
+    const kind = SPAN_KINDS[String((r.attrs || {})['span.kind'] || 'internal').toLowerCase()] ?? api.SpanKind.INTERNAL;
+    const span = tracer.startSpan(r.name, { startTime: hrtime(r.ts), kind }, ctx);
     for (const [k, v] of Object.entries(r.attrs || {})) span.setAttribute(k, jsValue(v));
     open.set(r.id, { span, lane: r.lane });
   } else if (r.type === 'attr') {

@@ -2,7 +2,8 @@
 -- by the real tracer: typed attributes (string, int, double, bool, arrays,
 -- non-ASCII), an attribute set after the start, an event with attributes,
 -- an error with a message, a span on another coroutine (lane), a span
--- continued from a remote traceparent, and a span abandoned at close.
+-- continued from a remote traceparent, a span abandoned at close, and span
+-- kinds named by the attribute span.kind (server, client).
 -- (The JS side of tests/otlp/compare.js rebuilds the same trace from it.)
 local spanline = require("spanline")
 local out = assert(arg[1], "usage: trace.lua OUT.jsonl")
@@ -11,9 +12,9 @@ local tracer = assert(spanline.tracer{ output = out, service = "shop", host = "h
 
 local root = tracer:start("checkout", {
   user = "ana", items = 3, total = 12.75, vip = true, tags = { "new", "mobile" }, codes = { 7, 9 },
-  city = "Zürich",
+  city = "Zürich", ["span.kind"] = "server",
 })
-local db = tracer:start("db.query", { sql = "select * from cart where id = ?" })
+local db = tracer:start("db.query", { sql = "select * from cart where id = ?", ["span.kind"] = "CLIENT" })
 db:event("retry", { attempt = 2, reason = "busy" })
 db:set("rows", 4)
 db:finish()

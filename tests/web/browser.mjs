@@ -18,11 +18,21 @@ export function haveChromium() {
   return existsSync(CHROMIUM);
 }
 
+// The browser's environment: ours without the sanitizer run's preload
+// (tests/sanitize/run preloads libasan for lua5.4; chromium's launcher
+// script and the browser hang under it, and they are not what is tested).
+function browserEnv() {
+  const env = { ...process.env };
+  for (const k of ['LD_PRELOAD', 'ASAN_OPTIONS', 'UBSAN_OPTIONS']) delete env[k];
+  return env;
+}
+
 // Launches a browser with a fresh profile; close() removes the profile.
 export async function launch() {
   const profile = mkdtempSync(join(tmpdir(), 'spanline-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
+    env: browserEnv(),
     headless: true,
     args: FLAGS,
     viewport: { width: 1400, height: 850 },

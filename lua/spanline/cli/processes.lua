@@ -26,8 +26,9 @@ function processes.note(path, state)
     (n > 8 or state.more) and ", ..." or "")
 end
 
--- The --pid option's value: an integer, or nil and a message.
+-- The --pid option's value (nil when not given): an integer, or nil and a message.
 function processes.pid_option(text)
+  if text == nil then return nil end   -- no --pid: every process
   local n = math.tointeger(tonumber(text))
   if not n or n < 0 then return nil, "--pid needs a process id (an integer >= 0)" end
   return n

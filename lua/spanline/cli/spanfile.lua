@@ -63,6 +63,24 @@ function spanfile.bad_note(q)
     table.concat(first, ", "), bad > #first and ", ..." or "")
 end
 
+-- What a command says on stderr after reading (each a line, without the
+-- command's name): the bad lines skipped, second start/end records for
+-- one span id (ignored), parent links cut because they closed a cycle.
+function spanfile.input_notes(q)
+  local notes = {}
+  notes[#notes + 1] = spanfile.bad_note(q)
+  local dup = q:duplicates()
+  if dup > 0 then
+    notes[#notes + 1] = string.format("%d duplicate record%s ignored (a second start or end for one span id)",
+      dup, dup == 1 and "" or "s")
+  end
+  local cycles = q:cycles()
+  if cycles > 0 then
+    notes[#notes + 1] = string.format("%d parent cycle%s cut", cycles, cycles == 1 and "" or "s")
+  end
+  return notes
+end
+
 -- Compiles --where: a predicate that counts failures as no match, its
 -- state ({ errors, first }) and the bare compiled function; on a syntax
 -- error returns nil and the message lines (the expression, a caret under

@@ -46,6 +46,47 @@ local function fail(msg, status)
   return status or 1
 end
 
+-- Whether q has handed out a span record yet (OTLP formats count the
+-- records they read in C, the others go through the assembler).
+local function saw_spans(q)
+  if (q.source.span_records_fed or 0) > 0 then return true end
+  local asm = q.source.assembler
+  local st = asm and asm:stats()
+  return st ~= nil and st.records > st.metas
+end
+
+-- out, holding what is written until the stream shows a span record, so an
+-- empty or meta-only stream writes nothing (no page without spans before
+-- the error). Holds at most HOLD bytes: what a format writes before its
+-- first span is a header, never the spans themselves.
+local HOLD = 4 << 20
+local function held_until_spans(out, q)
+  local held, size = {}, 0
+  local w = {}
+  function w.write(_, ...)
+    if held and (saw_spans(q) or size > HOLD) then
+      out:write(table.concat(held))
+      held = nil
+    end
+    if not held then
+      out:write(...)
+      return w
+    end
+    for i = 1, select("#", ...) do
+      local piece = tostring((select(i, ...)))
+      held[#held + 1] = piece
+      size = size + #piece
+    end
+    return w
+  end
+  -- keep = false drops what is held (the stream had no spans)
+  function w.finish(keep)
+    if held and keep then out:write(table.concat(held)) end
+    held = nil
+  end
+  return w
+end
+
 local function run(argv)
   local opts, pos = args.parse(argv, SPEC)
   if not opts then return fail(pos, 2) end
@@ -86,14 +127,15 @@ local function run(argv)
     if not out then return fail("cannot write " .. tostring(err)) end
   end
   out:setvbuf("full", 1 << 16)
-  local ok, err = mod.export(q, out, opts)
+  local held = held_until_spans(out, q)
+  local ok, err = mod.export(q, held, opts)
+  local problem = ok and not saw_spans(q) and spanfile.check(q)
+  held.finish(ok and not problem)
   if out ~= io.stdout then out:close() else out:flush() end
+  if problem and out ~= io.stdout then os.remove(opts.output) end   -- no file without spans
   if not ok then return fail(err) end
-  -- (OTLP formats read the records in C: they count them in records_fed)
-  local problem = (q.source.records_fed or 0) == 0 and spanfile.check(q)
   if problem then return fail(problem) end
-  local note = spanfile.bad_note(q)
-  if note then io.stderr:write("spanline export: ", note, "\n") end
+  for _, line in ipairs(spanfile.input_notes(q)) do io.stderr:write("spanline export: ", line, "\n") end
   return 0
 end
 

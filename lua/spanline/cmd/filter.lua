@@ -66,9 +66,8 @@ local function run(argv)
     out:write(asm and asm:meta() or '{"type":"meta","format":"spanline/1"}', "\n")
   end
   out:flush()
-  local note = spanfile.bad_note(q)
-  if note then io.stderr:write("spanline filter: ", note, "\n") end
-  note = spanfile.where_note(state)
+  for _, line in ipairs(spanfile.input_notes(q)) do io.stderr:write("spanline filter: ", line, "\n") end
+  local note = spanfile.where_note(state)
   if note then io.stderr:write("spanline filter: ", note, "\n") end
   return 0
 end

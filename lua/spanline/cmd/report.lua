@@ -40,8 +40,8 @@ local function run(argv)
     return 2
   end
   local top, bad = args.integer(opts, "top", 1)
-  local pid = opts.pid and processes.pid_option(opts.pid)
-  if opts.pid and not pid then bad = select(2, processes.pid_option(opts.pid)) end
+  local pid, bad_pid = processes.pid_option(opts.pid)
+  bad = bad or bad_pid
   if bad then
     io.stderr:write("spanline report: ", bad, "\n")
     return 2
@@ -70,9 +70,8 @@ local function run(argv)
     io.stderr:write("spanline report: ", problem, "\n")
     return 1
   end
-  local note = spanfile.bad_note(q)
-  if note then io.stderr:write("spanline report: ", note, "\n") end
-  note = spanfile.where_note(state)
+  for _, line in ipairs(spanfile.input_notes(q)) do io.stderr:write("spanline report: ", line, "\n") end
+  local note = spanfile.where_note(state)
   if note then io.stderr:write("spanline report: ", note, "\n") end
   note = spanfile.processes_note(q, pid)
   if note then io.stderr:write("spanline report: ", note, "\n") end

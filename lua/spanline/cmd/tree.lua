@@ -29,8 +29,8 @@ local function run(argv)
     return 2
   end
   local depth, bad = args.integer(opts, "depth", 0)
-  local pid = opts.pid and processes.pid_option(opts.pid)
-  if opts.pid and not pid then bad = select(2, processes.pid_option(opts.pid)) end
+  local pid, bad_pid = processes.pid_option(opts.pid)
+  bad = bad or bad_pid
   if bad then
     io.stderr:write("spanline tree: ", bad, "\n")
     return 2
@@ -60,14 +60,9 @@ local function run(argv)
     io.stderr:write("spanline tree: ", problem, "\n")
     return 1
   end
-  local note = spanfile.bad_note(q)
+  for _, line in ipairs(spanfile.input_notes(q)) do io.stderr:write("spanline tree: ", line, "\n") end
+  local note = spanfile.processes_note(q, pid)
   if note then io.stderr:write("spanline tree: ", note, "\n") end
-  note = spanfile.processes_note(q, pid)
-  if note then io.stderr:write("spanline tree: ", note, "\n") end
-  local cycles = q:cycles()
-  if cycles > 0 then
-    io.stderr:write(string.format("spanline tree: %d parent cycle%s cut\n", cycles, cycles == 1 and "" or "s"))
-  end
   if opts.trace and shown == 0 then
     io.stderr:write("spanline tree: no trace starting with '", opts.trace, "'\n")
     return 1

@@ -27,10 +27,10 @@ local function feed_query(q, enc, on_ready)
   local source = q.source
   local reader = q.kind == "records" and source.take_reader and source.take_reader()
   if reader then
-    source.records_fed = 0
+    source.span_records_fed = 0   -- records that are not meta (cmd/export: "no span records")
     repeat
-      local status, n = enc:feed(reader, FEED)
-      source.records_fed = source.records_fed + n
+      local status, _, spans = enc:feed(reader, FEED)
+      source.span_records_fed = source.span_records_fed + spans
       on_ready()
     until status ~= "more"
     return true

@@ -28,9 +28,10 @@ end
 
 local function report(px, log)
   local st = px:stats()
-  local lost = st.dropped + st.queued
-  log:write(string.format("spanline export: %d spans sent in %d requests (%d retried), %d dropped%s%s\n",
-    st.sent, st.requests, st.retries, lost,
+  local lost = st.dropped + st.queued + st.rejected
+  log:write(string.format("spanline export: %d spans sent in %d requests (%d retried), %d dropped%s%s%s\n",
+    st.sent, st.requests, st.retries, st.dropped + st.queued,
+    st.rejected > 0 and string.format(", %d rejected by the collector (partial success)", st.rejected) or "",
     st.dropped_open > 0 and string.format(", %d open spans left out (--include-open)", st.dropped_open) or "",
     st.bad > 0 and string.format(", %d bad records", st.bad) or ""))
   return lost

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# What tree, report and filter say about suspicious input, the same way:
+# a span id started (or ended) twice while the first is still open is
+# counted once per extra record and noted on stderr by every command; parent
+# cycles are noted by report and filter as by tree; clean input gets no note.
+set -euo pipefail
+BIN=${SPANLINE_BIN:-bin/spanline}
+FIX=${SPANLINE_FIXTURES:-tests/fixtures}
+fail() { echo "FAIL: $*" >&2; exit 1; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+id=019ab697e80070198019000f736ae249
+{
+  echo "{\"type\":\"start\",\"id\":\"$id\",\"trace\":\"$id\",\"name\":\"a\",\"ts\":1764000000000000000,\"lane\":1}"
+  echo "{\"type\":\"start\",\"id\":\"$id\",\"trace\":\"$id\",\"name\":\"b\",\"ts\":1764000000000002000,\"lane\":1}"
+  echo "{\"type\":\"end\",\"id\":\"$id\",\"ts\":1764000000000001000,\"status\":\"ok\"}"
+} > "$tmp/dup.jsonl"
+for cmd in tree report "filter --where true"; do
+  # shellcheck disable=SC2086
+  lua5.4 "$BIN" $cmd "$tmp/dup.jsonl" > "$tmp/out" 2> "$tmp/err" || fail "$cmd: exit $?: $(cat "$tmp/err")"
+  name=${cmd%% *}
+  [ "$(cat "$tmp/err")" = "spanline $name: 1 duplicate record ignored (a second start or end for one span id)" ] \
+    || fail "$cmd on a duplicate start: $(cat "$tmp/err")"
+done
+# the first start counts: the span is a, in tree and report alike
+lua5.4 "$BIN" tree "$tmp/dup.jsonl" 2>/dev/null | grep -q '^a ' || fail "tree did not keep the first start"
+lua5.4 "$BIN" report "$tmp/dup.jsonl" 2>/dev/null | grep -q '^a ' || fail "report did not keep the first start"
+
+for cmd in report "filter --where true"; do
+  # shellcheck disable=SC2086
+  lua5.4 "$BIN" $cmd "$FIX/query_cycle.jsonl" > /dev/null 2> "$tmp/err" || fail "$cmd: exit $?"
+  grep -q "parent cycles cut$" "$tmp/err" || fail "$cmd on cycles: $(cat "$tmp/err")"
+done
+
+for cmd in tree report "filter --where true"; do
+  # shellcheck disable=SC2086
+  lua5.4 "$BIN" $cmd "$FIX/query_basic.jsonl" > /dev/null 2> "$tmp/err" || fail "$cmd basic: exit $?"
+  [ ! -s "$tmp/err" ] || fail "$cmd: a note on clean input: $(cat "$tmp/err")"
+done
+echo "ok"
