@@ -26,10 +26,7 @@
  * luaL_checkudata's registry lookup by name, once per span handed out. */
 lasm *lsl_asm_check(lua_State *L, int idx)
 {
-    lasm *la = lua_touserdata(L, idx);
-    if (!la || !lua_getmetatable(L, idx) || !lua_rawequal(L, -1, lua_upvalueindex(1)))
-        luaL_typeerror(L, idx, ASM_MT);
-    lua_pop(L, 1);
+    lasm *la = lsl_check_self(L, idx, ASM_MT);
     if (!la->a) luaL_argerror(L, idx, "assembler is closed");
     return la;
 }

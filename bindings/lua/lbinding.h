@@ -22,8 +22,21 @@ int lsl_fail_error(lua_State *L, const sl_error *err);
 int lsl_write_fail(lua_State *L, int rc, int sys_errno);
 
 /* lmodule.c: registers a userdata type (metatable `name`, __index = methods,
- * __gc and __close = gc when not NULL). */
+ * each with the metatable as upvalue 1; __gc and __close = gc when not
+ * NULL). */
 void lsl_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc);
+/* In such a method: the userdata at idx of that type, else a type error.
+ * Comparing the metatable with the upvalue is cheaper than
+ * luaL_checkudata's registry lookup by name, for methods called once per
+ * span (inline: a call more shows in them). */
+static inline void *lsl_check_self(lua_State *L, int idx, const char *name)
+{
+    void *p = lua_touserdata(L, idx);
+    if (!p || !lua_getmetatable(L, idx) || !lua_rawequal(L, -1, lua_upvalueindex(1)))
+        luaL_typeerror(L, idx, name);
+    lua_pop(L, 1);
+    return p;
+}
 
 void lsl_open_tracer(lua_State *L);  /* ltracer.c: tracer, span, context */
 void lsl_open_reader(lua_State *L);  /* lreader.c: stream reader */

@@ -6,8 +6,9 @@
  * once on demand, so a report over millions of spans stays small. The sort
  * is a radix sort by bytes that skips the bytes every value shares
  * (durations leave the top ones zero): a few linear passes instead of
- * qsort's n log n calls of a comparison function. The methods find their
- * metatable as upvalue 1 (add runs once per span).
+ * qsort's n log n calls of a comparison function. The methods check their
+ * self by the metatable upvalue lsl_new_class gives them (add runs once per
+ * span).
  */
 #include <math.h>
 #include <stdint.h>
@@ -34,15 +35,9 @@ static int l_samples(lua_State *L)
     return 1;
 }
 
-/* The samples at idx: comparing the metatable with upvalue 1 is cheaper
- * than luaL_checkudata's registry lookup by name. */
 static lsamples *check(lua_State *L, int idx)
 {
-    lsamples *s = lua_touserdata(L, idx);
-    if (!s || !lua_getmetatable(L, idx) || !lua_rawequal(L, -1, lua_upvalueindex(1)))
-        luaL_typeerror(L, idx, SAMPLES_MT);
-    lua_pop(L, 1);
-    return s;
+    return lsl_check_self(L, idx, SAMPLES_MT);
 }
 
 static int l_samples_add(lua_State *L)
@@ -219,16 +214,6 @@ static const luaL_Reg samples_funcs[] = {
 
 void lsl_open_samples(lua_State *L)
 {
-    if (luaL_newmetatable(L, SAMPLES_MT)) {
-        lua_newtable(L);
-        lua_pushvalue(L, -2);
-        luaL_setfuncs(L, samples_methods, 1);   /* upvalue: the metatable (check) */
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_samples_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, l_samples_gc);
-        lua_setfield(L, -2, "__close");
-    }
-    lua_pop(L, 1);
+    lsl_new_class(L, SAMPLES_MT, samples_methods, l_samples_gc);
     luaL_setfuncs(L, samples_funcs, 0);
 }
