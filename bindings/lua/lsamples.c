@@ -163,8 +163,10 @@ static int l_samples_summary(lua_State *L)
     lua_setfield(L, -2, "count");
     if (s->n == 0) return 1;
     samples_sort(s);
-    int64_t total = 0;
-    for (size_t i = 0; i < s->n; i++) total += s->v[i];
+    /* summed as Lua sums integers: wrapping around, not undefined */
+    uint64_t sum = 0;
+    for (size_t i = 0; i < s->n; i++) sum += (uint64_t)s->v[i];
+    int64_t total = (int64_t)sum;
     double mean = (double)total / (double)s->n, m2 = 0;
     for (size_t i = 0; i < s->n; i++) {
         double d = (double)s->v[i] - mean;
