@@ -1,7 +1,8 @@
 /*
  * lwhere.c: core.where_program(tree): a --where expression simple enough
- * to judge in C (comparisons of span fields with literals, plain substring
- * tests `name:find("db")`, joined by and, or, not), so `spanline filter` need not fill a Lua table and call the
+ * to judge in C (comparisons of span fields with literals, substring and
+ * prefix tests `name:find("db")`, `name:match("^db")`, joined by and, or,
+ * not), so `spanline filter` need not fill a Lua table and call the
  * sandboxed predicate for every span (query/expr_simple.lua builds the
  * tree; asm:filter runs the program).
  *
@@ -26,7 +27,7 @@ enum rel { R_EQ, R_NE, R_LT, R_LE, R_GT, R_GE };
 enum lit { L_NIL, L_INT, L_STR };
 
 typedef struct node {
-    uint8_t op, rel, lit;
+    uint8_t op, rel, lit;    /* N_FIND: rel 1 = anchored (a prefix test) */
     uint8_t field;           /* LSL_F_* */
     uint16_t a, b;           /* operands (N_OR, N_AND, N_NOT) */
     int64_t i;               /* L_INT */
@@ -92,15 +93,18 @@ static int compare(const lsl_where *w, const node *d, const sl_aspan *s)
     return -1;
 }
 
-/* field:find(text) with a text without pattern characters: a substring
- * test (string.find searches plainly then); on nil Lua raises. */
+/* field:find(text) or :match(text), text without pattern characters
+ * (but a leading ^): whether text occurs (at the start); on nil Lua
+ * raises. */
 static int find(const lsl_where *w, const node *d, const sl_aspan *s)
 {
     int64_t i;
     const char *str = NULL;
     size_t n = 0;
     if (field_value(s, d->field, &i, &str, &n) != 2) return -1;
-    return memmem(str, n, w->text + d->str, d->len) != NULL || d->len == 0;
+    if (d->len == 0) return 1;
+    if (d->rel) return n >= d->len && memcmp(str, w->text + d->str, d->len) == 0;
+    return memmem(str, n, w->text + d->str, d->len) != NULL;
 }
 
 static int eval(const lsl_where *w, int k, const sl_aspan *s)
@@ -203,7 +207,9 @@ static int build(lua_State *L, builder *b)
         if (strpbrk(str, "^$*+?.([%-") || strlen(str) != n)
             luaL_error(L, "where program: find with pattern characters");
         add_text(L, b, &d, str, n);
-        lua_pop(L, 1);
+        lua_getfield(L, -2, "anchored");
+        d.rel = (uint8_t)lua_toboolean(L, -1);
+        lua_pop(L, 2);
     }
     if (op == N_CMP) {
         static const char *const RELS[] = { "==", "~=", "<", "<=", ">", ">=", NULL };
@@ -233,7 +239,8 @@ static int build(lua_State *L, builder *b)
 /* core.where_program(tree, text_bytes) -> program
  * tree: { op = "or"|"and", a, b } | { op = "not", a } | { op = "truth",
  * field = f } | { op = "cmp", field = f, rel = "==", value = integer |
- * string | nil } | { op = "find", field = f, value = plain text };
+ * string | nil } | { op = "find", field = f, value = plain text,
+ * anchored = at the start only };
  * text_bytes: the total length of its string literals. */
 static int l_where_program(lua_State *L)
 {

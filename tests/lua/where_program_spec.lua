@@ -38,7 +38,9 @@ describe("query.expr_simple", function()
     "self <= 2ms and start > 0", 'name == \'late\' or name == "handler"', "5ms < dur",
     "line > 3", 'status == 5', "dur == nil or dur > 100ms", "depth > 1 and (orphan or lane ~= 1)",
     'name:find("db")', "not name:find('query') and dur > 1ms", 'error:find("oo")', 'name:find("")',
-    'status:find("rr") or name:find("late")',
+    'status:find("rr") or name:find("late")', 'name:match("^db")', 'name:find("^late")', 'name:match("^query")',
+    'name:find("^read") or name:find("^rem")',
+    'name:match("query")', 'name:match("^")', "not name:match('^net') and error:find('^ti')",
   }
 
   it("builds a program for simple expressions only", function()
@@ -48,7 +50,8 @@ describe("query.expr_simple", function()
     for _, text in ipairs({ "dur > 1.5", "dur * 2 > 5ms", "a == b", "dur < lane",
       "not dur == 5", "dur < 5 < 6", '"x" .. name == "xa"', 'name < "m"', 'status == "a\\"b"',
       "true", "orphan == false", "attrs.x == 1", "dur > -1", "id == 'x'", "(dur) > 5",
-      'name:find("d.b")', 'name:find("db", 2)', 'name:match("db")', 'dur:find("1")', 'name:find("db") == 1',
+      'name:find("d.b")', 'name:find("db", 2)', 'name:gmatch("db")', 'dur:find("1")', 'name:find("db") == 1',
+      'name:match("db$")', 'name:match("^^db")', 'name:find("a^b")',
       'name:find(x)', "name:find('%a')" }) do
       assert.is_nil(simple.tree(text), text)
     end

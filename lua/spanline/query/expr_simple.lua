@@ -1,8 +1,9 @@
 -- expr_simple.lua: a --where expression simple enough to judge in C
 -- (core.where_program, bindings/lua/lwhere.c): span fields compared with
--- literals, plain substring tests, joined by and, or, not, in parentheses:
+-- literals, substring and prefix tests, joined by and, or, not, in parentheses:
 --   status == "error" and name == "db.query"
 --   dur >= 5ms and not (lane == 3 or error) and name:find("db")
+--   name:match("^handler")
 --
 -- Key idea: the tree is built only when it means exactly what Lua makes of
 -- the expression (same precedence: `not` binds tighter than `==`; integer
@@ -58,17 +59,21 @@ local function parse_primary(toks, i)
     return { op = "group", n }, j + 1
   end
   if field_of(t) then
-    -- field:find("text"): a substring test when text has no pattern
-    -- characters (string.find then searches plainly)
+    -- field:find("text") or :match("text"), text without pattern
+    -- characters but a leading ^: a substring (prefix) test, as true or
+    -- false as what find or match returns
     local m, f, open, lit, close = toks[i + 1], toks[i + 2], toks[i + 3], toks[i + 4], toks[i + 5]
     if m and m.text == ":" then
-      if not (STR[t.text] and f and f.text == "find" and open and open.text == "(" and lit and close
-          and close.text == ")") then
+      if not (STR[t.text] and f and (f.text == "find" or f.text == "match") and open and open.text == "("
+          and lit and close and close.text == ")") then
         return nil
       end
       local kind, v = literal(lit)
-      if kind ~= "str" or v:find("[%^%$%*%+%?%.%(%[%%%-]") then return nil end
-      return { op = "find", field = t.text, value = v }, i + 6
+      if kind ~= "str" then return nil end
+      local anchored = v:sub(1, 1) == "^"
+      if anchored then v = v:sub(2) end
+      if v:find("[%^%$%*%+%?%.%(%[%%%-]") then return nil end
+      return { op = "find", field = t.text, value = v, anchored = anchored }, i + 6
     end
     return { op = "field", field = t.text }, i + 1
   end
