@@ -122,6 +122,17 @@ int sl_traceparent_parse(const char *s, size_t len, sl_context *out);
 /* Writes 55 characters + NUL. */
 void sl_traceparent_format(const sl_context *ctx, char out[SL_TRACEPARENT_LEN + 1]);
 
+/* ===== JSON TEXT ===== */
+
+/* The content of a JSON string from p (inside the quotes, after any run the
+ * caller copied itself) to its closing quote, unescaped into out, which has
+ * room for e - p bytes (the decoded form is never longer). RFC 8259:
+ * \uXXXX in either case, a surrogate pair joined, a lone surrogate as
+ * U+FFFD. Returns the byte after the closing quote and sets *out_end, or
+ * NULL for a bad escape or a missing quote. The one JSON string decoder:
+ * the stream readers and the Lua binding's attribute decoder use it. */
+const char *sl_json_unescape(const char *p, const char *e, char *out, char **out_end);
+
 /* ===== ATTRIBUTES ===== */
 
 typedef enum sl_attr_type {

@@ -204,16 +204,8 @@ static inline char *sl_json_i64(char *o, int64_t v)
     return sl_json_u64(o, (uint64_t)v);
 }
 
-/* ===== READING STRINGS ===== */
-
-/* The content of a JSON string from p (inside the quotes, after any run
- * the caller copied itself) to its closing quote, unescaped into d, which
- * has room for e - p bytes (the decoded form is never longer). RFC 8259:
- * \uXXXX in either case, a surrogate pair joined, a lone surrogate as
- * U+FFFD. Returns the byte after the closing quote and sets *d_end, or
- * NULL for a bad escape or a missing quote. The one JSON string decoder:
- * the JSONL reader and the attribute text of read records both use it. */
-const char *sl_json_unescape(const char *p, const char *e, char *d, char **d_end);
+/* ===== READING STRINGS =====
+ * sl_json_unescape (spanline.h, json.c): the one JSON string decoder. */
 
 /* ===== IDS ===== */
 

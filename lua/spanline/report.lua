@@ -99,13 +99,13 @@ function report.json(rows, opts)
     for _, c in ipairs(report.COLUMNS) do
       local v = row[c[1]]
       local name = c[1] == "key" and (opts.title or "key") or c[1]
-      local text
+      local value
       if math.type(v) == "float" and v == v and v ~= math.huge and v ~= -math.huge then
-        text = string.format("%.3f", v)
+        value = string.format("%.3f", v)
       else
-        text = json.value(v)
+        value = json.value(v)
       end
-      fields[#fields + 1] = json.string(name) .. ":" .. text
+      fields[#fields + 1] = json.string(name) .. ":" .. value
     end
     out[#out + 1] = "{" .. table.concat(fields, ",") .. "}"
   end
