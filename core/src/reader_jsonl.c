@@ -329,9 +329,10 @@ static inline const char *read_key(const char *p, const char *e, char **scratch,
 
 /* ===== ONE LINE ===== */
 
-/* A string member's value: null leaves it as it was. */
-static inline const char *string_or_null(const char *p, const char *e, char **scratch,
-                                         const char **out, size_t *out_len)
+/* A string member's value: null leaves it as it was. Always inlined: since
+ * the escapes went to json.c gcc calls it out of line (+12% for the reader). */
+static inline __attribute__((always_inline)) const char *
+string_or_null(const char *p, const char *e, char **scratch, const char **out, size_t *out_len)
 {
     if (*p == '"') return read_string(p, e, scratch, out, out_len);
     return is_null(p, e) ? p + 4 : NULL;
