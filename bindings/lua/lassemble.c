@@ -18,6 +18,7 @@
 #include "lbinding.h"
 #include "lassemble.h"
 #include "lspanobj.h"
+#include "lwhere.h"
 
 #define ASM_MT "spanline.assembler"
 
@@ -25,10 +26,7 @@
  * luaL_checkudata's registry lookup by name, once per span handed out. */
 lasm *lsl_asm_check(lua_State *L, int idx)
 {
-    lasm *la = lua_touserdata(L, idx);
-    if (!la || !lua_getmetatable(L, idx) || !lua_rawequal(L, -1, lua_upvalueindex(1)))
-        luaL_typeerror(L, idx, ASM_MT);
-    lua_pop(L, 1);
+    lasm *la = lsl_check_self(L, idx, ASM_MT);
     if (!la->a) luaL_argerror(L, idx, "assembler is closed");
     return la;
 }
@@ -407,14 +405,53 @@ static int write_meta(sl_assembler *a, FILE *f)
     return fwrite(m, 1, n, f) == n && fputc('\n', f) != EOF ? 0 : -1;
 }
 
-/* asm:filter(pred, file [, limit [, fields [, linker]]]) -> matched,
- * failures, first_failure, spans
+/* filter's pred(span) (the stack as l_filter sets it up; with bounded,
+ * the function it wraps is in slot 10): its truth; a failing call counts
+ * as no match, the first message kept in slot 8. */
+static int call_pred(lua_State *L, lasm *la, const sl_aspan *s, unsigned mask, int linker,
+                     lsl_bounded *bounded, lua_Integer *failures, int *first_failure)
+{
+    lua_pushvalue(L, bounded ? 10 : 2);
+    if (linker) {
+        lsl_push_span(L, la->a, s, mask);
+        lua_pushvalue(L, 6);
+        lua_pushvalue(L, -2);
+        lua_pushinteger(L, s->ref);
+        if (s->parent_ref != SL_NO_SPAN) lua_pushinteger(L, s->parent_ref);
+        else lua_pushnil(L);
+        lua_pushinteger(L, s->pending_children);
+        lua_pushboolean(L, s->parent_released);
+        lua_call(L, 5, 0);
+    } else {
+        lsl_fill_span(L, 9, la->a, s, mask);
+        lua_pushvalue(L, 9);
+    }
+    int status = bounded ? lsl_bounded_pcall(L, bounded, 2, 1, 1) : lua_pcall(L, 1, 1, 0);
+    if (status != LUA_OK) {
+        ++*failures;
+        if (!*first_failure) {
+            *first_failure = 1;
+            lua_replace(L, 8);
+        } else {
+            lua_pop(L, 1);
+        }
+        return 0;
+    }
+    int yes = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return yes;
+}
+
+/* asm:filter(pred, file [, limit [, fields [, linker [, program]]]]) ->
+ * matched, failures, first_failure, spans
  * The filter loop in C (stream mode with raw, a bound reader): pred(span)
  * for every span (a failing call counts as no match), the records of the
  * matching spans written to file, preceded by the stream's meta line (or a
  * minimal one) before the first match. Without linker one table is reused
  * for every span; with one, each span is a new table handed to
- * linker(span, ref, parent_ref, pending, parent_released) first. Stops at
+ * linker(span, ref, parent_ref, pending, parent_released) first. A program
+ * (core.where_program of the same expression; not with linker) judges the
+ * spans it can without pred. Stops at
  * the end (the assembler is finished), or when following and no data is
  * left. */
 static int l_filter(lua_State *L)
@@ -427,15 +464,17 @@ static int l_filter(lua_State *L)
     unsigned mask = (unsigned)luaL_optinteger(L, 5, LSL_F_ALL);
     int linker = !lua_isnoneornil(L, 6);
     if (linker) luaL_checktype(L, 6, LUA_TFUNCTION);
+    const lsl_where *prog = linker ? NULL : lsl_where_opt(L, 7);
     if (la->mode != SL_ASM_STREAM) return luaL_argerror(L, 1, "filter() needs mode \"stream\"");
     sl_reader *r = bound(la);
     if (!r) return luaL_argerror(L, 1, "filter() needs a bound reader");
     lua_Integer matched = 0, failures = 0, seen = 0;
     int first_failure = 0;
-    lua_settop(L, 6);
-    lua_pushnil(L);                          /* 7: the first failure message */
-    lua_createtable(L, 0, 20);               /* 8: the reused span table */
+    lua_settop(L, 7);
+    lua_pushnil(L);                          /* 8: the first failure message */
+    lua_createtable(L, 0, 20);               /* 9: the reused span table */
     luaL_setmetatable(L, LSL_SPAN_MT);
+    lsl_bounded *bounded = lsl_bounded_open(L, 2);   /* 10: what a core.bounded pred wraps */
     while (limit < 0 || matched < limit) {
         sl_aspan s;
         int rc = sl_assembler_next(la->a, &s);
@@ -448,40 +487,16 @@ static int l_filter(lua_State *L)
         if (rc == SL_EOF) break;
         if (rc != SL_OK) return fail_code(L, la->reader, rc);
         seen++;
-        lua_pushvalue(L, 2);
-        if (linker) {
-            lsl_push_span(L, la->a, &s, mask);
-            lua_pushvalue(L, 6);
-            lua_pushvalue(L, -2);
-            lua_pushinteger(L, s.ref);
-            if (s.parent_ref != SL_NO_SPAN) lua_pushinteger(L, s.parent_ref);
-            else lua_pushnil(L);
-            lua_pushinteger(L, s.pending_children);
-            lua_pushboolean(L, s.parent_released);
-            lua_call(L, 5, 0);
-        } else {
-            lsl_fill_span(L, 8, la->a, &s, mask);
-            lua_pushvalue(L, 8);
-        }
-        if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-            failures++;
-            if (!first_failure) {
-                first_failure = 1;
-                lua_replace(L, 7);
-            } else {
-                lua_pop(L, 1);
-            }
+        int yes = prog ? lsl_where_eval(prog, &s) : -1;
+        if (yes == 0) continue;
+        if (yes < 0 && !call_pred(L, la, &s, mask, linker, bounded, &failures, &first_failure))
             continue;
-        }
-        int yes = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-        if (!yes) continue;
         if (matched++ == 0 && write_meta(la->a, f->f) != 0) return lsl_fail(L, "write error", "EIO");
         if (write_raw(la->a, s.ref, f->f) != 0) return lsl_fail(L, "write error", "EIO");
     }
     lua_pushinteger(L, matched);
     lua_pushinteger(L, failures);
-    lua_pushvalue(L, 7);
+    lua_pushvalue(L, 8);
     lua_pushinteger(L, seen);
     return 4;
 }

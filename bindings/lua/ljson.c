@@ -1,6 +1,8 @@
 /*
- * ljson.c: JSON text -> Lua values, for the attribute texts the reader
- * and the assembler keep (record attrs, span attrs, event attrs).
+ * ljson.c: JSON text at the binding: -> Lua values, for the attribute texts
+ * the reader and the assembler keep (record attrs, span attrs, event
+ * attrs); and strings and doubles written by the core's one JSON writer,
+ * for spanline.json (core.json_quote, core.json_double).
  *
  * Key idea: a number written without a fraction or exponent that fits in
  * 64 bits becomes a Lua integer (lua-cjson makes every number a double, so
@@ -28,86 +30,28 @@ static void skip_ws(jp *j)
     while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
 }
 
-static int hex4(const char *p, unsigned *out)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-        else return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static void add_utf8(luaL_Buffer *b, unsigned cp)
-{
-    char u[4];
-    int n;
-    if (cp < 0x80) { u[0] = (char)cp; n = 1; }
-    else if (cp < 0x800) { u[0] = (char)(0xC0 | cp >> 6); u[1] = (char)(0x80 | (cp & 0x3F)); n = 2; }
-    else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | cp >> 12); u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F)); n = 3;
-    } else {
-        u[0] = (char)(0xF0 | cp >> 18); u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); u[3] = (char)(0x80 | (cp & 0x3F)); n = 4;
-    }
-    luaL_addlstring(b, u, (size_t)n);
-}
-
-/* Pushes the string at j->p (after its opening quote). */
+/* Pushes the string at j->p (after its opening quote): escape-free ones
+ * straight from the text, others through the core's decoder. */
 static int parse_string(jp *j)
 {
     const char *start = j->p;
-    /* Fast path: no escapes. */
     while (j->p < j->end && *j->p != '"' && *j->p != '\\') j->p++;
     if (j->p < j->end && *j->p == '"') {
         lua_pushlstring(j->L, start, (size_t)(j->p - start));
         j->p++;
         return 0;
     }
+    const char *close = j->p;   /* the closing quote bounds the room the decoded text needs */
+    while (close < j->end && *close != '"') close += *close == '\\' ? 2 : 1;
+    if (close >= j->end) return -1;
     luaL_Buffer b;
-    luaL_buffinit(j->L, &b);
-    luaL_addlstring(&b, start, (size_t)(j->p - start));
-    while (j->p < j->end && *j->p != '"') {
-        char c = *j->p++;
-        if (c != '\\') {
-            luaL_addchar(&b, c);
-            continue;
-        }
-        if (j->p >= j->end) return -1;
-        c = *j->p++;
-        switch (c) {
-        case '"': case '\\': case '/': luaL_addchar(&b, c); break;
-        case 'b': luaL_addchar(&b, '\b'); break;
-        case 'f': luaL_addchar(&b, '\f'); break;
-        case 'n': luaL_addchar(&b, '\n'); break;
-        case 'r': luaL_addchar(&b, '\r'); break;
-        case 't': luaL_addchar(&b, '\t'); break;
-        case 'u': {
-            unsigned cp, lo;
-            if (j->end - j->p < 4 || hex4(j->p, &cp) != 0) return -1;
-            j->p += 4;
-            if (cp >= 0xD800 && cp < 0xDC00 && j->end - j->p >= 6 && j->p[0] == '\\' && j->p[1] == 'u' &&
-                hex4(j->p + 2, &lo) == 0 && lo >= 0xDC00 && lo < 0xE000) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                j->p += 6;
-            } else if (cp >= 0xD800 && cp < 0xE000) {
-                cp = 0xFFFD;  /* a lone surrogate */
-            }
-            add_utf8(&b, cp);
-            break;
-        }
-        default: return -1;
-        }
-    }
-    if (j->p >= j->end) return -1;
-    j->p++;
-    luaL_pushresult(&b);
+    char *d = luaL_buffinitsize(j->L, &b, (size_t)(close - start));
+    memcpy(d, start, (size_t)(j->p - start));
+    char *end;
+    const char *next = sl_json_unescape(j->p, close + 1, d + (j->p - start), &end);
+    if (!next) return -1;
+    luaL_pushresultsize(&b, (size_t)(end - d));
+    j->p = next;
     return 0;
 }
 
@@ -227,8 +171,29 @@ static int l_json_decode(lua_State *L)
     return 1;
 }
 
+/* core.json_quote(s) -> s as a JSON string literal, by the core's writer */
+static int l_json_quote(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    luaL_Buffer b;
+    char *o = luaL_buffinitsize(L, &b, SL_JSON_QUOTE_BOUND(n));
+    luaL_pushresultsize(&b, (size_t)(sl_json_quote(o, s, n) - o));
+    return 1;
+}
+
+/* core.json_double(x) -> the number x as the core writes a double */
+static int l_json_double(lua_State *L)
+{
+    char out[SL_JSON_DOUBLE_BOUND];
+    lua_pushlstring(L, out, (size_t)(sl_json_double(out, luaL_checknumber(L, 1)) - out));
+    return 1;
+}
+
 static const luaL_Reg json_funcs[] = {
     { "json_decode", l_json_decode },
+    { "json_quote", l_json_quote },
+    { "json_double", l_json_double },
     { NULL, NULL }
 };
 

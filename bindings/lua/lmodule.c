@@ -47,12 +47,14 @@ int lsl_fail_error(lua_State *L, const sl_error *err)
 }
 
 /* Registers a userdata type: a metatable named `name` whose __index holds
- * `methods`, with `gc` as __gc (and __close) when given. */
+ * `methods` (each with the metatable as upvalue 1, for lsl_check_self),
+ * with `gc` as __gc (and __close) when given. */
 void lsl_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc)
 {
     if (luaL_newmetatable(L, name)) {
         lua_newtable(L);
-        luaL_setfuncs(L, methods, 0);
+        lua_pushvalue(L, -2);
+        luaL_setfuncs(L, methods, 1);
         lua_setfield(L, -2, "__index");
         if (gc) {
             lua_pushcfunction(L, gc);
@@ -79,6 +81,7 @@ int luaopen_spanline_core(lua_State *L)
     lsl_open_json(L);
     lsl_open_otlp(L);
     lsl_open_sandbox(L);
+    lsl_open_where(L);
     lsl_open_process(L);
     lua_pushliteral(L, SL_VERSION);
     lua_setfield(L, -2, "version");

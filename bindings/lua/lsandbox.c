@@ -145,44 +145,113 @@ static void watch_start(lua_State *L)
 
 /* ===== THE CALL ===== */
 
-/* Upvalues: 1 fn, 2 seconds, 3 bytes, 4 on_limit, 5 the spent error (nil
+/* What a wrapped function's calls share, worked out once (upvalue 2). */
+struct lsl_bounded {
+    uint64_t budget_ns;    /* CPU ns per call */
+    size_t bytes;          /* bytes per call */
+    int spent;             /* a limit was hit: every call raises upvalue 4 */
+    int have_cpu;          /* cpu is the CPU clock of thread */
+    pthread_t thread;
+    clockid_t cpu;
+};
+typedef lsl_bounded bounded_cfg;
+
+/* The calling thread's CPU clock, looked up once per thread that calls. */
+static void set_cpu_clock(bounded_cfg *cfg)
+{
+    pthread_t self = pthread_self();
+    if (!cfg->have_cpu || !pthread_equal(cfg->thread, self)) {
+        cfg->have_cpu = pthread_getcpuclockid(self, &cfg->cpu) == 0;
+        cfg->thread = self;
+    }
+    if (cfg->have_cpu) atomic_store_explicit(&g_watch.cpu, cfg->cpu, memory_order_relaxed);
+}
+
+/* Calls the function below its nargs arguments (at the stack top) as
+ * lua_pcall(L, nargs, nresults, 0) does, under cfg's budgets; *hit: the
+ * limit it hit (0: none). */
+static int run_bounded(lua_State *L, bounded_cfg *cfg, int nargs, int nresults, int *hit)
+{
+    bounded_run run;
+    memset(&run, 0, sizeof run);
+    run.f = lua_getallocf(L, &run.ud);
+    run.budget = cfg->bytes;
+    /* relaxed stores and one release: the watchdog may see a call late,
+     * never one that is not set up */
+    atomic_store_explicit(&g_watch.run, &run, memory_order_relaxed);
+    atomic_store_explicit(&g_watch.budget, cfg->budget_ns, memory_order_relaxed);
+    set_cpu_clock(cfg);
+    atomic_store_explicit(&g_watch.call, atomic_load_explicit(&g_watch.call, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&g_watch.L, L, memory_order_release);
+    lua_setallocf(L, bounded_alloc, &run);
+    int status = lua_pcall(L, nargs, nresults, 0);
+    lua_setallocf(L, run.f, run.ud);
+    atomic_store_explicit(&g_watch.L, NULL, memory_order_release);
+    *hit = status == LUA_OK ? 0 : atomic_load(&run.hit);
+    return status;
+}
+
+/* A limit was hit: the error on the stack top is replaced by what
+ * on_limit(kind) returns, which every later call raises (the function at
+ * fidx is spent). */
+static void spend(lua_State *L, bounded_cfg *cfg, int fidx, int hit)
+{
+    lua_pop(L, 1);
+    lua_getupvalue(L, fidx, 3);
+    lua_pushstring(L, hit == HIT_TIME ? "time" : "memory");
+    lua_call(L, 1, 1);
+    lua_pushvalue(L, -1);
+    lua_setupvalue(L, fidx, 4);
+    cfg->spent = 1;
+}
+
+/* Upvalues: 1 fn, 2 its bounded_cfg, 3 on_limit, 4 the spent error (nil
  * until a limit is hit). */
 static int l_bounded_call(lua_State *L)
 {
-    if (!lua_isnil(L, lua_upvalueindex(5))) {
-        lua_pushvalue(L, lua_upvalueindex(5));
+    bounded_cfg *cfg = lua_touserdata(L, lua_upvalueindex(2));
+    if (cfg->spent) {
+        lua_pushvalue(L, lua_upvalueindex(4));
         return lua_error(L);
     }
     int nargs = lua_gettop(L);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
-    bounded_run run;
-    memset(&run, 0, sizeof run);
-    run.f = lua_getallocf(L, &run.ud);
-    run.budget = (size_t)lua_tointeger(L, lua_upvalueindex(3));
-    lua_Number seconds = lua_tonumber(L, lua_upvalueindex(2));
-    /* relaxed stores and one release: the watchdog may see a call late,
-     * never one that is not set up */
-    atomic_store_explicit(&g_watch.run, &run, memory_order_relaxed);
-    atomic_store_explicit(&g_watch.budget, (uint64_t)(seconds * 1e9), memory_order_relaxed);
-    clockid_t cpu;
-    if (pthread_getcpuclockid(pthread_self(), &cpu) == 0) atomic_store_explicit(&g_watch.cpu, cpu, memory_order_relaxed);
-    atomic_store_explicit(&g_watch.call, atomic_load_explicit(&g_watch.call, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-    atomic_store_explicit(&g_watch.L, L, memory_order_release);
-    lua_setallocf(L, bounded_alloc, &run);
-    int status = lua_pcall(L, nargs, LUA_MULTRET, 0);
-    lua_setallocf(L, run.f, run.ud);
-    atomic_store_explicit(&g_watch.L, NULL, memory_order_release);
-    int hit = atomic_load(&run.hit);
+    int hit;
+    int status = run_bounded(L, cfg, nargs, LUA_MULTRET, &hit);
     if (status == LUA_OK) return lua_gettop(L);
     if (!hit) return lua_error(L);   /* the expression's own error, unchanged */
-    lua_pushvalue(L, lua_upvalueindex(4));
+    lua_pushvalue(L, lua_upvalueindex(3));
     lua_pushstring(L, hit == HIT_TIME ? "time" : "memory");
     lua_call(L, 1, 1);
     lua_pushvalue(L, -1);
-    lua_replace(L, lua_upvalueindex(5));
+    lua_replace(L, lua_upvalueindex(4));
+    cfg->spent = 1;
     return lua_error(L);
+}
+
+lsl_bounded *lsl_bounded_open(lua_State *L, int idx)
+{
+    if (lua_tocfunction(L, idx) != l_bounded_call) return NULL;
+    lua_getupvalue(L, idx, 2);
+    bounded_cfg *cfg = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    lua_getupvalue(L, idx, 1);
+    return cfg;
+}
+
+int lsl_bounded_pcall(lua_State *L, lsl_bounded *cfg, int fidx, int nargs, int nresults)
+{
+    if (cfg->spent) {
+        lua_pop(L, nargs + 1);
+        lua_getupvalue(L, fidx, 4);
+        return LUA_ERRRUN;
+    }
+    int hit;
+    int status = run_bounded(L, cfg, nargs, nresults, &hit);
+    if (status != LUA_OK && hit) spend(L, cfg, fidx, hit);
+    return status;
 }
 
 /* core.bounded(fn, seconds, bytes, on_limit) -> function */
@@ -196,8 +265,14 @@ static int l_bounded(lua_State *L)
     luaL_checktype(L, 4, LUA_TFUNCTION);
     watch_start(L);
     lua_settop(L, 4);
-    lua_pushnil(L);
-    lua_pushcclosure(L, l_bounded_call, 5);
+    bounded_cfg *cfg = lua_newuserdatauv(L, sizeof *cfg, 0);
+    memset(cfg, 0, sizeof *cfg);
+    cfg->budget_ns = (uint64_t)(seconds * 1e9);
+    cfg->bytes = (size_t)bytes;
+    lua_replace(L, 2);
+    lua_replace(L, 3);   /* on_limit */
+    lua_pushnil(L);      /* 4: the spent error */
+    lua_pushcclosure(L, l_bounded_call, 4);
     return 1;
 }
 

@@ -62,12 +62,20 @@ static void merge_json(lua_State *L, int t)
     lua_pop(L, 1);
 }
 
+/* Is the key k (n bytes) the name lit? (A length test first: most keys
+ * read here are fields that are nil, which none of these names match.) */
+static int key_is(const char *k, size_t n, const char *lit, size_t litn)
+{
+    return n == litn && memcmp(k, lit, n) == 0;
+}
+
 /* span_mt.__index(t, k): attrs decoded on first read; defaults. */
 static int l_span_index(lua_State *L)
 {
-    const char *k = lua_tostring(L, 2);
-    if (!k) return 0;
-    if (strcmp(k, "attrs") == 0) {
+    if (lua_type(L, 2) != LUA_TSTRING) return 0;
+    size_t klen;
+    const char *k = lua_tolstring(L, 2, &klen);
+    if (key_is(k, klen, "attrs", 5)) {
         lua_newtable(L);
         int t = lua_gettop(L);
         int kind = lua_getfield(L, 1, "_attrs");
@@ -89,15 +97,15 @@ static int l_span_index(lua_State *L)
         lua_setfield(L, 1, "attrs");
         return 1;
     }
-    if (strcmp(k, "events") == 0 || strcmp(k, "children") == 0) {
+    if (key_is(k, klen, "events", 6) || key_is(k, klen, "children", 8)) {
         lua_getfield(L, LUA_REGISTRYINDEX, LSL_EMPTY);
         return 1;
     }
-    if (strcmp(k, "depth") == 0) {
+    if (key_is(k, klen, "depth", 5)) {
         lua_pushinteger(L, 0);
         return 1;
     }
-    if (strcmp(k, "orphan") == 0) {
+    if (key_is(k, klen, "orphan", 6)) {
         lua_pushboolean(L, 0);
         return 1;
     }
@@ -118,6 +126,22 @@ static void set_str(lua_State *L, int t, const char *k, const char *s, size_t n)
     if (s) lua_pushlstring(L, s, n);
     else lua_pushnil(L);
     lua_setfield(L, t, k);
+}
+
+/* The status: the four the assembler knows are pushed from constants,
+ * which Lua finds in its cache of C strings by address instead of hashing
+ * the text again. */
+static void set_status(lua_State *L, int t, const char *s, size_t n)
+{
+    static const char *const KNOWN[] = { "ok", "open", "error", "abandoned" };
+    for (int k = 0; s && k < 4; k++) {
+        if (n == strlen(KNOWN[k]) && memcmp(s, KNOWN[k], n) == 0) {
+            lua_pushstring(L, KNOWN[k]);
+            lua_setfield(L, t, "status");
+            return;
+        }
+    }
+    set_str(L, t, "status", s, n);
 }
 
 /* Flags are true or absent (nil: the metatable answers false for orphan),
@@ -206,7 +230,7 @@ void lsl_fill_span(lua_State *L, int t, sl_assembler *a, const sl_aspan *s, unsi
     if (WANT(LSL_F_START)) set_int(L, t, "start", started, (lua_Integer)s->start);
     if (WANT(LSL_F_FINISH)) set_int(L, t, "finish", ended, (lua_Integer)s->finish);
     if (WANT(LSL_F_DUR)) set_int(L, t, "dur", started && ended, (lua_Integer)(s->finish - s->start));
-    if (WANT(LSL_F_STATUS)) set_str(L, t, "status", s->status, s->status_len);
+    if (WANT(LSL_F_STATUS)) set_status(L, t, s->status, s->status_len);
     if (WANT(LSL_F_ERROR)) set_str(L, t, "error", s->error, s->error_len);
     if (WANT(LSL_F_ATTRS)) set_attrs(L, t, a, s->ref);
     if (WANT(LSL_F_EVENTS)) set_events(L, t, a, s);

@@ -122,6 +122,29 @@ int sl_traceparent_parse(const char *s, size_t len, sl_context *out);
 /* Writes 55 characters + NUL. */
 void sl_traceparent_format(const sl_context *ctx, char out[SL_TRACEPARENT_LEN + 1]);
 
+/* ===== JSON TEXT ===== */
+
+/* The content of a JSON string from p (inside the quotes, after any run the
+ * caller copied itself) to its closing quote, unescaped into out, which has
+ * room for e - p bytes (the decoded form is never longer). RFC 8259:
+ * \uXXXX in either case, a surrogate pair joined, a lone surrogate as
+ * U+FFFD. Returns the byte after the closing quote and sets *out_end, or
+ * NULL for a bad escape or a missing quote. The one JSON string decoder:
+ * the stream readers and the Lua binding's attribute decoder use it. */
+const char *sl_json_unescape(const char *p, const char *e, char *out, char **out_end);
+
+/* The core's one JSON writer for callers outside it (the Lua binding),
+ * so every JSON spanline writes has the same strings and numbers: s as a
+ * quoted string literal (invalid UTF-8 as U+FFFD, '"', '\\' and control
+ * characters escaped) into out, which has room for SL_JSON_QUOTE_BOUND(n)
+ * bytes; d as the shortest of %.15g / %.17g that reads back the same (NaN
+ * and the infinities as the strings "NaN", "Infinity", "-Infinity") into
+ * SL_JSON_DOUBLE_BOUND bytes. Both return the end of what they wrote. */
+#define SL_JSON_QUOTE_BOUND(n) (6 * (size_t)(n) + 2)
+#define SL_JSON_DOUBLE_BOUND 48
+char *sl_json_quote(char *out, const char *s, size_t n);
+char *sl_json_double(char *out, double d);
+
 /* ===== ATTRIBUTES ===== */
 
 typedef enum sl_attr_type {

@@ -66,7 +66,9 @@ static void pool_kids(sl_assembler *a, kidlist *k)
     }
 }
 
-static uint32_t new_slot(sl_assembler *a, const sl_id *id)
+/* A new span with this id; cell: its empty by_id cell (sl_reftab_cell
+ * after sl_reftab_reserve). */
+static uint32_t new_slot(sl_assembler *a, const sl_id *id, uint32_t *cell)
 {
     uint32_t r;
     if (a->free_head != NONE) {
@@ -88,8 +90,8 @@ static uint32_t new_slot(sl_assembler *a, const sl_id *id)
     s->trace = s->parent = s->first_child = s->next_sib = s->prev_sib = s->wait_next = NONE;
     s->name = NONE;
     keysrc src = sl_asm_src(a);
-    if (sl_reftab_put(&a->by_id, &src, r) != SL_OK ||
-        (a->tails_on && sl_reftab_put(&a->by_tail, &src, r) != SL_OK)) {
+    sl_reftab_fill(&a->by_id, cell, r);
+    if (a->tails_on && sl_reftab_put(&a->by_tail, &src, r) != SL_OK) {
         sl_reftab_remove(&a->by_id, &src, r);
         s->flags = F_FREE;
         s->wait_next = a->free_head;
@@ -396,15 +398,8 @@ static int on_start(sl_assembler *a, uint32_t r, const sl_record *rec)
         s = &a->slots[r];
         s->name = (uint32_t)off;
     }
-    if (rec->has_trace) {
-        s->flags |= F_OWN_TRACE;
-        if (sl_asm_set_trace_id(a, r, &rec->trace) != SL_OK) return SL_ENOMEM;
-    }
-    int linked = 0;
+    uint32_t p = NONE;
     if (rec->has_parent) {
-        s->flags |= SL_ASPAN_HAS_PARENT | (rec->parent_short ? SL_ASPAN_REMOTE_PARENT : 0);
-        s->parent_id = rec->parent;
-        uint32_t p;
         if (rec->parent_short) {
             if (tails_on(a) != SL_OK) return SL_ENOMEM;
             keysrc src = sl_asm_src(a);
@@ -413,6 +408,21 @@ static int on_start(sl_assembler *a, uint32_t r, const sl_record *rec)
             keysrc src = sl_asm_src(a);
             p = sl_reftab_find(&a->by_id, &src, &rec->parent);
         }
+    }
+    if (rec->has_trace) {
+        s->flags |= F_OWN_TRACE;
+        /* Most spans share their parent's trace: no lookup by id then. */
+        uint32_t pt = p != NONE ? a->slots[p].trace : NONE;
+        if (pt != NONE && a->traces[pt].live && memcmp(a->traces[pt].id.bytes, rec->trace.bytes, 16) == 0)
+            sl_asm_set_trace(a, r, pt);
+        else if (sl_asm_set_trace_id(a, r, &rec->trace) != SL_OK)
+            return SL_ENOMEM;
+        s = &a->slots[r];
+    }
+    int linked = 0;
+    if (rec->has_parent) {
+        s->flags |= SL_ASPAN_HAS_PARENT | (rec->parent_short ? SL_ASPAN_REMOTE_PARENT : 0);
+        s->parent_id = rec->parent;
         if (p != NONE) {
             int rc = link(a, p, r);
             if (rc < 0) return SL_ENOMEM;
@@ -434,7 +444,7 @@ static int on_start(sl_assembler *a, uint32_t r, const sl_record *rec)
     }
     /* Children that arrived first: re-parent them under this span. */
     keysrc src = sl_asm_src(a);
-    uint32_t w = sl_reftab_find(&a->waiting, &src, &a->slots[r].id);
+    uint32_t w = a->waiting.count ? sl_reftab_find(&a->waiting, &src, &a->slots[r].id) : NONE;
     if (w != NONE) {
         sl_reftab_remove(&a->waiting, &src, w);
         while (w != NONE) {
@@ -603,7 +613,9 @@ int sl_assembler_add(sl_assembler *a, const sl_record *rec)
         return keep_meta(a, rec);
     }
     keysrc src = sl_asm_src(a);
-    uint32_t r = sl_reftab_find(&a->by_id, &src, &rec->id);
+    if (sl_reftab_reserve(&a->by_id, &src) != SL_OK) return SL_ENOMEM;
+    uint32_t *cell = sl_reftab_cell(&a->by_id, &src, &rec->id);
+    uint32_t r = *cell;
     if (!chosen(a, rec, r)) return SL_OK;
     a->st.records++;
     note_ts(a, rec->ts);
@@ -614,7 +626,7 @@ int sl_assembler_add(sl_assembler *a, const sl_record *rec)
         return SL_OK;
     }
     if (r == NONE) {
-        r = new_slot(a, &rec->id);
+        r = new_slot(a, &rec->id, cell);
         if (r == NONE) return SL_ENOMEM;
         /* Until its start says otherwise, a span is its own trace. */
         if (rec->type != SL_REC_START && sl_asm_set_trace_id(a, r, &rec->id) != SL_OK) {

@@ -129,6 +129,13 @@ void sl_reftab_free(reftab *t);
 uint32_t sl_reftab_find(const reftab *t, const keysrc *src, const sl_id *key);
 /* Puts ref (replacing the ref with an equal key). SL_OK or SL_ENOMEM. */
 int sl_reftab_put(reftab *t, const keysrc *src, uint32_t ref);
+/* One lookup for a find that may become a put: sl_reftab_reserve (room
+ * for one more), then sl_reftab_cell (where key's ref is, or the empty
+ * cell it would go in; valid until the table changes), then, to put,
+ * sl_reftab_fill with a ref whose key is that key. */
+int sl_reftab_reserve(reftab *t, const keysrc *src);
+uint32_t *sl_reftab_cell(reftab *t, const keysrc *src, const sl_id *key);
+void sl_reftab_fill(reftab *t, uint32_t *cell, uint32_t ref);
 /* Replaces the ref stored for key with ref (same key), if any. */
 void sl_reftab_replace(reftab *t, const keysrc *src, uint32_t old_ref, uint32_t ref);
 /* Removes ref's key if it maps to ref itself. */

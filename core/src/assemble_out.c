@@ -202,11 +202,12 @@ int sl_assembler_get(const sl_assembler *a, uint32_t r, sl_aspan *out)
         out->finish = s->finish;
         size_t pos = 0;
         static const char *const names[] = { "open", "ok", "error", "abandoned" };
+        static const size_t lens[] = { 4, 2, 5, 9 };
         if (s->status == ST_OTHER) {
             if (!sl_blob_next(s->blob, &pos, B_STATUS, &out->status, &out->status_len)) out->status = "";
         } else {
             out->status = names[s->status];
-            out->status_len = strlen(out->status);
+            out->status_len = lens[s->status];
         }
         pos = 0;
         if (!(s->flags & F_HAS_ERROR) || !sl_blob_next(s->blob, &pos, B_ERROR, &out->error, &out->error_len))

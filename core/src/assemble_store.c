@@ -156,9 +156,26 @@ static int grow(reftab *t, const keysrc *src)
     return SL_OK;
 }
 
-int sl_reftab_put(reftab *t, const keysrc *src, uint32_t ref)
+int sl_reftab_reserve(reftab *t, const keysrc *src)
 {
     if ((t->count + 1) * 2 > t->mask + 1 && grow(t, src) != SL_OK) return SL_ENOMEM;
+    return SL_OK;
+}
+
+uint32_t *sl_reftab_cell(reftab *t, const keysrc *src, const sl_id *key)
+{
+    return &t->cells[find_cell(t, src, key)];
+}
+
+void sl_reftab_fill(reftab *t, uint32_t *cell, uint32_t ref)
+{
+    if (*cell == NONE) t->count++;
+    *cell = ref;
+}
+
+int sl_reftab_put(reftab *t, const keysrc *src, uint32_t ref)
+{
+    if (sl_reftab_reserve(t, src) != SL_OK) return SL_ENOMEM;
     uint32_t i = find_cell(t, src, key_of(t, src, ref));
     if (t->cells[i] == NONE) t->count++;
     t->cells[i] = ref;

@@ -75,6 +75,7 @@ static int tsc_invariant(void)
 static void paired_read(uint64_t *tsc, uint64_t *mono)
 {
     uint64_t best = UINT64_MAX;
+    *tsc = *mono = 0;   /* set by the first pass; said here for the compiler */
     for (int i = 0; i < 5; i++) {
         uint64_t a = __rdtsc();
         uint64_t m = mono_ns();

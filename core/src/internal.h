@@ -147,6 +147,7 @@ static inline const char *sl_attr_read(const char *p, sl_aview *a)
     p += h.key_len;
     a->len = h.len;
     a->s = p;
+    a->i = 0;   /* only ints carry one; the compiler cannot see the type decide */
     switch (h.type) {
     case SL_ATTR_STRING: p += h.len; break;
     case SL_ATTR_INT: memcpy(&a->i, p, 8); p += 8; break;

@@ -192,3 +192,8 @@ const char *sl_json_unescape(const char *p, const char *e, char *d, char **d_end
     }
     return NULL;
 }
+
+char *sl_json_quote(char *out, const char *s, size_t n)
+{
+    return sl_json_str(out, s, n, 0);
+}

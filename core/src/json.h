@@ -28,7 +28,7 @@ extern const char sl_json_digit_pairs[201];      /* "00".."99" */
 /* The shortest of %.15g / %.17g that reads back exactly; NaN and the
  * infinities, which JSON lacks, as the strings "NaN", "Infinity" and
  * "-Infinity". */
-char *sl_json_double(char *o, double d);
+char *sl_json_double(char *o, double d);   /* (declared in spanline.h too) */
 
 /* ===== STRINGS ===== */
 
@@ -204,16 +204,17 @@ static inline char *sl_json_i64(char *o, int64_t v)
     return sl_json_u64(o, (uint64_t)v);
 }
 
-/* ===== READING STRINGS ===== */
+/* ===== READING NUMBERS ===== */
 
-/* The content of a JSON string from p (inside the quotes, after any run
- * the caller copied itself) to its closing quote, unescaped into d, which
- * has room for e - p bytes (the decoded form is never longer). RFC 8259:
- * \uXXXX in either case, a surrogate pair joined, a lone surrogate as
- * U+FFFD. Returns the byte after the closing quote and sets *d_end, or
- * NULL for a bad escape or a missing quote. The one JSON string decoder:
- * the JSONL reader and the attribute text of read records both use it. */
-const char *sl_json_unescape(const char *p, const char *e, char *d, char **d_end);
+/* Whether ch can be part of a JSON number's text (not strchr over a set: it
+ * finds its own terminator for a NUL byte of the input). */
+static inline int sl_json_number_char(char ch)
+{
+    return (ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.' || ch == 'e' || ch == 'E';
+}
+
+/* ===== READING STRINGS =====
+ * sl_json_unescape (spanline.h, json.c): the one JSON string decoder. */
 
 /* ===== IDS ===== */
 

@@ -207,7 +207,7 @@ static const char *read_fraction(const char *s, const char *e, int neg, uint64_t
     char tmp[64];
     size_t n = 0;
     const char *q = s;
-    while (q < e && n < sizeof tmp - 1 && strchr("+-.eE0123456789", *q)) tmp[n++] = *q++;
+    while (q < e && n < sizeof tmp - 1 && sl_json_number_char(*q)) tmp[n++] = *q++;
     tmp[n] = '\0';
     double d = strtod(tmp, NULL);
     if (neg) d = -d;
@@ -329,9 +329,10 @@ static inline const char *read_key(const char *p, const char *e, char **scratch,
 
 /* ===== ONE LINE ===== */
 
-/* A string member's value: null leaves it as it was. */
-static inline const char *string_or_null(const char *p, const char *e, char **scratch,
-                                         const char **out, size_t *out_len)
+/* A string member's value: null leaves it as it was. Always inlined: since
+ * the escapes went to json.c gcc calls it out of line (+12% for the reader). */
+static inline __attribute__((always_inline)) const char *
+string_or_null(const char *p, const char *e, char **scratch, const char **out, size_t *out_len)
 {
     if (*p == '"') return read_string(p, e, scratch, out, out_len);
     return is_null(p, e) ? p + 4 : NULL;

@@ -42,6 +42,14 @@ static int string(cursor *c, sl_buf *b)
     return SL_OK;
 }
 
+/* Whether ch ends a literal or a number. (Not strchr: it would find the
+ * string's own terminator for a NUL byte in the input.) */
+static int ends_token(char ch)
+{
+    return ch == ',' || ch == ':' || ch == ']' || ch == '}' || ch == ' ' || ch == '\t' || ch == '\r' ||
+           ch == '\n';
+}
+
 /* Skips any JSON value (for nested objects kept as text). */
 static int skip(cursor *c)
 {
@@ -65,7 +73,9 @@ static int skip(cursor *c)
             if (depth == 0) return SL_EPARSE;
             c->p++;
         } else {   /* a literal or a number, to its end */
-            while (c->p < c->e && !strchr(",:]} \t\r\n", *c->p)) c->p++;
+            const char *from = c->p;
+            while (c->p < c->e && !ends_token(*c->p)) c->p++;
+            if (c->p == from) return SL_EPARSE;   /* no value starts here */
         }
     } while (depth > 0);
     return SL_OK;
@@ -106,7 +116,7 @@ static int number(cursor *c, sl_buf *b, const char *key, size_t klen)
 {
     const char *s = c->p;
     int is_double = 0;
-    while (c->p < c->e && strchr("+-0123456789.eE", *c->p)) {
+    while (c->p < c->e && sl_json_number_char(*c->p)) {
         if (*c->p == '.' || *c->p == 'e' || *c->p == 'E') is_double = 1;
         c->p++;
     }

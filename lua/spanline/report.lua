@@ -88,23 +88,24 @@ function report.csv(rows, opts)
   return table.concat(out, "\n") .. "\n"
 end
 
--- A JSON array of objects; integer nanoseconds stay exact (lua-cjson prints
--- integers above 1e14 with 14 digits, so those are formatted here).
+-- A JSON array of objects (spanline.json: integer nanoseconds exact); the
+-- float columns (mean, stdev) with three decimals of a nanosecond.
 function report.json(rows, opts)
   opts = opts or {}
-  local cjson = require("cjson")
+  local json = require("spanline.json")
   local out = {}
   for _, row in ipairs(rows) do
     local fields = {}
     for _, c in ipairs(report.COLUMNS) do
       local v = row[c[1]]
       local name = c[1] == "key" and (opts.title or "key") or c[1]
-      local text
-      if v == nil then text = "null"
-      elseif math.type(v) == "integer" then text = string.format("%d", v)
-      elseif math.type(v) == "float" then text = string.format("%.3f", v)
-      else text = cjson.encode(v) end
-      fields[#fields + 1] = cjson.encode(name) .. ":" .. text
+      local value
+      if math.type(v) == "float" and v == v and v ~= math.huge and v ~= -math.huge then
+        value = string.format("%.3f", v)
+      else
+        value = json.value(v)
+      end
+      fields[#fields + 1] = json.string(name) .. ":" .. value
     end
     out[#out + 1] = "{" .. table.concat(fields, ",") .. "}"
   end

@@ -42,28 +42,56 @@ function text.bad_times(s)
     or (s.finish ~= nil and s.finish < 0)
 end
 
+-- The length of the UTF-8 sequence at byte i of s when it is valid, else
+-- -(the bytes of its maximal subpart), at least 1 (Unicode's rule for
+-- replacement: a sequence cut short is one bad unit, as the core counts).
+local function sequence_at(s, i)
+  local b = s:byte(i)
+  if b < 0x80 then return 1 end
+  local n, lo, hi
+  if b >= 0xC2 and b <= 0xDF then n, lo, hi = 2, 0x80, 0xBF
+  elseif b == 0xE0 then n, lo, hi = 3, 0xA0, 0xBF
+  elseif b == 0xED then n, lo, hi = 3, 0x80, 0x9F
+  elseif b >= 0xE1 and b <= 0xEF then n, lo, hi = 3, 0x80, 0xBF
+  elseif b == 0xF0 then n, lo, hi = 4, 0x90, 0xBF
+  elseif b == 0xF4 then n, lo, hi = 4, 0x80, 0x8F
+  elseif b >= 0xF1 and b <= 0xF3 then n, lo, hi = 4, 0x80, 0xBF
+  else return -1 end
+  for k = 1, n - 1 do
+    local c = s:byte(i + k)
+    if not c or c < lo or c > hi then return -k end
+    lo, hi = 0x80, 0xBF
+  end
+  return n
+end
+
+-- s as valid UTF-8: the valid sequences kept, each bad unit (a stray
+-- byte, or a sequence cut short) replaced by `with` (the core's writers
+-- use U+FFFD).
+function text.valid_utf8(s, with)
+  if utf8.len(s) then return s end
+  local out, i, n, from = {}, 1, #s, 1
+  while i <= n do
+    local len = sequence_at(s, i)
+    if len > 0 then
+      i = i + len
+    else
+      out[#out + 1] = s:sub(from, i - 1)
+      out[#out + 1] = with
+      i = i - len
+      from = i
+    end
+  end
+  out[#out + 1] = s:sub(from)
+  return table.concat(out)
+end
+
 -- Makes text safe to draw on a terminal: control characters (they would
 -- move the cursor, set the title, clear the screen) and bytes of invalid
 -- UTF-8 become '?'.
 function text.clean(s)
   if s:find("[%c\127]") then s = s:gsub("[%c\127]", "?") end
-  if not utf8.len(s) then
-    -- keep the valid sequences, replace every other byte
-    local out, i, n = {}, 1, #s
-    while i <= n do
-      local a, b = s:find("^" .. utf8.charpattern, i)
-      local ch = a and s:sub(a, b)
-      if ch and utf8.len(ch) then
-        out[#out + 1] = ch
-        i = b + 1
-      else
-        out[#out + 1] = "?"
-        i = i + 1
-      end
-    end
-    s = table.concat(out)
-  end
-  return s
+  return text.valid_utf8(s, "?")
 end
 
 -- Levenshtein distance between two strings (bytes).

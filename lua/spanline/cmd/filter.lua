@@ -5,6 +5,7 @@
 -- come out together; spanline JSONL lines pass through byte for byte, other
 -- inputs (msgpack, js-logger) are re-encoded. Memory: the open spans.
 local args = require("spanline.cli.args")
+local expr_simple = require("spanline.query.expr_simple")
 local query = require("spanline.query")
 local spanfile = require("spanline.cli.spanfile")
 
@@ -46,9 +47,9 @@ local function run(argv)
     return 1
   end
   -- The loop runs in C with only the fields the expression reads; only
-  -- the expression is Lua.
+  -- the expression is Lua, and not even that when it is simple enough.
   local matched, failures, first = query.filter(q, bare, out, { fields = spanfile.fields({}, opts.where),
-    limit = limit })
+    limit = limit, program = expr_simple.program(opts.where) })
   if query.is_limit_error(first) then error(first, 0) end
   if not matched then
     io.stderr:write("spanline filter: ", tostring(failures), "\n")

@@ -21,42 +21,12 @@ local TRACK_TID = 1000000     -- overflow track k of lane L: tid L + k * TRACK_T
 local MAX_FRONTIER = 256      -- spans remembered per track
 local MAX_LANES = 4096        -- lanes with a frontier (least recently used dropped)
 
-local cjson = require("cjson")
+local json = require("spanline.json")
 
--- ===== JSON =====
-
-local function num(v)
-  if math.type(v) == "integer" then return string.format("%d", v) end
-  if v ~= v or v == math.huge or v == -math.huge then return cjson.encode(tostring(v)) end
-  return string.format("%.17g", v)
-end
-
-local function value(v)
-  local t = type(v)
-  if t == "number" then return num(v) end
-  if t == "boolean" then return v and "true" or "false" end
-  if t == "table" then
-    local items = {}
-    for i = 1, #v do items[i] = value(v[i]) end
-    return "[" .. table.concat(items, ",") .. "]"
-  end
-  return cjson.encode(tostring(v))
-end
-
-local function object(fields, keys)
-  local parts = {}
-  for _, k in ipairs(keys) do
-    local v = fields[k]
-    if v ~= nil then parts[#parts + 1] = cjson.encode(k) .. ":" .. value(v) end
-  end
-  return "{" .. table.concat(parts, ",") .. "}"
-end
-
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do if type(k) == "string" then keys[#keys + 1] = k end end
-  table.sort(keys)
-  return keys
+-- args: an object, also when empty (json.value writes an empty table as []).
+local function object(t)
+  if next(t) == nil then return "{}" end
+  return json.value(t)
 end
 
 -- Microseconds with three decimals, from integer nanoseconds (exact text).
@@ -144,7 +114,7 @@ function chrome.export(q, out, opts)
     tracks.named[tid] = true
     local label = k == 0 and ("lane " .. lane) or string.format("lane %d (overlapping %d)", lane, k)
     emit(string.format('{"name":"thread_name","ph":"M","pid":%d,"tid":%d,"args":{"name":%s}}',
-      pid, tid, cjson.encode(label)))
+      pid, tid, json.string(label)))
     emit(string.format('{"name":"thread_sort_index","ph":"M","pid":%d,"tid":%d,"args":{"sort_index":%d}}',
       pid, tid, tid))
     return tid
@@ -163,12 +133,12 @@ function chrome.export(q, out, opts)
     args["spanline.error"] = s.error
     if is_open then args["spanline.open"] = true end
     local ev = string.format('{"name":%s,"cat":"span","ph":"X","ts":%s,"dur":%s,"pid":%d,"tid":%d,"args":%s}',
-      value(s.name or "?"), us(s.start), us(finish - s.start), pid, tid, object(args, sorted_keys(args)))
+      json.string(s.name or "?"), us(s.start), us(finish - s.start), pid, tid, object(args))
     emit(ev)
     for _, e in ipairs(s.events or {}) do
       local eargs = e.attrs or {}
       emit(string.format('{"name":%s,"cat":"event","ph":"i","s":"t","ts":%s,"pid":%d,"tid":%d,"args":%s}',
-        value(e.name or "?"), us(e.ts), pid, tid, object(eargs, sorted_keys(eargs))))
+        json.string(e.name or "?"), us(e.ts), pid, tid, object(eargs)))
     end
   end
 
@@ -181,7 +151,7 @@ function chrome.export(q, out, opts)
         if meta then
           pid = math.tointeger(meta.pid) or pid
           emit(string.format('{"name":"process_name","ph":"M","pid":%d,"args":{"name":%s}}',
-            pid, value(meta.service or ("pid " .. pid))))
+            pid, json.string(meta.service or ("pid " .. pid))))
         end
       end
       if s.start then

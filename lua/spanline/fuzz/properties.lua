@@ -266,7 +266,7 @@ define("ids", "ids are 32 lowercase hex digits, unique, and sort in creation ord
     if type(r.id) ~= "string" or not r.id:match("^" .. ("%x"):rep(32) .. "$") or r.id:find("%u") then
       return false, "bad id " .. tostring(r.id)
     end
-    if i > 1 and not (order[i - 1].id < r.id) then return false, "ids out of order at span " .. i end
+    if i > 1 and order[i - 1].id >= r.id then return false, "ids out of order at span " .. i end
   end
   return true
 end)

@@ -143,6 +143,7 @@ local function tokens(text)
   end
   return list
 end
+expr.tokens = tokens
 
 -- ===== DURATION LITERALS =====
 

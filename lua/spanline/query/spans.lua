@@ -227,8 +227,10 @@ end
 
 -- filter(q, pred, out, opts): one pass writing the records of the spans
 -- for which pred(span) is true to the file out (meta line first), with the
--- loop in C. opts.fields: the fields pred reads; opts.limit. Spans are
--- linked (children, parent_span) only when pred reads those fields.
+-- loop in C. opts.fields: the fields pred reads; opts.limit;
+-- opts.program: expr_simple.program of pred's expression (it judges the
+-- spans it can without calling pred). Spans are linked (children,
+-- parent_span) only when pred reads those fields.
 -- Returns matched, failures (pred raised: no match), first failure, spans.
 function spans.filter(q, pred, out, opts)
   opts = opts or {}
@@ -240,7 +242,7 @@ function spans.filter(q, pred, out, opts)
   local want = field_set(opts.fields or {})
   local mask = opts.fields and core.span_fields(opts.fields) or nil
   local linker = (not opts.fields or want.children or want.parent_span) and new_linker() or nil
-  return asm:filter(pred, out, opts.limit, mask, linker)
+  return asm:filter(pred, out, opts.limit, mask, linker, not linker and opts.program or nil)
 end
 
 return spans

@@ -30,15 +30,15 @@ end
 
 local function feed(acc, s)
   acc.count = acc.count + 1
-  local st = s.status
+  local st, dur, self = s.status, s.dur, s.self
   if st == "error" then acc.errors = acc.errors + 1 end
-  if st == "open" or s.dur == nil then
-    acc.open = acc.open + (st == "open" and 1 or 0)
+  if st == "open" or dur == nil then
+    if st == "open" then acc.open = acc.open + 1 end
   else
-    acc.d:add(s.dur)
+    acc.d:add(dur)
   end
-  if s.self then
-    acc.self_total = acc.self_total + s.self
+  if self then
+    acc.self_total = acc.self_total + self
     acc.self_n = acc.self_n + 1
   end
 end
@@ -69,7 +69,9 @@ function Q:group_by(key)
   return setmetatable({ q = spans_of(self), get = getter(key), keyname = key }, Groups)
 end
 
+-- (A string is its own key: tostring would look for a __tostring first.)
 local function group_key(v)
+  if type(v) == "string" then return v end
   if v == nil then return "(none)" end
   return tostring(v)
 end
@@ -80,13 +82,20 @@ end
 function Groups:stats()
   local accs, order = {}, {}
   local get = self.get
+  -- The key read in the loop when it is a plain field (one call less per span).
+  local field = type(self.keyname) == "string" and not self.keyname:find("^attrs?%.") and self.keyname
   for s in self.q.pass() do
-    local k = group_key(get(s))
-    local acc = accs[k]
+    local k
+    if field then k = s[field] else k = get(s) end
+    local acc = accs[k]   -- a string key is its own group key; others miss here
     if not acc then
-      acc = new_acc(k)
-      accs[k] = acc
-      order[#order + 1] = k
+      k = group_key(k)
+      acc = accs[k]
+      if not acc then
+        acc = new_acc(k)
+        accs[k] = acc
+        order[#order + 1] = k
+      end
     end
     feed(acc, s)
   end

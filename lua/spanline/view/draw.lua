@@ -356,7 +356,8 @@ function draw.details(s, store, width)
     for i, e in ipairs(events) do
       local off = e.ts and s.start and fmt.duration(e.ts - s.start) or "?"
       local a = fmt.attrs(e.attrs)
-      add((i == 1 and "events " or "       ") .. "+" .. off .. " " .. tostring(e.name) .. (a ~= "" and (" " .. a) or ""))
+      add((i == 1 and "events " or "       ") .. "+" .. off .. " " .. tostring(e.name)
+        .. (a ~= "" and (" " .. a) or ""))
     end
   end
   return lines

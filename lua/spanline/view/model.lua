@@ -366,7 +366,7 @@ end
 -- the order not hold.
 local function first_of(item) return is_group(item) and item.first or item end
 
-local function find_in(list, ref, key_of, start_of, target)
+local function find_in(list, key_of, start_of, target)
   local lo, hi = 1, #list
   while lo < hi do
     local mid = (lo + hi) // 2
@@ -382,13 +382,13 @@ local function locate(self, c, ref)
   local function start_of(r) return asm:start(r) end
   local target = start_of(ref) or 0
   -- the item holding ref is the last one starting at or before it
-  local i = find_in(items, ref, first_of, start_of, target)
+  local i = find_in(items, first_of, start_of, target)
   for k = math.max(1, i - 1), #items do
     local it = items[k]
     if it == ref then return k end
     if is_group(it) then
       local m = self:members(it)
-      local j = find_in(m, ref, function(x) return x end, start_of, target)
+      local j = find_in(m, function(x) return x end, start_of, target)
       for jj = j, #m do
         if m[jj] == ref then return k, jj end
         if (start_of(m[jj]) or 0) > target then break end

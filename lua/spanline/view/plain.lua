@@ -26,8 +26,7 @@ function plain.render(store, opts)
   end
   local ctx = { width = width, store = store, now = store:now(), view = view, base = store.min_ts,
     scale = opts.scale }
-  local buf, n = {}, 0
-  buf[1], n = draw.summary(store, label), 1
+  local buf, n = { draw.summary(store, label) }, 1
   for row in view:rows(1) do
     n = n + 1
     buf[n] = draw.text(drawer(row, ctx))

@@ -10,64 +10,16 @@
 -- one, so every client of a live page receives the same bytes. Times are
 -- integer nanoseconds relative to `base` (sent as a string: epoch
 -- nanoseconds do not fit a JavaScript double), written with %d so none is
--- rounded. Text is escaped for a <script type="application/json"> block:
--- `<` (so no `</script` or `<!--` can end it), U+2028 and U+2029.
+-- rounded. Text is written by spanline.json, escaped for a <script
+-- type="application/json"> block (< > & U+2028 U+2029).
 
 local data = {}
 
--- ===== JSON TEXT =====
+local json = require("spanline.json")
 
-local ESCAPES = {
-  ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n",
-  ["\r"] = "\\r", ["\t"] = "\\t", ["<"] = "\\u003c", [">"] = "\\u003e", ["&"] = "\\u0026",
-}
-for c = 0, 31 do
-  local ch = string.char(c)
-  if not ESCAPES[ch] then ESCAPES[ch] = string.format("\\u%04x", c) end
-end
-
--- A JSON string literal, safe inside an HTML script block.
-local function json_string(s)
-  if not s:find('[%c"\\<>&\226]') then return '"' .. s .. '"' end
-  s = s:gsub('[%c"\\<>&]', ESCAPES)
-  s = s:gsub("\226\128\168", "\\u2028"):gsub("\226\128\169", "\\u2029")
-  return '"' .. s .. '"'
-end
-data.json_string = json_string
-
-local MAX_DEPTH = 16
-
--- Attribute values: strings, numbers, booleans, arrays or objects of them.
--- Integers are written exactly; NaN and infinities become null (JSON has
--- neither); tables nested past MAX_DEPTH become "…".
-local function json_value(v, depth)
-  local t = type(v)
-  if t == "string" then return json_string(v) end
-  if t == "number" then
-    if math.type(v) == "integer" then return string.format("%d", v) end
-    if v ~= v or v == math.huge or v == -math.huge then return "null" end
-    return string.format("%.17g", v)
-  end
-  if t == "boolean" then return tostring(v) end
-  if t ~= "table" then return "null" end
-  if depth >= MAX_DEPTH then return '"…"' end
-  local parts = {}
-  local n = #v
-  if n > 0 or next(v) == nil then
-    for i = 1, n do parts[i] = json_value(v[i], depth + 1) end
-    return "[" .. table.concat(parts, ",") .. "]"
-  end
-  local keys = {}
-  for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  for i, k in ipairs(keys) do
-    local val = v[k]
-    if val == nil then val = v[math.tointeger(tonumber(k)) or k] end
-    parts[i] = json_string(k) .. ":" .. json_value(val, depth + 1)
-  end
-  return "{" .. table.concat(parts, ",") .. "}"
-end
-data.json_value = function(v) return json_value(v, 0) end
+-- Text inside the page's <script> block (json.lua: html = true).
+local function json_string(s) return json.string(s, true) end
+local function json_value(v) return json.value(v, true) end
 
 local tointeger, floor, tostring_ = math.tointeger, math.floor, tostring
 
@@ -189,7 +141,7 @@ function Encoder:batch(spans, opts)
       local keys = {}
       for k in pairs(a) do keys[#keys + 1] = tostring(k) end
       table.sort(keys)
-      for j, k in ipairs(keys) do parts[j] = self:intern(k) .. "," .. json_value(a[k], 1) end
+      for j, k in ipairs(keys) do parts[j] = self:intern(k) .. "," .. json_value(a[k]) end
       attrs[#attrs + 1] = "[" .. n .. "," .. table.concat(parts, ",") .. "]"
     end
     local evs = s.events
@@ -198,7 +150,7 @@ function Encoder:batch(spans, opts)
       for j, ev in ipairs(evs) do
         local ea = ev.attrs
         parts[j] = "[" .. self:intern(ev.name or "?") .. "," .. rel(base, ev.ts) .. ","
-          .. ((ea and next(ea) ~= nil) and json_value(ea, 1) or "null") .. "]"
+          .. ((ea and next(ea) ~= nil) and json_value(ea) or "null") .. "]"
       end
       events[#events + 1] = "[" .. n .. ",[" .. table.concat(parts, ",") .. "]]"
     end
@@ -230,7 +182,7 @@ function Encoder:batch(spans, opts)
     local keys, parts = {}, {}
     for k in pairs(opts.info) do keys[#keys + 1] = k end
     table.sort(keys)
-    for i, k in ipairs(keys) do parts[i] = json_string(k) .. ":" .. json_value(opts.info[k], 1) end
+    for i, k in ipairs(keys) do parts[i] = json_string(k) .. ":" .. json_value(opts.info[k]) end
     out[#out + 1] = ',"info":{' .. table.concat(parts, ",") .. "}"
   end
   out[#out + 1] = "}"
