@@ -118,7 +118,6 @@ static char *attrs(char *o, const char *p, uint32_t n)
     o = LIT(o, ",\"attrs\":{");
     for (uint32_t i = 0; i < n; i++) {
         sl_aview a;
-        a.i = 0;   /* set by the read for an integer only; inlined, scalar() can't tell */
         p = sl_attr_read(p, &a);
         if (i) *o++ = ',';
         o = sl_json_str(o, a.key, a.key_len, 0);
@@ -127,7 +126,6 @@ static char *attrs(char *o, const char *p, uint32_t n)
             *o++ = '[';
             for (size_t j = 0; j < a.len; j++) {
                 sl_aview it;
-                it.i = 0;
                 p = sl_attr_read(p, &it);
                 if (j) *o++ = ',';
                 o = scalar(o, &it);
