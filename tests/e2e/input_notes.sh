@@ -26,6 +26,19 @@ done
 lua5.4 "$BIN" tree "$tmp/dup.jsonl" 2>/dev/null | grep -q '^a ' || fail "tree did not keep the first start"
 lua5.4 "$BIN" report "$tmp/dup.jsonl" 2>/dev/null | grep -q '^a ' || fail "report did not keep the first start"
 
+# a file that begins after some spans started (tail of a stream): tree draws
+# no empty trace for their end records, and says so
+{
+  echo "{\"type\":\"end\",\"id\":\"$id\",\"ts\":1764000000000001000,\"status\":\"ok\"}"
+  echo "{\"type\":\"start\",\"id\":\"${id%?}a\",\"trace\":\"${id%?}a\",\"name\":\"c\",\"ts\":1764000000000002000,\"lane\":1}"
+  echo "{\"type\":\"end\",\"id\":\"${id%?}a\",\"ts\":1764000000000003000,\"status\":\"ok\"}"
+} > "$tmp/tail.jsonl"
+lua5.4 "$BIN" tree "$tmp/tail.jsonl" > "$tmp/out" 2> "$tmp/err" || fail "tree on a tail: exit $?: $(cat "$tmp/err")"
+[ "$(grep -c '^trace ' "$tmp/out")" = 1 ] || fail "tree on a tail: $(cat "$tmp/out")"
+grep -q '^c ' "$tmp/out" || fail "tree on a tail lost c: $(cat "$tmp/out")"
+[ "$(cat "$tmp/err")" = "spanline tree: 1 trace with only end records not shown (it started before the file begins)" ] \
+  || fail "tree on a tail: $(cat "$tmp/err")"
+
 for cmd in report "filter --where true"; do
   # shellcheck disable=SC2086
   lua5.4 "$BIN" $cmd "$FIX/query_cycle.jsonl" > /dev/null 2> "$tmp/err" || fail "$cmd: exit $?"

@@ -44,8 +44,11 @@ local function run(argv)
   -- bounded by the traces still open, not by the file.
   local out, shown = io.stdout, 0
   out:setvbuf("full", 1 << 16)
+  local ends_only = 0   -- traces of end records alone (started before the file begins)
   for t in q:each_trace() do
-    if not opts.trace or t.trace:sub(1, #opts.trace) == opts.trace then
+    if t.spans == 0 and #t.roots == 0 then
+      ends_only = ends_only + 1   -- nothing to draw: no name, no start
+    elseif not opts.trace or t.trace:sub(1, #opts.trace) == opts.trace then
       out:write(shown > 0 and "\n" or "", string.format("trace %s  %d span%s  %s%s%s\n", text.clean(t.trace),
         t.spans, t.spans == 1 and "" or "s", (t.open > 0 and ">=" or "") .. report.duration(t.dur),
         t.errors > 0 and string.format("  %d error%s", t.errors, t.errors == 1 and "" or "s") or "",
@@ -61,6 +64,10 @@ local function run(argv)
     return 1
   end
   for _, line in ipairs(spanfile.input_notes(q)) do io.stderr:write("spanline tree: ", line, "\n") end
+  if ends_only > 0 then
+    io.stderr:write(string.format("spanline tree: %d trace%s with only end records not shown (%s before the file begins)\n",
+      ends_only, ends_only == 1 and "" or "s", ends_only == 1 and "it started" or "they started"))
+  end
   local note = spanfile.processes_note(q, pid)
   if note then io.stderr:write("spanline tree: ", note, "\n") end
   if opts.trace and shown == 0 then
