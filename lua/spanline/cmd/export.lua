@@ -129,7 +129,11 @@ local function run(argv)
   out:setvbuf("full", 1 << 16)
   local held = held_until_spans(out, q)
   local ok, err = mod.export(q, held, opts)
-  local problem = ok and not saw_spans(q) and spanfile.check(q)
+  local problem
+  if ok then
+    problem = spanfile.check(q)   -- also ends the progress line before any note
+    if saw_spans(q) then problem = nil end   -- OTLP formats read in C, past the assembler it asks
+  end
   held.finish(ok and not problem)
   if out ~= io.stdout then out:close() else out:flush() end
   if problem and out ~= io.stdout then os.remove(opts.output) end   -- no file without spans
