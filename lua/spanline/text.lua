@@ -66,9 +66,9 @@ local function sequence_at(s, i)
 end
 
 -- s as valid UTF-8: the valid sequences kept, each bad unit (a stray
--- byte, or a sequence cut short) replaced by `with` (the core's writers
--- use U+FFFD).
-function text.valid_utf8(s, with)
+-- byte, or a sequence cut short) replaced by `with`, once, as the core's
+-- writers replace it with U+FFFD.
+local function valid_utf8(s, with)
   if utf8.len(s) then return s end
   local out, i, n, from = {}, 1, #s, 1
   while i <= n do
@@ -91,7 +91,7 @@ end
 -- UTF-8 become '?'.
 function text.clean(s)
   if s:find("[%c\127]") then s = s:gsub("[%c\127]", "?") end
-  return text.valid_utf8(s, "?")
+  return valid_utf8(s, "?")
 end
 
 -- Levenshtein distance between two strings (bytes).

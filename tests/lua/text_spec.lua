@@ -42,6 +42,7 @@ describe("text.clean", function()
   it("replaces control characters and invalid UTF-8", function()
     assert.equal("a?]0;pwned?b", text.clean("a\27]0;pwned\7b"))
     assert.equal("x?y", text.clean("x\255y"))
+    assert.equal("cut ?!", text.clean("cut \226\130!"))   -- a sequence cut short: one mark
     assert.equal("héllo", text.clean("héllo"))
   end)
 end)
