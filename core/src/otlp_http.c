@@ -117,18 +117,23 @@ static int setup_curl(sl_otlp_exporter *x)
 
 enum { SENT, RETRY, REJECTED };
 
-/* POSTs r; *retry_after_ms is the server's Retry-After, or 0. */
-static int post(sl_otlp_exporter *x, request *r, long *status, uint32_t *retry_after_ms)
+/* POSTs r; *retry_after_ms is the server's Retry-After, or 0; *rejected
+ * the spans a 2xx's partial success names, or 0. Runs without the lock. */
+static int post(sl_otlp_exporter *x, request *r, long *status, uint32_t *retry_after_ms, uint64_t *rejected)
 {
     *retry_after_ms = 0;
     *status = 0;
+    *rejected = 0;
     sl_curl.easy_setopt(x->curl, CURLOPT_POSTFIELDS, r->body.ptr);
     sl_curl.easy_setopt(x->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
     x->reply_len = 0;
     CURLcode rc = sl_curl.easy_perform(x->curl);
     if (rc != CURLE_OK) return RETRY;   /* refused, reset, timed out: try again */
     sl_curl.easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, status);
-    if (*status >= 200 && *status < 300) return SENT;
+    if (*status >= 200 && *status < 300) {
+        *rejected = rejected_spans(x, r->nspans);
+        return SENT;
+    }
     if (*status == 429 || *status >= 500 || *status == 408) {
         curl_off_t after = 0;
         if (sl_curl.easy_getinfo(x->curl, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
@@ -208,7 +213,8 @@ static void *run(void *arg)
         pthread_mutex_unlock(&x->mu);
         long status;
         uint32_t after;
-        int outcome = post(x, r, &status, &after);
+        uint64_t rejected;
+        int outcome = post(x, r, &status, &after, &rejected);
         pthread_mutex_lock(&x->mu);
         x->st.requests++;
         x->st.last_status = status ? (int)status : -1;
@@ -224,10 +230,11 @@ static void *run(void *arg)
         if (!x->head) x->tail = NULL;
         x->queued -= r->nspans;
         if (outcome == SENT) {
-            uint64_t rejected = rejected_spans(x, r->nspans);
             x->st.spans_sent += r->nspans - rejected;
             x->st.spans_rejected += rejected;
-        } else x->st.spans_dropped += r->nspans;   /* the collector refused it for good */
+        } else {
+            x->st.spans_dropped += r->nspans;   /* the collector refused it for good */
+        }
         free_request(r);
     }
     pthread_mutex_unlock(&x->mu);
