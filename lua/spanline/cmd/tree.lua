@@ -46,7 +46,7 @@ local function run(argv)
   out:setvbuf("full", 1 << 16)
   local ends_only = 0   -- traces of end records alone (started before the file begins)
   for t in q:each_trace() do
-    if t.spans == 0 and #t.roots == 0 then
+    if t.spans == 0 then
       ends_only = ends_only + 1   -- nothing to draw: no name, no start
     elseif not opts.trace or t.trace:sub(1, #opts.trace) == opts.trace then
       out:write(shown > 0 and "\n" or "", string.format("trace %s  %d span%s  %s%s%s\n", text.clean(t.trace),
