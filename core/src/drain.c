@@ -167,21 +167,33 @@ static void encode_meta(sl_tracer *t, uint64_t ts, uint64_t dropped)
     else add(&t->wdropped, 1);
 }
 
-static int encode_record(sl_tracer *t, const char *rec)
+/* One ring record into the batch, in format fmt (constant where inlined:
+ * the writer's loop below has a copy per format). */
+static inline __attribute__((always_inline)) int encode_as(sl_tracer *t, const char *rec, sl_format fmt)
 {
-    sl_rview v;
-    sl_rview_decode(rec, &v);
     size_t before = t->out.len;
-    int rc = t->format == SL_MSGPACK ? sl_msgpack_encode(&t->out, &v) : sl_jsonl_encode_cached(&t->out, &v, &t->ts_cache);
+    int rc;
+    if (fmt == SL_MSGPACK) {
+        sl_rview v;
+        sl_rview_decode(rec, &v);
+        rc = sl_msgpack_encode(&t->out, &v);
+    } else {
+        rc = sl_jsonl_encode_ring(&t->out, rec, &t->ts_cache);
+    }
     if (rc == 0) batch_commit(t, before);
     else add(&t->wdropped, 1);
     if (t->out.len >= OUT_BATCH) return flush_batch(t);
     return 0;
 }
 
+static int encode_record(sl_tracer *t, const char *rec)
+{
+    return encode_as(t, rec, t->format);
+}
+
 /* Encodes the ring's records until it is empty or the output stalls. The
  * tail moves after every record: an emergency flush starts where we are. */
-static int drain_ring(sl_tracer *t, sl_tstate *s)
+static inline __attribute__((always_inline)) int drain_ring_as(sl_tracer *t, sl_tstate *s, sl_format fmt)
 {
     sl_ring *r = &s->ring;
     /* read once: they share a cache line with what the producer writes */
@@ -194,13 +206,18 @@ static int drain_ring(sl_tracer *t, sl_tstate *s)
         const char *rec = mem + (tail & mask);
         uint32_t size;
         memcpy(&size, rec, 4);
-        int we = (uint8_t)rec[4] != SL_REC_PAD ? encode_record(t, rec) : 0;
+        int we = (uint8_t)rec[4] != SL_REC_PAD ? encode_as(t, rec, fmt) : 0;
         tail += size;
         atomic_store_explicit(&r->tail, tail, memory_order_release);
         if (we) e = we;
         if (we == EAGAIN) break;
     }
     return e;
+}
+
+static int drain_ring(sl_tracer *t, sl_tstate *s)
+{
+    return t->format == SL_MSGPACK ? drain_ring_as(t, s, SL_MSGPACK) : drain_ring_as(t, s, SL_JSONL);
 }
 
 uint64_t sl_dropped_total(sl_tracer *t)

@@ -238,10 +238,10 @@ typedef struct sl_meta {
 /* Append one record (with its trailing '\n' for JSONL): SL_OK, SL_ENOMEM
  * (the buffer is left as it was) or SL_EINVAL (not a record). */
 int sl_jsonl_encode(sl_buf *b, const sl_rview *v);
-/* The same for a writer that encodes record after record: *ts_cache keeps
- * the leading digits of the last timestamp (json.h). */
+/* The same for the writer, from a record in a ring (it decodes it): *ts_cache
+ * keeps the leading digits of the last timestamp (json.h). */
 struct sl_json_ts_cache;
-int sl_jsonl_encode_cached(sl_buf *b, const sl_rview *v, struct sl_json_ts_cache *ts_cache);
+int sl_jsonl_encode_ring(sl_buf *b, const char *rec, struct sl_json_ts_cache *ts_cache);
 int sl_jsonl_meta(sl_buf *b, const sl_meta *m);
 int sl_msgpack_encode(sl_buf *b, const sl_rview *v);
 int sl_msgpack_meta(sl_buf *b, const sl_meta *m);

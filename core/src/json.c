@@ -32,6 +32,39 @@ const char sl_json_digit_pairs[201] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
+char *sl_json_u64_wide(char *o, uint64_t v)
+{
+    if (v >= 1000000000000000000ull && v < 10000000000000000000ull) {
+        /* nanoseconds since 1970, for 2001..2286 */
+        uint64_t hi = v / 10000000000000000ull, rest = v - hi * 10000000000000000ull;
+        uint32_t mid = (uint32_t)(rest / 100000000u), lo = (uint32_t)(rest - (uint64_t)mid * 100000000u);
+        o[0] = (char)('0' + hi / 100);
+        memcpy(o + 1, sl_json_digit_pairs + 2 * (hi % 100), 2);
+        uint64_t a = sl_json_digits8(mid), b = sl_json_digits8(lo);
+        memcpy(o + 3, &a, 8);
+        memcpy(o + 11, &b, 8);
+        return o + 19;
+    }
+    if (v < 10000000000000000ull) {
+        o = sl_json_u32(o, (uint32_t)(v / 100000000u));
+        return sl_json_u32_8(o, (uint32_t)(v % 100000000u));
+    }
+    uint64_t hi = v / 100000000u;
+    o = sl_json_u32(o, (uint32_t)(hi / 100000000u));
+    o = sl_json_u32_8(o, (uint32_t)(hi % 100000000u));
+    return sl_json_u32_8(o, (uint32_t)(v % 100000000u));
+}
+
+char *sl_json_ts_miss(char *o, uint64_t v, sl_json_ts_cache *c)
+{
+    if (v < 1000000000000000000ull || v >= 10000000000000000000ull) return sl_json_u64(o, v);
+    uint64_t hi = v / 100000000u;
+    sl_json_u64_wide(c->digits, hi * 100000000u);   /* 19 digits, the first 11 kept */
+    c->not_hi = ~hi;
+    memcpy(o, c->digits, 16);
+    return sl_json_u32_8(o + 11, (uint32_t)(v - hi * 100000000u));
+}
+
 /* Fixed-notation decimals of up to 15 significant digits (0.1, 12.25,
  * 3.14159), the common attribute values, without printf: d is m / 10^k for
  * an integer m < 10^15. Then m / 10^k, which IEEE division rounds as strtod

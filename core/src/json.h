@@ -32,15 +32,21 @@ char *sl_json_double(char *o, double d);   /* (declared in spanline.h too) */
 
 /* ===== STRINGS ===== */
 
-/* Whether none of the 8 bytes of x needs escaping or checking (control,
- * '"', '\\', non-ASCII). The zero-byte tests can only misfire in a byte
- * above one that matches, so the answer for the word is exact. */
-static inline int sl_json_plain8(uint64_t x)
+/* Whether none of the low k (1..8) bytes of x needs escaping or checking
+ * (control, '"', '\\', non-ASCII). The zero-byte tests can only misfire in
+ * a byte above one that matches (a borrow runs upwards), so the answer is
+ * exact, and the bytes above the low k cannot disturb it. */
+static inline int sl_json_plain_low(uint64_t x, size_t k)
 {
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
     uint64_t hit = ((x - ones * 0x20) | (q - ones) | (b - ones)) & ~x;
-    return ((hit | x) & highs) == 0;
+    return ((hit | x) & (highs >> (64 - 8 * k))) == 0;
+}
+
+static inline int sl_json_plain8(uint64_t x)
+{
+    return sl_json_plain_low(x, 8);
 }
 
 static inline int sl_json_plain4(uint32_t x)
@@ -87,12 +93,47 @@ static inline char *sl_json_escape(char *o, const char *s, size_t n)
     return sl_json_escape_rest(o + plain, s + plain, n - plain);
 }
 
+/* sl_json_escape for a string whose 8 bytes before its end may be read
+ * (s + n - 8 and on: every string in a ring record follows a header of at
+ * least 8 bytes). Its last 1..8 bytes are one load ending at its end,
+ * shifted down, tested and stored as a word: a short name, key or value is
+ * one step, with no loop over bytes. Stores 8 bytes at o (every bound
+ * leaves room for them). */
+static inline char *sl_json_escape_tail8(char *o, const char *s, size_t n)
+{
+    size_t i = 0;
+    uint64_t x;
+    for (; n - i > 8; i += 8) {
+        memcpy(&x, s + i, 8);
+        if (!sl_json_plain8(x)) return sl_json_escape_rest(o + i, s + i, n - i);
+        memcpy(o + i, &x, 8);
+    }
+    if (n == 0) return o;
+    size_t k = n - i;   /* 1..8 */
+    memcpy(&x, s + n - 8, 8);
+    x >>= 8 * (8 - k);
+    if (!sl_json_plain_low(x, k)) return sl_json_escape_rest(o + i, s + i, k);
+    memcpy(o + i, &x, 8);
+    return o + n;
+}
+
 /* s as a JSON string; cut: it was truncated, marked with U+2026 at the end. */
 static inline char *sl_json_str(char *o, const char *s, size_t n, int cut)
 {
     *o++ = '"';
     o = sl_json_escape(o, s, n);
     if (cut) o = SL_PUT_LIT(o, "\xE2\x80\xA6");   /* U+2026: cut here */
+    *o++ = '"';
+    return o;
+}
+
+/* sl_json_str for a string of a record in the ring layout (internal.h),
+ * which has a header of at least 8 bytes before it: sl_json_escape_tail8. */
+static inline char *sl_json_str_rec(char *o, const char *s, size_t n, int cut)
+{
+    *o++ = '"';
+    o = sl_json_escape_tail8(o, s, n);
+    if (cut) o = SL_PUT_LIT(o, "\xE2\x80\xA6");
     *o++ = '"';
     return o;
 }
@@ -149,48 +190,40 @@ static inline char *sl_json_u32(char *o, uint32_t v)
     return o + n;
 }
 
-/* a 19-digit timestamp as 3 + 8 + 8 digits, each part in 32 bits */
+/* v >= 10^8 in decimal (json.c): a 19-digit timestamp as 3 + 8 + 8 digits,
+ * the two groups of 8 converted side by side, or 9 to 16 digits as two
+ * groups, or the rest as three. */
+char *sl_json_u64_wide(char *o, uint64_t v);
+
+/* v in decimal. Inline up to 8 digits (attribute values, lanes, counts);
+ * longer numbers take a call. */
 static inline char *sl_json_u64(char *o, uint64_t v)
 {
-    if (v >= 1000000000000000000ull && v < 10000000000000000000ull) {
-        /* nanoseconds since 1970, for 2001..2286: 3 + 8 + 8 digits, the two
-         * groups of 8 converted side by side */
-        uint64_t hi = v / 10000000000000000ull, rest = v - hi * 10000000000000000ull;
-        uint32_t mid = (uint32_t)(rest / 100000000u), lo = (uint32_t)(rest - (uint64_t)mid * 100000000u);
-        o[0] = (char)('0' + hi / 100);
-        memcpy(o + 1, sl_json_digit_pairs + 2 * (hi % 100), 2);
-        uint64_t a = sl_json_digits8(mid), b = sl_json_digits8(lo);
-        memcpy(o + 3, &a, 8);
-        memcpy(o + 11, &b, 8);
-        return o + 19;
-    }
     if (v < 100000000u) return sl_json_u32(o, (uint32_t)v);
-    if (v < 10000000000000000ull) {
-        o = sl_json_u32(o, (uint32_t)(v / 100000000u));
-        return sl_json_u32_8(o, (uint32_t)(v % 100000000u));
-    }
-    uint64_t hi = v / 100000000u;
-    o = sl_json_u32(o, (uint32_t)(hi / 100000000u));
-    o = sl_json_u32_8(o, (uint32_t)(hi % 100000000u));
-    return sl_json_u32_8(o, (uint32_t)(v % 100000000u));
+    return sl_json_u64_wide(o, v);
 }
 
 /* The first 11 of a timestamp's 19 digits change every 0.1 s: a writer
- * that encodes many timestamps keeps them with the value they stand for. */
+ * that encodes many timestamps keeps them with the value they stand for.
+ * A zeroed cache is an empty one (no v / 10^8 is ~0). */
 typedef struct sl_json_ts_cache {
-    uint64_t hi;        /* v / 10^8 of the digits below; 0: none yet */
+    uint64_t not_hi;    /* ~(v / 10^8) of the digits below */
     char digits[24];    /* its digits: the first 11 are used, 16 copied as one block */
 } sl_json_ts_cache;
 
-/* sl_json_u64 for a timestamp, through the cache (NULL: none). */
+/* sl_json_ts when the cache does not hold v's leading digits (json.c):
+ * refills it for a 19-digit v. */
+char *sl_json_ts_miss(char *o, uint64_t v, sl_json_ts_cache *c);
+
+/* sl_json_u64 for a timestamp, through the cache (NULL: none). A hit is a
+ * multiply to find the leading digits, a 16-byte copy of them and the last
+ * 8 digits converted; only a cached value can hit, so a hit needs no range
+ * test. */
 static inline char *sl_json_ts(char *o, uint64_t v, sl_json_ts_cache *c)
 {
-    if (!c || v < 1000000000000000000ull || v >= 10000000000000000000ull) return sl_json_u64(o, v);
+    if (!c) return sl_json_u64(o, v);
     uint64_t hi = v / 100000000u;
-    if (hi != c->hi) {
-        sl_json_u64(c->digits, hi * 100000000u);   /* 19 digits, the first 11 kept */
-        c->hi = hi;
-    }
+    if (__builtin_expect(~hi != c->not_hi, 0)) return sl_json_ts_miss(o, v, c);
     memcpy(o, c->digits, 16);
     return sl_json_u32_8(o + 11, (uint32_t)(v - hi * 100000000u));
 }

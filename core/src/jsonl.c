@@ -9,6 +9,8 @@
  * record came from. A line is sized first (a bound), the buffer grown once,
  * then written through a bare cursor.
  */
+#include <stddef.h>
+
 #include "internal.h"
 #include "json.h"
 #include "reader_internal.h"
@@ -32,6 +34,7 @@ typedef struct line {
     const char *error;
     size_t error_len;
     int error_cut;
+    int in_ring;                       /* name and error in a ring record: sl_json_str_rec */
 } line;
 
 #define LIT SL_PUT_LIT
@@ -52,10 +55,13 @@ static inline __attribute__((always_inline)) char *head(char *o, const line *l)
     case SL_REC_ATTR: o = LIT(o, "{\"type\":\"attr\",\"id\":"); break;
     default: o = LIT(o, "{\"type\":\"end\",\"id\":"); break;
     }
+    const char *id_text = o;
     o = sl_json_id(o, l->id, 0);
     if (l->trace) {
         o = LIT(o, ",\"trace\":");
-        o = sl_json_id(o, l->trace, 0);
+        /* a root span's trace id is its own id: its digits are just written */
+        if (memcmp(l->trace->bytes, l->id->bytes, 16) == 0) o = (char *)memcpy(o, id_text, 34) + 34;
+        else o = sl_json_id(o, l->trace, 0);
     }
     if (l->parent) {
         o = LIT(o, ",\"parent\":");
@@ -63,7 +69,8 @@ static inline __attribute__((always_inline)) char *head(char *o, const line *l)
     }
     if (l->name) {
         o = LIT(o, ",\"name\":");
-        o = sl_json_str(o, l->name, l->name_len, l->name_cut);
+        o = l->in_ring ? sl_json_str_rec(o, l->name, l->name_len, l->name_cut)
+                       : sl_json_str(o, l->name, l->name_len, l->name_cut);
     }
     o = LIT(o, ",\"ts\":");
     o = sl_json_ts(o, l->ts, l->ts_cache);
@@ -83,7 +90,8 @@ static inline __attribute__((always_inline)) char *head(char *o, const line *l)
     }
     if (l->error) {
         o = LIT(o, ",\"error\":");
-        o = sl_json_str(o, l->error, l->error_len, l->error_cut);
+        o = l->in_ring ? sl_json_str_rec(o, l->error, l->error_len, l->error_cut)
+                       : sl_json_str(o, l->error, l->error_len, l->error_cut);
     }
     return o;
 }
@@ -92,20 +100,25 @@ static inline __attribute__((always_inline)) char *head(char *o, const line *l)
 
 /* Per attribute or item at most: key quotes, ':' and ',', brackets, and a
  * number (SL_JSON_SCALAR_BOUND) or a string's quotes and cut mark. */
-static size_t attrs_bound(const char *p, uint32_t n, uint32_t size)
+static size_t attrs_bound_walk(const char *p, uint32_t n)
 {
-    /* in a ring record every attribute and item has an 8-byte header, and
-     * keys and strings are at most all the bytes: no walk needed */
-    if (size) return 16 + 6 * (size_t)size + (SL_JSON_SCALAR_BOUND + 12) * ((size_t)size / 8);
     sl_attrs_size z;
     sl_attrs_measure(p, n, &z);
     return 16 + 6 * (z.key_bytes + z.str_bytes) + (SL_JSON_SCALAR_BOUND + 12) * z.values;
 }
 
-static inline char *scalar(char *o, const sl_aview *a)
+static inline __attribute__((always_inline)) size_t attrs_bound(const char *p, uint32_t n, uint32_t size)
+{
+    /* in a ring record every attribute and item has an 8-byte header, and
+     * keys and strings are at most all the bytes: no walk needed */
+    if (size) return 16 + 6 * (size_t)size + (SL_JSON_SCALAR_BOUND + 12) * ((size_t)size / 8);
+    return attrs_bound_walk(p, n);
+}
+
+static inline __attribute__((always_inline)) char *scalar(char *o, const sl_aview *a)
 {
     switch (a->type) {
-    case SL_ATTR_STRING: return sl_json_str(o, a->s, a->len, a->trunc);
+    case SL_ATTR_STRING: return sl_json_str_rec(o, a->s, a->len, a->trunc);
     case SL_ATTR_INT: return sl_json_i64(o, a->i);
     case SL_ATTR_DOUBLE: return sl_json_double(o, a->d);
     case SL_ATTR_BOOL: return a->len ? LIT(o, "true") : LIT(o, "false");
@@ -113,14 +126,14 @@ static inline char *scalar(char *o, const sl_aview *a)
     }
 }
 
-static char *attrs(char *o, const char *p, uint32_t n)
+static inline __attribute__((always_inline)) char *attrs(char *o, const char *p, uint32_t n)
 {
     o = LIT(o, ",\"attrs\":{");
     for (uint32_t i = 0; i < n; i++) {
         sl_aview a;
         p = sl_attr_read(p, &a);
         if (i) *o++ = ',';
-        o = sl_json_str(o, a.key, a.key_len, 0);
+        o = sl_json_str_rec(o, a.key, a.key_len, 0);
         *o++ = ':';
         if (a.type == SL_ATTR_ARRAY) {
             *o++ = '[';
@@ -139,11 +152,58 @@ static char *attrs(char *o, const char *p, uint32_t n)
     return o;
 }
 
+/* A record in the ring layout (internal.h) with its ids as pointers: made
+ * from an sl_rview, or read in place from a ring, where sl_rview_decode's
+ * copies of the header and ids into the view would cost the writer more
+ * than the rest of decoding. */
+typedef struct rrec {
+    int type, status;
+    unsigned flags;
+    uint32_t lane;
+    uint64_t ts;
+    const sl_id *id, *trace, *parent;
+    const char *text;
+    size_t text_len;
+    const char *attrs;
+    uint32_t nattrs, attrs_size;
+    int in_ring;   /* the text is in the record: sl_json_str_rec may read before it */
+} rrec;
+
+static inline __attribute__((always_inline)) rrec rrec_of_view(const sl_rview *v)
+{
+    return (rrec){v->type, v->status, v->flags, v->lane, v->ts, &v->id, &v->trace, &v->parent,
+                  v->text, v->text_len, v->attrs, v->nattrs, v->attrs_size, 0};
+}
+
+#define RHDR_FIELD(rec, field, out) memcpy(&(out), (rec) + offsetof(sl_rhdr, field), sizeof(out))
+
+/* The record at rec, in place: sl_rview_decode without the copies. */
+static inline __attribute__((always_inline)) rrec rrec_in_ring(const char *rec)
+{
+    uint32_t size, lane, nattrs, text_len;
+    uint8_t type, status, flags;
+    uint64_t ts;
+    RHDR_FIELD(rec, size, size);
+    RHDR_FIELD(rec, type, type);
+    RHDR_FIELD(rec, status, status);
+    RHDR_FIELD(rec, flags, flags);
+    RHDR_FIELD(rec, lane, lane);
+    RHDR_FIELD(rec, nattrs, nattrs);
+    RHDR_FIELD(rec, text_len, text_len);
+    RHDR_FIELD(rec, ts, ts);
+    const char *ids = rec + sizeof(sl_rhdr);   /* START: trace, parent */
+    const char *text = ids + (type == SL_REC_START ? 32 : 0);
+    const char *attrs = text + text_len;
+    return (rrec){type, status, flags, lane, ts, (const sl_id *)(const void *)(rec + offsetof(sl_rhdr, id)),
+                  (const sl_id *)(const void *)ids, (const sl_id *)(const void *)(ids + 16), text, text_len,
+                  attrs, nattrs, size - (uint32_t)(attrs - rec), 1};
+}
+
 /* The line of a ring record of the given type, every field set once (no
  * zeroing first). Inlined with a constant type, it lets the compiler drop
  * the keys that type cannot have from head(). */
 static inline __attribute__((always_inline)) void
-ring_line(line *l, const sl_rview *v, int type, int error, sl_json_ts_cache *ts_cache)
+ring_line(line *l, const rrec *v, int type, int error, sl_json_ts_cache *ts_cache)
 {
     static const char statuses[][16] = {"\"ok\"", "\"error\"", "\"abandoned\""};
     static const size_t status_lens[] = {4, 7, 11};
@@ -151,9 +211,9 @@ ring_line(line *l, const sl_rview *v, int type, int error, sl_json_ts_cache *ts_
     int start = type == SL_REC_START, end = type == SL_REC_END;
     int named = start || type == SL_REC_EVENT;
     l->type = type;
-    l->id = &v->id;
-    l->trace = start ? &v->trace : NULL;
-    l->parent = start && (v->flags & SL_RF_HAS_PARENT) ? &v->parent : NULL;
+    l->id = v->id;
+    l->trace = start ? v->trace : NULL;
+    l->parent = start && (v->flags & SL_RF_HAS_PARENT) ? v->parent : NULL;
     l->parent_short = (v->flags & SL_RF_PARENT_REMOTE) != 0;
     l->name = named ? v->text : NULL;
     l->name_len = named ? v->text_len : 0;
@@ -168,9 +228,10 @@ ring_line(line *l, const sl_rview *v, int type, int error, sl_json_ts_cache *ts_
     l->error = error ? v->text : NULL;
     l->error_len = error ? v->text_len : 0;
     l->error_cut = cut;
+    l->in_ring = v->in_ring;
 }
 
-static inline __attribute__((always_inline)) int put_line(sl_buf *b, const line *l, const sl_rview *v,
+static inline __attribute__((always_inline)) int put_line(sl_buf *b, const line *l, const rrec *v,
                                                           int with_attrs)
 {
     size_t bound = head_bound(l) + (with_attrs ? attrs_bound(v->attrs, v->nattrs, v->attrs_size) : 0);
@@ -182,27 +243,35 @@ static inline __attribute__((always_inline)) int put_line(sl_buf *b, const line 
     return SL_OK;
 }
 
-int sl_jsonl_encode_cached(sl_buf *b, const sl_rview *v, sl_json_ts_cache *ts_cache)
+static inline __attribute__((always_inline)) int
+encode_rrec(sl_buf *b, const rrec *v, sl_json_ts_cache *ts_cache)
 {
-    if (v->type < SL_REC_START || v->type > SL_REC_END || v->status > 2) return SL_EINVAL;
     line l;
-    /* the two records of every span, each its own specialised copy */
-    if (v->type == SL_REC_END && v->status != SL_STATUS_ERROR) {
+    /* the two records of every span first, each its own specialised copy */
+    if (v->type == SL_REC_END && (v->status == SL_STATUS_OK || v->status == SL_STATUS_ABANDONED)) {
         ring_line(&l, v, SL_REC_END, 0, ts_cache);
         return put_line(b, &l, v, 0);
     }
-    if (v->type == SL_REC_START) {
+    if (v->type == SL_REC_START && v->status <= SL_STATUS_ABANDONED) {
         ring_line(&l, v, SL_REC_START, 0, ts_cache);
         return put_line(b, &l, v, v->nattrs != 0);
     }
+    if (v->type < SL_REC_START || v->type > SL_REC_END || v->status > SL_STATUS_ABANDONED) return SL_EINVAL;
     int end = v->type == SL_REC_END;
     ring_line(&l, v, v->type, end && v->status == SL_STATUS_ERROR, ts_cache);
     return put_line(b, &l, v, !end && v->nattrs);
 }
 
+int sl_jsonl_encode_ring(sl_buf *b, const char *rec, sl_json_ts_cache *ts_cache)
+{
+    rrec v = rrec_in_ring(rec);
+    return encode_rrec(b, &v, ts_cache);
+}
+
 int sl_jsonl_encode(sl_buf *b, const sl_rview *v)
 {
-    return sl_jsonl_encode_cached(b, v, NULL);
+    rrec r = rrec_of_view(v);
+    return encode_rrec(b, &r, NULL);
 }
 
 /* ===== READER RECORDS ===== */
