@@ -173,13 +173,8 @@ static inline __attribute__((always_inline)) int encode_as(sl_tracer *t, const c
 {
     size_t before = t->out.len;
     int rc;
-    if (fmt == SL_MSGPACK) {
-        sl_rview v;
-        sl_rview_decode(rec, &v);
-        rc = sl_msgpack_encode(&t->out, &v);
-    } else {
-        rc = sl_jsonl_encode_ring(&t->out, rec, &t->ts_cache);
-    }
+    if (fmt == SL_MSGPACK) rc = sl_msgpack_encode_ring(&t->out, rec);
+    else rc = sl_jsonl_encode_ring(&t->out, rec, &t->ts_cache);
     if (rc == 0) batch_commit(t, before);
     else add(&t->wdropped, 1);
     if (t->out.len >= OUT_BATCH) return flush_batch(t);

@@ -244,6 +244,7 @@ struct sl_json_ts_cache;
 int sl_jsonl_encode_ring(sl_buf *b, const char *rec, struct sl_json_ts_cache *ts_cache);
 int sl_jsonl_meta(sl_buf *b, const sl_meta *m);
 int sl_msgpack_encode(sl_buf *b, const sl_rview *v);
+int sl_msgpack_encode_ring(sl_buf *b, const char *rec);
 int sl_msgpack_meta(sl_buf *b, const sl_meta *m);
 
 /* ===== SINK (sink.c) ===== */

@@ -9,10 +9,9 @@
  * record came from. A line is sized first (a bound), the buffer grown once,
  * then written through a bare cursor.
  */
-#include <stddef.h>
-
 #include "internal.h"
 #include "json.h"
+#include "ring_rec.h"
 #include "reader_internal.h"
 
 /* The keys of one line, in the order design.md §3 writes them; NULL
@@ -115,6 +114,16 @@ static inline __attribute__((always_inline)) size_t attrs_bound(const char *p, u
     return attrs_bound_walk(p, n);
 }
 
+/* The line of a whole ring record of `size` bytes, one product: the keys,
+ * ids and numbers of the head take less than 400 bytes; the text and the
+ * keys and strings of attributes are at most all the bytes, 6 out for each
+ * (a \u00XX escape); every attribute and item has an 8-byte header and adds
+ * at most SL_JSON_SCALAR_BOUND + 12 (number, quotes, cut mark, ',', ':'). */
+static inline size_t ring_bound(uint32_t size)
+{
+    return 400 + (6 + (SL_JSON_SCALAR_BOUND + 12 + 7) / 8) * (size_t)size;
+}
+
 static inline __attribute__((always_inline)) char *scalar(char *o, const sl_aview *a)
 {
     switch (a->type) {
@@ -152,58 +161,11 @@ static inline __attribute__((always_inline)) char *attrs(char *o, const char *p,
     return o;
 }
 
-/* A record in the ring layout (internal.h) with its ids as pointers: made
- * from an sl_rview, or read in place from a ring, where sl_rview_decode's
- * copies of the header and ids into the view would cost the writer more
- * than the rest of decoding. */
-typedef struct rrec {
-    int type, status;
-    unsigned flags;
-    uint32_t lane;
-    uint64_t ts;
-    const sl_id *id, *trace, *parent;
-    const char *text;
-    size_t text_len;
-    const char *attrs;
-    uint32_t nattrs, attrs_size;
-    int in_ring;   /* the text is in the record: sl_json_str_rec may read before it */
-} rrec;
-
-static inline __attribute__((always_inline)) rrec rrec_of_view(const sl_rview *v)
-{
-    return (rrec){v->type, v->status, v->flags, v->lane, v->ts, &v->id, &v->trace, &v->parent,
-                  v->text, v->text_len, v->attrs, v->nattrs, v->attrs_size, 0};
-}
-
-#define RHDR_FIELD(rec, field, out) memcpy(&(out), (rec) + offsetof(sl_rhdr, field), sizeof(out))
-
-/* The record at rec, in place: sl_rview_decode without the copies. */
-static inline __attribute__((always_inline)) rrec rrec_in_ring(const char *rec)
-{
-    uint32_t size, lane, nattrs, text_len;
-    uint8_t type, status, flags;
-    uint64_t ts;
-    RHDR_FIELD(rec, size, size);
-    RHDR_FIELD(rec, type, type);
-    RHDR_FIELD(rec, status, status);
-    RHDR_FIELD(rec, flags, flags);
-    RHDR_FIELD(rec, lane, lane);
-    RHDR_FIELD(rec, nattrs, nattrs);
-    RHDR_FIELD(rec, text_len, text_len);
-    RHDR_FIELD(rec, ts, ts);
-    const char *ids = rec + sizeof(sl_rhdr);   /* START: trace, parent */
-    const char *text = ids + (type == SL_REC_START ? 32 : 0);
-    const char *attrs = text + text_len;
-    return (rrec){type, status, flags, lane, ts, (const sl_id *)(const void *)(rec + offsetof(sl_rhdr, id)),
-                  (const sl_id *)(const void *)ids, (const sl_id *)(const void *)(ids + 16), text, text_len,
-                  attrs, nattrs, size - (uint32_t)(attrs - rec), 1};
-}
-
 /* The line of a ring record of the given type, every field set once (no
  * zeroing first). Inlined with a constant type, it lets the compiler drop
  * the keys that type cannot have from head(). */
 static inline __attribute__((always_inline)) void
-ring_line(line *l, const rrec *v, int type, int error, sl_json_ts_cache *ts_cache)
+ring_line(line *l, const sl_rrec *v, int type, int error, sl_json_ts_cache *ts_cache)
 {
     static const char statuses[][16] = {"\"ok\"", "\"error\"", "\"abandoned\""};
     static const size_t status_lens[] = {4, 7, 11};
@@ -231,10 +193,11 @@ ring_line(line *l, const rrec *v, int type, int error, sl_json_ts_cache *ts_cach
     l->in_ring = v->in_ring;
 }
 
-static inline __attribute__((always_inline)) int put_line(sl_buf *b, const line *l, const rrec *v,
+static inline __attribute__((always_inline)) int put_line(sl_buf *b, const line *l, const sl_rrec *v,
                                                           int with_attrs)
 {
-    size_t bound = head_bound(l) + (with_attrs ? attrs_bound(v->attrs, v->nattrs, v->attrs_size) : 0);
+    size_t bound = v->in_ring ? ring_bound(v->size)
+                              : head_bound(l) + (with_attrs ? attrs_bound(v->attrs, v->nattrs, v->attrs_size) : 0);
     if (sl_buf_reserve(b, bound) != SL_OK) return SL_ENOMEM;
     char *o = head(b->ptr + b->len, l);
     if (with_attrs) o = attrs(o, v->attrs, v->nattrs);
@@ -244,7 +207,7 @@ static inline __attribute__((always_inline)) int put_line(sl_buf *b, const line 
 }
 
 static inline __attribute__((always_inline)) int
-encode_rrec(sl_buf *b, const rrec *v, sl_json_ts_cache *ts_cache)
+encode_rrec(sl_buf *b, const sl_rrec *v, sl_json_ts_cache *ts_cache)
 {
     line l;
     /* the two records of every span first, each its own specialised copy */
@@ -264,13 +227,13 @@ encode_rrec(sl_buf *b, const rrec *v, sl_json_ts_cache *ts_cache)
 
 int sl_jsonl_encode_ring(sl_buf *b, const char *rec, sl_json_ts_cache *ts_cache)
 {
-    rrec v = rrec_in_ring(rec);
+    sl_rrec v = sl_rrec_at(rec);
     return encode_rrec(b, &v, ts_cache);
 }
 
 int sl_jsonl_encode(sl_buf *b, const sl_rview *v)
 {
-    rrec r = rrec_of_view(v);
+    sl_rrec r = sl_rrec_of_view(v);
     return encode_rrec(b, &r, NULL);
 }
 

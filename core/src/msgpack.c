@@ -11,7 +11,7 @@
  */
 #include <math.h>
 
-#include "internal.h"
+#include "ring_rec.h"
 
 static char *put_be16(char *o, uint16_t v)
 {
@@ -82,6 +82,11 @@ static size_t str_hdr_len(size_t n)
 static char *text(char *o, const char *s, size_t n, int trunc)
 {
     size_t i = 0;
+    for (; n - i >= 8; i += 8) {   /* ASCII 8 bytes a step */
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (x & 0x8080808080808080ull) break;
+    }
     while (i < n && (unsigned char)s[i] < 0x80) i++;
     if (i == n) {
         o = str_hdr(o, n + (trunc ? 3 : 0));
@@ -207,7 +212,17 @@ static char *attrs(char *o, const char *p, uint32_t n)
     return o;
 }
 
-int sl_msgpack_encode(sl_buf *b, const sl_rview *v)
+/* The bytes of a whole ring record of `size` bytes: the fixed keys, ids and
+ * numbers take less than 256; the text and the keys and strings of
+ * attributes are at most all the bytes, 3 out for each (U+FFFD); every
+ * attribute and item has an 8-byte header and adds at most 40 (headers, a
+ * cut mark, a 9-byte number). */
+static inline size_t ring_bound(uint32_t size)
+{
+    return 256 + (3 + 40 / 8) * (size_t)size;
+}
+
+static inline __attribute__((always_inline)) int encode_rrec(sl_buf *b, const sl_rrec *v)
 {
     if (v->type < SL_REC_START || v->type > SL_REC_END || v->status > 2) return SL_EINVAL;
     int start = v->type == SL_REC_START, end = v->type == SL_REC_END;
@@ -218,7 +233,8 @@ int sl_msgpack_encode(sl_buf *b, const sl_rview *v)
     int trunc = (v->flags & SL_RF_TEXT_TRUNC) != 0;
     uint32_t n = 3 + (uint32_t)start * 2 + (uint32_t)has_parent + (uint32_t)named + (uint32_t)end +
                  (uint32_t)has_error + (uint32_t)has_attrs;
-    size_t bound = 200 + str_bound(v->text_len) + (has_attrs ? attrs_bound(v->attrs, v->nattrs) : 0);
+    size_t bound = v->in_ring ? ring_bound(v->size)
+                              : 200 + str_bound(v->text_len) + (has_attrs ? attrs_bound(v->attrs, v->nattrs) : 0);
     if (sl_buf_reserve(b, bound) != SL_OK) return SL_ENOMEM;
     char *o = b->ptr + b->len;
     o = map_hdr(o, n);
@@ -230,14 +246,14 @@ int sl_msgpack_encode(sl_buf *b, const sl_rview *v)
     default: o = LIT(o, "end"); break;
     }
     o = LIT(o, "id");
-    o = bin(o, v->id.bytes, 16);
+    o = bin(o, v->id->bytes, 16);
     if (start) {
         o = LIT(o, "trace");
-        o = bin(o, v->trace.bytes, 16);
+        o = bin(o, v->trace->bytes, 16);
         if (has_parent) {
             int from = (v->flags & SL_RF_PARENT_REMOTE) ? 8 : 0;
             o = LIT(o, "parent");
-            o = bin(o, v->parent.bytes + from, (size_t)(16 - from));
+            o = bin(o, v->parent->bytes + from, (size_t)(16 - from));
         }
     }
     if (named) {
@@ -264,6 +280,18 @@ int sl_msgpack_encode(sl_buf *b, const sl_rview *v)
     if (has_attrs) o = attrs(o, v->attrs, v->nattrs);
     b->len = (size_t)(o - b->ptr);
     return SL_OK;
+}
+
+int sl_msgpack_encode(sl_buf *b, const sl_rview *v)
+{
+    sl_rrec r = sl_rrec_of_view(v);
+    return encode_rrec(b, &r);
+}
+
+int sl_msgpack_encode_ring(sl_buf *b, const char *rec)
+{
+    sl_rrec r = sl_rrec_at(rec);
+    return encode_rrec(b, &r);
 }
 
 int sl_msgpack_meta(sl_buf *b, const sl_meta *m)

@@ -1,0 +1,63 @@
+/*
+ * ring_rec.h: a ring record as the writer's encoders (jsonl.c, msgpack.c)
+ * read it: in place, its ids as pointers into the record.
+ *
+ * Key idea: sl_rview_decode (internal.h) copies the header and the three
+ * ids into the view, which cost the writer more than the rest of decoding a
+ * record; an sl_rrec is the same fields loaded one by one where the record
+ * lies. One made from an sl_rview (the crash path, the recoder) points into
+ * the view instead, so both are encoded by the same code.
+ */
+#ifndef SL_RING_REC_H
+#define SL_RING_REC_H
+
+#include <stddef.h>
+
+#include "internal.h"
+
+/* A record in the ring layout (internal.h), its ids as pointers. */
+typedef struct sl_rrec {
+    int type, status;
+    unsigned flags;
+    uint32_t lane;
+    uint64_t ts;
+    const sl_id *id, *trace, *parent;
+    const char *text;
+    size_t text_len;
+    const char *attrs;
+    uint32_t nattrs, attrs_size;
+    int in_ring;   /* the text is in the record: sl_json_str_rec may read before it */
+    uint32_t size; /* in_ring: the record's bytes */
+} sl_rrec;
+
+static inline __attribute__((always_inline)) sl_rrec sl_rrec_of_view(const sl_rview *v)
+{
+    return (sl_rrec){v->type, v->status, v->flags, v->lane, v->ts, &v->id, &v->trace, &v->parent,
+                     v->text, v->text_len, v->attrs, v->nattrs, v->attrs_size, 0, 0};
+}
+
+#define SL_RHDR_FIELD(rec, field, out) memcpy(&(out), (rec) + offsetof(sl_rhdr, field), sizeof(out))
+
+/* The record at rec, in place: sl_rview_decode without the copies. */
+static inline __attribute__((always_inline)) sl_rrec sl_rrec_at(const char *rec)
+{
+    uint32_t size, lane, nattrs, text_len;
+    uint8_t type, status, flags;
+    uint64_t ts;
+    SL_RHDR_FIELD(rec, size, size);
+    SL_RHDR_FIELD(rec, type, type);
+    SL_RHDR_FIELD(rec, status, status);
+    SL_RHDR_FIELD(rec, flags, flags);
+    SL_RHDR_FIELD(rec, lane, lane);
+    SL_RHDR_FIELD(rec, nattrs, nattrs);
+    SL_RHDR_FIELD(rec, text_len, text_len);
+    SL_RHDR_FIELD(rec, ts, ts);
+    const char *ids = rec + sizeof(sl_rhdr);   /* START: trace, parent */
+    const char *text = ids + (type == SL_REC_START ? 32 : 0);
+    const char *attrs = text + text_len;
+    return (sl_rrec){type, status, flags, lane, ts, (const sl_id *)(const void *)(rec + offsetof(sl_rhdr, id)),
+                     (const sl_id *)(const void *)ids, (const sl_id *)(const void *)(ids + 16), text, text_len,
+                     attrs, nattrs, size - (uint32_t)(attrs - rec), 1, size};
+}
+
+#endif
