@@ -279,9 +279,130 @@ static void test_meta_dropped(void)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* ===== random records: the writer's fast paths against the general ones ===== */
+
+/* The writer encodes ring records in place, with word-at-a-time strings and
+ * cached timestamp digits; the reader's re-encoding takes the general
+ * writer (json.h) for every field, and MessagePack carries the values
+ * apart. Random spans, events and attributes (strings of every length
+ * 0..40 with a byte that needs escaping or repair at a random place,
+ * integers of every digit count, timestamps that jump across the cached
+ * digits and down to small values) must come out the same bytes every way. */
+static uint64_t rnd_state;
+static uint64_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return rnd_state;
+}
+
+static uint64_t jumpy_clock(void *ud)
+{
+    uint64_t *now = ud;
+    uint64_t r = rnd() % 16;
+    if (r == 0) *now = rnd() % 1000000000000ull;                       /* few digits */
+    else if (r == 1 || *now < 1000000000000000000ull) *now = 1764000000000000000ull + rnd() % 1000000000000ull;
+    else *now += r == 2 ? rnd() % 300000000u : rnd() % 9000;          /* across 0.1 s, or close */
+    return *now;
+}
+
+static size_t rnd_text(char *b)
+{
+    static const char *const odd[] = {"\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xC3\xA9", "\xE2\x80\xA6",
+                                      "\xF0\x9F\x98\x80", "\xff", "\xC3", "\xED\xA0\x80"};
+    size_t n = rnd() % 41;
+    for (size_t i = 0; i < n; i++) b[i] = (char)('a' + rnd() % 26);
+    if (n && rnd() % 2) {
+        const char *s = odd[rnd() % (sizeof odd / sizeof *odd)];
+        size_t at = rnd() % n, sl = strlen(s);
+        if (at + sl <= n) memcpy(b + at, s, sl);
+    }
+    return n;
+}
+
+static void random_attr(sl_attr *a, char *key, char *val)
+{
+    a->key = key;
+    a->key_len = rnd_text(key);
+    uint64_t digits = rnd() % 20, m = 1;
+    for (uint64_t i = 0; i < digits; i++) m *= 10;
+    switch (rnd() % 4) {
+    case 0: a->type = SL_ATTR_STRING; a->v.s.ptr = val; a->v.s.len = rnd_text(val); break;
+    case 1: a->type = SL_ATTR_INT; a->v.i = (int64_t)(digits < 19 ? rnd() % m : rnd() >> 1) * (rnd() % 2 ? 1 : -1); break;
+    case 2: a->type = SL_ATTR_DOUBLE; a->v.d = (double)(int64_t)rnd() / (double)(rnd() % 1000 + 1); break;
+    default: a->type = SL_ATTR_BOOL; a->v.b = (int)(rnd() % 2);
+    }
+}
+
+static char *random_output(sl_format format, size_t *len)
+{
+    uint64_t now = 1764000000000000000ull;
+    rnd_state = 0x9e3779b97f4a7c15ull;
+    sl_config c;
+    sl_config_init(&c);
+    c.sink = SL_SINK_MEMORY;
+    c.format = format;
+    c.clock = jumpy_clock;
+    c.clock_ud = &now;
+    c.seed = 7;
+    c.limits.max_value_len = 24;   /* some strings are cut and marked */
+    sl_tracer *t = sl_tracer_open(&c, NULL);
+    CHECK(t != NULL);
+    const char *tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    sl_context remote;
+    CHECK_EQ_INT(sl_traceparent_parse(tp, strlen(tp), &remote), SL_OK);
+    for (int i = 0; i < 3000; i++) {
+        char name[48], keys[3][48], vals[3][48];
+        sl_attr attrs[3];
+        size_t n = rnd() % 4;
+        for (size_t k = 0; k < n; k++) random_attr(&attrs[k], keys[k], vals[k]);
+        sl_span root, child;
+        sl_start_opts o;
+        memset(&o, 0, sizeof o);
+        o.attrs = attrs;
+        o.nattrs = n;
+        o.lane = (uint32_t)(rnd() % 3 ? 0 : rnd() % 100000);
+        CHECK_EQ_INT(sl_span_begin(t, &root, name, rnd_text(name), &o), SL_OK);
+        sl_context ctx;
+        sl_span_context(&root, &ctx);
+        o.parent = rnd() % 4 ? &ctx : &remote;
+        CHECK_EQ_INT(sl_span_begin(t, &child, name, rnd_text(name), &o), SL_OK);
+        CHECK_EQ_INT(sl_span_event(&child, name, rnd_text(name), attrs, n), SL_OK);
+        CHECK_EQ_INT(sl_span_attrs(&child, attrs, n), SL_OK);
+        size_t el = rnd_text(name);
+        CHECK_EQ_INT(sl_span_end(&child, (sl_span_status)(rnd() % 3), name, el), SL_OK);
+        CHECK_EQ_INT(sl_span_end(&root, SL_STATUS_OK, NULL, 0), SL_OK);
+    }
+    CHECK_EQ_INT(sl_tracer_flush(t), SL_OK);
+    const char *m = sl_tracer_memory(t, len);
+    char *copy = malloc(*len + 1);
+    memcpy(copy, m, *len + 1);
+    sl_tracer_close(t);
+    return copy;
+}
+
+static void test_random_records_agree(void)
+{
+    size_t jn, mn;
+    char *jsonl = random_output(SL_JSONL, &jn);
+    char *mp = random_output(SL_MSGPACK, &mn);
+    CHECK(jn > 1000000);
+    sl_buf from_jsonl = {0}, from_mp = {0};
+    reencode_all(jsonl, jn, &from_jsonl);
+    CHECK(same_bytes(&from_jsonl, jsonl, jn));
+    reencode_all(mp, mn, &from_mp);
+    CHECK(same_bytes(&from_mp, jsonl, jn));
+    sl_buf_free(&from_jsonl);
+    sl_buf_free(&from_mp);
+    free(jsonl);
+    free(mp);
+}
+
 int main(void)
 {
     test_encoders_agree();
+    test_random_records_agree();
     test_msgpack_from_another_writer();
     test_jslogger_reencoded();
     test_meta_dropped();
