@@ -72,19 +72,24 @@ static void record_spans(sl_tracer *t)
     CHECK_EQ_INT(sl_span_end(&root, SL_STATUS_OK, NULL, 0), SL_OK);
 }
 
-/* What the tracer wrote, as a NUL-terminated copy. */
-static char *output_of(sl_format format, size_t *len)
+/* What memory tracer t wrote, as a NUL-terminated copy; closes t. */
+static char *written_by(sl_tracer *t, size_t *len)
 {
-    uint64_t now = 1764000000000000000ull;
-    sl_tracer *t = open_mem(format, &now);
-    CHECK(t != NULL);
-    record_spans(t);
     CHECK_EQ_INT(sl_tracer_flush(t), SL_OK);
     const char *m = sl_tracer_memory(t, len);
     char *copy = malloc(*len + 1);
     memcpy(copy, m, *len + 1);
     sl_tracer_close(t);
     return copy;
+}
+
+static char *output_of(sl_format format, size_t *len)
+{
+    uint64_t now = 1764000000000000000ull;
+    sl_tracer *t = open_mem(format, &now);
+    CHECK(t != NULL);
+    record_spans(t);
+    return written_by(t, len);
 }
 
 /* Every record of a stream re-encoded as JSONL, concatenated. */
@@ -374,12 +379,7 @@ static char *random_output(sl_format format, size_t *len)
         CHECK_EQ_INT(sl_span_end(&child, (sl_span_status)(rnd() % 3), name, el), SL_OK);
         CHECK_EQ_INT(sl_span_end(&root, SL_STATUS_OK, NULL, 0), SL_OK);
     }
-    CHECK_EQ_INT(sl_tracer_flush(t), SL_OK);
-    const char *m = sl_tracer_memory(t, len);
-    char *copy = malloc(*len + 1);
-    memcpy(copy, m, *len + 1);
-    sl_tracer_close(t);
-    return copy;
+    return written_by(t, len);
 }
 
 static void test_random_records_agree(void)
