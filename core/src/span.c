@@ -6,8 +6,8 @@
  * Key idea: recording copies a header and the raw, length-limited bytes
  * (cut at a UTF-8 boundary, counted) into the ring: no malloc, no encoding,
  * no lock shared with other threads; only the open-span list has a
- * per-thread spinlock (uncontended, so close and other threads can end
- * spans). Flushing is decided after the record is published, out of line.
+ * per-thread lock (one its own thread takes without a locked instruction,
+ * tracer_impl.h, so close and other threads can end spans). Flushing is decided after the record is published, out of line.
  */
 #include <stdlib.h>
 
@@ -394,7 +394,7 @@ void sl_abandon_open_spans(sl_tracer *t, sl_tstate *st, uint64_t ts)
         /* one span at a time: emitting may drain into a callback sink,
          * which may end spans of its own */
         for (;;) {
-            spin_lock(&s->spin);
+            sl_open_lock_other(s);
             sl_span *sp = s->open_head;
             if (sp) {
                 s->open_head = sp->open_next;
@@ -456,12 +456,12 @@ int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len
     span->lane = opts->lane ? opts->lane : st->lane;
     span->owner = st;
     span->open_prev = NULL;
-    spin_lock(&st->spin);
+    int locked = open_lock_own(st);
     span->open_next = st->open_head;
     if (st->open_head) st->open_head->open_prev = span;
     st->open_head = span;
     span->flags = flags;
-    spin_unlock(&st->spin);
+    open_unlock_own(st, locked);
     bump(&st->started, 1);
     if (__builtin_expect(start_fast(t, st, span, rflags, name, name_len, opts->attrs, opts->nattrs), 1))
         return SL_OK;
@@ -597,7 +597,9 @@ int sl_span_end(sl_span *span, sl_span_status status, const char *error, size_t 
     /* read first: the clock's latency overlaps the unlinking below */
     uint64_t ts = tracer_now(t);
     sl_tstate *st = tstate(t);
-    spin_lock(&owner->spin);
+    int locked = 1;
+    if (__builtin_expect(owner == st, 1)) locked = open_lock_own(owner);
+    else sl_open_lock_other(owner);
     int open = (span->flags & SL_SPAN_OPEN) != 0;
     if (open) {
         if (span->open_prev) span->open_prev->open_next = span->open_next;
@@ -605,7 +607,7 @@ int sl_span_end(sl_span *span, sl_span_status status, const char *error, size_t 
         if (span->open_next) span->open_next->open_prev = span->open_prev;
         span->flags &= ~SL_SPAN_OPEN;
     }
-    spin_unlock(&owner->spin);
+    open_unlock_own(owner, locked);
     if (!open) return SL_ESTATE;
     int rc = SL_ENOMEM;
     if (st) {
