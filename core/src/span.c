@@ -9,6 +9,7 @@
  * per-thread lock (one its own thread takes without a locked instruction,
  * tracer_impl.h, so close and other threads can end spans). Flushing is decided after the record is published, out of line.
  */
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "tracer_impl.h"
@@ -157,14 +158,34 @@ static inline size_t attr_size(const sl_limits *L, const sl_attr *a)
     return sizeof(sl_ahdr) + a->key_len + v;
 }
 
+/* Little-endian machines store a record's header fields a word at a time
+ * (the compiler does not merge the byte and half-word stores itself). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SL_WORD_HEADERS 1
+#else
+#define SL_WORD_HEADERS 0
+#endif
+_Static_assert(sizeof(sl_rhdr) == 48 && offsetof(sl_rhdr, lane) == 8 && offsetof(sl_rhdr, text_len) == 16 &&
+                   offsetof(sl_rhdr, ts) == 24 && offsetof(sl_rhdr, id) == 32,
+               "put_header writes sl_rhdr by words");
+_Static_assert(sizeof(sl_ahdr) == 8 && offsetof(sl_ahdr, key_len) == 2 && offsetof(sl_ahdr, len) == 4,
+               "attr_write_simple writes sl_ahdr as one word");
+
 /* A simple attribute (attr_simple). */
 static inline char *attr_write_simple(char *o, const sl_attr *a)
 {
-    sl_ahdr h = {(uint8_t)a->type, 0, (uint16_t)a->key_len, 0};
-    if (a->type == SL_ATTR_STRING) h.len = (uint32_t)a->v.s.len;
-    else if (a->type == SL_ATTR_BOOL) h.len = a->v.b != 0;
+    uint32_t len = a->type == SL_ATTR_STRING ? (uint32_t)a->v.s.len
+                 : a->type == SL_ATTR_BOOL   ? (uint32_t)(a->v.b != 0)
+                                             : 0;
+#if SL_WORD_HEADERS
+    /* sl_ahdr: type, trunc (0), key_len, len */
+    uint64_t w = (uint64_t)(uint8_t)a->type | (uint64_t)(uint16_t)a->key_len << 16 | (uint64_t)len << 32;
+    memcpy(o, &w, 8);
+#else
+    sl_ahdr h = {(uint8_t)a->type, 0, (uint16_t)a->key_len, len};
     memcpy(o, &h, sizeof h);
-    o += sizeof h;
+#endif
+    o += sizeof(sl_ahdr);
     copy_short(o, a->key, a->key_len);
     o += a->key_len;
     switch (a->type) {
@@ -188,6 +209,17 @@ static inline __attribute__((always_inline)) char *
 put_header(char *dst, uint32_t size, uint8_t type, uint8_t status, uint8_t flags, uint32_t lane,
            uint32_t nattrs, uint32_t text_len, uint64_t ts, const sl_id *id)
 {
+#if SL_WORD_HEADERS
+    /* sl_rhdr: size, type, status, flags, pad0 | lane, nattrs | text_len, pad1 | ts | id */
+    uint64_t w0 = size | (uint64_t)type << 32 | (uint64_t)status << 40 | (uint64_t)flags << 48;
+    uint64_t w1 = lane | (uint64_t)nattrs << 32, w2 = text_len;
+    memcpy(dst, &w0, 8);
+    memcpy(dst + 8, &w1, 8);
+    memcpy(dst + 16, &w2, 8);
+    memcpy(dst + 24, &ts, 8);
+    memcpy(dst + 32, id, 16);
+    return dst + sizeof(sl_rhdr);
+#else
     sl_rhdr *h = (sl_rhdr *)(void *)dst;
     h->size = size;
     h->type = type;
@@ -201,6 +233,7 @@ put_header(char *dst, uint32_t size, uint8_t type, uint8_t status, uint8_t flags
     h->ts = ts;
     memcpy(&h->id, id, 16);
     return dst + sizeof *h;
+#endif
 }
 
 static inline size_t rec_nattrs(const sl_tracer *t, const rec_in *r)
@@ -425,6 +458,17 @@ static inline int id_nonzero(const sl_id *id)
     return (a | b) != 0;
 }
 
+/* The start record of any other span (limits, arrays, a full ring): out of
+ * line, so the common path keeps its registers. */
+static __attribute__((noinline)) int start_general(sl_tracer *t, sl_tstate *st, const sl_span *span,
+                                                   uint8_t rflags, const char *name, size_t name_len,
+                                                   const sl_start_opts *opts)
+{
+    rec_in r = {SL_REC_START, 0, rflags, span->lane, span->start_ns, &span->id, &span->trace,
+                &span->parent.span, name, name_len, t->lim.max_name_len, opts->attrs, opts->nattrs};
+    return emit(t, st, &r);
+}
+
 int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len,
                   const sl_start_opts *opts)
 {
@@ -465,9 +509,7 @@ int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len
     bump(&st->started, 1);
     if (__builtin_expect(start_fast(t, st, span, rflags, name, name_len, opts->attrs, opts->nattrs), 1))
         return SL_OK;
-    rec_in r = {SL_REC_START, 0, rflags, span->lane, ts, &span->id, &span->trace, &span->parent.span,
-                name, name_len, t->lim.max_name_len, opts->attrs, opts->nattrs};
-    return emit(t, st, &r);
+    return start_general(t, st, span, rflags, name, name_len, opts);
 }
 
 int sl_tracer_next_id(sl_tracer *t, sl_id *out, uint64_t *ts)
@@ -588,6 +630,15 @@ int sl_span_attr_bool(sl_span *span, const char *key, int value)
     return attr1(span, key, &a);
 }
 
+/* An end record with an error message: out of line, like start_general. */
+static __attribute__((noinline)) int end_with_error(sl_tracer *t, sl_tstate *st, const sl_id *id,
+                                                    uint64_t ts, const char *error, size_t error_len)
+{
+    rec_in r = {SL_REC_END, SL_STATUS_ERROR, 0, 0, ts, id, NULL, NULL, error ? error : "", error_len,
+                t->lim.max_value_len, NULL, 0};
+    return emit(t, st, &r);
+}
+
 int sl_span_end(sl_span *span, sl_span_status status, const char *error, size_t error_len)
 {
     if (!span || (unsigned)status > SL_STATUS_ABANDONED || (!error && error_len)) return SL_EINVAL;
@@ -613,9 +664,7 @@ int sl_span_end(sl_span *span, sl_span_status status, const char *error, size_t 
     if (st) {
         if (ts < span->start_ns) ts = span->start_ns;
         if (status == SL_STATUS_ERROR) {
-            rec_in r = {SL_REC_END, (uint8_t)status, 0, 0, ts, &span->id, NULL, NULL,
-                        error ? error : "", error_len, t->lim.max_value_len, NULL, 0};
-            rc = emit(t, st, &r);
+            rc = end_with_error(t, st, &span->id, ts, error, error_len);
         } else {
             rc = emit_end(t, st, &span->id, (uint8_t)status, ts);
         }
