@@ -168,6 +168,8 @@ static inline size_t attr_size(const sl_limits *L, const sl_attr *a)
 _Static_assert(sizeof(sl_rhdr) == 48 && offsetof(sl_rhdr, lane) == 8 && offsetof(sl_rhdr, text_len) == 16 &&
                    offsetof(sl_rhdr, ts) == 24 && offsetof(sl_rhdr, id) == 32,
                "put_header writes sl_rhdr by words");
+_Static_assert(sizeof(sl_rshort) == 32 && offsetof(sl_rshort, ts) == 8 && offsetof(sl_rshort, id) == 16,
+               "emit_end writes sl_rshort by words");
 _Static_assert(sizeof(sl_ahdr) == 8 && offsetof(sl_ahdr, key_len) == 2 && offsetof(sl_ahdr, len) == 4,
                "attr_write_simple writes sl_ahdr as one word");
 
@@ -236,6 +238,13 @@ put_header(char *dst, uint32_t size, uint8_t type, uint8_t status, uint8_t flags
 #endif
 }
 
+/* A start record of a child span carries its trace and parent ids (a root
+ * span's trace is its own id). */
+static inline int ids_follow(uint8_t type, uint8_t flags)
+{
+    return type == SL_REC_START && (flags & SL_RF_HAS_PARENT);
+}
+
 static inline size_t rec_nattrs(const sl_tracer *t, const rec_in *r)
 {
     if (!r->attrs) return 0;
@@ -245,7 +254,7 @@ static inline size_t rec_nattrs(const sl_tracer *t, const rec_in *r)
 /* The ring size of a record, a multiple of 8. */
 static inline size_t rec_size(const sl_tracer *t, const rec_in *r)
 {
-    size_t size = sizeof(sl_rhdr) + (r->type == SL_REC_START ? 32 : 0) +
+    size_t size = sizeof(sl_rhdr) + (ids_follow(r->type, r->flags) ? 32 : 0) +
                   str_fit(r->text, r->text_len, r->text_max);
     size_t n = rec_nattrs(t, r);
     for (size_t i = 0; i < n; i++) size += attr_size(&t->lim, &r->attrs[i]);
@@ -261,7 +270,7 @@ static inline void rec_write(const sl_tracer *t, const rec_in *r, char *dst, siz
     char *o = put_header(dst, (uint32_t)size, r->type, r->status,
                          (uint8_t)(r->flags | (text_trunc ? SL_RF_TEXT_TRUNC : 0)), r->lane,
                          (uint32_t)n, (uint32_t)text, r->ts, r->id);
-    if (r->type == SL_REC_START) {
+    if (ids_follow(r->type, r->flags)) {
         memcpy(o, r->trace, 16);
         memcpy(o + 16, r->parent, 16);
         o += 32;
@@ -373,17 +382,25 @@ static inline __attribute__((always_inline)) int emit(sl_tracer *t, sl_tstate *s
     return SL_OK;
 }
 
-/* An end record without an error message: just the header. */
+/* An end record without an error message: the short header alone. */
 static inline int emit_end(sl_tracer *t, sl_tstate *st, const sl_id *id, uint8_t status, uint64_t ts)
 {
     sl_ring *ring = &st->ring;
-    const uint32_t size = sizeof(sl_rhdr);
+    const uint32_t size = sizeof(sl_rshort);
     char *dst = sl_ring_reserve(ring, size);
     if (__builtin_expect(!dst, 0) && !(dst = reserve_slow(t, st, size, ts))) {
         bump(&st->dropped, 1);
         return SL_OK;
     }
-    put_header(dst, size, SL_REC_END, status, 0, 0, 0, 0, ts, id);
+#if SL_WORD_HEADERS
+    uint64_t w0 = size | (uint64_t)SL_REC_END << 32 | (uint64_t)status << 40 | (uint64_t)SL_RF_SHORT << 48;
+    memcpy(dst, &w0, 8);
+    memcpy(dst + 8, &ts, 8);
+    memcpy(dst + 16, id, 16);
+#else
+    sl_rshort h = {size, SL_REC_END, status, SL_RF_SHORT, 0, ts, *id};
+    memcpy(dst, &h, sizeof h);
+#endif
     after_commit(t, ring, sl_ring_commit(ring, size), ts);
     return SL_OK;
 }
@@ -397,7 +414,8 @@ static inline int start_fast(sl_tracer *t, sl_tstate *st, const sl_span *span, u
     const sl_limits *L = &t->lim;
     if (!attrs) nattrs = 0;
     if (__builtin_expect(name_len > L->max_name_len || nattrs > L->max_attrs, 0)) return 0;
-    size_t size = sizeof(sl_rhdr) + 32 + name_len;
+    size_t ids = ids_follow(SL_REC_START, rflags) ? 32 : 0;
+    size_t size = sizeof(sl_rhdr) + ids + name_len;
     for (size_t i = 0; i < nattrs; i++) {
         const sl_attr *a = &attrs[i];
         if (__builtin_expect(!attr_simple(L, a), 0)) return 0;
@@ -411,9 +429,11 @@ static inline int start_fast(sl_tracer *t, sl_tstate *st, const sl_span *span, u
     if (__builtin_expect(!dst, 0)) return 0;
     char *o = put_header(dst, (uint32_t)size, SL_REC_START, 0, rflags, span->lane, (uint32_t)nattrs,
                          (uint32_t)name_len, span->start_ns, &span->id);
-    memcpy(o, &span->trace, 16);
-    memcpy(o + 16, &span->parent.span, 16);
-    o += 32;
+    if (ids) {
+        memcpy(o, &span->trace, 16);
+        memcpy(o + 16, &span->parent.span, 16);
+        o += 32;
+    }
     copy_short(o, name, name_len);
     o += name_len;
     for (size_t i = 0; i < nattrs; i++) o = attr_write_simple(o, &attrs[i]);
