@@ -4,10 +4,7 @@
 local spanline = require("spanline")
 local h = require("tracer_helpers")
 
-local function full_gc()
-  collectgarbage("collect")
-  collectgarbage("collect")
-end
+local full_gc = h.full_gc
 
 describe("enter/leave", function()
   local t
