@@ -135,11 +135,6 @@ sl_tstate *sl_tstate_bind(sl_tracer *t)
 
 /* ===== OPEN LISTS (the other side of open_lock_own, tracer_impl.h) ===== */
 
-int sl_open_lists_asymmetric(void)
-{
-    return g_asymmetric;
-}
-
 /* A full memory barrier on every running thread of the process. */
 static int barrier_everywhere(void)
 {

@@ -164,8 +164,6 @@ void sl_open_lock_other(sl_tstate *s);
 /* The same for a signal handler: gives up (0) rather than wait long for a
  * list its own thread may hold. */
 int sl_open_trylock_other(sl_tstate *s);
-/* 1 when lists may start unshared (membarrier is there; tracer.c). */
-int sl_open_lists_asymmetric(void);
 
 static inline uint64_t tracer_now(const sl_tracer *t)
 {
