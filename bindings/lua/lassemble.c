@@ -61,6 +61,7 @@ static int l_assembler(lua_State *L)
     sl_assembler_opts o;
     memset(&o, 0, sizeof o);
     o.mode = SL_ASM_STREAM;
+    int started_only = 0;
     if (!lua_isnoneornil(L, 1)) {
         luaL_checktype(L, 1, LUA_TTABLE);
         lua_getfield(L, 1, "mode");
@@ -80,10 +81,13 @@ static int l_assembler(lua_State *L)
             o.select_pid = 1;
             o.pid = luaL_checkinteger(L, -1);
         }
-        lua_pop(L, 5);
+        lua_getfield(L, 1, "started_only");
+        started_only = lua_toboolean(L, -1);
+        lua_pop(L, 6);
     }
     lasm *la = lua_newuserdatauv(L, sizeof *la, 1);
     memset(la, 0, sizeof *la);
+    la->started_only = started_only;
     luaL_setmetatable(L, ASM_MT);
     sl_error err;
     la->a = sl_assembler_new(&o, &err);
@@ -173,6 +177,8 @@ static int take_ready(lasm *la, void *out)
     for (;;) {
         int rc = la->mode == SL_ASM_TRACES ? sl_assembler_next_trace(la->a, out)
                                            : sl_assembler_next(la->a, out);
+        if (rc == SL_OK && la->started_only && !(((const sl_aspan *)out)->flags & SL_ASPAN_STARTED))
+            continue;   /* counted by the assembler (ends_only) */
         if (rc != SL_EAGAIN || !r) return rc;
         rc = pull_one(la, r);
         if (rc != SL_OK) return rc;
@@ -317,9 +323,10 @@ static int l_stats(lua_State *L)
     lasm *la = lsl_asm_check(L, 1);
     sl_asm_stats st;
     sl_assembler_stats(la->a, &st);
-    lua_createtable(L, 0, 14);
+    lua_createtable(L, 0, 15);
 #define F(k) lua_pushinteger(L, (lua_Integer)st.k); lua_setfield(L, -2, #k)
     F(records); F(metas); F(spans); F(open); F(errors); F(abandoned); F(traces); F(cycles); F(duplicates);
+    F(ends_only);
 #undef F
     if (st.min_start) {
         lua_pushinteger(L, (lua_Integer)st.min_start);

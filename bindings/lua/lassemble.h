@@ -16,6 +16,7 @@ typedef struct lasm {
     size_t rows_cap;   /* (UINT32_MAX: not counted yet), for these settings: */
     size_t rows_min_run;
     int rows_groups_open;
+    int started_only;  /* stream: next() skips spans without a start record */
 } lasm;
 
 /* The assembler at idx (methods only: the metatable is their upvalue 1). */

@@ -123,6 +123,7 @@ void lsl_ctx_forget_tracer(lsl_tracer *tr)
     while (tr->stacks) {
         lsl_stack *sk = tr->stacks;
         while (sk->top) lsl_ctx_unlink(sk->top);
+        lsl_frame_forget_entered(tr->st, sk);
         stack_free(sk);
     }
 }
@@ -346,6 +347,7 @@ static int l_ctx_gc(lua_State *L)
     int ended = 0;
     while (ctx->stacks) {
         lsl_stack *sk = ctx->stacks;
+        lsl_frame_forget_entered(st, sk);   /* the ones on the stack: below */
         lsl_entry *e = sk->top;
         sk->top = NULL;
         while (e) {

@@ -1,12 +1,16 @@
 /*
- * lframe.c: traced/with, spans that live exactly as long as one call.
+ * lframe.c: spans without a Lua object: traced/with, spans that live
+ * exactly as long as one call, and enter/leave, spans between two calls.
  *
  * Key idea: the call runs under lua_pcallk with the span's entry on the
  * stack below it, so one continuation (frame_k) ends the span whether the
  * call returns, yields and returns later, or raises; the error value is
  * re-raised unchanged. Such an entry (LS_FRAME) gets a Lua object only when
- * someone asks for the span (current(), active(), hooks).
+ * someone asks for the span (current(), active(), hooks). An entered span
+ * is a frame entry too, kept on its context stack's entered list until
+ * leave ends it: no object to allocate and collect per span.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ltrace.h"
@@ -113,4 +117,96 @@ int lsl_frame_with(lua_State *L)
     int nargs = lua_gettop(L) - 3;
     lsl_entry *e = lsl_span_open(L, tr, 1, name, len, 0, 0, 0, "with", 1);
     return frame_call(L, e, 3, 4, nargs);
+}
+
+/* ===== ENTER / LEAVE ===== */
+
+/* An entered span keeps its own copy of its name: the caller's string may
+ * be collected before someone asks for the span's object. */
+static void own_name(lsl_entry *e, const char *name, size_t len)
+{
+    char *p = e->name_buf;
+    if (len >= sizeof e->name_buf) {
+        p = (char *)malloc(len + 1);
+        if (p == NULL) len = 0, p = e->name_buf;
+        else e->name_heap = p;
+    }
+    memcpy(p, name, len);
+    p[len] = '\0';
+    e->name = p;
+    e->name_len = len;
+}
+
+/* tracer:enter(name [, attrs]) or tracer:enter(name, key, value) */
+int lsl_frame_enter(lua_State *L)
+{
+    lsl_tracer *tr = lsl_tracer_check(L, 1);
+    if (lua_type(L, 2) != LUA_TSTRING) luaL_typeerror(L, 2, "string");
+    size_t len;
+    const char *name = lua_tolstring(L, 2, &len);
+    int attrs = 0, pair = 0;
+    int t = lua_type(L, 3);
+    if (t == LUA_TSTRING) {
+        if (lua_gettop(L) < 4) luaL_argexpected(L, 0, 4, "attribute value");
+        attrs = 3;
+        pair = 1;
+    } else if (t == LUA_TTABLE) {
+        attrs = 3;
+    } else if (t != LUA_TNIL && t != LUA_TNONE) {
+        luaL_typeerror(L, 3, "table or string");
+    }
+    if (tr->t == NULL) return 0;   /* closed: leave will find nothing and say nothing */
+    lsl_entry *e = lsl_span_open(L, tr, 1, name, len, attrs, pair, 0, "enter", 1);
+    lsl_state *st = tr->st;
+    lsl_stack *sk = tr->t ? lsl_ctx_stack(lsl_ctx_get(L, st), tr, 1) : NULL;
+    if (e == NULL && sk) {
+        /* a no-op span (inside an unsampled trace, or not recordable):
+         * a marker keeps enter and leave paired */
+        e = lsl_entry_take(st);
+        if (e == NULL) return 0;
+        e->tr = NULL;
+        e->stack = NULL;
+        e->state = LS_NOOP | LS_FRAME;
+    } else if (e == NULL) {
+        return 0;
+    } else if (sk == NULL) {   /* no memory for a stack (or closed by a hook) */
+        lsl_span_frame_done(L, st, e, SL_STATUS_OK, NULL, 0);
+        return 0;
+    }
+    e->state |= LS_ENTERED;
+    if (!(e->state & LS_NOOP)) own_name(e, name, len);
+    e->enext = sk->entered;
+    sk->entered = e;
+    return 0;
+}
+
+/* tracer:leave([status [, error]]): ends the span this tracer entered last
+ * in the running coroutine. */
+int lsl_frame_leave(lua_State *L)
+{
+    lsl_tracer *tr = lsl_tracer_check(L, 1);
+    size_t errlen;
+    const char *err;
+    sl_span_status status = lsl_span_status_args(L, 2, &err, &errlen);
+    lsl_state *st = tr->st;
+    lsl_stack *sk = lsl_ctx_stack(lsl_ctx_get(L, st), tr, 0);
+    lsl_entry *e = sk ? sk->entered : NULL;
+    if (e == NULL) {
+        if (tr->t == NULL) return 0;   /* closed: its spans ended as abandoned */
+        return luaL_error(L, "bad call to 'leave' (no span entered with this tracer in this coroutine)");
+    }
+    sk->entered = e->enext;
+    e->enext = NULL;
+    lsl_span_frame_done(L, st, e, status, err, errlen);
+    return 0;
+}
+
+void lsl_frame_forget_entered(lsl_state *st, lsl_stack *sk)
+{
+    for (lsl_entry *e = sk->entered, *next; e; e = next) {
+        next = e->enext;
+        e->enext = NULL;
+        if (e->stack == NULL) lsl_span_release(st, e);
+    }
+    sk->entered = NULL;
 }

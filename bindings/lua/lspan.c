@@ -322,17 +322,25 @@ const char *lsl_span_error_message(lua_State *L, int idx, size_t *len)
     return msg;
 }
 
+sl_span_status lsl_span_status_args(lua_State *L, int idx, const char **err, size_t *errlen)
+{
+    static const char *const statuses[] = {"ok", "error", NULL};
+    sl_span_status status = SL_STATUS_OK;
+    *err = NULL;
+    *errlen = 0;
+    if (lua_gettop(L) >= idx) {
+        status = (sl_span_status)luaL_checkoption(L, idx, "ok", statuses);
+        if (!lua_isnoneornil(L, idx + 1)) *err = lsl_span_error_message(L, idx + 1, errlen);
+    }
+    return status;
+}
+
 static int l_span_finish(lua_State *L)
 {
     lsl_spanobj *o = lsl_span_check(L, 1);
-    static const char *const statuses[] = {"ok", "error", NULL};
-    sl_span_status status = SL_STATUS_OK;
-    size_t errlen = 0;
-    const char *err = NULL;
-    if (lua_gettop(L) > 1) {
-        status = (sl_span_status)luaL_checkoption(L, 2, "ok", statuses);
-        if (!lua_isnoneornil(L, 3)) err = lsl_span_error_message(L, 3, &errlen);
-    }
+    size_t errlen;
+    const char *err;
+    sl_span_status status = lsl_span_status_args(L, 2, &err, &errlen);
     lsl_entry *e = lsl_live_entry(o);
     if (o->state & LS_NOOP) {
         o->state &= ~LO_OPEN;

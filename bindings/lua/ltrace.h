@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lbinding.h"
@@ -47,6 +48,8 @@ typedef struct lsl_stack lsl_stack;
 #define LS_FRAME 32u    /* owned by a traced/with call: it ends the span and frees
                          * the entry; its span object exists only if asked for */
 #define LS_QUIET 64u    /* started while a hook ran: runs no hooks (lsl_state.hooks) */
+#define LS_ENTERED 512u /* with LS_FRAME: opened by tracer:enter, on its stack's
+                         * entered list until tracer:leave (a no-op span too) */
 
 /* A span's C side: an entry of a pool in C memory (stable addresses, reused),
  * so the core can link through it while the Lua object, which has no __gc,
@@ -59,8 +62,12 @@ struct lsl_entry {
     lsl_entry *below, *above;  /* links in that stack */
     lsl_entry *tprev, *tnext;  /* links in tr's list of open spans */
     lsl_entry *wprev, *wnext;  /* watch list (open, with a Lua object), or free list */
-    const char *name;       /* LS_FRAME: the caller's name string (alive during the call) */
+    const char *name;       /* LS_FRAME: the caller's name string (alive during the call),
+                             * LS_ENTERED: name_buf or name_heap */
     size_t name_len;
+    lsl_entry *enext;       /* LS_ENTERED: the one entered before it on its stack */
+    char *name_heap;        /* LS_ENTERED: a name too long for name_buf */
+    char name_buf[32];
     uint64_t seq;           /* when it was made current (lsl_state.seq) */
     uint32_t state;         /* LS_* */
     uint32_t gen;           /* bumped when the entry is freed */
@@ -119,6 +126,7 @@ struct lsl_stack {
     lsl_tracer *tr;
     lsl_ctx *ctx;
     lsl_entry *top;
+    lsl_entry *entered;        /* spans of tracer:enter not yet left, newest first */
     lsl_stack *next;           /* ctx's list */
     lsl_stack *tprev, *tnext;  /* tr's list */
     int inherit;               /* CTX_INHERIT_* */
@@ -254,6 +262,10 @@ static inline void lsl_entry_free(lsl_state *st, lsl_entry *e)
     e->state = 0;
     e->tr = NULL;
     e->name = NULL;
+    if (e->name_heap) {
+        free(e->name_heap);
+        e->name_heap = NULL;
+    }
     e->wprev = NULL;
     e->wnext = st->free;
     st->free = e;
@@ -377,11 +389,21 @@ void lsl_span_abandon_all(lua_State *L, lsl_tracer *tr);
  * and numbers as they are, else its __tostring result (run protected), else
  * a description of its type; never raises. */
 const char *lsl_span_error_message(lua_State *L, int idx, size_t *len);
+/* Reads finish's arguments from idx on: [status [, error]]; the message,
+ * if any, stays pushed. */
+sl_span_status lsl_span_status_args(lua_State *L, int idx, const char **err, size_t *errlen);
 extern const luaL_Reg lsl_span_methods[];
 
-/* lframe.c: traced/with, spans that live exactly as long as a call */
+/* lframe.c: traced/with, spans that live exactly as long as a call, and
+ * enter/leave, spans between two calls; neither has a Lua object unless one
+ * is asked for */
 int lsl_frame_with(lua_State *L);
 int lsl_frame_traced(lua_State *L);
+int lsl_frame_enter(lua_State *L);
+int lsl_frame_leave(lua_State *L);
+/* Frees the entries still on sk's entered list that no context stack holds
+ * (tracer close, a collected coroutine: the ones held are freed with it). */
+void lsl_frame_forget_entered(lsl_state *st, lsl_stack *sk);
 /* Ends a frame entry (traced/with calls, hook-mode instrumentation): with its
  * end hooks unless a hook or the tracer's close ended it first; then frees it. */
 void lsl_span_frame_done(lua_State *L, lsl_state *st, lsl_entry *e, sl_span_status status,

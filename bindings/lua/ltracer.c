@@ -381,6 +381,8 @@ static const luaL_Reg tracer_methods[] = {
     {"start", l_tracer_start},
     {"traced", lsl_frame_traced},
     {"with", lsl_frame_with},
+    {"enter", lsl_frame_enter},
+    {"leave", lsl_frame_leave},
     {"flush", l_tracer_flush},
     {"close", l_tracer_close},
     {"stats", l_tracer_stats},

@@ -124,6 +124,7 @@ int sl_assembler_next(sl_assembler *a, sl_aspan *out)
     if (p != NONE) a->slots[p].m.s.pending--;
     a->handed = r;
     sl_assembler_get(a, r, out);
+    if (!(out->flags & SL_ASPAN_STARTED)) a->st.ends_only++;
     out->parent_released = p != NONE && (a->slots[p].flags & F_HANDED) && a->slots[p].m.s.pending == 0;
     return SL_OK;
 }

@@ -221,12 +221,8 @@ static void put_abandoned(emergency *em)
     clock_gettime(CLOCK_REALTIME, &now);
     uint64_t ts = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
     for (sl_tstate *s = atomic_load(&em->t->states); s; s = s->next) {
-        int locked = 0;
-        for (int i = 0; i < 1000 && !locked; i++) {
-            if (!atomic_exchange_explicit(&s->spin, 1, memory_order_acquire)) locked = 1;
-            else if (i % 100 == 99) sleep_ms(1);
-        }
-        if (!locked) continue;   /* held by the interrupted thread: leave those open */
+        /* held by the interrupted thread: leave those open */
+        if (!sl_open_trylock_other(s)) continue;
         for (sl_span *sp = s->open_head; sp; sp = sp->open_next) {
             sl_rview v;
             memset(&v, 0, sizeof v);

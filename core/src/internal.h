@@ -93,10 +93,13 @@ static inline uint64_t sl_ring_commit(sl_ring *r, uint32_t n)
 #define SL_RF_HAS_PARENT 1u
 #define SL_RF_PARENT_REMOTE 2u
 #define SL_RF_TEXT_TRUNC 4u
+#define SL_RF_SHORT 8u     /* an END with no error: the short header (sl_rshort) alone */
 
-/* A record: this header, then for START the trace and parent ids (32 bytes),
- * then text (name, or error for END), then nattrs attributes. Total size is
- * a multiple of 8. */
+/* A record: this header, then for START with a parent (SL_RF_HAS_PARENT)
+ * the trace and parent ids (32 bytes; a root span's trace is its id), then
+ * text (name, or error for END), then nattrs attributes. Total size is a
+ * multiple of 8. The first 8 bytes (size, type, status, flags) are the same
+ * in both headers. */
 typedef struct sl_rhdr {
     uint32_t size;
     uint8_t type;      /* sl_record_type or SL_REC_PAD */
@@ -110,6 +113,18 @@ typedef struct sl_rhdr {
     uint64_t ts;
     sl_id id;
 } sl_rhdr;
+
+/* The header of an END that says no more than its id, status and time
+ * (nearly every end): 32 bytes instead of 48 in the ring. */
+typedef struct sl_rshort {
+    uint32_t size;
+    uint8_t type;
+    uint8_t status;
+    uint8_t flags;     /* SL_RF_SHORT */
+    uint8_t pad0;
+    uint64_t ts;
+    sl_id id;
+} sl_rshort;
 
 /* An attribute in a ring: this header, the key, then the value: string bytes
  * (len), 8 bytes of int64/double, nothing for a bool (len is the value), or
@@ -175,6 +190,21 @@ typedef struct sl_rview {
 /* Inline: the writer decodes every record it encodes. */
 static inline void sl_rview_decode(const char *rec, sl_rview *v)
 {
+    if ((uint8_t)rec[6] & SL_RF_SHORT) {
+        sl_rshort h;
+        memcpy(&h, rec, sizeof h);
+        v->type = h.type;
+        v->status = h.status;
+        v->flags = h.flags & ~SL_RF_SHORT;
+        v->lane = 0;
+        v->ts = h.ts;
+        v->id = h.id;
+        v->text = v->attrs = rec + sizeof h;
+        v->text_len = 0;
+        v->nattrs = 0;
+        v->attrs_size = h.size - (uint32_t)sizeof h;
+        return;
+    }
     sl_rhdr h;
     memcpy(&h, rec, sizeof h);
     const char *p = rec + sizeof h;
@@ -185,9 +215,14 @@ static inline void sl_rview_decode(const char *rec, sl_rview *v)
     v->ts = h.ts;
     v->id = h.id;
     if (h.type == SL_REC_START) {
-        memcpy(&v->trace, p, 16);
-        memcpy(&v->parent, p + 16, 16);
-        p += 32;
+        if (h.flags & SL_RF_HAS_PARENT) {
+            memcpy(&v->trace, p, 16);
+            memcpy(&v->parent, p + 16, 16);
+            p += 32;
+        } else {
+            v->trace = h.id;
+            memset(&v->parent, 0, sizeof v->parent);
+        }
     }
     v->text = p;
     v->text_len = h.text_len;

@@ -6,9 +6,10 @@
  * Key idea: recording copies a header and the raw, length-limited bytes
  * (cut at a UTF-8 boundary, counted) into the ring: no malloc, no encoding,
  * no lock shared with other threads; only the open-span list has a
- * per-thread spinlock (uncontended, so close and other threads can end
- * spans). Flushing is decided after the record is published, out of line.
+ * per-thread lock (one its own thread takes without a locked instruction,
+ * tracer_impl.h, so close and other threads can end spans). Flushing is decided after the record is published, out of line.
  */
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "tracer_impl.h"
@@ -157,14 +158,36 @@ static inline size_t attr_size(const sl_limits *L, const sl_attr *a)
     return sizeof(sl_ahdr) + a->key_len + v;
 }
 
+/* Little-endian machines store a record's header fields a word at a time
+ * (the compiler does not merge the byte and half-word stores itself). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SL_WORD_HEADERS 1
+#else
+#define SL_WORD_HEADERS 0
+#endif
+_Static_assert(sizeof(sl_rhdr) == 48 && offsetof(sl_rhdr, lane) == 8 && offsetof(sl_rhdr, text_len) == 16 &&
+                   offsetof(sl_rhdr, ts) == 24 && offsetof(sl_rhdr, id) == 32,
+               "put_header writes sl_rhdr by words");
+_Static_assert(sizeof(sl_rshort) == 32 && offsetof(sl_rshort, ts) == 8 && offsetof(sl_rshort, id) == 16,
+               "emit_end writes sl_rshort by words");
+_Static_assert(sizeof(sl_ahdr) == 8 && offsetof(sl_ahdr, key_len) == 2 && offsetof(sl_ahdr, len) == 4,
+               "attr_write_simple writes sl_ahdr as one word");
+
 /* A simple attribute (attr_simple). */
 static inline char *attr_write_simple(char *o, const sl_attr *a)
 {
-    sl_ahdr h = {(uint8_t)a->type, 0, (uint16_t)a->key_len, 0};
-    if (a->type == SL_ATTR_STRING) h.len = (uint32_t)a->v.s.len;
-    else if (a->type == SL_ATTR_BOOL) h.len = a->v.b != 0;
+    uint32_t len = a->type == SL_ATTR_STRING ? (uint32_t)a->v.s.len
+                 : a->type == SL_ATTR_BOOL   ? (uint32_t)(a->v.b != 0)
+                                             : 0;
+#if SL_WORD_HEADERS
+    /* sl_ahdr: type, trunc (0), key_len, len */
+    uint64_t w = (uint64_t)(uint8_t)a->type | (uint64_t)(uint16_t)a->key_len << 16 | (uint64_t)len << 32;
+    memcpy(o, &w, 8);
+#else
+    sl_ahdr h = {(uint8_t)a->type, 0, (uint16_t)a->key_len, len};
     memcpy(o, &h, sizeof h);
-    o += sizeof h;
+#endif
+    o += sizeof(sl_ahdr);
     copy_short(o, a->key, a->key_len);
     o += a->key_len;
     switch (a->type) {
@@ -188,6 +211,17 @@ static inline __attribute__((always_inline)) char *
 put_header(char *dst, uint32_t size, uint8_t type, uint8_t status, uint8_t flags, uint32_t lane,
            uint32_t nattrs, uint32_t text_len, uint64_t ts, const sl_id *id)
 {
+#if SL_WORD_HEADERS
+    /* sl_rhdr: size, type, status, flags, pad0 | lane, nattrs | text_len, pad1 | ts | id */
+    uint64_t w0 = size | (uint64_t)type << 32 | (uint64_t)status << 40 | (uint64_t)flags << 48;
+    uint64_t w1 = lane | (uint64_t)nattrs << 32, w2 = text_len;
+    memcpy(dst, &w0, 8);
+    memcpy(dst + 8, &w1, 8);
+    memcpy(dst + 16, &w2, 8);
+    memcpy(dst + 24, &ts, 8);
+    memcpy(dst + 32, id, 16);
+    return dst + sizeof(sl_rhdr);
+#else
     sl_rhdr *h = (sl_rhdr *)(void *)dst;
     h->size = size;
     h->type = type;
@@ -201,6 +235,14 @@ put_header(char *dst, uint32_t size, uint8_t type, uint8_t status, uint8_t flags
     h->ts = ts;
     memcpy(&h->id, id, 16);
     return dst + sizeof *h;
+#endif
+}
+
+/* A start record of a child span carries its trace and parent ids (a root
+ * span's trace is its own id). */
+static inline int ids_follow(uint8_t type, uint8_t flags)
+{
+    return type == SL_REC_START && (flags & SL_RF_HAS_PARENT);
 }
 
 static inline size_t rec_nattrs(const sl_tracer *t, const rec_in *r)
@@ -212,7 +254,7 @@ static inline size_t rec_nattrs(const sl_tracer *t, const rec_in *r)
 /* The ring size of a record, a multiple of 8. */
 static inline size_t rec_size(const sl_tracer *t, const rec_in *r)
 {
-    size_t size = sizeof(sl_rhdr) + (r->type == SL_REC_START ? 32 : 0) +
+    size_t size = sizeof(sl_rhdr) + (ids_follow(r->type, r->flags) ? 32 : 0) +
                   str_fit(r->text, r->text_len, r->text_max);
     size_t n = rec_nattrs(t, r);
     for (size_t i = 0; i < n; i++) size += attr_size(&t->lim, &r->attrs[i]);
@@ -228,7 +270,7 @@ static inline void rec_write(const sl_tracer *t, const rec_in *r, char *dst, siz
     char *o = put_header(dst, (uint32_t)size, r->type, r->status,
                          (uint8_t)(r->flags | (text_trunc ? SL_RF_TEXT_TRUNC : 0)), r->lane,
                          (uint32_t)n, (uint32_t)text, r->ts, r->id);
-    if (r->type == SL_REC_START) {
+    if (ids_follow(r->type, r->flags)) {
         memcpy(o, r->trace, 16);
         memcpy(o + 16, r->parent, 16);
         o += 32;
@@ -340,17 +382,25 @@ static inline __attribute__((always_inline)) int emit(sl_tracer *t, sl_tstate *s
     return SL_OK;
 }
 
-/* An end record without an error message: just the header. */
+/* An end record without an error message: the short header alone. */
 static inline int emit_end(sl_tracer *t, sl_tstate *st, const sl_id *id, uint8_t status, uint64_t ts)
 {
     sl_ring *ring = &st->ring;
-    const uint32_t size = sizeof(sl_rhdr);
+    const uint32_t size = sizeof(sl_rshort);
     char *dst = sl_ring_reserve(ring, size);
     if (__builtin_expect(!dst, 0) && !(dst = reserve_slow(t, st, size, ts))) {
         bump(&st->dropped, 1);
         return SL_OK;
     }
-    put_header(dst, size, SL_REC_END, status, 0, 0, 0, 0, ts, id);
+#if SL_WORD_HEADERS
+    uint64_t w0 = size | (uint64_t)SL_REC_END << 32 | (uint64_t)status << 40 | (uint64_t)SL_RF_SHORT << 48;
+    memcpy(dst, &w0, 8);
+    memcpy(dst + 8, &ts, 8);
+    memcpy(dst + 16, id, 16);
+#else
+    sl_rshort h = {size, SL_REC_END, status, SL_RF_SHORT, 0, ts, *id};
+    memcpy(dst, &h, sizeof h);
+#endif
     after_commit(t, ring, sl_ring_commit(ring, size), ts);
     return SL_OK;
 }
@@ -364,7 +414,8 @@ static inline int start_fast(sl_tracer *t, sl_tstate *st, const sl_span *span, u
     const sl_limits *L = &t->lim;
     if (!attrs) nattrs = 0;
     if (__builtin_expect(name_len > L->max_name_len || nattrs > L->max_attrs, 0)) return 0;
-    size_t size = sizeof(sl_rhdr) + 32 + name_len;
+    size_t ids = ids_follow(SL_REC_START, rflags) ? 32 : 0;
+    size_t size = sizeof(sl_rhdr) + ids + name_len;
     for (size_t i = 0; i < nattrs; i++) {
         const sl_attr *a = &attrs[i];
         if (__builtin_expect(!attr_simple(L, a), 0)) return 0;
@@ -378,9 +429,11 @@ static inline int start_fast(sl_tracer *t, sl_tstate *st, const sl_span *span, u
     if (__builtin_expect(!dst, 0)) return 0;
     char *o = put_header(dst, (uint32_t)size, SL_REC_START, 0, rflags, span->lane, (uint32_t)nattrs,
                          (uint32_t)name_len, span->start_ns, &span->id);
-    memcpy(o, &span->trace, 16);
-    memcpy(o + 16, &span->parent.span, 16);
-    o += 32;
+    if (ids) {
+        memcpy(o, &span->trace, 16);
+        memcpy(o + 16, &span->parent.span, 16);
+        o += 32;
+    }
     copy_short(o, name, name_len);
     o += name_len;
     for (size_t i = 0; i < nattrs; i++) o = attr_write_simple(o, &attrs[i]);
@@ -394,7 +447,7 @@ void sl_abandon_open_spans(sl_tracer *t, sl_tstate *st, uint64_t ts)
         /* one span at a time: emitting may drain into a callback sink,
          * which may end spans of its own */
         for (;;) {
-            spin_lock(&s->spin);
+            sl_open_lock_other(s);
             sl_span *sp = s->open_head;
             if (sp) {
                 s->open_head = sp->open_next;
@@ -423,6 +476,17 @@ static inline int id_nonzero(const sl_id *id)
     memcpy(&a, id->bytes, 8);
     memcpy(&b, id->bytes + 8, 8);
     return (a | b) != 0;
+}
+
+/* The start record of any other span (limits, arrays, a full ring): out of
+ * line, so the common path keeps its registers. */
+static __attribute__((noinline)) int start_general(sl_tracer *t, sl_tstate *st, const sl_span *span,
+                                                   uint8_t rflags, const char *name, size_t name_len,
+                                                   const sl_start_opts *opts)
+{
+    rec_in r = {SL_REC_START, 0, rflags, span->lane, span->start_ns, &span->id, &span->trace,
+                &span->parent.span, name, name_len, t->lim.max_name_len, opts->attrs, opts->nattrs};
+    return emit(t, st, &r);
 }
 
 int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len,
@@ -456,18 +520,16 @@ int sl_span_begin(sl_tracer *t, sl_span *span, const char *name, size_t name_len
     span->lane = opts->lane ? opts->lane : st->lane;
     span->owner = st;
     span->open_prev = NULL;
-    spin_lock(&st->spin);
+    int locked = open_lock_own(st);
     span->open_next = st->open_head;
     if (st->open_head) st->open_head->open_prev = span;
     st->open_head = span;
     span->flags = flags;
-    spin_unlock(&st->spin);
+    open_unlock_own(st, locked);
     bump(&st->started, 1);
     if (__builtin_expect(start_fast(t, st, span, rflags, name, name_len, opts->attrs, opts->nattrs), 1))
         return SL_OK;
-    rec_in r = {SL_REC_START, 0, rflags, span->lane, ts, &span->id, &span->trace, &span->parent.span,
-                name, name_len, t->lim.max_name_len, opts->attrs, opts->nattrs};
-    return emit(t, st, &r);
+    return start_general(t, st, span, rflags, name, name_len, opts);
 }
 
 int sl_tracer_next_id(sl_tracer *t, sl_id *out, uint64_t *ts)
@@ -588,6 +650,15 @@ int sl_span_attr_bool(sl_span *span, const char *key, int value)
     return attr1(span, key, &a);
 }
 
+/* An end record with an error message: out of line, like start_general. */
+static __attribute__((noinline)) int end_with_error(sl_tracer *t, sl_tstate *st, const sl_id *id,
+                                                    uint64_t ts, const char *error, size_t error_len)
+{
+    rec_in r = {SL_REC_END, SL_STATUS_ERROR, 0, 0, ts, id, NULL, NULL, error ? error : "", error_len,
+                t->lim.max_value_len, NULL, 0};
+    return emit(t, st, &r);
+}
+
 int sl_span_end(sl_span *span, sl_span_status status, const char *error, size_t error_len)
 {
     if (!span || (unsigned)status > SL_STATUS_ABANDONED || (!error && error_len)) return SL_EINVAL;
@@ -597,7 +668,9 @@ int sl_span_end(sl_span *span, sl_span_status status, const char *error, size_t 
     /* read first: the clock's latency overlaps the unlinking below */
     uint64_t ts = tracer_now(t);
     sl_tstate *st = tstate(t);
-    spin_lock(&owner->spin);
+    int locked = 1;
+    if (__builtin_expect(owner == st, 1)) locked = open_lock_own(owner);
+    else sl_open_lock_other(owner);
     int open = (span->flags & SL_SPAN_OPEN) != 0;
     if (open) {
         if (span->open_prev) span->open_prev->open_next = span->open_next;
@@ -605,15 +678,13 @@ int sl_span_end(sl_span *span, sl_span_status status, const char *error, size_t 
         if (span->open_next) span->open_next->open_prev = span->open_prev;
         span->flags &= ~SL_SPAN_OPEN;
     }
-    spin_unlock(&owner->spin);
+    open_unlock_own(owner, locked);
     if (!open) return SL_ESTATE;
     int rc = SL_ENOMEM;
     if (st) {
         if (ts < span->start_ns) ts = span->start_ns;
         if (status == SL_STATUS_ERROR) {
-            rec_in r = {SL_REC_END, (uint8_t)status, 0, 0, ts, &span->id, NULL, NULL,
-                        error ? error : "", error_len, t->lim.max_value_len, NULL, 0};
-            rc = emit(t, st, &r);
+            rc = end_with_error(t, st, &span->id, ts, error, error_len);
         } else {
             rc = emit_end(t, st, &span->id, (uint8_t)status, ts);
         }

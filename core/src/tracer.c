@@ -16,10 +16,27 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "tracer_impl.h"
+
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SL_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define SL_TSAN 1
+#endif
+/* membarrier(2) commands (linux/membarrier.h, spelled out: old headers) */
+#if defined(__linux__) && defined(SYS_membarrier) && !defined(SL_TSAN)
+#define SL_MEMBARRIER 1
+#define SL_MB_PRIVATE_EXPEDITED (1 << 3)
+#define SL_MB_REGISTER_PRIVATE_EXPEDITED (1 << 4)
+#endif
 
 /* ===== STATE ===== */
 
@@ -38,6 +55,7 @@ typedef struct tl_node {
 } tl_node;
 static pthread_key_t g_key;
 static int g_key_ok;
+static int g_asymmetric;   /* membarrier registered (global_init): lists start unshared */
 
 /* ===== THREAD STATES ===== */
 
@@ -88,6 +106,7 @@ sl_tstate *sl_tstate_bind(sl_tracer *t)
         }
         if (st) {
             st->thread = self;
+            atomic_init(&st->shared, !g_asymmetric);
             st->lane = ++t->nstates;
             /* deterministic tracers: the first thread gets exactly the seed */
             sl_idgen_init(&st->gen, t->seed ? t->seed + (st->lane - 1) * 0x9e3779b97f4a7c15ull : 0);
@@ -112,6 +131,66 @@ sl_tstate *sl_tstate_bind(sl_tracer *t)
         sl_tl_state = st;
     }
     return st;
+}
+
+/* ===== OPEN LISTS (the other side of open_lock_own, tracer_impl.h) ===== */
+
+/* A full memory barrier on every running thread of the process. */
+static int barrier_everywhere(void)
+{
+#ifdef SL_MEMBARRIER
+    if (syscall(SYS_membarrier, SL_MB_PRIVATE_EXPEDITED, 0, 0) == 0) return 0;
+    /* a forked child may not have inherited the registration */
+    if (syscall(SYS_membarrier, SL_MB_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 &&
+        syscall(SYS_membarrier, SL_MB_PRIVATE_EXPEDITED, 0, 0) == 0)
+        return 0;
+#endif
+    return -1;
+}
+
+/* spin held: from now on the owner takes the spinlock too */
+static void make_shared(sl_tstate *s)
+{
+    if (atomic_load_explicit(&s->shared, memory_order_relaxed)) return;
+    atomic_store_explicit(&s->shared, 1, memory_order_relaxed);
+    /* registered at start, so this does not fail; if it did, the fence and
+     * the wait for owner_busy leave only a store still in flight uncovered */
+    if (barrier_everywhere() != 0) atomic_thread_fence(memory_order_seq_cst);
+}
+
+void sl_open_lock_other(sl_tstate *s)
+{
+    spin_lock(&s->spin);
+    make_shared(s);
+    for (unsigned n = 1; atomic_load_explicit(&s->owner_busy, memory_order_acquire); n++) {
+        if (n % 256 == 0) sched_yield();   /* the owner may be off its CPU */
+    }
+}
+
+/* sleeps 1 ms (async-signal-safe) */
+static void nap(void)
+{
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+}
+
+int sl_open_trylock_other(sl_tstate *s)
+{
+    int locked = 0;
+    for (int i = 0; i < 1000 && !locked; i++) {
+        if (!atomic_exchange_explicit(&s->spin, 1, memory_order_acquire)) locked = 1;
+        else if (i % 100 == 99) nap();
+    }
+    if (!locked) return 0;
+    make_shared(s);
+    for (int i = 0; atomic_load_explicit(&s->owner_busy, memory_order_acquire); i++) {
+        if (i == 1000) {
+            spin_unlock(&s->spin);   /* held by the interrupted thread */
+            return 0;
+        }
+        if (i % 100 == 99) nap();
+    }
+    return 1;
 }
 
 /* ===== TRACER ===== */
@@ -220,6 +299,7 @@ static void fork_child(void)
         atomic_store(&t->drain_owner, 0);
         for (sl_tstate *s = atomic_load(&t->states); s; s = s->next) {
             atomic_store(&s->spin, 0);
+            atomic_store(&s->owner_busy, 0);   /* a thread that was in its list is gone */
             atomic_store(&s->ring.tail, atomic_load(&s->ring.head));
             if (!pthread_equal(s->thread, self)) {
                 s->dead = 1;   /* that thread does not exist here */
@@ -235,6 +315,9 @@ static void fork_child(void)
 static void global_init(void)
 {
     g_key_ok = pthread_key_create(&g_key, thread_exit) == 0;
+#ifdef SL_MEMBARRIER
+    g_asymmetric = syscall(SYS_membarrier, SL_MB_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+#endif
     atexit(at_exit_flush);
     pthread_atfork(fork_prepare, fork_parent, fork_child);
 }

@@ -20,7 +20,10 @@ typedef struct sl_tstate {
     uint32_t lane;
     pthread_t thread;
     int dead;                      /* its thread exited: another may adopt it (reg_mu) */
-    _Atomic int spin;              /* guards the open list */
+    /* the open list and its lock (open_lock_own, sl_open_lock_other) */
+    _Atomic int spin;              /* taken by other threads, and by the owner once shared */
+    _Atomic int owner_busy;        /* the owner is in the list without the spinlock */
+    _Atomic int shared;            /* another thread has taken the list: the owner locks too */
     sl_span *open_head;
     /* written only by the owning thread */
     _Atomic uint64_t started, ended, abandoned, truncated, dropped;
@@ -123,6 +126,44 @@ static inline void spin_unlock(_Atomic int *l)
 {
     atomic_store_explicit(l, 0, memory_order_release);
 }
+
+/* ===== THE OPEN LIST'S LOCK ===== */
+
+/* The owning thread (the one whose lane it is) begins and ends nearly every
+ * span on its list, so it takes the list without a locked instruction
+ * until another thread needs the list: it says it is busy with a plain
+ * store and then reads `shared`. The first other thread to take the list
+ * sets `shared` and makes every running thread of the process pass a full
+ * memory barrier (membarrier(2)) before it looks at `owner_busy`: either
+ * the owner saw `shared` (and takes the spinlock from then on) or its busy
+ * store is visible and the other thread waits for it to go (an
+ * asymmetric Dekker, as in userspace RCU). Without membarrier (or under
+ * ThreadSanitizer, which cannot see it) every list starts shared. */
+
+/* The calling thread is s's owner: returns 1 when it took the spinlock
+ * (pass it to open_unlock_own). */
+static inline int open_lock_own(sl_tstate *s)
+{
+    atomic_store_explicit(&s->owner_busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    if (__builtin_expect(!atomic_load_explicit(&s->shared, memory_order_relaxed), 1)) return 0;
+    atomic_store_explicit(&s->owner_busy, 0, memory_order_relaxed);
+    spin_lock(&s->spin);
+    return 1;
+}
+
+static inline void open_unlock_own(sl_tstate *s, int locked)
+{
+    if (__builtin_expect(locked, 0)) spin_unlock(&s->spin);
+    else atomic_store_explicit(&s->owner_busy, 0, memory_order_release);
+}
+
+/* Any thread, the owner too: takes s's list for good measure (close,
+ * another thread's end). Unlock with spin_unlock(&s->spin). */
+void sl_open_lock_other(sl_tstate *s);
+/* The same for a signal handler: gives up (0) rather than wait long for a
+ * list its own thread may hold. */
+int sl_open_trylock_other(sl_tstate *s);
 
 static inline uint64_t tracer_now(const sl_tracer *t)
 {

@@ -67,6 +67,16 @@ if has_pair then
   end })
 end
 
+-- the same span with enter/leave: no span object to allocate and collect
+contender("lua.enter_leave_pair", { n = N, run = function(n)
+  local tracer = file_tracer()
+  for _ = 1, n do
+    tracer:enter("work", "user", "ann")
+    tracer:leave()
+  end
+  tracer:close()
+end })
+
 contender("lua.start_finish", { n = N, run = function(n)
   local tracer = file_tracer()
   for _ = 1, n do

@@ -606,6 +606,30 @@ static void test_stream_open_at_eof(void)
     sl_assembler_free(a);
 }
 
+/* The tail of a stream: spans whose start came before it are handed out
+ * with an end record only, and counted. */
+static void test_stream_ends_only(void)
+{
+    sl_assembler *a = new_asm(SL_ASM_STREAM, 0);
+    add(a, en(7, 15));
+    add(a, st(1, 0, 10));
+    add(a, en(1, 20));
+    add(a, en(8, 25));
+    sl_assembler_finish(a);
+    sl_aspan s;
+    int started = 0, ended_only = 0;
+    while (sl_assembler_next(a, &s) == SL_OK) {
+        if (s.flags & SL_ASPAN_STARTED) started++;
+        else ended_only++;
+    }
+    CHECK_EQ_INT(started, 1);
+    CHECK_EQ_INT(ended_only, 2);
+    sl_asm_stats stt;
+    sl_assembler_stats(a, &stt);
+    CHECK_EQ_INT(stt.ends_only, 2);
+    sl_assembler_free(a);
+}
+
 /* 10^5 sequential two-level traces: the assembler keeps at most the open
  * ones, whatever the length of the stream. */
 static void test_stream_memory(void)
@@ -869,6 +893,7 @@ int main(void)
     test_stream_remote_parent();
     test_stream_late_child();
     test_stream_open_at_eof();
+    test_stream_ends_only();
     test_stream_memory();
     test_traces_basic();
     test_traces_memory_and_late();

@@ -3,10 +3,7 @@
 local spanline = require("spanline")
 local h = require("tracer_helpers")
 
-local function full_gc()
-  collectgarbage()
-  collectgarbage()
-end
+local full_gc = h.full_gc
 
 describe("abandoned spans", function()
   local t

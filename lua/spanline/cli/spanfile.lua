@@ -81,6 +81,14 @@ function spanfile.input_notes(q)
   return notes
 end
 
+-- What a command that leaves out spans without a start says of them.
+function spanfile.ends_only_note(q)
+  local n = q:ends_only()
+  if n == 0 then return nil end
+  return string.format("%d span%s with only an end record left out (%s before the file begins)",
+    n, n == 1 and "" or "s", n == 1 and "it started" or "they started")
+end
+
 -- Compiles --where: a predicate that counts failures as no match, its
 -- state ({ errors, first }) and the bare compiled function; on a syntax
 -- error returns nil and the message lines (the expression, a caret under

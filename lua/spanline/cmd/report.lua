@@ -62,7 +62,7 @@ local function run(argv)
     io.stderr:write("spanline report: ", msg, "\n")
     return 1
   end
-  local spans = q:spans({ fields = fields, reuse = true })
+  local spans = q:spans({ fields = fields, reuse = true, started_only = true })
   if pred then spans = spans:where(pred) end
   local rows = spans:group_by(by):stats()
   local problem = spanfile.check(q)
@@ -71,7 +71,9 @@ local function run(argv)
     return 1
   end
   for _, line in ipairs(spanfile.input_notes(q)) do io.stderr:write("spanline report: ", line, "\n") end
-  local note = spanfile.where_note(state)
+  local note = spanfile.ends_only_note(q)
+  if note then io.stderr:write("spanline report: ", note, "\n") end
+  note = spanfile.where_note(state)
   if note then io.stderr:write("spanline report: ", note, "\n") end
   note = spanfile.processes_note(q, pid)
   if note then io.stderr:write("spanline report: ", note, "\n") end

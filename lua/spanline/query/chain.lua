@@ -170,6 +170,10 @@ function Q:cycles() return counted(self, "cycles") end
 -- Second start or end records for one span id.
 function Q:duplicates() return counted(self, "duplicates") end
 
+-- Spans of a streaming pass with an end record and no start (they started
+-- before the stream begins).
+function Q:ends_only() return counted(self, "ends_only") end
+
 -- Records read (meta records included; with opts.pid, that process's).
 function Q:records_read() return counted(self, "records") end
 
@@ -190,7 +194,8 @@ function Q:meta()
 end
 
 -- Records -> spans (streaming: ended spans in end order, then open ones;
--- see spanline/query/init.lua). opts.fields, opts.reuse: see query/spans.lua.
+-- see spanline/query/init.lua). opts.fields, opts.reuse, opts.started_only:
+-- see query/spans.lua.
 function Q:spans(opts)
   if self.kind == "spans" then return self end
   return spans.stream(self, make, opts)

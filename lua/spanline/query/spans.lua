@@ -80,7 +80,9 @@ end
 
 -- opts.fields: only these span fields are filled (default: all);
 -- opts.reuse: hand out one table again and again (streaming consumers that
--- read a span before pulling the next; never collect them).
+-- read a span before pulling the next; never collect them);
+-- opts.started_only: leave out spans with an end record and no start (they
+-- started before the stream begins; q:ends_only() counts them either way).
 function spans.stream(q, make, opts)
   opts = opts or {}
   local source = q.source
@@ -91,7 +93,7 @@ function spans.stream(q, make, opts)
     link = want.children or want.parent_span or false
   end
   local sopts = source.opts or {}
-  local asm_opts = { mode = "stream", raw = sopts.raw, pid = sopts.pid,
+  local asm_opts = { mode = "stream", raw = sopts.raw, pid = sopts.pid, started_only = opts.started_only,
     attrs = not want or want.attrs or false, events = not want or want.events or false }
   local resume  -- follow mode: the next pass goes on with the same state
   return make(function()
