@@ -36,7 +36,9 @@ static inline __attribute__((always_inline)) sl_rrec sl_rrec_of_view(const sl_rv
                      v->text, v->text_len, v->attrs, v->nattrs, v->attrs_size, 0, 0};
 }
 
-#define SL_RHDR_FIELD(rec, field, out) memcpy(&(out), (rec) + offsetof(sl_rhdr, field), sizeof(out))
+#define SL_RHDR_FIELD(rec, hdr, field, out) memcpy(&(out), (rec) + offsetof(hdr, field), sizeof(out))
+
+#define SL_RREC_ID(p) ((const sl_id *)(const void *)(p))
 
 /* The record at rec, in place: sl_rview_decode without the copies. */
 static inline __attribute__((always_inline)) sl_rrec sl_rrec_at(const char *rec)
@@ -44,19 +46,29 @@ static inline __attribute__((always_inline)) sl_rrec sl_rrec_at(const char *rec)
     uint32_t size, lane, nattrs, text_len;
     uint8_t type, status, flags;
     uint64_t ts;
-    SL_RHDR_FIELD(rec, size, size);
-    SL_RHDR_FIELD(rec, type, type);
-    SL_RHDR_FIELD(rec, status, status);
-    SL_RHDR_FIELD(rec, flags, flags);
-    SL_RHDR_FIELD(rec, lane, lane);
-    SL_RHDR_FIELD(rec, nattrs, nattrs);
-    SL_RHDR_FIELD(rec, text_len, text_len);
-    SL_RHDR_FIELD(rec, ts, ts);
-    const char *ids = rec + sizeof(sl_rhdr);   /* START: trace, parent */
-    const char *text = ids + (type == SL_REC_START ? 32 : 0);
+    /* the first 8 bytes are the same in both headers */
+    SL_RHDR_FIELD(rec, sl_rhdr, size, size);
+    SL_RHDR_FIELD(rec, sl_rhdr, type, type);
+    SL_RHDR_FIELD(rec, sl_rhdr, status, status);
+    SL_RHDR_FIELD(rec, sl_rhdr, flags, flags);
+    if (flags & SL_RF_SHORT) {   /* a plain end: no text, no attributes */
+        SL_RHDR_FIELD(rec, sl_rshort, ts, ts);
+        const char *end = rec + sizeof(sl_rshort);
+        const sl_id *id = SL_RREC_ID(rec + offsetof(sl_rshort, id));
+        return (sl_rrec){type, status, flags & ~SL_RF_SHORT, 0, ts, id, id, id,
+                         end, 0, end, 0, size - (uint32_t)sizeof(sl_rshort), 1, size};
+    }
+    SL_RHDR_FIELD(rec, sl_rhdr, lane, lane);
+    SL_RHDR_FIELD(rec, sl_rhdr, nattrs, nattrs);
+    SL_RHDR_FIELD(rec, sl_rhdr, text_len, text_len);
+    SL_RHDR_FIELD(rec, sl_rhdr, ts, ts);
+    const sl_id *id = SL_RREC_ID(rec + offsetof(sl_rhdr, id));
+    const char *ids = rec + sizeof(sl_rhdr);   /* START with a parent: trace, parent */
+    int linked = type == SL_REC_START && (flags & SL_RF_HAS_PARENT);
+    const char *text = ids + (linked ? 32 : 0);
     const char *attrs = text + text_len;
-    return (sl_rrec){type, status, flags, lane, ts, (const sl_id *)(const void *)(rec + offsetof(sl_rhdr, id)),
-                     (const sl_id *)(const void *)ids, (const sl_id *)(const void *)(ids + 16), text, text_len,
+    return (sl_rrec){type, status, flags, lane, ts, id, linked ? SL_RREC_ID(ids) : id,
+                     linked ? SL_RREC_ID(ids + 16) : id, text, text_len,
                      attrs, nattrs, size - (uint32_t)(attrs - rec), 1, size};
 }
 
