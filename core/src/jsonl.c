@@ -227,7 +227,11 @@ encode_rrec(sl_buf *b, const sl_rrec *v, sl_json_ts_cache *ts_cache)
 
 int sl_jsonl_encode_ring(sl_buf *b, const char *rec, sl_json_ts_cache *ts_cache)
 {
-    sl_rrec v = sl_rrec_at(rec);
+    if (sl_rrec_is_short(rec)) {
+        sl_rrec v = sl_rrec_short_at(rec);
+        return encode_rrec(b, &v, ts_cache);
+    }
+    sl_rrec v = sl_rrec_full_at(rec);
     return encode_rrec(b, &v, ts_cache);
 }
 

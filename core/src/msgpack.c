@@ -290,7 +290,11 @@ int sl_msgpack_encode(sl_buf *b, const sl_rview *v)
 
 int sl_msgpack_encode_ring(sl_buf *b, const char *rec)
 {
-    sl_rrec r = sl_rrec_at(rec);
+    if (sl_rrec_is_short(rec)) {
+        sl_rrec r = sl_rrec_short_at(rec);
+        return encode_rrec(b, &r);
+    }
+    sl_rrec r = sl_rrec_full_at(rec);
     return encode_rrec(b, &r);
 }
 

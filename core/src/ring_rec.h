@@ -40,24 +40,40 @@ static inline __attribute__((always_inline)) sl_rrec sl_rrec_of_view(const sl_rv
 
 #define SL_RREC_ID(p) ((const sl_id *)(const void *)(p))
 
-/* The record at rec, in place: sl_rview_decode without the copies. */
-static inline __attribute__((always_inline)) sl_rrec sl_rrec_at(const char *rec)
+/* Whether the record at rec has the short header (sl_rshort: a plain end). */
+static inline int sl_rrec_is_short(const char *rec)
+{
+    return ((uint8_t)rec[offsetof(sl_rhdr, flags)] & SL_RF_SHORT) != 0;
+}
+
+/* The records at rec, in place: sl_rview_decode without the copies. An
+ * encoder calls the one sl_rrec_is_short picks, so that each inlined copy
+ * of it knows its record's shape (a short one is an END with no text and no
+ * attributes). */
+static inline __attribute__((always_inline)) sl_rrec sl_rrec_short_at(const char *rec)
+{
+    uint32_t size;
+    uint8_t status, flags;
+    uint64_t ts;
+    SL_RHDR_FIELD(rec, sl_rshort, size, size);
+    SL_RHDR_FIELD(rec, sl_rshort, status, status);
+    SL_RHDR_FIELD(rec, sl_rshort, flags, flags);
+    SL_RHDR_FIELD(rec, sl_rshort, ts, ts);
+    const char *end = rec + sizeof(sl_rshort);
+    const sl_id *id = SL_RREC_ID(rec + offsetof(sl_rshort, id));
+    return (sl_rrec){SL_REC_END, status, flags & ~SL_RF_SHORT, 0, ts, id, id, id,
+                     end, 0, end, 0, size - (uint32_t)sizeof(sl_rshort), 1, size};
+}
+
+static inline __attribute__((always_inline)) sl_rrec sl_rrec_full_at(const char *rec)
 {
     uint32_t size, lane, nattrs, text_len;
     uint8_t type, status, flags;
     uint64_t ts;
-    /* the first 8 bytes are the same in both headers */
     SL_RHDR_FIELD(rec, sl_rhdr, size, size);
     SL_RHDR_FIELD(rec, sl_rhdr, type, type);
     SL_RHDR_FIELD(rec, sl_rhdr, status, status);
     SL_RHDR_FIELD(rec, sl_rhdr, flags, flags);
-    if (flags & SL_RF_SHORT) {   /* a plain end: no text, no attributes */
-        SL_RHDR_FIELD(rec, sl_rshort, ts, ts);
-        const char *end = rec + sizeof(sl_rshort);
-        const sl_id *id = SL_RREC_ID(rec + offsetof(sl_rshort, id));
-        return (sl_rrec){type, status, flags & ~SL_RF_SHORT, 0, ts, id, id, id,
-                         end, 0, end, 0, size - (uint32_t)sizeof(sl_rshort), 1, size};
-    }
     SL_RHDR_FIELD(rec, sl_rhdr, lane, lane);
     SL_RHDR_FIELD(rec, sl_rhdr, nattrs, nattrs);
     SL_RHDR_FIELD(rec, sl_rhdr, text_len, text_len);
