@@ -46,11 +46,11 @@ char *sl_json_u64_wide(char *o, uint64_t v)
         return o + 19;
     }
     if (v < 10000000000000000ull) {
-        o = sl_json_u32(o, (uint32_t)(v / 100000000u));
+        o = sl_json_uint8d(o, (uint32_t)(v / 100000000u));
         return sl_json_u32_8(o, (uint32_t)(v % 100000000u));
     }
     uint64_t hi = v / 100000000u;
-    o = sl_json_u32(o, (uint32_t)(hi / 100000000u));
+    o = sl_json_uint8d(o, (uint32_t)(hi / 100000000u));
     o = sl_json_u32_8(o, (uint32_t)(hi % 100000000u));
     return sl_json_u32_8(o, (uint32_t)(v % 100000000u));
 }

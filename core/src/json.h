@@ -161,33 +161,20 @@ static inline char *sl_json_u32_8(char *o, uint32_t v)
     return o + 8;
 }
 
-/* v in decimal; below 10^8 its 8 digits with the leading zeros shifted out
- * (8 bytes are stored: every bound leaves room for them). */
-static inline char *sl_json_u32(char *o, uint32_t v)
+/* v < 10^8 in decimal: its 8 digits with the leading zeros shifted out (8
+ * bytes are stored: every bound leaves room for them). */
+static inline char *sl_json_uint8d(char *o, uint32_t v)
 {
     if (v < 10) {
         *o = (char)('0' + v);
         return o + 1;
     }
-    if (v < 100000000u) {
-        /* the leading zero digits are the low zero bytes of the digit values */
-        uint64_t d = sl_json_digits8(v);
-        int zeros = __builtin_ctzll(d - 0x3030303030303030ull) >> 3;
-        d >>= 8 * zeros;
-        memcpy(o, &d, 8);
-        return o + 8 - zeros;
-    }
-    int n = 1;
-    for (uint32_t x = v; x >= 10; x /= 10) n++;
-    char *e = o + n;
-    while (v >= 100) {
-        e -= 2;
-        memcpy(e, sl_json_digit_pairs + 2 * (v % 100), 2);
-        v /= 100;
-    }
-    if (v >= 10) memcpy(e - 2, sl_json_digit_pairs + 2 * v, 2);
-    else e[-1] = (char)('0' + v);
-    return o + n;
+    /* the leading zero digits are the low zero bytes of the digit values */
+    uint64_t d = sl_json_digits8(v);
+    int zeros = __builtin_ctzll(d - 0x3030303030303030ull) >> 3;
+    d >>= 8 * zeros;
+    memcpy(o, &d, 8);
+    return o + 8 - zeros;
 }
 
 /* v >= 10^8 in decimal (json.c): a 19-digit timestamp as 3 + 8 + 8 digits,
@@ -199,7 +186,7 @@ char *sl_json_u64_wide(char *o, uint64_t v);
  * longer numbers take a call. */
 static inline char *sl_json_u64(char *o, uint64_t v)
 {
-    if (v < 100000000u) return sl_json_u32(o, (uint32_t)v);
+    if (v < 100000000u) return sl_json_uint8d(o, (uint32_t)v);
     return sl_json_u64_wide(o, v);
 }
 
@@ -228,13 +215,14 @@ static inline char *sl_json_ts(char *o, uint64_t v, sl_json_ts_cache *c)
     return sl_json_u32_8(o + 11, (uint32_t)(v - hi * 100000000u));
 }
 
+/* Inline up to 8 digits either side of 0 (the common attribute values):
+ * the sign is a store the cursor steps over or not. */
 static inline char *sl_json_i64(char *o, int64_t v)
 {
-    if (v < 0) {
-        *o++ = '-';
-        return sl_json_u64(o, (uint64_t)0 - (uint64_t)v);
-    }
-    return sl_json_u64(o, (uint64_t)v);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    *o = '-';
+    o += v < 0;
+    return sl_json_u64(o, u);
 }
 
 /* ===== READING NUMBERS ===== */

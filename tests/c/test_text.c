@@ -345,7 +345,7 @@ static void test_buffer(void)
 }
 
 /* Integers of every length, at the edges where one more digit is needed,
- * as printf writes them. */
+ * either sign, as printf writes them. */
 static void test_json_integer_lengths(void)
 {
     uint64_t p = 1;
@@ -356,9 +356,15 @@ static void test_json_integer_lengths(void)
             snprintf(want, sizeof want, "%llu", (unsigned long long)vs[i]);
             *sl_json_u64(got, vs[i]) = '\0';
             CHECK_EQ_STR(got, want);
-            if (vs[i] <= UINT32_MAX) {
-                *sl_json_u32(got, (uint32_t)vs[i]) = '\0';
+            if (vs[i] < 100000000u) {
+                *sl_json_uint8d(got, (uint32_t)vs[i]) = '\0';
                 CHECK_EQ_STR(got, want);
+            }
+            if (vs[i] <= INT64_MAX) {
+                char neg[32];
+                snprintf(neg, sizeof neg, "-%llu", (unsigned long long)vs[i]);
+                *sl_json_i64(got, -(int64_t)vs[i]) = '\0';
+                CHECK_EQ_STR(got, vs[i] ? neg : want);
             }
         }
     }
