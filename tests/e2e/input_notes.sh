@@ -3,7 +3,7 @@
 # a span id started (or ended) twice while the first is still open is
 # counted once per extra record and noted on stderr by every command; parent
 # cycles are noted by report and filter as by tree; spans of a file's tail
-# with only an end record are left out (and said) by tree and report; clean
+# without a start record are left out (and said) by tree and report; clean
 # input gets no note.
 set -euo pipefail
 BIN=${SPANLINE_BIN:-bin/spanline}
