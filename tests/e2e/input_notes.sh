@@ -38,7 +38,7 @@ lua5.4 "$BIN" report "$tmp/dup.jsonl" 2>/dev/null | grep -q '^a ' || fail "repor
 lua5.4 "$BIN" tree "$tmp/tail.jsonl" > "$tmp/out" 2> "$tmp/err" || fail "tree on a tail: exit $?: $(cat "$tmp/err")"
 [ "$(grep -c '^trace ' "$tmp/out")" = 1 ] || fail "tree on a tail: $(cat "$tmp/out")"
 grep -q '^c ' "$tmp/out" || fail "tree on a tail lost c: $(cat "$tmp/out")"
-[ "$(cat "$tmp/err")" = "spanline tree: 1 trace with only end records not shown (it started before the file begins)" ] \
+[ "$(cat "$tmp/err")" = "spanline tree: 1 trace without a start record not shown (it started before the file begins)" ] \
   || fail "tree on a tail: $(cat "$tmp/err")"
 # report leaves those spans out of its rows (they have no name and no
 # duration: a "(none)" row of dashes before), and says so; --by status too
