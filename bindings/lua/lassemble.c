@@ -84,6 +84,9 @@ static int l_assembler(lua_State *L)
         lua_getfield(L, 1, "started_only");
         started_only = lua_toboolean(L, -1);
         lua_pop(L, 6);
+        /* take_ready reads the flag of a span: traces have none */
+        if (started_only && o.mode != SL_ASM_STREAM)
+            return luaL_argerror(L, 1, "started_only needs mode \"stream\"");
     }
     lasm *la = lua_newuserdatauv(L, sizeof *la, 1);
     memset(la, 0, sizeof *la);

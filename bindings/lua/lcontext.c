@@ -356,6 +356,7 @@ static int l_ctx_gc(lua_State *L)
             e->above = e->below = NULL;
             if (e->state & LS_FRAME) {
                 if ((e->state & (LS_OPEN | LS_NOOP)) == LS_OPEN && e->tr && e->tr->t) {
+                    lsl_span_orphan_object(L, e);
                     lsl_span_end(L, e, SL_STATUS_ABANDONED, NULL, 0);
                     ended = 1;
                 }

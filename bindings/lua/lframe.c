@@ -174,7 +174,12 @@ int lsl_frame_enter(lua_State *L)
         return 0;
     }
     e->state |= LS_ENTERED;
-    if (!(e->state & LS_NOOP)) own_name(e, name, len);
+    if (!(e->state & LS_NOOP)) {
+        own_name(e, name, len);
+    } else {   /* an unsampled root records no name: keep no pointer to the caller's */
+        e->name = NULL;
+        e->name_len = 0;
+    }
     e->enext = sk->entered;
     sk->entered = e;
     return 0;

@@ -265,6 +265,7 @@ void lsl_span_abandon_all(lua_State *L, lsl_tracer *tr)
     while (tr->open) {
         lsl_entry *e = tr->open;
         e->state |= LS_CLOSED;   /* kept by a frame entry until its call returns */
+        if (e->state & LS_ENTERED) lsl_span_orphan_object(L, e);   /* freed before leave */
         lsl_span_end(L, e, SL_STATUS_ABANDONED, NULL, 0);
     }
 }

@@ -67,6 +67,15 @@ void lsl_span_push_object(lua_State *L, lsl_entry *e)
     }
 }
 
+void lsl_span_orphan_object(lua_State *L, lsl_entry *e)
+{
+    if (lua_rawgeti(L, lua_upvalueindex(UV_WEAK), e->slot) != LUA_TNIL) {
+        lsl_spanobj *o = (lsl_spanobj *)lua_touserdata(L, -1);
+        if (o && o->e == e && o->gen == e->gen) o->state &= ~LS_FRAME;
+    }
+    lua_pop(L, 1);
+}
+
 static void push_hex(lua_State *L, const sl_id *id, int short16)
 {
     char hex[33];

@@ -325,6 +325,11 @@ lsl_spanobj *lsl_spanobj_new(lua_State *L, lsl_entry *e, const char *name, size_
 /* Pushes the span object of the open entry e: the one in its weak slot, or a
  * new one (LS_FRAME entries); nil when its object was collected. */
 void lsl_span_push_object(lua_State *L, lsl_entry *e);
+/* The tracer ended frame entry e before its owner could (close, a collected
+ * coroutine) and frees it before that owner's leave: its object, if any,
+ * then does nothing when finished or written, as for any span the tracer
+ * ended, instead of raising "already finished". */
+void lsl_span_orphan_object(lua_State *L, lsl_entry *e);
 extern const luaL_Reg lsl_spanobj_methods[];
 extern const luaL_Reg lsl_span_meta[];
 

@@ -600,8 +600,9 @@ typedef struct sl_asm_stats {
     uint64_t duplicates;   /* second start or end records for one id, so far */
     uint64_t min_ts, max_ts;  /* over every record with a timestamp (0: none) */
     uint64_t min_start;       /* the earliest start of any span so far (0: none) */
-    uint64_t ends_only;    /* STREAM: spans handed out with an end record and no start
-                              (they started before the stream begins), so far */
+    uint64_t ends_only;    /* STREAM: spans handed out without a start record (they
+                              started before the stream begins: an end record, or
+                              only events or attributes of a span still open), so far */
 } sl_asm_stats;
 
 sl_assembler *sl_assembler_new(const sl_assembler_opts *opts, sl_error *err);

@@ -20,6 +20,16 @@ local function run(asm, path, take)
 end
 
 describe("core.assembler", function()
+  it("refuses started_only outside stream mode (a trace has no start flag to read)", function()
+    for _, mode in ipairs({ "traces", "keep" }) do
+      local ok, err = pcall(core.assembler, { mode = mode, started_only = true })
+      assert.is_false(ok)
+      assert.matches("bad argument #1 to '[%w.]*assembler' %(started_only needs mode \"stream\"%)", err)
+    end
+    assert.is_not_nil(core.assembler({ mode = "stream", started_only = true }))
+    assert.is_not_nil(core.assembler({ mode = "traces", started_only = false }))
+  end)
+
   it("streams spans in end order with the fields asked for", function()
     local asm = core.assembler({ mode = "stream" })
     local mask = core.span_fields({ "id", "self", "status" })

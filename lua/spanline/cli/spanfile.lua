@@ -85,7 +85,7 @@ end
 function spanfile.ends_only_note(q)
   local n = q:ends_only()
   if n == 0 then return nil end
-  return string.format("%d span%s with only an end record left out (%s before the file begins)",
+  return string.format("%d span%s without a start record left out (%s before the file begins)",
     n, n == 1 and "" or "s", n == 1 and "it started" or "they started")
 end
 

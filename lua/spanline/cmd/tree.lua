@@ -44,7 +44,7 @@ local function run(argv)
   -- bounded by the traces still open, not by the file.
   local out, shown = io.stdout, 0
   out:setvbuf("full", 1 << 16)
-  local ends_only = 0   -- traces of end records alone (started before the file begins)
+  local ends_only = 0   -- traces without a start record (started before the file begins)
   for t in q:each_trace() do
     if t.spans == 0 then
       ends_only = ends_only + 1   -- nothing to draw: no name, no start
@@ -65,7 +65,7 @@ local function run(argv)
   end
   for _, line in ipairs(spanfile.input_notes(q)) do io.stderr:write("spanline tree: ", line, "\n") end
   if ends_only > 0 then
-    io.stderr:write(string.format("spanline tree: %d trace%s with only end records not shown (%s before the file begins)\n",
+    io.stderr:write(string.format("spanline tree: %d trace%s without a start record not shown (%s before the file begins)\n",
       ends_only, ends_only == 1 and "" or "s", ends_only == 1 and "it started" or "they started"))
   end
   local note = spanfile.processes_note(q, pid)

@@ -170,8 +170,8 @@ function Q:cycles() return counted(self, "cycles") end
 -- Second start or end records for one span id.
 function Q:duplicates() return counted(self, "duplicates") end
 
--- Spans of a streaming pass with an end record and no start (they started
--- before the stream begins).
+-- Spans of a streaming pass without a start record (they started before
+-- the stream begins: an end record, or events of a span still open).
 function Q:ends_only() return counted(self, "ends_only") end
 
 -- Records read (meta records included; with opts.pid, that process's).

@@ -81,7 +81,7 @@ end
 -- opts.fields: only these span fields are filled (default: all);
 -- opts.reuse: hand out one table again and again (streaming consumers that
 -- read a span before pulling the next; never collect them);
--- opts.started_only: leave out spans with an end record and no start (they
+-- opts.started_only: leave out spans without a start record (they
 -- started before the stream begins; q:ends_only() counts them either way).
 function spans.stream(q, make, opts)
   opts = opts or {}
