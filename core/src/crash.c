@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ring_rec.h"
 #include "tracer_impl.h"
 
 #define SLOTS 64

@@ -187,51 +187,6 @@ typedef struct sl_rview {
     uint32_t attrs_size;   /* bytes from attrs to the record's end; 0: not known */
 } sl_rview;
 
-/* Inline: the writer decodes every record it encodes. */
-static inline void sl_rview_decode(const char *rec, sl_rview *v)
-{
-    if ((uint8_t)rec[6] & SL_RF_SHORT) {
-        sl_rshort h;
-        memcpy(&h, rec, sizeof h);
-        v->type = h.type;
-        v->status = h.status;
-        v->flags = h.flags & ~SL_RF_SHORT;
-        v->lane = 0;
-        v->ts = h.ts;
-        v->id = h.id;
-        v->text = v->attrs = rec + sizeof h;
-        v->text_len = 0;
-        v->nattrs = 0;
-        v->attrs_size = h.size - (uint32_t)sizeof h;
-        return;
-    }
-    sl_rhdr h;
-    memcpy(&h, rec, sizeof h);
-    const char *p = rec + sizeof h;
-    v->type = h.type;
-    v->status = h.status;
-    v->flags = h.flags;
-    v->lane = h.lane;
-    v->ts = h.ts;
-    v->id = h.id;
-    if (h.type == SL_REC_START) {
-        if (h.flags & SL_RF_HAS_PARENT) {
-            memcpy(&v->trace, p, 16);
-            memcpy(&v->parent, p + 16, 16);
-            p += 32;
-        } else {
-            v->trace = h.id;
-            memset(&v->parent, 0, sizeof v->parent);
-        }
-    }
-    v->text = p;
-    v->text_len = h.text_len;
-    p += h.text_len;
-    v->attrs = p;
-    v->nattrs = h.nattrs;
-    v->attrs_size = h.size - (uint32_t)(p - rec);
-}
-
 /* What an encoder needs to bound the encoding of a record's attributes. */
 typedef struct sl_attrs_size {
     size_t values;      /* attributes, and the items of arrays */

@@ -5,7 +5,7 @@
  * Key idea: a ring position is a 64-bit counter that never wraps; the byte
  * offset is the position masked by the (power of two) capacity, so "used" is
  * always head - tail and no record is ever split across the end. (A record
- * is read through sl_rview_decode, inline in internal.h.)
+ * is read in place by ring_rec.h.)
  */
 #include <stdlib.h>
 

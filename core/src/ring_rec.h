@@ -1,12 +1,14 @@
 /*
- * ring_rec.h: a ring record as the writer's encoders (jsonl.c, msgpack.c)
- * read it: in place, its ids as pointers into the record.
+ * ring_rec.h: the one reader of the ring layout (internal.h): a record as
+ * the writer's encoders (jsonl.c, msgpack.c) read it, in place, its ids as
+ * pointers into the record; and, from that, the copied sl_rview the crash
+ * path keeps.
  *
- * Key idea: sl_rview_decode (internal.h) copies the header and the three
- * ids into the view, which cost the writer more than the rest of decoding a
- * record; an sl_rrec is the same fields loaded one by one where the record
- * lies. One made from an sl_rview (the crash path, the recoder) points into
- * the view instead, so both are encoded by the same code.
+ * Key idea: copying the header and the three ids cost the writer more than
+ * the rest of decoding a record; an sl_rrec is the same fields loaded one
+ * by one where the record lies. One made from an sl_rview (the crash path,
+ * the recoder) points into the view instead, so both are encoded by the
+ * same code.
  */
 #ifndef SL_RING_REC_H
 #define SL_RING_REC_H
@@ -86,6 +88,30 @@ static inline __attribute__((always_inline)) sl_rrec sl_rrec_full_at(const char 
     return (sl_rrec){type, status, flags, lane, ts, id, linked ? SL_RREC_ID(ids) : id,
                      linked ? SL_RREC_ID(ids + 16) : id, text, text_len,
                      attrs, nattrs, size - (uint32_t)(attrs - rec), 1, size};
+}
+
+/* A copy of the record at rec (it may be overwritten after: the crash
+ * path's rings), read by the in-place readers above. */
+static inline void sl_rview_decode(const char *rec, sl_rview *v)
+{
+    sl_rrec r = sl_rrec_is_short(rec) ? sl_rrec_short_at(rec) : sl_rrec_full_at(rec);
+    v->type = r.type;
+    v->status = r.status;
+    v->flags = r.flags;
+    v->lane = r.lane;
+    v->ts = r.ts;
+    memcpy(&v->id, r.id, sizeof v->id);
+    memset(&v->trace, 0, sizeof v->trace);
+    memset(&v->parent, 0, sizeof v->parent);
+    if (r.type == SL_REC_START) {
+        memcpy(&v->trace, r.trace, sizeof v->trace);
+        if (r.flags & SL_RF_HAS_PARENT) memcpy(&v->parent, r.parent, sizeof v->parent);
+    }
+    v->text = r.text;
+    v->text_len = r.text_len;
+    v->attrs = r.attrs;
+    v->nattrs = r.nattrs;
+    v->attrs_size = r.attrs_size;
 }
 
 #endif
