@@ -15,11 +15,15 @@ enum { THREADS = 4, SPANS = 20000 };
 
 static sl_tracer *tracer;
 static sl_span handoff[THREADS];
+static pthread_barrier_t all_bound;
 
 static void *worker(void *arg)
 {
     int k = (int)(intptr_t)arg;
     for (int i = 0; i < SPANS; i++) {
+        /* every worker holds its thread state before any can exit: a thread
+         * that started after another exited would take over its lane */
+        if (i == 1) pthread_barrier_wait(&all_bound);
         sl_span s;
         sl_attr a[2] = {{"thread", 6, SL_ATTR_INT, {.i = k}}, {"i", 1, SL_ATTR_INT, {.i = i}}};
         sl_start_opts o;
@@ -106,8 +110,10 @@ int main(void)
     tracer = sl_tracer_open(&c, NULL);
     CHECK(tracer != NULL);
     pthread_t th[THREADS];
+    pthread_barrier_init(&all_bound, NULL, THREADS);
     for (int k = 0; k < THREADS; k++) pthread_create(&th[k], NULL, worker, (void *)(intptr_t)k);
     for (int k = 0; k < THREADS; k++) pthread_join(th[k], NULL);
+    pthread_barrier_destroy(&all_bound);
     /* end the hand-off spans on other threads, except the last one */
     for (int k = 0; k < THREADS - 1; k++) {
         pthread_create(&th[k], NULL, ender, (void *)(intptr_t)k);
