@@ -7,7 +7,8 @@
  * (cut at a UTF-8 boundary, counted) into the ring: no malloc, no encoding,
  * no lock shared with other threads; only the open-span list has a
  * per-thread lock (one its own thread takes without a locked instruction,
- * tracer_impl.h, so close and other threads can end spans). Flushing is decided after the record is published, out of line.
+ * tracer_impl.h, so close and other threads can end spans). Flushing is
+ * decided after the record is published, out of line.
  */
 #include <stddef.h>
 #include <stdlib.h>
