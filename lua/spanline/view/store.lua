@@ -6,15 +6,12 @@
 -- are read (store:span) only for the rows drawn, so the viewer holds no
 -- Lua value per span. Records go from the reader into the assembler in C
 -- (store:feed), a slice at a time; store:add takes one record table
--- (tests). Consumers that want one lasting table per span (the web page's
--- live stream) ask store:objects.
+-- (tests).
 
 local core = require("spanline.core")
 
 local store = {}
 store.__index = store
-
-local EMPTY = core.EMPTY
 
 -- opts: trace (only traces whose id starts with it count and show),
 -- track (false: no change list; the plain printer reads once).
@@ -174,50 +171,6 @@ function store:range(ref)
   return lo, hi
 end
 store.range_fields = core.span_fields({ "start", "finish" })
-
--- ===== LASTING TABLES =====
-
--- One lasting table per span for consumers that keep them (the web page's
--- live stream): refreshed from C on each call, linked (parent_span,
--- children) to the tables of the spans around them. Returns the tables of
--- refs (every span when refs is nil), in that order.
-function store:objects(refs)
-  local objs = self.objs
-  if not objs then
-    objs = {}
-    self.objs = objs
-  end
-  local asm = self.asm
-  local function obj(r)
-    local o = objs[r]
-    if not o then
-      o = asm:span(r)
-      objs[r] = o
-    end
-    return o
-  end
-  if not refs then
-    refs = {}
-    for r = 0, self.asm:stats().spans - 1 do refs[#refs + 1] = r end
-  end
-  local out = {}
-  for i, r in ipairs(refs) do
-    local o = obj(r)
-    asm:span(r, nil, o)
-    local p = asm:parent(r)
-    o.parent_span = p and asm:span(p, nil, obj(p)) or nil  -- its self time may have moved
-    local kids = asm:children(r)
-    if #kids == 0 then
-      o.children = EMPTY
-    else
-      local list = {}
-      for j, k in ipairs(kids) do list[j] = obj(k) end
-      o.children = list
-    end
-    out[i] = o
-  end
-  return out
-end
 
 -- The stream's first meta record (a table), or nil.
 function store:meta()

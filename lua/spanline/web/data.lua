@@ -73,11 +73,12 @@ local function rel(base, ts)
   return int_or_null(ts - base)
 end
 
--- The first start among spans (the base of a file's batch).
-local function first_start(spans)
+-- The first start among the count spans get gives (the base of a file's
+-- batch).
+local function first_start(count, get)
   local lo
-  for i = 1, #spans do
-    local a = spans[i].start
+  for i = 1, count do
+    local a = get(i).start
     if a and (lo == nil or a < lo) then lo = a end
   end
   return lo
@@ -103,24 +104,32 @@ end
 -- Columns of one batch, in the order the page reads them.
 local COLUMNS = { "id", "trace", "parent", "name", "start", "dur", "self", "status", "error", "lane" }
 
--- One batch (a JSON text). spans: a list; opts: now (integer ns, "now" for
--- spans still open), snapshot (true: the receiver starts afresh and the
--- batch holds every string and span), report = { rows, columns }, info (a
--- table of scalars about the source: file, service, records, bad lines).
--- Serials are assigned in list order to spans that have none.
+-- One batch (a JSON text). spans: a list, or { n = count, get = fn(i) }
+-- whose spans have their serials (`_web`) already and are read one at a
+-- time (the live page: a table per span would outlive the batch); opts:
+-- now (integer ns, "now" for spans still open), snapshot (true: the
+-- receiver starts afresh and the batch holds every string and span),
+-- report = { rows, columns }, info (a table of scalars about the source:
+-- file, service, records, bad lines). Serials are assigned in list order
+-- to the spans of a list that have none.
 function Encoder:batch(spans, opts)
   opts = opts or {}
+  local count, get = spans.n, spans.get
+  if not get then
+    count = #spans
+    get = function(i) return spans[i] end
+    for i = 1, count do self:serial(spans[i]) end
+  end
   -- The base is fixed by the first batch with a start; before that (a
   -- live file still empty) "now" stands in, so offsets stay small.
-  if not self.base then self.base = first_start(spans) end
+  if not self.base then self.base = first_start(count, get) end
   local base = self.base or opts.now or 0
-  for i = 1, #spans do self:serial(spans[i]) end
   local col = {}
   for _, name in ipairs(COLUMNS) do col[name] = {} end
   local serial_col = {}
   local parent_ids, attrs, events = {}, {}, {}
-  for i = 1, #spans do
-    local s = spans[i]
+  for i = 1, count do
+    local s = get(i)
     local n = rawget(s, "_web")
     serial_col[i] = n
     col.id[i] = json_string(s.id or "")

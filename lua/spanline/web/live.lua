@@ -6,9 +6,12 @@
 -- timer, so the loop is never blocked for long; each slice's changed spans
 -- become ONE batch, encoded once and sent to every client. A span changes
 -- its parent too (the parent's self time) and, when it first appears, the
--- children that were waiting for it (they are linked to it now).
-
+-- children that were waiting for it (they are linked to it now). Spans
+-- stay in the C store: a span's serial on the page is its ref there, and a
+-- batch (or the report) reads them into tables that are dropped once it is
+-- encoded, so memory follows the C store, not a Lua table per span.
 local uv = require("luv")
+local core = require("spanline.core")
 local data = require("spanline.web.data")
 local query = require("spanline.query")
 local source_mod = require("spanline.view.source")
@@ -36,34 +39,61 @@ function live.open(path, opts)
   local src, msg, code = source_mod.open(path, { store = store, follow = true })
   if not src then return nil, msg, code end
   return setmetatable({
-    store = store, source = src, enc = data.encoder(), file = opts.file or path,
+    store = store, source = src, enc = data.encoder(), file = opts.file or path, sent = {},
     report_dirty = true, report_at = 0, state = "more",
   }, live)
 end
 
--- The spans a batch must carry for the spans that changed. Children
+-- The refs a batch must carry for the spans that changed. Children
 -- waiting for a parent are linked when its start arrives, so a span's
--- children go too the first time it goes out with a start; `_live` on a
--- span (its second private field, after the encoder's `_web`) is the start
--- it last went out with (false: none yet).
-local function widen(changed)
+-- children go too the first time it goes out with a start; sent[ref] is the
+-- start it last went out with (false: none yet).
+local function widen(asm, sent, changed)
   local out, seen = {}, {}
-  local function add(s)
-    if s and not seen[s] then
-      seen[s] = true
-      out[#out + 1] = s
+  local function add(r)
+    if r and not seen[r] then
+      seen[r] = true
+      out[#out + 1] = r
     end
   end
-  for _, s in ipairs(changed) do
-    add(s)
-    add(rawget(s, "parent_span"))
-    local start = rawget(s, "start") or false
-    if rawget(s, "_live") ~= start then
-      for _, c in ipairs(s.children) do add(c) end
+  for _, r in ipairs(changed) do
+    add(r)
+    add(asm:parent(r))
+    if sent[r] ~= (asm:start(r) or false) then
+      for _, c in ipairs(asm:children(r)) do add(c) end
     end
   end
-  for _, s in ipairs(out) do s._live = rawget(s, "start") or false end
+  for _, r in ipairs(out) do sent[r] = asm:start(r) or false end
   return out
+end
+
+-- The encoder's view of the spans at refs: the span at position i read
+-- into one table on demand (the encoder holds one span at a time), its
+-- serial its ref, its parent a stub that carries the parent's serial.
+local function span_list(asm, refs)
+  local one, parent = {}, {}
+  return {
+    n = #refs,
+    get = function(i)
+      local r = refs[i]
+      asm:span(r, nil, one)
+      one._web = r
+      local p = asm:parent(r)
+      if p then
+        parent._web = p
+        one.parent_span = parent
+      else
+        one.parent_span = nil
+      end
+      return one
+    end,
+  }
+end
+
+local function all_refs(store)
+  local refs = {}
+  for r = 0, store.asm:stats().spans - 1 do refs[r + 1] = r end
+  return refs
 end
 
 function live:info()
@@ -74,13 +104,23 @@ function live:info()
   }
 end
 
+local REPORT_FIELDS = core.span_fields({ "name", "dur", "status", "self" })
+
+-- The report over every span, streamed through one reused table.
 function live:report_rows()
-  return { rows = query.from_spans(self.store:objects()):group_by("name"):stats(), columns = data.report_columns() }
+  local asm, n, r = self.store.asm, self.store.asm:stats().spans, -1
+  local one = {}
+  local spans = query.from_iter(function()
+    r = r + 1
+    if r >= n then return nil end
+    return asm:span(r, REPORT_FIELDS, one)
+  end)
+  return { rows = spans:group_by("name"):stats(), columns = data.report_columns() }
 end
 
 -- The first event a new client gets: every span, the report, the info.
 function live:snapshot()
-  local text = self.enc:batch(self.store:objects(), {
+  local text = self.enc:batch(span_list(self.store.asm, all_refs(self.store)), {
     snapshot = true, now = wall_ns(), info = self:info(), report = self:report_rows(),
   })
   return "event: snapshot\ndata: " .. text .. "\n\n"
@@ -89,10 +129,11 @@ end
 -- Reads one slice; returns the batch of changed spans (JSON) or nil.
 function live:read()
   self.state = self.source:read(uv.hrtime() + SLICE_NS)
-  local changed = self.store:objects(self.store:drain())
+  local changed = self.store:drain()
   if #changed == 0 then return nil end
   self.report_dirty = true
-  return self.enc:batch(widen(changed), { now = wall_ns(), info = self:info() })
+  local refs = widen(self.store.asm, self.sent, changed)
+  return self.enc:batch(span_list(self.store.asm, refs), { now = wall_ns(), info = self:info() })
 end
 
 -- Follows the file and feeds server:broadcast until stop().
