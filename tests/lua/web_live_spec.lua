@@ -47,11 +47,10 @@ describe("web.live", function()
     local snap = snapshot(live)
     local sp = snap.spans
     assert.are.equal(200, #sp.n)
-    local seen, ids = {}, {}
+    local seen = {}
     for i, n in ipairs(sp.n) do
       assert.is_nil(seen[n])
       seen[n] = i
-      ids[n] = sp.id[i]
     end
     local roots = 0
     for i = 1, #sp.n do
