@@ -22,7 +22,10 @@ live.__index = live
 
 local POLL_MS = 100        -- follow: look for new records this often
 local SLICE_NS = 30e6      -- read at most this long in one go
-local REPORT_MS = 2000     -- recompute the report at most this often
+local REPORT_MS = 2000     -- recompute the report at most this often,
+local REPORT_SHARE = 20    -- and at most once per this many times its own cost:
+                           -- it reads every span, so a big file's report stays
+                           -- under 5% of a CPU
 local TICK_MS = 1000       -- send the clock this often (keeps idle streams alive too)
 
 local function wall_ns()
@@ -153,10 +156,13 @@ function live:run(server)
   poll:start(0, 0, step)
   tick:start(TICK_MS, TICK_MS, function()
     local now = uv.now()
-    if self.report_dirty and now - self.report_at >= REPORT_MS and server:client_count() > 0 then
+    local wait = math.max(REPORT_MS, REPORT_SHARE * (self.report_ms or 0))
+    if self.report_dirty and now - self.report_at >= wait and server:client_count() > 0 then
       self.report_dirty = false
       self.report_at = now
       local r = self:report_rows()
+      uv.update_time()
+      self.report_ms = uv.now() - now
       server:broadcast("report", self.enc:report(r.rows, r.columns))
     end
     if self.enc.base then
