@@ -1,5 +1,6 @@
 /*
- * check.h: the smallest assertion kit for the C unit tests.
+ * check.h: the smallest assertion kit for the C unit tests, and the one
+ * file helper several share (check_count_lines).
  *
  * CHECK records a failure and goes on, so one run shows every broken
  * expectation; CHECK_DONE() returns the exit status for main.
@@ -41,6 +42,17 @@ static int check_count;
                 check_b_ ? check_b_ : "(null)"); \
     } \
 } while (0)
+
+/* The lines of the file at path that contain needle (0 for no file). */
+static inline int check_count_lines(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f)) n += strstr(line, needle) != NULL;
+    if (f) fclose(f);
+    return n;
+}
 
 #define CHECK_DONE() ( \
     fprintf(stderr, "%s: %d checks, %d failed\n", __FILE__, check_count, check_failures), \

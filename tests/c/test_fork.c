@@ -11,16 +11,6 @@
 #include "check.h"
 #include "spanline.h"
 
-static int count(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    char line[1024];
-    int n = 0;
-    while (f && fgets(line, sizeof line, f)) n += strstr(line, needle) != NULL;
-    if (f) fclose(f);
-    return n;
-}
-
 int main(void)
 {
     char path[64];
@@ -51,14 +41,14 @@ int main(void)
     sl_span_end(&outer, SL_STATUS_OK, NULL, 0);
     CHECK_EQ_INT(sl_tracer_close(t), SL_OK);
 
-    CHECK_EQ_INT(count(path, "\"type\":\"meta\""), 2);
+    CHECK_EQ_INT(check_count_lines(path, "\"type\":\"meta\""), 2);
     char pidpat[32];
     snprintf(pidpat, sizeof pidpat, "\"pid\":%d,", (int)pid);
-    CHECK_EQ_INT(count(path, pidpat), 1);
-    CHECK_EQ_INT(count(path, "\"name\":\"parent-before-fork\""), 1);
-    CHECK_EQ_INT(count(path, "\"name\":\"child-span\""), 1);
-    CHECK_EQ_INT(count(path, outer_id), 2);   /* its start and its end, once each */
-    CHECK_EQ_INT(count(path, "\"type\":\"end\""), 2);
+    CHECK_EQ_INT(check_count_lines(path, pidpat), 1);
+    CHECK_EQ_INT(check_count_lines(path, "\"name\":\"parent-before-fork\""), 1);
+    CHECK_EQ_INT(check_count_lines(path, "\"name\":\"child-span\""), 1);
+    CHECK_EQ_INT(check_count_lines(path, outer_id), 2);   /* its start and its end, once each */
+    CHECK_EQ_INT(check_count_lines(path, "\"type\":\"end\""), 2);
     unlink(path);
     return CHECK_DONE();
 }

@@ -92,16 +92,6 @@ static void *loner(void *arg)
     return NULL;
 }
 
-static int count(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    char line[1024];
-    int n = 0;
-    while (f && fgets(line, sizeof line, f)) n += strstr(line, needle) != NULL;
-    if (f) fclose(f);
-    return n;
-}
-
 int main(void)
 {
     char path[64];
@@ -130,9 +120,9 @@ int main(void)
     CHECK_EQ_INT(st.spans_ended, started);
     CHECK_EQ_INT(st.abandoned, open);
     CHECK_EQ_INT(st.dropped, 0);
-    CHECK_EQ_INT(count(path, "\"type\":\"start\""), started);
-    CHECK_EQ_INT(count(path, "\"type\":\"end\""), started);
-    CHECK_EQ_INT(count(path, "\"status\":\"abandoned\""), open);
+    CHECK_EQ_INT(check_count_lines(path, "\"type\":\"start\""), started);
+    CHECK_EQ_INT(check_count_lines(path, "\"type\":\"end\""), started);
+    CHECK_EQ_INT(check_count_lines(path, "\"status\":\"abandoned\""), open);
     /* closed: ending a span close abandoned writes nothing */
     for (int k = 0; k <= OWNERS; k++)
         for (int j = 0; j < LEFT_OPEN; j++)

@@ -136,18 +136,6 @@ describe("enter/leave", function()
     assert.is_nil(h.start_of(u, "after"))
   end)
 
-  it("abandons the entered spans of a collected coroutine", function()
-    do
-      local co = coroutine.create(function()
-        t:enter("in dead coroutine")
-        coroutine.yield()
-      end)
-      coroutine.resume(co)
-    end
-    full_gc()
-    assert.are.equal("abandoned", h.end_of(t, h.start_of(t, "in dead coroutine").id).status)
-  end)
-
   it("leaves a span finished through its object without a second end", function()
     t:enter("finished early")
     t:current():finish()
