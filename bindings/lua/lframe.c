@@ -158,7 +158,10 @@ int lsl_frame_enter(lua_State *L)
     if (tr->t == NULL) return 0;   /* closed: leave will find nothing and say nothing */
     lsl_entry *e = lsl_span_open(L, tr, 1, name, len, attrs, pair, 0, "enter", 1);
     lsl_state *st = tr->st;
-    lsl_stack *sk = tr->t ? lsl_ctx_stack(lsl_ctx_get(L, st), tr, 1) : NULL;
+    /* open made the span current on this coroutine's stack; look it up
+     * only when there is none to go by (a no-op span, or one a start hook
+     * ended or closed the tracer under) */
+    lsl_stack *sk = e && e->stack ? e->stack : tr->t ? lsl_ctx_stack(lsl_ctx_get(L, st), tr, 1) : NULL;
     if (e == NULL && sk) {
         /* a no-op span (inside an unsampled trace, or not recordable):
          * a marker keeps enter and leave paired */
