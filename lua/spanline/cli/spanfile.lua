@@ -81,12 +81,12 @@ function spanfile.input_notes(q)
   return notes
 end
 
--- What a command that leaves out spans without a start says of them.
-function spanfile.ends_only_note(q)
-  local n = q:ends_only()
+-- What a command says of the n spans (or traces: noun) of a file's tail it
+-- did not use (done: "left out", "not shown"), or nil when there are none.
+function spanfile.ends_only_note(n, noun, done)
   if n == 0 then return nil end
-  return string.format("%d span%s without a start record left out (%s before the file begins)",
-    n, n == 1 and "" or "s", n == 1 and "it started" or "they started")
+  return string.format("%d %s%s without a start record %s (%s before the file begins)",
+    n, noun, n == 1 and "" or "s", done, n == 1 and "it started" or "they started")
 end
 
 -- Compiles --where: a predicate that counts failures as no match, its

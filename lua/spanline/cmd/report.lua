@@ -71,7 +71,7 @@ local function run(argv)
     return 1
   end
   for _, line in ipairs(spanfile.input_notes(q)) do io.stderr:write("spanline report: ", line, "\n") end
-  local note = spanfile.ends_only_note(q)
+  local note = spanfile.ends_only_note(q:ends_only(), "span", "left out")
   if note then io.stderr:write("spanline report: ", note, "\n") end
   note = spanfile.where_note(state)
   if note then io.stderr:write("spanline report: ", note, "\n") end

@@ -64,11 +64,9 @@ local function run(argv)
     return 1
   end
   for _, line in ipairs(spanfile.input_notes(q)) do io.stderr:write("spanline tree: ", line, "\n") end
-  if ends_only > 0 then
-    io.stderr:write(string.format("spanline tree: %d trace%s without a start record not shown (%s before the file begins)\n",
-      ends_only, ends_only == 1 and "" or "s", ends_only == 1 and "it started" or "they started"))
-  end
-  local note = spanfile.processes_note(q, pid)
+  local note = spanfile.ends_only_note(ends_only, "trace", "not shown")
+  if note then io.stderr:write("spanline tree: ", note, "\n") end
+  note = spanfile.processes_note(q, pid)
   if note then io.stderr:write("spanline tree: ", note, "\n") end
   if opts.trace and shown == 0 then
     io.stderr:write("spanline tree: no trace starting with '", opts.trace, "'\n")
